@@ -1,0 +1,237 @@
+"""Shared HTTP plumbing: retry policy, client-side rate limiting, errors, paging guards.
+
+Every connector (360Learning and each provider) sends its requests through `send()` so
+transient faults are handled one way: 429/5xx/timeouts/dropped connections/unparseable JSON
+are retried with exponential backoff and jitter, honouring Retry-After; any other 4xx raises
+`ApiError` at once. Prefect task retries are *not* stacked on top of these (see flows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
+
+
+class ApiError(Exception):
+    """A non-retryable (or exhausted) HTTP error. Never carries request headers or bodies sent."""
+
+    def __init__(self, status: int, code: str, message: str, method: str, url: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.method = method
+        self.url = _strip_query(url)
+        super().__init__(f"{method} {self.url} -> HTTP {status} {code}: {message}")
+
+
+class TransientError(Exception):
+    """A fault worth retrying; `retry_after` is the server's hint in seconds, if any."""
+
+    def __init__(self, description: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(description)
+
+
+class PagingLoopError(RuntimeError):
+    """The provider handed back a page token it had already given: paging would never end."""
+
+
+def _strip_query(url: str) -> str:
+    # Query strings can hold tokens or e-mails; errors and logs keep the path only.
+    return url.split("?", 1)[0]
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_code_and_message(response: httpx.Response) -> tuple[str, str]:
+    """Read both error shapes: {"error": "code"} and {"error": {"code", "message"}} (and JSON:API)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"http{response.status_code}", response.text[:200]
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            return str(err.get("code", response.status_code)), str(err.get("message", ""))
+        if isinstance(err, str):
+            return err, str(body.get("message", body.get("error_description", "")))
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            return str(first.get("code", first.get("status", response.status_code))), str(
+                first.get("detail", first.get("title", ""))
+            )
+        if "errorCode" in body:
+            return str(body["errorCode"]), str(body.get("message", ""))
+        if "message" in body:
+            return f"http{response.status_code}", str(body["message"])
+    return f"http{response.status_code}", response.text[:200]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How HTTP calls are retried. Tests shrink the waits; production keeps the defaults."""
+
+    attempts: int = 6
+    base_wait: float = 0.5
+    max_wait: float = 60.0
+    jitter: float = 0.5
+    retry_after_cap: float = 120.0
+
+    def wait_seconds(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_cap)
+        backoff = min(self.max_wait, self.base_wait * (2 ** (attempt - 1)))
+        return backoff + random.uniform(0, self.jitter * backoff)
+
+
+FAST_RETRY = RetryPolicy(attempts=6, base_wait=0.01, max_wait=0.2, jitter=0.1, retry_after_cap=2.0)
+
+
+class RateLimiter:
+    """Async token bucket: at most `rate` acquisitions per second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int | None = None) -> None:
+        self.rate = float(rate)
+        self.capacity = float(burst if burst is not None else max(1, int(rate)))
+        self._tokens = self.capacity
+        self._updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
+
+
+@dataclass
+class RetryStats:
+    """Counts of what the retry layer absorbed (for run reports and soak tests)."""
+
+    retries: int = 0
+    by_reason: dict[str, int] | None = None
+
+    def add(self, reason: str) -> None:
+        self.retries += 1
+        if self.by_reason is None:
+            self.by_reason = {}
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy,
+    limiter: RateLimiter | None = None,
+    stats: RetryStats | None = None,
+    expect_json: bool = True,
+    on_unauthorized: Any = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request with the shared retry policy; return the successful response.
+
+    `on_unauthorized`, if given, is an async callable run once on a 401 (e.g. renew a token)
+    before the request is retried; `kwargs` may then be rebuilt by it via a returned dict.
+    """
+    renewed = False
+
+    def _wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hint = exc.retry_after if isinstance(exc, TransientError) else None
+        return policy.wait_seconds(state.attempt_number, hint)
+
+    def _before_sleep(state: RetryCallState) -> None:
+        if stats is not None and state.outcome is not None:
+            exc = state.outcome.exception()
+            stats.add(type(exc).__name__ if not isinstance(exc, TransientError) else str(exc).split(":")[0])
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=_wait,
+        retry=retry_if_exception(lambda e: isinstance(e, (TransientError, httpx.TransportError))),
+        before_sleep=_before_sleep,
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                if limiter is not None:
+                    await limiter.acquire()
+                response = await client.request(method, url, **kwargs)
+                if response.status_code == 401 and on_unauthorized is not None and not renewed:
+                    renewed = True
+                    new_kwargs = await on_unauthorized()
+                    if new_kwargs:
+                        kwargs.update(new_kwargs)
+                    raise TransientError("unauthorized: token renewed", retry_after=0.0)
+                if response.status_code in RETRYABLE_STATUS:
+                    raise TransientError(
+                        f"http{response.status_code}: {method} {_strip_query(url)}",
+                        parse_retry_after(response.headers.get("Retry-After")),
+                    )
+                if response.status_code >= 400:
+                    code, message = error_code_and_message(response)
+                    raise ApiError(response.status_code, code, message, method, url)
+                if expect_json and response.status_code != 204 and response.content:
+                    try:
+                        json.loads(response.content)
+                    except ValueError as exc:
+                        raise TransientError(f"badjson: {method} {_strip_query(url)}") from exc
+                return response
+    except TransientError as exc:
+        raise ApiError(0, "retriesExhausted", str(exc), method, url) from None
+    except httpx.TransportError as exc:
+        raise ApiError(0, type(exc).__name__, "network error after retries", method, url) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class PageTokenGuard:
+    """Loop detection for paginators: raises if a next-page token repeats."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self._seen: set[str] = set()
+
+    def check(self, token: str | None) -> None:
+        if token is None:
+            return
+        if token in self._seen:
+            raise PagingLoopError(f"{self.stream}: page token {token!r} returned twice")
+        self._seen.add(token)

@@ -1,0 +1,74 @@
+"""Configuration from environment variables / .env (pydantic-settings). Secrets are SecretStr.
+
+Examples: LEARNSYNC_DATABASE_URL, LEARNSYNC_LMS360__BASE_URL, LEARNSYNC_LMS360__CLIENT_SECRET,
+LEARNSYNC_UDEMY__CLIENT_ID, LEARNSYNC_COURSERA__REFRESH_TOKEN.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from learnsync.http import RetryPolicy
+
+
+class ProviderSettings(BaseModel):
+    """Credentials and endpoint of one provider account. Unused fields stay None."""
+
+    base_url: str = "http://127.0.0.1:8101"
+    client_id: str = "learnsync-client"
+    client_secret: SecretStr = SecretStr("sandbox-secret")
+    org_id: str | None = None
+    refresh_token: SecretStr | None = None
+    page_size: int = 100
+    requests_per_second: float = 20.0
+    timeout_seconds: float = 30.0
+    max_concurrent_pages: int = 4
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
+class Lms360Settings(BaseModel):
+    """One 360Learning platform (tenant)."""
+
+    platform: str = "default"
+    base_url: str = "http://127.0.0.1:8100"
+    client_id: str = "learnsync-client"
+    client_secret: SecretStr = SecretStr("sandbox-secret")
+    group_id: str = "62be0535045424d93edaad7b"
+    author_id: str = "62bdbc00293a604543f44386"
+    owner_lang: str = "en"
+    reads_per_second: float = 45.0
+    writes_per_second: float = 9.0
+    max_concurrent_bulk: int = 3
+    poll_interval_seconds: float = 2.0
+    poll_max_interval_seconds: float = 30.0
+    timeout_seconds: float = 30.0
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEARNSYNC_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    database_url: str | None = None
+    lms360: Lms360Settings = Field(default_factory=Lms360Settings)
+    udemy: ProviderSettings = Field(default_factory=lambda: ProviderSettings(base_url="http://127.0.0.1:8101", org_id="100028"))
+    coursera: ProviderSettings = Field(
+        default_factory=lambda: ProviderSettings(
+            base_url="http://127.0.0.1:8102", org_id="Xy12AbOrg", refresh_token=SecretStr("sandbox-refresh-token")
+        )
+    )
+    edflex: ProviderSettings = Field(default_factory=lambda: ProviderSettings(base_url="http://127.0.0.1:8103"))
+    openclassrooms: ProviderSettings = Field(
+        default_factory=lambda: ProviderSettings(base_url="http://127.0.0.1:8104", org_id="org-4242")
+    )
+    archive_guard_ratio: float = 0.5  # refuse to archive when an extract shrinks under this share
+    task_runner: str = "threads"  # "threads" or "dask"
+
+    def provider(self, key: str) -> ProviderSettings:
+        return getattr(self, key)
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,127 @@
+"""What a provider is, as the sync engine sees it.
+
+A provider package (`providers/<key>/`) holds: `client.py` (HTTP + paging against the
+provider API), `models.py` (pydantic raw models), `mapping.py` (pure pandas rules:
+DataFrame in, DataFrame out), `sandbox.py` is NOT here (sandboxes live in `sandboxes/`),
+and `__init__.py` exposing `PROVIDER: ProviderSpec`. Register it in `providers/registry.py`.
+The engine (tasks/, flows/) is generic: diffing, archiving, tags, stats attempts and
+reporting never live in a provider package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable, Protocol
+
+import pandas as pd
+
+# Columns a catalog mapping returns. v2 ExternalCourseDTO fields are sent as they are;
+# columns starting with "_" are engine metadata and never sent.
+COURSE_FIELDS = (
+    "externalId",
+    "name",
+    "launchUrl",
+    "defaultLang",
+    "subjects",
+    "sources",
+    "description",
+    "imageUrl",
+    "duration",
+    "contentType",
+    "difficultyLevel",
+    "mobileLaunchUrl",
+)
+COURSE_META = (
+    "_status",  # "keep" (sync it) or "archive" (provider says it is gone/closed)
+    "_tags",  # list[str]: tags to merge onto the course (manual tags always survive); [] = none
+    "_skills",  # list[str] | None: skills to set (replaced each sync); None = leave skills alone
+    "_extra",  # dict: values with no v2 field (authors, videoUrl, modifiedAt...), kept in state
+    "_filter_lang",  # str | None: value the language filter compares with
+    "_filter_type",  # str | None: value the content-type filter compares with
+)
+QUARANTINE_COLUMNS = ("external_id", "field", "reason")
+IGNORED_COLUMNS = ("external_id", "reason")
+
+# Columns a stats mapping returns (one row per learner x course attempt seen at the provider).
+STAT_COLUMNS = (
+    "course_external_id",  # the course's externalId in the integration
+    "user_email",  # lower-cased learner e-mail
+    "progress",  # int 0..100 (clamped by the mapping, see decisions.md #12)
+    "time_spent_ms",  # int >= 0 or <NA>; engine applies "first attempt only" and the >= 1 minimum
+    "first_activity_at",  # tz-aware UTC Timestamp or NaT (engine falls back to last activity)
+    "last_activity_at",  # tz-aware UTC Timestamp or NaT
+    "completed_at",  # tz-aware UTC Timestamp or NaT; set => completed (progress becomes 100)
+)
+
+
+@dataclass(frozen=True)
+class MappingContext:
+    """Everything a mapping may depend on besides the raw rows (so mappings stay pure)."""
+
+    owner_lang: str = "en"
+    now: datetime | None = None  # controlled clock (tz-aware UTC); None = engine fills it
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CatalogResult:
+    courses: pd.DataFrame  # COURSE_FIELDS (optional ones may be missing/NA) + COURSE_META
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
+    ignored: pd.DataFrame  # IGNORED_COLUMNS (e.g. unsupported type, closed and never synced handled by engine)
+
+
+@dataclass
+class StatsResult:
+    stats: pd.DataFrame  # STAT_COLUMNS
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS (external_id = "<course>|<row id>", never the e-mail alone)
+    skipped: dict[str, int]  # e.g. {"anonymized_user": 3}
+
+
+@dataclass
+class Page:
+    records: list[dict[str, Any]]
+    next_token: str | None  # None: last page
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """Half-open [since, until) window of activity dates; None = unbounded."""
+
+    since: date | None = None
+    until: date | None = None
+
+
+class ProviderClient(Protocol):
+    async def fetch_catalog_page(self, stream: str, token: str | None) -> Page: ...
+
+    async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A provider's declaration: identity, rule switches, schedules, and its three parts."""
+
+    key: str  # "udemy"
+    display_name: str  # externalPlatform in 360Learning, e.g. "Udemy"
+    catalog_streams: Callable[[dict[str, Any]], tuple[str, ...]]  # options -> streams to read
+    make_client: Callable[[Any], ProviderClient]  # provider settings -> client
+    map_catalog: Callable[[pd.DataFrame, str, MappingContext], CatalogResult]  # (raw rows, stream, ctx)
+    map_stats: Callable[[pd.DataFrame, MappingContext], StatsResult]
+    # Rule switches the generic engine applies:
+    archive_missing: bool = True  # archive what left the catalog (Coursera: False)
+    archive_on_provider_status: bool = True  # mirror provider-side archiving (Coursera: False)
+    restore_on_reappear: bool = True  # unarchive content that is back at the provider
+    filter_restores: bool = False  # a filter match unarchives (OpenClassrooms: True, Coursera: False)
+    supports_filters: tuple[str, ...] = ()  # e.g. ("languages", "content_types")
+    stats_full_history_first_run: bool = False  # first stats run ignores the watermark (Edflex)
+    content_cron: str = "0 7 * * *"
+    stats_cron: str = "30 7 * * *"
+    timezone: str = "Europe/Paris"
+    default_options: dict[str, Any] = field(default_factory=dict)
+
+
+def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})

@@ -1,0 +1,543 @@
+"""StateStore: the only API the rest of learnsync uses to read/write sync state.
+
+Every method is synchronous, runs one short transaction and returns plain
+dicts / pandas DataFrames. Datetimes are tz-aware UTC.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Table, func, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from statestore.db import get_engine, upgrade
+from statestore.models import (
+    BULK_OPERATIONS,
+    BULK_STATUSES,
+    COURSE_ACTIONS,
+    ITEM_KINDS,
+    OUTCOMES,
+    RUN_KINDS,
+    RUN_STATUSES,
+    BulkJob,
+    CourseState,
+    Integration,
+    ItemOutcome,
+    QuarantineItem,
+    StatAttempt,
+    SyncRun,
+    Watermark,
+    as_utc,
+    utcnow,
+)
+
+ENV_URL = "LEARNSYNC_DATABASE_URL"
+COURSE_COLUMNS = [
+    "external_id", "course_id", "status", "archived_reason", "payload_hash", "tags", "skills",
+]
+ATTEMPT_COLUMNS = [
+    "course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash",
+]
+OUTCOME_COLUMNS = ["kind", "external_id", "outcome", "field", "reason", "created_at"]
+QUARANTINE_COLUMNS = [
+    "integration_pk", "provider", "platform", "kind", "external_id", "field", "reason",
+    "first_seen_at", "last_seen_at",
+]
+INTEGRATION_FIELDS = frozenset(c.key for c in inspect(Integration).columns) - {
+    "id", "provider", "platform", "created_at", "updated_at",
+}
+COURSE_FIELDS = (
+    "course_id", "status", "archived_reason", "payload_hash", "payload", "extra", "tags", "skills",
+)
+_CHUNK = 5_000
+
+
+def default_url() -> str:
+    """``$LEARNSYNC_DATABASE_URL`` or ``sqlite:///.learnsync/state.db`` under the cwd (folder created)."""
+    url = os.environ.get(ENV_URL)
+    if url:
+        return url
+    folder = Path.cwd() / ".learnsync"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'state.db'}"
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int = _CHUNK) -> Iterator[Sequence[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def _utc_series(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s, utc=True) if len(s) else s.astype("datetime64[ns, UTC]")
+
+
+def _check(value: str, allowed: frozenset[str], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"invalid {what} {value!r}; expected one of {sorted(allowed)}")
+
+
+class StateStore:
+    """Sync state persisted in SQLite (default) or PostgreSQL; migrates to head on construction."""
+
+    default_url = staticmethod(default_url)
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        self.engine: Engine = get_engine(self.url)
+        upgrade(self.engine)
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+            yield conn
+
+    def _upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        keys: Sequence[str],
+        update_cols: Iterable[str],
+        coalesce_cols: Iterable[str] = (),
+    ) -> None:
+        """``INSERT .. ON CONFLICT (keys) DO UPDATE`` (executemany); rows must share one key set."""
+        if not rows:
+            return
+        name = conn.dialect.name
+        if name == "sqlite":
+            stmt: Any = sqlite.insert(table)
+        elif name == "postgresql":
+            stmt = postgresql.insert(table)
+        else:  # pragma: no cover
+            raise NotImplementedError(f"upsert not supported on {name}")
+        set_: dict[str, Any] = {c: stmt.excluded[c] for c in update_cols}
+        for c in coalesce_cols:  # keep the existing value when already set
+            set_[c] = func.coalesce(table.c[c], stmt.excluded[c])
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_) if set_ else (
+            stmt.on_conflict_do_nothing(index_elements=list(keys))
+        )
+        for chunk in _chunks(rows):
+            conn.execute(stmt, list(chunk))
+
+    # -- integrations -------------------------------------------------------------------------
+    def get_integration(self, provider: str, platform: str = "default") -> dict[str, Any] | None:
+        """Integration for (provider, platform) or None."""
+        t = Integration.__table__
+        with self._read() as conn:
+            row = conn.execute(
+                select(t).where(t.c.provider == provider, t.c.platform == platform)
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def get_integration_by_pk(self, pk: int) -> dict[str, Any] | None:
+        """Integration by primary key or None."""
+        t = Integration.__table__
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.id == pk)).mappings().first()
+        return dict(row) if row else None
+
+    def upsert_integration(self, provider: str, platform: str = "default", **fields: Any) -> dict[str, Any]:
+        """Create or update an integration; unknown fields raise ``TypeError`` (no secrets here)."""
+        self._check_integration_fields(fields)
+        t = Integration.__table__
+        now = utcnow()
+        with self._write() as conn:
+            pk = conn.execute(
+                select(t.c.id).where(t.c.provider == provider, t.c.platform == platform)
+            ).scalar()
+            if pk is None:
+                values = {
+                    "options": {}, "filters": {}, "active": True, "external_platform": provider,
+                    "group_id": "", "author_id": "", **fields,
+                    "provider": provider, "platform": platform, "created_at": now, "updated_at": now,
+                }
+                pk = conn.execute(t.insert().values(**values).returning(t.c.id)).scalar_one()
+            elif fields:
+                conn.execute(update(t).where(t.c.id == pk).values(**fields, updated_at=now))
+        result = self.get_integration_by_pk(pk)
+        assert result is not None
+        return result
+
+    def set_integration_fields(self, pk: int, **fields: Any) -> dict[str, Any]:
+        """Update some fields of integration ``pk``; returns the integration."""
+        self._check_integration_fields(fields)
+        t = Integration.__table__
+        with self._write() as conn:
+            n = conn.execute(update(t).where(t.c.id == pk).values(**fields, updated_at=utcnow())).rowcount
+        if not n:
+            raise KeyError(f"integration {pk} not found")
+        result = self.get_integration_by_pk(pk)
+        assert result is not None
+        return result
+
+    def set_filters(self, pk: int, filters: dict[str, Any]) -> dict[str, Any]:
+        """Replace the integration's filters; returns the integration."""
+        return self.set_integration_fields(pk, filters=dict(filters))
+
+    def list_integrations(self) -> list[dict[str, Any]]:
+        """All integrations ordered by provider, platform."""
+        t = Integration.__table__
+        with self._read() as conn:
+            rows = conn.execute(select(t).order_by(t.c.provider, t.c.platform)).mappings().all()
+        return [dict(r) for r in rows]
+
+    @staticmethod
+    def _check_integration_fields(fields: dict[str, Any]) -> None:
+        unknown = set(fields) - INTEGRATION_FIELDS
+        if unknown:
+            raise TypeError(f"unknown integration fields: {sorted(unknown)}")
+
+    # -- courses ------------------------------------------------------------------------------
+    def load_courses(self, integration_pk: int) -> pd.DataFrame:
+        """Known courses of an integration: one SELECT into a DataFrame (``COURSE_COLUMNS``)."""
+        t = CourseState.__table__
+        with self._read() as conn:
+            rows = conn.execute(
+                select(*(t.c[c] for c in COURSE_COLUMNS)).where(t.c.integration_pk == integration_pk)
+            ).all()
+        return pd.DataFrame.from_records(rows, columns=COURSE_COLUMNS)
+
+    def get_course(self, integration_pk: int, external_id: str) -> dict[str, Any] | None:
+        """Full state row of one course (incl. payload, extra and timestamps) or None."""
+        t = CourseState.__table__
+        with self._read() as conn:
+            row = conn.execute(
+                select(t).where(t.c.integration_pk == integration_pk, t.c.external_id == external_id)
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def apply_course_results(
+        self, integration_pk: int, rows: Sequence[dict[str, Any]], now: datetime | None = None
+    ) -> int:
+        """Upsert results confirmed by 360Learning; returns the number of rows written.
+
+        ``action``: created (first_synced_at), updated, archived (status archived, archived_at),
+        restored (status active, reason cleared, restored_at) or tags. Every action sets
+        last_synced_at; columns absent from a row are left untouched.
+        """
+        now = as_utc(now) or utcnow()
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            action = row.get("action")
+            _check(str(action), COURSE_ACTIONS, "course action")
+            rec = {k: row[k] for k in COURSE_FIELDS if k in row}
+            rec.update(integration_pk=integration_pk, external_id=row["external_id"], last_synced_at=now)
+            rec["first_synced_at"] = now  # only kept when the row has none yet (coalesce)
+            if action == "created":
+                rec.setdefault("status", "active")
+                rec.setdefault("archived_reason", None)
+            elif action == "archived":
+                rec["status"] = "archived"
+                rec.setdefault("archived_reason", None)
+                rec["archived_at"] = now
+            elif action == "restored":
+                rec["status"] = "active"
+                rec["archived_reason"] = None
+                rec["restored_at"] = now
+            groups[tuple(sorted(rec))].append(rec)
+        t = CourseState.__table__
+        keys = ("integration_pk", "external_id")
+        with self._write() as conn:
+            for cols, group in groups.items():
+                upd = [c for c in cols if c not in keys and c != "first_synced_at"]
+                self._upsert(conn, t, group, keys, upd, coalesce_cols=("first_synced_at",))
+        return len(rows)
+
+    # -- stats --------------------------------------------------------------------------------
+    def load_attempts(self, integration_pk: int) -> pd.DataFrame:
+        """All recorded stat attempts (``ATTEMPT_COLUMNS``; first_activity_at is UTC)."""
+        t = StatAttempt.__table__
+        with self._read() as conn:
+            rows = conn.execute(
+                select(*(t.c[c] for c in ATTEMPT_COLUMNS)).where(t.c.integration_pk == integration_pk)
+            ).all()
+        df = pd.DataFrame.from_records(rows, columns=ATTEMPT_COLUMNS)
+        df["first_activity_at"] = _utc_series(df["first_activity_at"])
+        return df
+
+    load_open_attempts = load_attempts
+
+    def apply_stat_results(
+        self, integration_pk: int, rows: Sequence[dict[str, Any]], now: datetime | None = None
+    ) -> int:
+        """Upsert sent attempts by (course_external_id, user_email, first_activity_at).
+
+        Rows need course_external_id, user_email, first_activity_at, payload_hash and optionally
+        completed / attempt_no. A missing attempt_no on a new attempt is computed as the next
+        number for that course+user; an existing attempt keeps its number.
+        """
+        now = as_utc(now) or utcnow()
+        recs = [
+            {
+                "integration_pk": integration_pk,
+                "course_external_id": r["course_external_id"],
+                "user_email": r["user_email"],
+                "first_activity_at": as_utc(r["first_activity_at"]),
+                "attempt_no": r.get("attempt_no"),
+                "completed": bool(r.get("completed", False)),
+                "payload_hash": r["payload_hash"],
+                "last_sent_at": now,
+            }
+            for r in rows
+        ]
+        t = StatAttempt.__table__
+        keys = ("integration_pk", "course_external_id", "user_email", "first_activity_at")
+        with self._write() as conn:
+            if any(r["attempt_no"] is None for r in recs):
+                self._number_attempts(conn, integration_pk, recs)
+            self._upsert(conn, t, recs, keys, ("completed", "payload_hash", "last_sent_at"))
+        return len(recs)
+
+    @staticmethod
+    def _number_attempts(conn: Connection, integration_pk: int, recs: list[dict[str, Any]]) -> None:
+        t = StatAttempt.__table__
+        existing: dict[tuple[str, str], dict[datetime, int]] = defaultdict(dict)
+        q = select(t.c.course_external_id, t.c.user_email, t.c.first_activity_at, t.c.attempt_no).where(
+            t.c.integration_pk == integration_pk
+        )
+        for course, email, first, no in conn.execute(q):
+            existing[(course, email)][as_utc(first)] = no  # type: ignore[index]
+        for rec in sorted(recs, key=lambda r: r["first_activity_at"]):
+            known = existing[(rec["course_external_id"], rec["user_email"])]
+            if rec["first_activity_at"] in known:
+                rec["attempt_no"] = known[rec["first_activity_at"]]
+            elif rec["attempt_no"] is None:
+                rec["attempt_no"] = max(known.values(), default=0) + 1
+            known.setdefault(rec["first_activity_at"], rec["attempt_no"])
+
+    # -- watermarks ---------------------------------------------------------------------------
+    def get_watermark(self, integration_pk: int, stream: str = "stats") -> datetime | None:
+        """Watermark value (UTC) or None."""
+        t = Watermark.__table__
+        with self._read() as conn:
+            return conn.execute(
+                select(t.c.value).where(t.c.integration_pk == integration_pk, t.c.stream == stream)
+            ).scalar()
+
+    def set_watermark(self, integration_pk: int, stream: str, value: datetime) -> None:
+        """Create or move a watermark."""
+        row = {"integration_pk": integration_pk, "stream": stream, "value": value, "updated_at": utcnow()}
+        with self._write() as conn:
+            self._upsert(conn, Watermark.__table__, [row], ("integration_pk", "stream"), ("value", "updated_at"))
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(
+        self,
+        provider: str,
+        platform: str,
+        kind: str,
+        dry_run: bool = False,
+        params: dict[str, Any] | None = None,
+        flow_run_id: str | None = None,
+    ) -> int:
+        """Record a new running run; returns its pk."""
+        _check(kind, RUN_KINDS, "run kind")
+        t = SyncRun.__table__
+        values = {
+            "run_uuid": str(uuid.uuid4()), "flow_run_id": flow_run_id and str(flow_run_id),
+            "provider": provider, "platform": platform, "kind": kind, "status": "running",
+            "dry_run": dry_run, "params": params or {}, "counts": {}, "started_at": utcnow(),
+        }
+        with self._write() as conn:
+            return int(conn.execute(t.insert().values(**values).returning(t.c.id)).scalar_one())
+
+    def finish_run(
+        self, run_pk: int, status: str, counts: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        """Close a run with its final status, counts and error text."""
+        _check(status, RUN_STATUSES, "run status")
+        t = SyncRun.__table__
+        with self._write() as conn:
+            conn.execute(
+                update(t).where(t.c.id == run_pk).values(
+                    status=status, counts=counts or {}, error=error, ended_at=utcnow()
+                )
+            )
+
+    def add_outcomes(self, run_pk: int, outcomes: Sequence[dict[str, Any]]) -> int:
+        """Bulk insert per-item outcomes (keys: kind, external_id, outcome, field, reason)."""
+        now = utcnow()
+        recs = []
+        for o in outcomes:
+            _check(o["outcome"], OUTCOMES, "outcome")
+            _check(o["kind"], ITEM_KINDS, "item kind")
+            recs.append({
+                "run_pk": run_pk, "kind": o["kind"], "external_id": str(o["external_id"]),
+                "outcome": o["outcome"], "field": o.get("field"), "reason": o.get("reason"),
+                "created_at": now,
+            })
+        if recs:
+            with self._write() as conn:
+                for chunk in _chunks(recs):
+                    conn.execute(ItemOutcome.__table__.insert(), list(chunk))
+        return len(recs)
+
+    def get_run(self, run_pk: int) -> dict[str, Any] | None:
+        """One run as a dict, or None."""
+        t = SyncRun.__table__
+        with self._read() as conn:
+            row = conn.execute(select(t).where(t.c.id == run_pk)).mappings().first()
+        return dict(row) if row else None
+
+    def list_runs(
+        self, limit: int = 20, provider: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Most recent runs first."""
+        t = SyncRun.__table__
+        q = select(t).order_by(t.c.started_at.desc(), t.c.id.desc()).limit(limit)
+        if provider:
+            q = q.where(t.c.provider == provider)
+        if kind:
+            q = q.where(t.c.kind == kind)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    def last_successful_run(self, provider: str, platform: str, kind: str) -> dict[str, Any] | None:
+        """Latest non-dry run that ended completed / completed_with_errors, or None."""
+        t = SyncRun.__table__
+        q = (
+            select(t)
+            .where(
+                t.c.provider == provider, t.c.platform == platform, t.c.kind == kind,
+                t.c.dry_run.is_(False), t.c.status.in_(("completed", "completed_with_errors")),
+            )
+            .order_by(t.c.started_at.desc(), t.c.id.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(q).mappings().first()
+        return dict(row) if row else None
+
+    def run_outcomes(self, run_pk: int) -> pd.DataFrame:
+        """Outcomes of a run (``OUTCOME_COLUMNS``)."""
+        t = ItemOutcome.__table__
+        with self._read() as conn:
+            rows = conn.execute(
+                select(*(t.c[c] for c in OUTCOME_COLUMNS)).where(t.c.run_pk == run_pk).order_by(t.c.id)
+            ).all()
+        df = pd.DataFrame.from_records(rows, columns=OUTCOME_COLUMNS)
+        df["created_at"] = _utc_series(df["created_at"])
+        return df
+
+    # -- quarantine ---------------------------------------------------------------------------
+    def quarantine(
+        self, integration_pk: int, kind: str, items: Sequence[dict[str, Any]], now: datetime | None = None
+    ) -> int:
+        """Upsert quarantined items (external_id, field, reason): bumps last_seen_at, reopens."""
+        _check(kind, ITEM_KINDS, "item kind")
+        now = as_utc(now) or utcnow()
+        recs = [
+            {
+                "integration_pk": integration_pk, "kind": kind, "external_id": str(i["external_id"]),
+                "field": i.get("field") or "", "reason": i.get("reason"),
+                "first_seen_at": now, "last_seen_at": now, "resolved_at": None,
+            }
+            for i in items
+        ]
+        keys = ("integration_pk", "kind", "external_id", "field")
+        with self._write() as conn:
+            self._upsert(
+                conn, QuarantineItem.__table__, recs, keys, ("reason", "last_seen_at", "resolved_at")
+            )
+        return len(recs)
+
+    def resolve_quarantine(
+        self, integration_pk: int, kind: str, external_ids: Iterable[str], now: datetime | None = None
+    ) -> int:
+        """Mark open quarantine entries (all fields) of these items resolved; returns rows changed."""
+        now = as_utc(now) or utcnow()
+        ids = [str(e) for e in external_ids]
+        t = QuarantineItem.__table__
+        n = 0
+        with self._write() as conn:
+            for i in range(0, len(ids), 500):
+                n += conn.execute(
+                    update(t)
+                    .where(
+                        t.c.integration_pk == integration_pk, t.c.kind == kind,
+                        t.c.external_id.in_(ids[i : i + 500]), t.c.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=now)
+                ).rowcount
+        return n
+
+    def open_quarantine(self, integration_pk: int | None = None) -> pd.DataFrame:
+        """Unresolved quarantine entries (``QUARANTINE_COLUMNS``; field None when not field-specific)."""
+        q_t, i_t = QuarantineItem.__table__, Integration.__table__
+        cols = [i_t.c.provider, i_t.c.platform] + [
+            q_t.c[c] for c in QUARANTINE_COLUMNS if c not in ("provider", "platform")
+        ]
+        q = (
+            select(*cols)
+            .join_from(q_t, i_t, q_t.c.integration_pk == i_t.c.id)
+            .where(q_t.c.resolved_at.is_(None))
+            .order_by(q_t.c.integration_pk, q_t.c.kind, q_t.c.external_id, q_t.c.field)
+        )
+        if integration_pk is not None:
+            q = q.where(q_t.c.integration_pk == integration_pk)
+        with self._read() as conn:
+            rows = conn.execute(q).mappings().all()
+        df = pd.DataFrame.from_records([dict(r) for r in rows], columns=QUARANTINE_COLUMNS)
+        df["field"] = df["field"].replace("", None)
+        for c in ("first_seen_at", "last_seen_at"):
+            df[c] = _utc_series(df[c])
+        return df
+
+    # -- bulk jobs ----------------------------------------------------------------------------
+    def record_bulk_job(
+        self,
+        integration_pk: int,
+        run_pk: int | None,
+        operation: str,
+        bulk_operation_id: str,
+        items: list[Any],
+    ) -> int:
+        """Record a bulk operation accepted by 360Learning (status submitted); returns its pk."""
+        _check(operation, BULK_OPERATIONS, "bulk operation")
+        t = BulkJob.__table__
+        values = {
+            "integration_pk": integration_pk, "run_pk": run_pk, "operation": operation,
+            "bulk_operation_id": bulk_operation_id, "items": list(items), "status": "submitted",
+            "submitted_at": utcnow(),
+        }
+        with self._write() as conn:
+            return int(conn.execute(t.insert().values(**values).returning(t.c.id)).scalar_one())
+
+    def confirm_bulk_job(self, bulk_operation_id: str, status: str = "confirmed") -> None:
+        """Mark a bulk job confirmed (or failed) now."""
+        _check(status, BULK_STATUSES - {"submitted"}, "bulk status")
+        t = BulkJob.__table__
+        with self._write() as conn:
+            n = conn.execute(
+                update(t).where(t.c.bulk_operation_id == bulk_operation_id)
+                .values(status=status, confirmed_at=utcnow())
+            ).rowcount
+        if not n:
+            raise KeyError(f"bulk job {bulk_operation_id!r} not found")
+
+    def pending_bulk_jobs(self, integration_pk: int) -> list[dict[str, Any]]:
+        """Bulk jobs still 'submitted' (oldest first) — to resolve after a crashed run."""
+        t = BulkJob.__table__
+        q = (
+            select(t)
+            .where(t.c.integration_pk == integration_pk, t.c.status == "submitted")
+            .order_by(t.c.submitted_at, t.c.id)
+        )
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
