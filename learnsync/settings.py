@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     openclassrooms: ProviderSettings = Field(
         default_factory=lambda: ProviderSettings(base_url="http://127.0.0.1:8104", org_id="org-4242")
     )
+    platforms: dict[str, Lms360Settings] = Field(default_factory=dict)  # extra platforms by name
+    stats_overlap_days: int = 2  # provider reporting lags up to a day: re-read the window's edge
+    stats_initial_lookback_days: int = 30
     archive_guard_ratio: float = 0.5  # refuse to archive when an extract shrinks under this share
     task_runner: str = "threads"  # "threads" or "dask"
 

@@ -1,0 +1,114 @@
+"""Pieces every flow shares: the integration record, the run record, the report artifacts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext
+from prefect.states import Completed, Failed, State
+
+from learnsync.runtime import Runtime
+from tasks.report import MAX_ERRORS_SHOWN, RunReport
+
+
+def logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except Exception:  # called outside a run (plain function tests)
+        return logging.getLogger("learnsync")
+
+
+def flow_run_id() -> str | None:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+async def ensure_integration(rt: Runtime, lms: Any, *, create: bool = True) -> dict[str, Any]:
+    """The integration of this provider on this platform: stored id, else found by name, else created.
+
+    Creating it through the API is the documented step 2 of an API integration; the id is
+    stored so later runs never create a duplicate.
+    """
+    store, spec = rt.store, rt.spec
+    row = store.get_integration(spec.key, rt.platform)
+    if row and row.get("integration_id"):
+        return row
+    found = await lms.list_integrations(spec.display_name)
+    if found:
+        integration = found[0]
+    elif create:
+        from lms360.models import IntegrationCreate
+
+        integration = await lms.create_integration(
+            IntegrationCreate(
+                externalPlatform=spec.display_name,
+                groupId=rt.lms_settings.group_id,
+                authorId=rt.lms_settings.author_id,
+                defaultCompletion=True,
+                defaultProgress=0,
+                noGroupPropagation=False,
+            )
+        )
+        # The list is the only read path v2 offers: verify the new integration is visible there.
+        listed = await lms.list_integrations(spec.display_name)
+        if not any(_iid(i) == _iid(integration) for i in listed):
+            raise RuntimeError(f"integration {_iid(integration)} created but not listed by 360Learning")
+    else:
+        raise RuntimeError(f"no {spec.display_name} integration on platform {rt.platform}; run `learnsync configure`")
+    options = dict(spec.default_options)
+    options.update((row or {}).get("options") or {})
+    return store.upsert_integration(
+        spec.key,
+        rt.platform,
+        integration_id=_iid(integration),
+        external_platform=spec.display_name,
+        group_id=rt.lms_settings.group_id,
+        author_id=rt.lms_settings.author_id,
+        options=options,
+        filters=(row or {}).get("filters") or {},
+        active=True,
+    )
+
+
+def _iid(integration: Any) -> str:
+    if isinstance(integration, dict):
+        return integration.get("_id") or integration["id"]
+    return getattr(integration, "id", None) or getattr(integration, "_id")
+
+
+async def publish_report(report: RunReport) -> None:
+    """Markdown summary + counts table + capped error table, under stable keys per provider/kind."""
+    key = f"{report.provider}-{report.kind}-{report.platform}".lower().replace("_", "-")
+    try:
+        await create_markdown_artifact(markdown=report.markdown(), key=f"{key}-summary", description="learnsync run summary")
+        await create_table_artifact(table=report.summary_rows(), key=f"{key}-counts", description="items per outcome")
+        if report.errors:
+            await create_table_artifact(
+                table=report.errors[:MAX_ERRORS_SHOWN], key=f"{key}-errors", description=f"first {MAX_ERRORS_SHOWN} errors"
+            )
+    except Exception as exc:  # no Prefect API (plain call): the report is still returned and printed
+        logger().debug("artifacts not published: %s", exc)
+
+
+def final_state(report: RunReport) -> State:
+    """Completed, or Completed named 'Completed with errors' so the UI shows it at a glance."""
+    data = report.as_dict()
+    if report.status == "completed_with_errors":
+        return Completed(
+            name="Completed with errors",
+            message=f"{report.counts.get('failed', 0)} failed, {report.counts.get('quarantined', 0)} quarantined",
+            data=data,
+        )
+    return Completed(message="all items synced", data=data)
+
+
+def failed_state(report: RunReport, exc: BaseException) -> State:
+    return Failed(message=f"{type(exc).__name__}: {exc}", data=report.as_dict())
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,122 @@
+"""Daily catalog sync of one provider into one 360Learning platform."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from learnsync.runtime import Runtime
+from providers.base import MappingContext
+from tasks.diff import plan_catalog
+from tasks.extract import read_catalog_stream
+from tasks.load import push_catalog, resolve_pending_jobs
+from tasks.report import RunReport
+
+
+@task(name="extract-catalog", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+async def extract_catalog(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
+    log = logger()
+    frame = await read_catalog_stream(
+        client, stream, on_page=lambda s, p, n: log.info("%s/%s: page %d, %d records", rt.spec.key, s, p, n) if p % 20 == 1 else None
+    )
+    log.info("%s/%s: %d records extracted", rt.spec.key, stream, len(frame))
+    return frame
+
+
+@task(name="map-catalog", cache_policy=NO_CACHE)
+def map_catalog(rt: Runtime, raw: pd.DataFrame, stream: str, ctx: MappingContext) -> Any:
+    return rt.spec.map_catalog(raw, stream, ctx)
+
+
+@flow(name="content-sync", flow_run_name="content-{provider}-{platform}", log_prints=True)
+async def content_sync(
+    provider: str, platform: str = "default", dry_run: bool = False, force: bool = False
+) -> dict[str, Any]:
+    """Extract the provider catalog, map it by the rule book, diff against state, push to 360Learning.
+
+    dry_run: compute and report the full diff, write nothing (360Learning nor state).
+    force: archive even when the extract shrank below the guard ratio.
+    """
+    rt = Runtime.build(provider, platform)
+    return await run_content_sync(rt, dry_run=dry_run, force=force)
+
+
+async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None) -> Any:
+    spec, store = rt.spec, rt.store
+    report = RunReport(provider=spec.key, kind="content", platform=rt.platform, dry_run=dry_run)
+    run_pk = None if dry_run else store.start_run(spec.key, rt.platform, "content", dry_run, {"force": force}, flow_run_id())
+    try:
+        async with rt.lms_client() as lms:
+            integration = await ensure_integration(rt, lms, create=not dry_run) if not dry_run else (
+                store.get_integration(spec.key, rt.platform) or {"id": None, "options": dict(spec.default_options), "filters": {}}
+            )
+            if not dry_run:
+                await resolve_pending_jobs(lms, store, integration, report)
+            options = {**spec.default_options, **(integration.get("options") or {})}
+            ctx = MappingContext(owner_lang=rt.lms_settings.owner_lang, now=now_utc(), options=options)
+            client = rt.provider_client()
+            try:
+                mapped_parts, quarantine_parts, ignored_parts = [], [], []
+                for stream in spec.catalog_streams(options):
+                    raw = await extract_catalog(rt, client, stream)
+                    result = map_catalog(rt, raw, stream, ctx)
+                    mapped_parts.append(result.courses)
+                    quarantine_parts.append(result.quarantine)
+                    ignored_parts.append(result.ignored)
+            finally:
+                await client.aclose()
+            mapped = pd.concat([p for p in mapped_parts if len(p)], ignore_index=True) if any(len(p) for p in mapped_parts) else pd.DataFrame(columns=["externalId"])
+            quarantine = pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame()
+            ignored = pd.concat(ignored_parts, ignore_index=True) if ignored_parts else pd.DataFrame()
+            state = store.load_courses(integration["id"]) if integration.get("id") else pd.DataFrame()
+            plan = plan_catalog(
+                mapped, state, spec, integration.get("filters") or {}, guard_ratio=rt.settings.archive_guard_ratio, force=force
+            )
+            _report_mapping_rejects(report, quarantine, ignored)
+            report.add("ignored", plan.counts.get("ignored", 0))
+            if dry_run:
+                for outcome in ("created", "updated", "unchanged", "archived", "restored"):
+                    report.add(outcome, plan.counts.get(outcome, 0))
+                report.notes.append("dry run: the counts are what a real run would do; nothing was written")
+            else:
+                report.add("unchanged", plan.counts.get("unchanged", 0))
+                _record_quarantine(store, integration["id"], run_pk, quarantine, mapped, report)
+                await push_catalog(plan, lms=lms, store=store, integration=integration, run_pk=run_pk, report=report, progress=progress)
+    except Exception as exc:
+        if run_pk is not None:
+            store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+        report.notes.append(f"run failed: {type(exc).__name__}: {exc}")
+        await publish_report(report)
+        raise
+    if run_pk is not None:
+        store.finish_run(run_pk, report.status, report.counts)
+    await publish_report(report)
+    logger().info("%s content sync: %s", spec.key, report.counts)
+    return final_state(report)
+
+
+def _report_mapping_rejects(report: RunReport, quarantine: pd.DataFrame, ignored: pd.DataFrame) -> None:
+    if len(ignored):
+        report.add("ignored", len(ignored))
+        for reason, n in ignored["reason"].value_counts().items():
+            report.skipped[str(reason)] = int(n)
+    if len(quarantine):
+        bad_ids = quarantine["external_id"].astype(str).unique()
+        report.add("quarantined", len(bad_ids))
+        for ext, fld, reason in quarantine[["external_id", "field", "reason"]].itertuples(index=False):
+            report.error(str(ext), "quarantined", str(reason), str(fld))
+
+
+def _record_quarantine(store: Any, integration_pk: int, run_pk: int | None, quarantine: pd.DataFrame, mapped: pd.DataFrame, report: RunReport) -> None:
+    now = now_utc()
+    if len(quarantine):
+        items = quarantine[["external_id", "field", "reason"]].astype(str).to_dict("records")
+        store.quarantine(integration_pk, "course", items, now)
+        if run_pk is not None:
+            store.add_outcomes(run_pk, [{"kind": "course", "outcome": "quarantined", **i} for i in items])
+    if len(mapped):
+        store.resolve_quarantine(integration_pk, "course", mapped["externalId"].astype(str).tolist(), now)

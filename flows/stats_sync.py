@@ -1,0 +1,123 @@
+"""Learner statistics: the daily incremental sync and the date-range backfill."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from learnsync.runtime import Runtime
+from providers.base import DateWindow, MappingContext
+from tasks.extract import iter_stats_chunks
+from tasks.load import push_stats, resolve_pending_jobs
+from tasks.report import RunReport
+from tasks.stats_rules import plan_stats
+
+
+def daily_window(rt: Runtime, watermark: datetime | None, today: date) -> DateWindow:
+    """From the watermark minus an overlap (provider data lags), to tomorrow (half-open)."""
+    until = today + timedelta(days=1)
+    if watermark is None:
+        if rt.spec.stats_full_history_first_run:
+            return DateWindow(None, until)
+        return DateWindow(today - timedelta(days=rt.settings.stats_initial_lookback_days), until)
+    return DateWindow(watermark.date() - timedelta(days=rt.settings.stats_overlap_days), until)
+
+
+def backfill_windows(since: date, until: date, days: int = 7) -> list[DateWindow]:
+    """[since, until) split into windows of `days`; each window is an independent, idempotent unit."""
+    if until <= since:
+        raise ValueError(f"backfill: until ({until}) must be after since ({since})")
+    windows, start = [], since
+    while start < until:
+        end = min(until, start + timedelta(days=days))
+        windows.append(DateWindow(start, end))
+        start = end
+    return windows
+
+
+@task(name="sync-stats-window", cache_policy=NO_CACHE, task_run_name="stats-{window.since}-{window.until}")
+async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWindow, run_pk: int | None, report: RunReport, dry_run: bool) -> None:
+    options = {**rt.spec.default_options, **(integration.get("options") or {})}
+    client = rt.provider_client()
+    try:
+        async for raw in iter_stats_chunks(client, window):
+            ctx = MappingContext(owner_lang=rt.lms_settings.owner_lang, now=now_utc(), options=options)
+            mapped = rt.spec.map_stats(raw, ctx)
+            for k, v in mapped.skipped.items():
+                report.skipped[k] = report.skipped.get(k, 0) + int(v)
+            attempts = rt.store.load_attempts(integration["id"]) if integration.get("id") else None
+            plan = plan_stats(mapped.stats, attempts if attempts is not None else _empty_attempts())
+            quarantine = mapped.quarantine if not len(plan.quarantine) else mapped.quarantine._append(plan.quarantine)
+            if len(quarantine):
+                report.add("quarantined", len(quarantine))
+                for ext, fld, reason in quarantine[["external_id", "field", "reason"]].itertuples(index=False):
+                    report.error(str(ext), "quarantined", str(reason), str(fld))
+                if not dry_run:
+                    rt.store.quarantine(integration["id"], "stat", quarantine[["external_id", "field", "reason"]].astype(str).to_dict("records"), now_utc())
+            if dry_run:
+                report.add("unchanged", plan.unchanged)
+                report.add("updated", int(plan.items["existing"].sum()))
+                report.add("created", int((~plan.items["existing"]).sum()))
+                continue
+            await push_stats(plan, lms=lms, store=rt.store, integration=integration, run_pk=run_pk, report=report)
+    finally:
+        await client.aclose()
+
+
+def _empty_attempts() -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
+
+
+async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str, dry_run: bool = False) -> Any:
+    """Daily (windows=None: from the watermark, and moves it) or backfill (explicit windows, never moves it)."""
+    store, spec = rt.store, rt.spec
+    report = RunReport(provider=spec.key, kind=kind, platform=rt.platform, dry_run=dry_run)
+    params = {"windows": [[str(w.since), str(w.until)] for w in windows or []]}
+    run_pk = None if dry_run else store.start_run(spec.key, rt.platform, kind, dry_run, params, flow_run_id())
+    started = now_utc()
+    try:
+        async with rt.lms_client() as lms:
+            integration = await ensure_integration(rt, lms) if not dry_run else (store.get_integration(spec.key, rt.platform) or {"id": None})
+            if not dry_run:
+                await resolve_pending_jobs(lms, store, integration, report)
+            daily = windows is None
+            if daily:
+                watermark = store.get_watermark(integration["id"], "stats") if integration.get("id") else None
+                windows = [daily_window(rt, watermark, started.date())]
+            for window in windows:
+                logger().info("%s stats window %s .. %s", spec.key, window.since or "start of history", window.until)
+                await sync_window(rt, lms, integration, window, run_pk, report, dry_run)
+            if daily and not dry_run:
+                # Only a fully read window moves the watermark; item failures (unknown learners) do not block it.
+                store.set_watermark(integration["id"], "stats", started)
+    except Exception as exc:
+        if run_pk is not None:
+            store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+        await publish_report(report)
+        raise
+    if run_pk is not None:
+        store.finish_run(run_pk, report.status, report.counts)
+    await publish_report(report)
+    logger().info("%s %s: %s", spec.key, kind, report.counts)
+    return final_state(report)
+
+
+@flow(name="stats-sync", flow_run_name="stats-{provider}-{platform}", log_prints=True)
+async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False) -> dict[str, Any]:
+    """Daily learner statistics since the watermark (minus an overlap); moves the watermark."""
+    return await run_stats(Runtime.build(provider, platform), None, kind="stats", dry_run=dry_run)
+
+
+@flow(name="stats-backfill", flow_run_name="backfill-{provider}-{platform}-{since}-{until}", log_prints=True)
+async def stats_backfill(
+    provider: str, since: date, until: date | None = None, platform: str = "default", window_days: int = 7, dry_run: bool = False
+) -> dict[str, Any]:
+    """Historical statistics for [since, until), in independent windows; never moves the daily watermark."""
+    until = until or datetime.now(timezone.utc).date() + timedelta(days=1)
+    return await run_stats(Runtime.build(provider, platform), backfill_windows(since, until, window_days), kind="backfill", dry_run=dry_run)

@@ -1,0 +1,168 @@
+"""`learnsync` command line: sandboxes, demo, syncs, backfills, status, integration lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import date
+from enum import Enum
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tasks.report import OUTCOMES
+
+app = typer.Typer(help="learnsync: keep 360Learning fed from Udemy Business, Coursera, Edflex and OpenClassrooms.", no_args_is_help=True)
+console = Console()
+
+
+class SyncKind(str, Enum):
+    content = "content"
+    stats = "stats"
+
+
+def _run_flow(coro: Any) -> dict[str, Any]:
+    with console.status("[bold]running…[/] (watch it in the Prefect UI too)", spinner="dots"):
+        result = asyncio.run(coro)
+    return _result_dict(result)
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    if hasattr(result, "result"):  # a Prefect State
+        result = result.result()
+    return result if isinstance(result, dict) else {}
+
+
+def print_report(report: dict[str, Any], title: str | None = None) -> None:
+    table = Table(title=title or f"{report.get('provider')} {report.get('kind')} — {report.get('status')}")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for outcome in OUTCOMES:
+        table.add_row(outcome, str(report.get("counts", {}).get(outcome, 0)))
+    console.print(table)
+    if report.get("skipped"):
+        console.print("skipped: " + ", ".join(f"{k}={v}" for k, v in report["skipped"].items()))
+    for note in report.get("notes", []):
+        console.print(f"• {note}")
+    errors = report.get("errors") or []
+    if errors:
+        err = Table(title=f"errors ({report.get('error_count', len(errors))}, first {len(errors)})")
+        for col in ("external_id", "outcome", "field", "reason"):
+            err.add_column(col)
+        for e in errors[:20]:
+            err.add_row(e["external_id"], e["outcome"], e["field"], e["reason"])
+        console.print(err)
+
+
+@app.command()
+def sandbox(
+    name: str = typer.Argument(..., help="360 (or lms360), udemy, coursera, edflex, openclassrooms"),
+    port: int = typer.Option(0, help="port on 127.0.0.1 (default: the settings' port for that sandbox)"),
+    host: str = typer.Option("127.0.0.1"),
+) -> None:
+    """Serve one sandbox API in the foreground (Ctrl-C to stop)."""
+    from learnsync.sandboxes_runtime import sandbox_app
+    from sandboxes.server import serve_forever
+
+    key = "lms360" if name in ("360", "lms360", "360learning") else name
+    defaults = {"lms360": 8100, "udemy": 8101, "coursera": 8102, "edflex": 8103, "openclassrooms": 8104}
+    serve_forever(sandbox_app(key), host, port or defaults[key])
+
+
+@app.command()
+def sync(
+    kind: SyncKind = typer.Argument(..., help="content or stats"),
+    provider: str = typer.Option(..., "--provider", "-p"),
+    platform: str = typer.Option("default"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="compute and report the full diff, write nothing"),
+    force: bool = typer.Option(False, "--force", help="archive even if the extract shrank below the guard"),
+) -> None:
+    """Run one sync now (a Prefect flow run)."""
+    if kind is SyncKind.content:
+        from flows.content_sync import content_sync
+
+        report = _run_flow(content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force))
+    else:
+        from flows.stats_sync import stats_sync
+
+        report = _run_flow(stats_sync(provider=provider, platform=platform, dry_run=dry_run))
+    print_report(report)
+    if report.get("status") == "completed_with_errors":
+        raise typer.Exit(code=3)
+
+
+@app.command()
+def backfill(
+    what: str = typer.Argument("stats", help="only 'stats' can be backfilled"),
+    provider: str = typer.Option(..., "--provider", "-p"),
+    since: str = typer.Option(..., help="first day, YYYY-MM-DD"),
+    until: Optional[str] = typer.Option(None, help="day after the last one, YYYY-MM-DD (default: tomorrow)"),
+    platform: str = typer.Option("default"),
+    window_days: int = typer.Option(7, help="size of each independent window"),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+) -> None:
+    """Re-import historical statistics for a date range; the daily watermark is not moved."""
+    if what != "stats":
+        raise typer.BadParameter("only stats can be backfilled")
+    from flows.stats_sync import stats_backfill
+
+    report = _run_flow(
+        stats_backfill(
+            provider=provider,
+            since=date.fromisoformat(since),
+            until=date.fromisoformat(until) if until else None,
+            platform=platform,
+            window_days=window_days,
+            dry_run=dry_run,
+        )
+    )
+    print_report(report)
+
+
+@app.command()
+def status(limit: int = typer.Option(10, help="runs to show")) -> None:
+    """Integrations, last runs and open quarantine from the state store."""
+    from learnsync.runtime import state_store
+    from learnsync.settings import load_settings
+
+    store = state_store(load_settings().database_url)
+    integ = Table(title="integrations")
+    for col in ("provider", "platform", "360 integration", "active", "options", "filters"):
+        integ.add_column(col)
+    for row in store.list_integrations():
+        integ.add_row(row["provider"], row["platform"], str(row.get("integration_id")), str(row.get("active")), str(row.get("options")), str(row.get("filters")))
+    console.print(integ)
+    runs = Table(title=f"last {limit} runs")
+    for col in ("id", "provider", "kind", "status", "started", "counts"):
+        runs.add_column(col)
+    for run in store.list_runs(limit=limit):
+        counts = {k: v for k, v in (run.get("counts") or {}).items() if v}
+        runs.add_row(str(run["id"]), run["provider"], run["kind"], run["status"], str(run["started_at"])[:19], str(counts))
+    console.print(runs)
+    quarantine = store.open_quarantine()
+    console.print(f"open quarantine: {len(quarantine)} item(s)")
+    if len(quarantine):
+        console.print(quarantine.head(20).to_string(index=False))
+
+
+@app.command()
+def demo(
+    providers: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: every provider available"),
+    courses: int = typer.Option(200, help="catalog size per provider"),
+    database_url: Optional[str] = typer.Option(None, help="default: sqlite file .learnsync/demo.db"),
+) -> None:
+    """Start the sandboxes on loopback and run content + stats sync for every provider through Prefect."""
+    from learnsync.demo import run_demo
+
+    run_demo(providers, courses=courses, database_url=database_url, console=console)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    app()

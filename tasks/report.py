@@ -1,0 +1,71 @@
+"""The run report: counts per outcome and a capped error table, shared by flows, CLI and artifacts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+OUTCOMES = ("created", "updated", "unchanged", "archived", "restored", "ignored", "quarantined", "failed")
+MAX_ERRORS_SHOWN = 50
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+
+
+def mask_emails(text: str) -> str:
+    """learner@example.com -> l***@example.com: reports identify a row without exposing the learner."""
+    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+
+
+@dataclass
+class RunReport:
+    provider: str
+    kind: str  # content | stats | backfill
+    platform: str = "default"
+    dry_run: bool = False
+    counts: dict[str, int] = field(default_factory=lambda: {o: 0 for o in OUTCOMES})
+    errors: list[dict[str, str]] = field(default_factory=list)  # external_id, outcome, field, reason
+    notes: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str, n: int = 1) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + int(n)
+
+    def error(self, external_id: str, outcome: str, reason: str, field_name: str | None = None) -> None:
+        self.errors.append(
+            {"external_id": mask_emails(str(external_id)), "outcome": outcome, "field": field_name or "", "reason": mask_emails(str(reason))}
+        )
+
+    @property
+    def status(self) -> str:
+        return "completed_with_errors" if self.counts.get("failed", 0) or self.counts.get("quarantined", 0) else "completed"
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        return [{"outcome": o, "count": self.counts.get(o, 0)} for o in OUTCOMES]
+
+    def markdown(self) -> str:
+        title = f"learnsync {self.kind} sync: {self.provider} -> 360Learning ({self.platform})"
+        lines = [f"# {title}", "", f"**Status:** {self.status}{' (dry run: nothing written)' if self.dry_run else ''}", ""]
+        lines += ["| outcome | count |", "|---|---|"] + [f"| {r['outcome']} | {r['count']} |" for r in self.summary_rows()]
+        if self.skipped:
+            lines += ["", "Skipped rows: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items()))]
+        if self.notes:
+            lines += [""] + [f"- {n}" for n in self.notes]
+        if self.errors:
+            shown = self.errors[:MAX_ERRORS_SHOWN]
+            lines += ["", f"## Errors ({len(self.errors)}, first {len(shown)} shown)", "", "| id | outcome | field | reason |", "|---|---|---|---|"]
+            lines += [f"| {e['external_id']} | {e['outcome']} | {e['field']} | {e['reason']} |" for e in shown]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "kind": self.kind,
+            "platform": self.platform,
+            "dry_run": self.dry_run,
+            "status": self.status,
+            "counts": dict(self.counts),
+            "skipped": dict(self.skipped),
+            "errors": self.errors[:MAX_ERRORS_SHOWN],
+            "error_count": len(self.errors),
+            "notes": list(self.notes),
+        }

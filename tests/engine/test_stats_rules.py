@@ -1,0 +1,80 @@
+"""The shared v2 statistics rules (tasks/stats_rules.py), decisions.md #2 and #4, 360learning-v2 §5."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tasks.stats_rules import plan_stats, stat_payloads
+
+T = pd.Timestamp
+NAT = pd.NaT
+EMPTY = pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
+
+
+def rows(*items):
+    cols = ["course_external_id", "user_email", "progress", "time_spent_ms", "first_activity_at", "last_activity_at", "completed_at"]
+    df = pd.DataFrame([dict(zip(cols, it)) for it in items], columns=cols)
+    for c in cols[4:]:
+        df[c] = pd.to_datetime(df[c], utc=True)
+    return df
+
+
+def confirmed(plan):
+    """What the state store holds after 360Learning confirmed every planned item."""
+    it = plan.items
+    return pd.DataFrame({"course_external_id": it["course_external_id"], "user_email": it["user_email"],
+                         "first_activity_at": it["first"], "attempt_no": it["attempt_no"], "completed": it["completed"],
+                         "payload_hash": it["payload_hash"]})
+
+
+def test_rule_completion_is_progress_100_with_last_activity_at_completion_date():
+    plan = plan_stats(rows(("c1", "a@x.io", 40, 1000, "2026-01-01", "2026-01-05", "2026-01-04T10:00:00Z")), EMPTY)
+    p = stat_payloads(plan.items)[0]
+    assert p["progress"] == 100 and p["lastActivityAt"] == "2026-01-04T10:00:00.000Z"
+
+
+def test_rule_missing_first_activity_falls_back_to_last_activity():
+    plan = plan_stats(rows(("c1", "a@x.io", 30, 1000, None, "2026-01-05T08:00:00Z", None)), EMPTY)
+    p = stat_payloads(plan.items)[0]
+    assert p["firstActivityAt"] == p["lastActivityAt"] == "2026-01-05T08:00:00.000Z"
+
+
+def test_rule_first_activity_stays_stable_for_an_open_attempt():
+    first = plan_stats(rows(("c1", "a@x.io", 30, 1000, None, "2026-01-05", None)), EMPTY)
+    # next day the provider still has no start date: the fallback would move firstActivityAt
+    later = plan_stats(rows(("c1", "a@x.io", 60, 2000, None, "2026-01-08", None)), confirmed(first))
+    p = stat_payloads(later.items)[0]
+    assert p["firstActivityAt"].startswith("2026-01-05") and p["lastActivityAt"].startswith("2026-01-08")
+    assert later.items.iloc[0]["attempt_no"] == 1 and bool(later.items.iloc[0]["existing"])
+
+
+def test_rule_open_attempt_closes_when_a_later_sync_sees_completion():
+    first = plan_stats(rows(("c1", "a@x.io", 30, 1000, "2026-01-01", "2026-01-05", None)), EMPTY)
+    done = plan_stats(rows(("c1", "a@x.io", 100, 3000, "2026-01-01", "2026-01-09", "2026-01-09")), confirmed(first))
+    assert done.items.iloc[0]["completed"] and done.items.iloc[0]["attempt_no"] == 1
+    assert stat_payloads(done.items)[0]["firstActivityAt"].startswith("2026-01-01")
+
+
+def test_rule_time_spent_only_on_first_recorded_attempt():
+    first = plan_stats(rows(("c1", "a@x.io", 100, 5000, "2026-01-01", "2026-01-05", "2026-01-05")), EMPTY)
+    assert stat_payloads(first.items)[0]["timeSpent"] == 5000
+    retake = plan_stats(rows(("c1", "a@x.io", 20, 9000, "2026-03-01", "2026-03-02", None)), confirmed(first))
+    assert retake.items.iloc[0]["attempt_no"] == 2
+    assert stat_payloads(retake.items)[0]["timeSpent"] == 1
+
+
+def test_rule_time_spent_is_at_least_one_ms():
+    plan = plan_stats(rows(("c1", "a@x.io", 10, 0, "2026-01-01", "2026-01-02", None)), EMPTY)
+    assert stat_payloads(plan.items)[0]["timeSpent"] == 1
+
+
+def test_identical_stats_are_not_resent():
+    first = plan_stats(rows(("c1", "a@x.io", 30, 1000, "2026-01-01", "2026-01-05", None)), EMPTY)
+    again = plan_stats(rows(("c1", "a@x.io", 30, 1000, "2026-01-01", "2026-01-05", None)), confirmed(first))
+    assert again.items.empty and again.unchanged == 1
+
+
+def test_row_without_any_date_is_quarantined_not_raised():
+    plan = plan_stats(rows(("c1", "a@x.io", 10, 0, None, None, None), ("c2", "b@x.io", 10, 0, "2026-01-01", None, None)), EMPTY)
+    assert len(plan.items) == 1 and len(plan.quarantine) == 1
+    assert plan.quarantine.iloc[0]["field"] == "firstActivityAt"
