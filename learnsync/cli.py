@@ -159,6 +159,37 @@ def demo(
     run_demo(providers, courses=courses, database_url=database_url, console=console)
 
 
+@app.command()
+def deploy(
+    platform: str = typer.Option("default"),
+    provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: all providers"),
+) -> None:
+    """Register every provider's content and stats deployments (schedules in Europe/Paris) with the Prefect API."""
+    from deployments.schedules import runner_deployments
+
+    async def apply_all() -> list[str]:
+        ids = []
+        for dep in runner_deployments(platform, provider):
+            ids.append(str(await dep.apply()))
+        return ids
+
+    ids = asyncio.run(apply_all())
+    console.print(f"{len(ids)} deployments registered; run them with `learnsync serve` or a process work pool.")
+
+
+@app.command()
+def serve(
+    platform: str = typer.Option("default"),
+    provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: all providers"),
+) -> None:
+    """Serve every deployment from this process: schedules fire here (Ctrl-C pauses them)."""
+    from prefect import serve as prefect_serve
+
+    from deployments.schedules import runner_deployments
+
+    prefect_serve(*runner_deployments(platform, provider))
+
+
 def main() -> None:  # pragma: no cover
     app()
 
