@@ -39,21 +39,25 @@ async def set_filters(provider: str, filters: dict[str, list[str]], platform: st
     async with rt.lms_client() as lms:
         integration = await ensure_integration(rt, lms)
         store.set_filters(integration["id"], filters)
-        state = store.load_courses(integration["id"])
-        extras = _filter_values(store, integration["id"], state["external_id"].tolist())
-        changes = plan_filter_change(state, extras, spec, filters)
+        state = store.load_courses(integration["id"], with_extra=True)
+        extras = _filter_values(state)
+        changes = plan_filter_change(state.drop(columns=["extra"]), extras, spec, filters)
         await _apply_filter_changes(lms, store, integration, changes, report, run_pk)
     store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
     return final_state(report)
 
 
-def _filter_values(store: Any, integration_pk: int, external_ids: list[str]) -> pd.DataFrame:
-    rows = []
-    for ext in external_ids:
-        extra = (store.get_course(integration_pk, ext) or {}).get("extra") or {}
-        rows.append({"external_id": ext, "filter_lang": extra.get("filter_lang"), "filter_type": extra.get("filter_type")})
-    return pd.DataFrame(rows, columns=["external_id", "filter_lang", "filter_type"])
+def _filter_values(state: pd.DataFrame) -> pd.DataFrame:
+    """The values each filter compares with, as stored at the course's last sync."""
+    extras = [e if isinstance(e, dict) else {} for e in state["extra"]]
+    return pd.DataFrame(
+        {
+            "external_id": state["external_id"],
+            "filter_lang": [e.get("filter_lang") for e in extras],
+            "filter_type": [e.get("filter_type") for e in extras],
+        }
+    )
 
 
 async def _apply_filter_changes(lms: Any, store: Any, integration: dict, changes: pd.DataFrame, report: RunReport, run_pk: int) -> None:

@@ -159,6 +159,69 @@ def demo(
     run_demo(providers, courses=courses, database_url=database_url, console=console)
 
 
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"--option expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return out
+
+
+@app.command()
+def configure(
+    provider: str = typer.Option(..., "--provider", "-p"),
+    platform: str = typer.Option("default"),
+    option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="e.g. tags_sync=true, learning_paths_sync=true, skills_sync=true"),
+) -> None:
+    """Create (or adopt) the provider's integration in 360Learning, verify it is listed, store its id and options."""
+    from flows.lifecycle import configure_integration
+
+    row = asyncio.run(configure_integration(provider=provider, platform=platform, options=_parse_options(option or [])))
+    console.print(f"{provider} on {platform}: integration {row['integration_id']} options={row.get('options')} filters={row.get('filters')}")
+
+
+@app.command()
+def filters(
+    provider: str = typer.Option(..., "--provider", "-p"),
+    language: Optional[list[str]] = typer.Option(None, "--language", "-l", help="repeat for several (OR)"),
+    content_type: Optional[list[str]] = typer.Option(None, "--content-type", "-t", help="repeat for several (OR)"),
+    platform: str = typer.Option("default"),
+) -> None:
+    """Save filters and apply them at once (archive what no longer matches; unarchive where the provider's rule says so)."""
+    from flows.lifecycle import set_filters
+
+    chosen: dict[str, list[str]] = {}
+    if language:
+        chosen["languages"] = language
+    if content_type:
+        chosen["content_types"] = content_type
+    print_report(_run_flow(set_filters(provider=provider, filters=chosen, platform=platform)))
+
+
+@app.command()
+def share(
+    provider: str = typer.Option(..., "--provider", "-p"),
+    group: list[str] = typer.Option(..., "--group", "-g", help="target group id (repeat)"),
+    target: Optional[list[str]] = typer.Option(None, help="catalog and/or library (default both)"),
+    platform: str = typer.Option("default"),
+) -> None:
+    """Share every synced course with other groups' catalogs and libraries (bulk endpoints)."""
+    from flows.lifecycle import share_courses
+
+    result = asyncio.run(share_courses(provider=provider, group_ids=group, platform=platform, targets=target))
+    console.print(result)
+
+
+@app.command()
+def deactivate(provider: str = typer.Option(..., "--provider", "-p"), platform: str = typer.Option("default")) -> None:
+    """Archive every synced course and pause the schedules; learning data is kept."""
+    from flows.lifecycle import deactivate_integration
+
+    print_report(_run_flow(deactivate_integration(provider=provider, platform=platform)))
+
+
 @app.command()
 def deploy(
     platform: str = typer.Option("default"),

@@ -77,6 +77,11 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int = _CHUNK) -> Iterator[Sequ
         yield rows[i : i + size]
 
 
+def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+    """DataFrame of object columns, so missing values stay ``None`` (not NaN) under pandas 3."""
+    return pd.DataFrame.from_records(list(rows), columns=columns).astype(object)
+
+
 def _utc_series(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, utc=True) if len(s) else s.astype("datetime64[ns, UTC]")
 
@@ -204,14 +209,15 @@ class StateStore:
             raise TypeError(f"unknown integration fields: {sorted(unknown)}")
 
     # -- courses ------------------------------------------------------------------------------
-    def load_courses(self, integration_pk: int) -> pd.DataFrame:
-        """Known courses of an integration: one SELECT into a DataFrame (``COURSE_COLUMNS``)."""
+    def load_courses(self, integration_pk: int, with_extra: bool = False) -> pd.DataFrame:
+        """Known courses of an integration: one SELECT into a DataFrame (``COURSE_COLUMNS``, + ``extra``)."""
         t = CourseState.__table__
+        columns = COURSE_COLUMNS + (["extra"] if with_extra else [])
         with self._read() as conn:
             rows = conn.execute(
-                select(*(t.c[c] for c in COURSE_COLUMNS)).where(t.c.integration_pk == integration_pk)
+                select(*(t.c[c] for c in columns)).where(t.c.integration_pk == integration_pk)
             ).all()
-        return pd.DataFrame.from_records(rows, columns=COURSE_COLUMNS)
+        return _frame(rows, columns)
 
     def get_course(self, integration_pk: int, external_id: str) -> dict[str, Any] | None:
         """Full state row of one course (incl. payload, extra and timestamps) or None."""
@@ -267,8 +273,10 @@ class StateStore:
             rows = conn.execute(
                 select(*(t.c[c] for c in ATTEMPT_COLUMNS)).where(t.c.integration_pk == integration_pk)
             ).all()
-        df = pd.DataFrame.from_records(rows, columns=ATTEMPT_COLUMNS)
+        df = _frame(rows, ATTEMPT_COLUMNS)
         df["first_activity_at"] = _utc_series(df["first_activity_at"])
+        df["attempt_no"] = df["attempt_no"].astype("int64")
+        df["completed"] = df["completed"].astype(bool)
         return df
 
     load_open_attempts = load_attempts
@@ -431,7 +439,7 @@ class StateStore:
             rows = conn.execute(
                 select(*(t.c[c] for c in OUTCOME_COLUMNS)).where(t.c.run_pk == run_pk).order_by(t.c.id)
             ).all()
-        df = pd.DataFrame.from_records(rows, columns=OUTCOME_COLUMNS)
+        df = _frame(rows, OUTCOME_COLUMNS)
         df["created_at"] = _utc_series(df["created_at"])
         return df
 
@@ -493,8 +501,9 @@ class StateStore:
             q = q.where(q_t.c.integration_pk == integration_pk)
         with self._read() as conn:
             rows = conn.execute(q).mappings().all()
-        df = pd.DataFrame.from_records([dict(r) for r in rows], columns=QUARANTINE_COLUMNS)
-        df["field"] = df["field"].replace("", None)
+        df = _frame([dict(r) for r in rows], QUARANTINE_COLUMNS)
+        df["field"] = pd.Series([f or None for f in df["field"]], index=df.index, dtype=object)
+        df["integration_pk"] = df["integration_pk"].astype("int64")
         for c in ("first_seen_at", "last_seen_at"):
             df[c] = _utc_series(df[c])
         return df
