@@ -1,0 +1,91 @@
+"""Asynchronous bulk operations (section 6): pending → queued → running → completed | error.
+
+A submit registers the operation (enforcing the 3-concurrent limit) and starts an asyncio task
+on the server's loop. Items are processed one by one; each yields a success/error result that
+echoes its input. `bulk_start_delay_seconds` and `bulk_item_delay_seconds` model real timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ItemError
+from .ids import iso, now
+from .schemas import describe
+from .store import Lms360Store
+
+ItemHandler = Callable[[Any], str]
+
+_YIELD_EVERY = 200  # let other requests (status polls) in during big synchronous batches
+_MIN_SLEEP = 0.002  # coalesce tiny per-item delays into sleeps the loop can honour
+
+
+def validated(model: type[BaseModel], action: Callable[[Any], str]) -> ItemHandler:
+    """Item handler: validate against `model` (errors become ItemError), then apply."""
+
+    def handle(item: Any) -> str:
+        try:
+            dto = model.model_validate(item)
+        except ValidationError as exc:
+            raise ItemError(describe(exc)) from None
+        return action(dto)
+
+    return handle
+
+
+def run_item(item: Any, handler: ItemHandler) -> dict[str, Any]:
+    """One entry of the results array."""
+    try:
+        return {"status": "success", "input": item, "resourceId": handler(item)}
+    except ItemError as exc:
+        return {"status": "error", "input": item, "errorMessage": str(exc)}
+
+
+class BulkRunner:
+    """Owns the background tasks of one sandbox app."""
+
+    def __init__(self, store: Lms360Store) -> None:
+        self.store = store
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, op_type: str, items: list[Any], handler: ItemHandler) -> str:
+        """Register the operation (may raise the 429) and start processing it; returns its id."""
+        op_id = self.store.open_bulk_operation(op_type)
+        task = asyncio.get_running_loop().create_task(self._run(op_id, items, handler))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return op_id
+
+    async def _run(self, op_id: str, items: list[Any], handler: ItemHandler) -> None:
+        config = self.store.config
+        half = config.bulk_start_delay_seconds / 2
+        await asyncio.sleep(half)
+        self.store.bulk_update(op_id, status="queued", queuedAt=iso(now()))
+        await asyncio.sleep(half)
+        started = iso(now())
+        self.store.bulk_update(op_id, status="running", startedAt=started, progress={"index": 0, "updatedAt": started})
+        forced = self.store.take_forced_bulk_error()
+        if forced is not None:
+            self.store.bulk_finish(op_id, [], error=forced)
+            return
+        results: list[dict[str, Any]] = []
+        debt = 0.0
+        try:
+            for index, item in enumerate(items):
+                results.append(run_item(item, handler))
+                self.store.bulk_update(op_id, progress={"index": index, "updatedAt": iso(now())})
+                debt += config.bulk_item_delay_seconds
+                if debt >= _MIN_SLEEP:
+                    await asyncio.sleep(debt)
+                    debt = 0.0
+                elif index % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await asyncio.sleep(0)
+            if debt:
+                await asyncio.sleep(debt)
+        except Exception as exc:  # a sandbox bug must surface as a failed operation, not hang pollers
+            self.store.bulk_finish(op_id, results, error=f"internal sandbox error: {type(exc).__name__}")
+            return
+        self.store.bulk_finish(op_id, results)
