@@ -2,29 +2,58 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
 from learnsync.runtime import Runtime
 from providers.base import MappingContext
 from tasks.diff import plan_catalog
-from tasks.extract import read_catalog_stream
+from learnsync.http import PageTokenGuard
+from tasks.extract import read_page_chunk
 from tasks.load import push_catalog, resolve_pending_jobs
 from tasks.report import RunReport
 
 
-@task(name="extract-catalog", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+PAGES_PER_CHUNK = 10
+
+
+def _chunk_key(context: Any, params: dict[str, Any]) -> str:
+    # Small explicit key (never the client or a DataFrame): a retry of the same flow run reuses
+    # the pages it already fetched; a new run reads the catalog afresh.
+    return "catalog-chunk|{provider}|{platform}|{stream}|{token}|{run}".format(run=flow_run.id or "local", **params)
+
+
+@task(
+    name="fetch-catalog-pages",
+    cache_key_fn=_chunk_key,
+    persist_result=True,
+    cache_expiration=timedelta(hours=24),
+    task_run_name="{provider}-{stream}-from-{token}",
+)
+async def fetch_catalog_chunk(provider: str, platform: str, stream: str, token: str | None, client: Any) -> dict[str, Any]:
+    return await read_page_chunk(client, stream, token, PAGES_PER_CHUNK)
+
+
 async def extract_catalog(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
-    log = logger()
-    frame = await read_catalog_stream(
-        client, stream, on_page=lambda s, p, n: log.info("%s/%s: page %d, %d records", rt.spec.key, s, p, n) if p % 20 == 1 else None
-    )
-    log.info("%s/%s: %d records extracted", rt.spec.key, stream, len(frame))
-    return frame
+    """All pages of a stream, in cached chunks of PAGES_PER_CHUNK pages."""
+    records: list[dict[str, Any]] = []
+    token: str | None = None
+    guard = PageTokenGuard(f"{rt.spec.key}/{stream}")
+    while True:
+        chunk = await fetch_catalog_chunk(rt.spec.key, rt.platform, stream, token, client)
+        records.extend(chunk["records"])
+        token = chunk["next_token"]
+        guard.check(token)
+        if token is None:
+            break
+    logger().info("%s/%s: %d records extracted", rt.spec.key, stream, len(records))
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
 @task(name="map-catalog", cache_policy=NO_CACHE)

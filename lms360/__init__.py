@@ -1,0 +1,53 @@
+"""360Learning REST API v2 client (typed, async) used by the sync engine."""
+
+from .auth import TokenManager
+from .client import BulkKind, BulkResult, BulkWaitTimeout, Lms360Client, Lms360ProtocolError
+from .models import (
+    BulkItemError,
+    BulkItemResult,
+    BulkItemSuccess,
+    BulkStatus,
+    Course,
+    CourseSkill,
+    CourseTag,
+    ErrorEnvelope,
+    ExternalCourse,
+    ExternalCourseOut,
+    Integration,
+    IntegrationCreate,
+    IntegrationUpdate,
+    ShareItem,
+    Skill,
+    SkillUpsert,
+    StatItem,
+    Tag,
+    User,
+)
+
+__all__ = [
+    "BulkItemError",
+    "BulkItemResult",
+    "BulkItemSuccess",
+    "BulkKind",
+    "BulkResult",
+    "BulkStatus",
+    "BulkWaitTimeout",
+    "Course",
+    "CourseSkill",
+    "CourseTag",
+    "ErrorEnvelope",
+    "ExternalCourse",
+    "ExternalCourseOut",
+    "Integration",
+    "IntegrationCreate",
+    "IntegrationUpdate",
+    "Lms360Client",
+    "Lms360ProtocolError",
+    "ShareItem",
+    "Skill",
+    "SkillUpsert",
+    "StatItem",
+    "Tag",
+    "TokenManager",
+    "User",
+]

@@ -11,22 +11,18 @@ from providers.base import DateWindow, ProviderClient
 PageFn = Callable[[str, int, int], None]  # (stream, pages so far, records so far)
 
 
-async def read_catalog_stream(client: ProviderClient, stream: str, on_page: PageFn | None = None) -> pd.DataFrame:
-    """All pages of one catalog stream. Any page failure (after HTTP retries) fails the extract,
-    so a partial catalog can never be mistaken for a catalog that shrank."""
+async def read_page_chunk(client: ProviderClient, stream: str, token: str | None, max_pages: int) -> dict:
+    """Up to `max_pages` pages from `token`: {"records", "next_token", "pages"} (a cacheable unit)."""
     records: list[dict] = []
-    token: str | None = None
     pages = 0
-    while True:
+    while pages < max_pages:
         page = await client.fetch_catalog_page(stream, token)
         records.extend(page.records)
         pages += 1
-        if on_page:
-            on_page(stream, pages, len(records))
         token = page.next_token
         if token is None:
             break
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    return {"records": records, "next_token": token, "pages": pages}
 
 
 async def iter_stats_chunks(

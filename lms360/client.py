@@ -1,0 +1,693 @@
+"""Typed async client for the 360Learning REST API v2 (contract: shared/api/360learning-v2.md).
+
+One `httpx.AsyncClient` per tenant; every request goes through `learnsync.http.send` (retries,
+Retry-After) behind two client-side rate limiters (reads, writes). Bulk operations share one
+semaphore of `max_concurrent_bulk` slots, held from submit until the operation has ended, because
+360Learning runs at most 3 bulk operations per company at a time.
+
+Whole-batch failures are turned into per-item error results instead of exceptions, so one bad
+batch never stops the others: an operation that ends in `error`, and a submit refused with a 400
+(e.g. `invalidInput`). Auth/scope/not-found errors (401/403/404) and exhausted retries raise
+`ApiError`: they are systemic and every batch would fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from typing import Any, Literal
+from urllib.parse import quote, urljoin
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, send
+from learnsync.settings import Lms360Settings
+
+from .auth import TOKEN_PATH, TokenManager
+from .models import (
+    BULK_ITEM_RESULT,
+    ArchiveItem,
+    BulkItemError,
+    BulkItemSuccess,
+    BulkStatus,
+    Course,
+    CourseSkill,
+    CourseSkillsReplace,
+    CourseTag,
+    CourseTagsReplace,
+    ExternalCourse,
+    ExternalCourseOut,
+    Integration,
+    IntegrationCreate,
+    IntegrationUpdate,
+    ShareItem,
+    Skill,
+    SkillUpsert,
+    StatItem,
+    Tag,
+    TagCreate,
+    User,
+)
+
+log = logging.getLogger("learnsync.lms360")
+
+API = "/api/v2"
+BulkKind = Literal[
+    "upsert", "archive", "stats", "share_catalog", "share_library", "unshare_catalog", "unshare_library", "skills"
+]
+SKILL_EXTERNAL_PREFIX = "learnsync:"  # externalId of skills we create: never collides with the customer's
+BulkResult = BulkItemSuccess | BulkItemError
+OnSubmitted = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
+_SHARE_TYPES = {"catalog": {"course", "path-session"}, "library": {"course", "path"}}
+
+
+class BulkWaitTimeout(Exception):
+    """A bulk operation did not end within the client's patience; it may still finish server-side."""
+
+    def __init__(self, bulk_operation_id: str, waited: float) -> None:
+        self.bulk_operation_id = bulk_operation_id
+        super().__init__(f"bulk operation {bulk_operation_id} not ended after {waited:.0f}s")
+
+
+class Lms360ProtocolError(Exception):
+    """The server answered outside the contract (e.g. a 202 without Location)."""
+
+
+def _bulk_route(kind: BulkKind, integration_id: str | None) -> tuple[str, str]:
+    if kind in ("upsert", "archive", "stats") and not integration_id:
+        raise ValueError(f"bulk {kind!r} needs an integration_id")
+    iid = quote(integration_id or "", safe="")
+    return {
+        "upsert": ("PUT", f"{API}/bulk/integrations/{iid}/courses"),
+        "archive": ("DELETE", f"{API}/bulk/integrations/{iid}/courses"),
+        "stats": ("POST", f"{API}/bulk/integrations/{iid}/stats"),
+        "share_catalog": ("POST", f"{API}/bulk/groups/catalog"),
+        "share_library": ("POST", f"{API}/bulk/groups/library"),
+        "unshare_catalog": ("DELETE", f"{API}/bulk/groups/catalog"),
+        "unshare_library": ("DELETE", f"{API}/bulk/groups/library"),
+        "skills": ("PUT", f"{API}/bulk/skills"),
+    }[kind]
+
+
+# Correlation keys: results echo their input, which is how we match them back (not by index).
+def _course_key(item: dict[str, Any]) -> Hashable:
+    return item.get("externalId")
+
+
+def _stat_key(item: dict[str, Any]) -> Hashable:
+    course = item.get("courseIdentifier") or {}
+    user = item.get("userIdentifier") or {}
+    return (course.get("value"), user.get("value"))
+
+
+def _share_key(item: dict[str, Any]) -> Hashable:
+    return (item.get("groupId"), item.get("contentType"), item.get("contentId"))
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")  # pandas missing markers, without pandas
+
+
+def _drop_missing(item: dict[str, Any]) -> dict[str, Any]:
+    """Engine rows come from DataFrames: NaN/NA/None mean "absent", never "send null"."""
+    return {k: v for k, v in item.items() if not _is_missing(v)}
+
+
+def _validation_reason(exc: ValidationError) -> str:
+    # loc + msg only: `input_value` could quote an e-mail.
+    parts = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+    return "invalid item (not sent): " + "; ".join(parts)
+
+
+def _redact_httpx_logs() -> None:
+    """httpx logs full URLs at INFO; ours can carry e-mails in filters. Keep the path only."""
+
+    class _StripQuery(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if isinstance(record.args, tuple):
+                record.args = tuple(
+                    str(a).split("?", 1)[0] if isinstance(a, httpx.URL) else a for a in record.args
+                )
+            return True
+
+    logger = logging.getLogger("httpx")
+    if not any(type(f).__name__ == "_StripQuery" for f in logger.filters):
+        logger.addFilter(_StripQuery())
+
+
+class Lms360Client:
+    """Async 360Learning API v2 client for one tenant. Use as `async with Lms360Client(settings)`."""
+
+    def __init__(
+        self,
+        settings: Lms360Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_upsert_batch: int = 10_000,
+        max_archive_batch: int = 1_000,
+        max_stats_batch: int = 10_000,
+        max_share_batch: int = 20_000,
+        users_per_lookup: int = 50,
+        bulk_wait_timeout: float | None = 6 * 3600.0,
+        bulk_submit_patience: float = 900.0,
+    ) -> None:
+        self.settings = settings
+        self.max_upsert_batch = max_upsert_batch
+        self.max_archive_batch = max_archive_batch
+        self.max_stats_batch = max_stats_batch
+        self.max_share_batch = max_share_batch
+        self.users_per_lookup = users_per_lookup
+        self.bulk_wait_timeout = bulk_wait_timeout
+        self.bulk_submit_patience = bulk_submit_patience
+        self._base = settings.base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout_seconds),
+            transport=transport,
+            headers={"Accept": "application/json"},
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+        self._reads = RateLimiter(settings.reads_per_second)
+        self._writes = RateLimiter(settings.writes_per_second)
+        self._bulk_slots = asyncio.Semaphore(max(1, settings.max_concurrent_bulk))
+        self.retry_stats = RetryStats()
+        self.request_counts: Counter[str] = Counter()  # logical requests per HTTP method
+        self.bulk_submissions: Counter[str] = Counter()  # accepted bulk operations per kind
+        self._tokens = TokenManager(
+            self._http,
+            self._base + TOKEN_PATH,
+            settings.client_id,
+            settings.client_secret,
+            policy=settings.retry,
+            limiter=self._writes,
+            stats=self.retry_stats,
+        )
+        self._tag_ids: dict[str, str] | None = None  # name -> tagId, loaded once
+        self._skill_ids: dict[str, str] | None = None  # name -> skillId, loaded once
+        self._tag_lock = asyncio.Lock()
+        self._skill_lock = asyncio.Lock()
+        _redact_httpx_logs()
+
+    # --- lifecycle / reporting ----------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"Lms360Client(platform={self.settings.platform!r}, base_url={self._base!r})"
+
+    __str__ = __repr__
+
+    async def __aenter__(self) -> Lms360Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def invalidate_caches(self) -> None:
+        """Forget cached tag/skill ids (e.g. after a 404 tagNotFound: an admin deleted one)."""
+        self._tag_ids = None
+        self._skill_ids = None
+
+    @property
+    def token_fetches(self) -> int:
+        return self._tokens.fetches
+
+    def counters(self) -> dict[str, Any]:
+        """Requests per HTTP method, retries absorbed, tokens fetched, bulk operations accepted."""
+        return {
+            "requests": dict(self.request_counts),
+            "retries": self.retry_stats.retries,
+            "retries_by_reason": dict(self.retry_stats.by_reason or {}),
+            "token_fetches": self._tokens.fetches,
+            "bulk_operations": dict(self.bulk_submissions),
+        }
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self._base + path_or_url
+
+    async def _request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        json: Any = None,
+        expect_json: bool = True,
+    ) -> httpx.Response:
+        """One authenticated call; the token is renewed once on a 401 (send's on_unauthorized)."""
+        token = await self._tokens.token()
+
+        def headers(tok: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {tok}", "360-api-version": "v2.0", "Accept": "application/json"}
+
+        async def renew() -> dict[str, Any]:
+            return {"headers": headers(await self._tokens.renew(stale=token))}
+
+        kwargs: dict[str, Any] = {"headers": headers(token)}
+        if json is not None:
+            kwargs["json"] = json
+        self.request_counts[method] += 1
+        return await send(
+            self._http,
+            method,
+            self._url(path_or_url),
+            policy=self.settings.retry,
+            limiter=self._reads if method == "GET" else self._writes,
+            stats=self.retry_stats,
+            expect_json=expect_json,
+            on_unauthorized=renew,
+            **kwargs,
+        )
+
+    def _next_link(self, response: httpx.Response) -> str | None:
+        header = response.headers.get("link")
+        if not header:
+            return None
+        match = _LINK_NEXT.search(header)
+        if match is None:
+            return None
+        target = match.group(1).strip()
+        if target.startswith(("http://", "https://")):
+            return target
+        if target.startswith("?"):
+            return urljoin(str(response.request.url), target)
+        return urljoin(self._base + "/", target)  # relative links resolve against the base URL
+
+    async def _pages(self, path: str, stream: str) -> AsyncIterator[list[Any]]:
+        """Yield each page (bare JSON array) following `Link: <…>; rel="next"` with loop detection."""
+        guard = PageTokenGuard(stream)
+        url: str | None = path
+        while url is not None:
+            response = await self._request("GET", url)
+            body = response.json()
+            if isinstance(body, dict):  # tolerate an envelope, though the spec says bare arrays
+                body = next((body[k] for k in ("data", "items", "results") if isinstance(body.get(k), list)), [])
+            yield body
+            url = self._next_link(response)
+            guard.check(url)
+
+    async def _all(self, path: str, stream: str) -> list[Any]:
+        return [row async for page in self._pages(path, stream) for row in page]
+
+    @staticmethod
+    def _query(filters: Sequence[tuple[str, str]]) -> str:
+        # Brackets stay unencoded (`mail[in][0]=…`), values are percent-encoded ("+" in e-mails).
+        return "&".join(f"{quote(k, safe='[]')}={quote(v, safe='@')}" for k, v in filters)
+
+    # --- integrations (section 3) -------------------------------------------------------------
+
+    async def list_integrations(self, external_platform: str | None = None) -> list[Integration]:
+        path = f"{API}/integrations"
+        if external_platform is not None:
+            path += "?" + self._query([("externalPlatform[eq]", external_platform)])
+        rows = await self._all(path, "integrations")
+        return [Integration.model_validate(r) for r in rows]
+
+    async def create_integration(self, body: IntegrationCreate) -> Integration:
+        response = await self._request("POST", f"{API}/integrations", json=body.wire())
+        return Integration.model_validate(response.json())
+
+    async def update_integration(self, integration_id: str, **fields: Any) -> Integration:
+        """PATCH only the given fields (snake_case or camelCase names)."""
+        body = IntegrationUpdate.model_validate(fields)
+        path = f"{API}/integrations/{quote(integration_id, safe='')}"
+        response = await self._request("PATCH", path, json=body.wire())
+        return Integration.model_validate(response.json())
+
+    async def delete_integration(self, integration_id: str) -> None:
+        """Deleting an integration archives all of its content server-side."""
+        await self._request("DELETE", f"{API}/integrations/{quote(integration_id, safe='')}", expect_json=False)
+
+    # --- bulk framework (section 6) -----------------------------------------------------------
+
+    async def submit_bulk(
+        self, kind: BulkKind, integration_id: str | None, batch: list[dict[str, Any]]
+    ) -> str:
+        """Submit one batch (already in wire format); return the bulkOperationId from Location.
+
+        A 429/503 still failing after send()'s own retries (e.g. another actor holds the 3 bulk
+        slots: `bulkOperationsConcurrencyLimitReached`) is retried here with the poll backoff,
+        up to `bulk_submit_patience` seconds.
+        """
+        method, path = _bulk_route(kind, integration_id)
+        waited, delay = 0.0, self.settings.poll_interval_seconds
+        while True:
+            try:
+                response = await self._request(method, path, json={"input": batch}, expect_json=False)
+                break
+            except ApiError as exc:
+                busy = exc.status == 0 and exc.code == "retriesExhausted" and re.match(r"http(429|503)", exc.message)
+                if not busy or waited >= self.bulk_submit_patience:
+                    raise
+                log.info("bulk %s: server busy, resubmitting in %.1fs", kind, delay)
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, self.settings.poll_max_interval_seconds)
+        op_id = self._operation_id(response)
+        self.bulk_submissions[kind] += 1
+        log.info("bulk %s accepted: operation %s, %d items", kind, op_id, len(batch))
+        return op_id
+
+    @staticmethod
+    def _operation_id(response: httpx.Response) -> str:
+        location = response.headers.get("location")
+        if location:
+            return location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        try:  # not in the contract, but harmless to accept an id in the body
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            for key in ("bulkOperationId", "_id", "id"):
+                if isinstance(body.get(key), str):
+                    return body[key]
+        raise Lms360ProtocolError(f"bulk submit answered {response.status_code} without a Location header")
+
+    async def get_bulk_status(self, bulk_operation_id: str) -> BulkStatus:
+        response = await self._request("GET", f"{API}/bulk/operations/{quote(bulk_operation_id, safe='')}")
+        return BulkStatus.model_validate(response.json())
+
+    async def wait_bulk(self, bulk_operation_id: str) -> BulkStatus:
+        """Poll until `completed` or `error`, backing off from poll_interval to poll_max_interval."""
+        delay, waited = self.settings.poll_interval_seconds, 0.0
+        while True:
+            status = await self.get_bulk_status(bulk_operation_id)
+            if status.done:
+                return status
+            if self.bulk_wait_timeout is not None and waited >= self.bulk_wait_timeout:
+                raise BulkWaitTimeout(bulk_operation_id, waited)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 1.5, self.settings.poll_max_interval_seconds)
+
+    async def bulk_results(self, bulk_operation_id: str) -> list[BulkResult]:
+        """Per-item results of an ended operation (also used to resume jobs after a crash)."""
+        response = await self._request("GET", f"{API}/bulk/operations/{quote(bulk_operation_id, safe='')}/results")
+        body = response.json()
+        rows = body if isinstance(body, list) else []
+        out: list[BulkResult] = []
+        for row in rows:
+            try:
+                result = BULK_ITEM_RESULT.validate_python(row)
+            except ValidationError:
+                raw_input = row.get("input") if isinstance(row, dict) else None
+                result = BulkItemError(
+                    input=raw_input if isinstance(raw_input, dict) else {},
+                    error_message="unreadable result entry",
+                )
+            result.bulk_operation_id = bulk_operation_id
+            out.append(result)
+        return out
+
+    async def _run_batch(
+        self,
+        kind: BulkKind,
+        integration_id: str | None,
+        batch: list[dict[str, Any]],
+        key: Callable[[dict[str, Any]], Hashable],
+        on_submitted: OnSubmitted | None,
+    ) -> list[BulkResult]:
+        async with self._bulk_slots:  # held until the operation ended: it occupies a server slot
+            try:
+                op_id = await self.submit_bulk(kind, integration_id, batch)
+            except ApiError as exc:
+                refused = exc
+            else:
+                refused = None
+                if on_submitted is not None:
+                    await on_submitted(op_id, batch)
+                status = await self.wait_bulk(op_id)
+        if refused is not None:
+            if refused.status == 413 and len(batch) > 1:  # body too large: split in half (section 12 #5)
+                half = len(batch) // 2
+                first = await self._run_batch(kind, integration_id, batch[:half], key, on_submitted)
+                return first + await self._run_batch(kind, integration_id, batch[half:], key, on_submitted)
+            if refused.status in (400, 413):  # the batch itself was refused: report it per item
+                message = f"batch refused: {refused.code}: {refused.message}"
+                return [BulkItemError(input=item, error_message=message) for item in batch]
+            raise refused
+        if status.status == "error":
+            message = f"bulk operation failed: {status.error_message or 'no message'}"
+            log.warning("bulk %s operation %s ended in error", kind, op_id)
+            return [BulkItemError(input=item, error_message=message, bulk_operation_id=op_id) for item in batch]
+        return self._correlate(batch, await self.bulk_results(op_id), key, op_id)
+
+    @staticmethod
+    def _correlate(
+        batch: list[dict[str, Any]],
+        results: list[BulkResult],
+        key: Callable[[dict[str, Any]], Hashable],
+        op_id: str,
+    ) -> list[BulkResult]:
+        """Match results to inputs by their echoed key; fall back to position if keys are absent."""
+        by_key: dict[Hashable, deque[BulkResult]] = {}
+        for result in results:
+            by_key.setdefault(key(result.input), deque()).append(result)
+        positional = len(results) == len(batch)
+        out: list[BulkResult] = []
+        for i, item in enumerate(batch):
+            queue = by_key.get(key(item))
+            if queue:
+                out.append(queue.popleft())
+            elif positional and not results[i].input:
+                out.append(results[i])
+            else:
+                out.append(BulkItemError(input=item, error_message="no result returned", bulk_operation_id=op_id))
+        return out
+
+    async def _run_bulk(
+        self,
+        kind: BulkKind,
+        integration_id: str | None,
+        items: list[dict[str, Any] | BulkResult],
+        batch_size: int,
+        key: Callable[[dict[str, Any]], Hashable],
+        on_submitted: OnSubmitted | None,
+    ) -> list[BulkResult]:
+        """Send the wire items in batches (concurrency bounded by the bulk semaphore).
+
+        `items` may already hold local error results (items refused before sending); results
+        come back in input order.
+        """
+        wire = [(i, it) for i, it in enumerate(items) if isinstance(it, dict)]
+        batches = [wire[s : s + batch_size] for s in range(0, len(wire), batch_size)]
+        # Let every batch finish before raising a systemic error (401/403/404, retries exhausted):
+        # no orphan task keeps polling, and accepted jobs were reported through on_submitted.
+        outcomes = await asyncio.gather(
+            *(self._run_batch(kind, integration_id, [it for _, it in b], key, on_submitted) for b in batches),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results: list[Any] = list(items)
+        for batch, batch_results in zip(batches, outcomes):
+            for (index, _), result in zip(batch, batch_results):
+                results[index] = result
+        return results
+
+    @staticmethod
+    def _validated(items: list[dict[str, Any]], model: type[BaseModel]) -> list[dict[str, Any] | BulkResult]:
+        """Wire dicts for valid items; a local error result for each invalid one (never raises)."""
+        out: list[dict[str, Any] | BulkResult] = []
+        for item in items:
+            clean = _drop_missing(item)
+            try:
+                out.append(model.model_validate(clean).wire())  # type: ignore[attr-defined]
+            except ValidationError as exc:
+                out.append(BulkItemError(input=clean, error_message=_validation_reason(exc)))
+        return out
+
+    # --- external courses and stats (sections 4, 5) -------------------------------------------
+
+    async def upsert_courses(
+        self, integration_id: str, items: list[dict[str, Any]], on_submitted: OnSubmitted | None = None
+    ) -> list[BulkResult]:
+        """Create/replace external courses; one result per item, in input order."""
+        wire = self._validated(items, ExternalCourse)
+        return await self._run_bulk("upsert", integration_id, wire, self.max_upsert_batch, _course_key, on_submitted)
+
+    async def archive_courses(
+        self, integration_id: str, external_ids: list[str], on_submitted: OnSubmitted | None = None
+    ) -> list[BulkResult]:
+        wire = self._validated([{"externalId": e} for e in external_ids], ArchiveItem)
+        return await self._run_bulk("archive", integration_id, wire, self.max_archive_batch, _course_key, on_submitted)
+
+    async def import_stats(
+        self, integration_id: str, items: list[dict[str, Any]], on_submitted: OnSubmitted | None = None
+    ) -> list[BulkResult]:
+        """Import learner statistics; correlated by (course value, user value)."""
+        wire = self._validated(items, StatItem)
+        return await self._run_bulk("stats", integration_id, wire, self.max_stats_batch, _stat_key, on_submitted)
+
+    async def get_external_course(self, integration_id: str, external_id: str) -> ExternalCourseOut:
+        path = f"{API}/integrations/{quote(integration_id, safe='')}/courses/{quote(external_id, safe='')}"
+        return ExternalCourseOut.model_validate((await self._request("GET", path)).json())
+
+    async def get_course(self, course_id: str) -> Course:
+        return Course.model_validate((await self._request("GET", f"{API}/courses/{quote(course_id, safe='')}")).json())
+
+    async def set_course_archived(self, course_id: str, archived: bool) -> Course:
+        path = f"{API}/courses/{quote(course_id, safe='')}/archive"
+        return Course.model_validate((await self._request("PUT", path, json={"archived": archived})).json())
+
+    # --- tags (section 8.1) -------------------------------------------------------------------
+
+    async def list_tags(self) -> list[Tag]:
+        return [Tag.model_validate(r) for r in await self._all(f"{API}/tags", "tags")]
+
+    async def create_tag(self, name: str, external_id: str | None = None) -> Tag:
+        body = TagCreate(name=name, external_id=external_id).wire()
+        tag = Tag.model_validate((await self._request("POST", f"{API}/tags", json=body)).json())
+        if self._tag_ids is not None:
+            self._tag_ids[tag.name] = tag.id
+        return tag
+
+    async def ensure_tags(self, names: list[str]) -> dict[str, str]:
+        """name → tagId for every name, creating the missing tags (the tag list is read once)."""
+        async with self._tag_lock:
+            if self._tag_ids is None:
+                self._tag_ids = {t.name: t.id for t in await self.list_tags()}
+            return await self._ensure(names, self._tag_ids, self.create_tag, self.list_tags, "tagNameNotAvailable")
+
+    async def get_course_tags(self, course_id: str) -> list[CourseTag]:
+        rows = await self._all(f"{API}/courses/{quote(course_id, safe='')}/tags", "course-tags")
+        return [CourseTag.model_validate(r) for r in rows]
+
+    async def replace_course_tags(self, course_id: str, tag_ids: list[str]) -> None:
+        """Replaces ALL tags of the course (max 100): the engine merges manual tags first."""
+        body = CourseTagsReplace(tag_ids=list(dict.fromkeys(tag_ids))).wire()
+        await self._request("PUT", f"{API}/courses/{quote(course_id, safe='')}/tags", json=body, expect_json=False)
+
+    # --- skills (section 8.2 + the sandbox's proposal for the course link) ---------------------
+    # Skills are created with the real bulk upsert (`PUT /bulk/skills`, keyed by externalId);
+    # the course link `GET|PUT /courses/{id}/skills` is ASSUMED (no public v2 endpoint exists).
+
+    async def list_skills(self) -> list[Skill]:
+        return [Skill.model_validate(r) for r in await self._all(f"{API}/skills", "skills")]
+
+    async def ensure_skills(self, names: list[str]) -> dict[str, str]:
+        """name → skillId, upserting the missing skills in one bulk operation (list read once).
+
+        A name whose upsert fails is left out of the answer (and logged by count), never raised.
+        """
+        async with self._skill_lock:
+            if self._skill_ids is None:
+                self._skill_ids = {s.name: s.id for s in await self.list_skills()}
+            cache = self._skill_ids
+            folded = {k.casefold(): v for k, v in cache.items()}
+            wanted = list(dict.fromkeys(n for n in names if n))
+            missing = [n for n in wanted if n not in cache and n.casefold() not in folded]
+            if missing:
+                items = [SkillUpsert(external_id=SKILL_EXTERNAL_PREFIX + n, name=n).wire() for n in missing]
+                results = await self._run_bulk("skills", None, list(items), self.max_upsert_batch, _course_key, None)
+                for name, result in zip(missing, results):
+                    if isinstance(result, BulkItemSuccess) and result.resource_id:
+                        cache[name] = result.resource_id
+                failed = sum(not r.ok for r in results)
+                if failed:
+                    log.warning("skills upsert: %d of %d skills failed", failed, len(missing))
+                folded = {k.casefold(): v for k, v in cache.items()}
+            return {n: cache.get(n) or folded[n.casefold()] for n in wanted if n in cache or n.casefold() in folded}
+
+    async def get_course_skills(self, course_id: str) -> list[CourseSkill]:
+        rows = await self._all(f"{API}/courses/{quote(course_id, safe='')}/skills", "course-skills")
+        return [CourseSkill.model_validate({"skillId": r} if isinstance(r, str) else r) for r in rows]
+
+    async def replace_course_skills(self, course_id: str, skill_ids: list[str]) -> None:
+        """Replaces ALL skills of the course."""
+        body = CourseSkillsReplace(skill_ids=list(dict.fromkeys(skill_ids))).wire()
+        await self._request("PUT", f"{API}/courses/{quote(course_id, safe='')}/skills", json=body, expect_json=False)
+
+    @staticmethod
+    async def _ensure(
+        names: list[str],
+        cache: dict[str, str],
+        create: Callable[[str], Awaitable[Tag]],
+        relist: Callable[[], Awaitable[list[Tag]]],
+        taken_code: str,
+    ) -> dict[str, str]:
+        """Resolve names against the cache (exact, then case-insensitive), creating the missing."""
+        folded = {k.casefold(): v for k, v in cache.items()}
+        out: dict[str, str] = {}
+        for name in dict.fromkeys(n for n in names if n):
+            found = cache.get(name) or folded.get(name.casefold())
+            if found is None:
+                try:
+                    found = (await create(name)).id
+                except ApiError as exc:
+                    # Someone created it meanwhile (or the name differs only by case): re-read.
+                    if exc.code != taken_code:
+                        raise
+                    cache.update({x.name: x.id for x in await relist()})
+                    folded = {k.casefold(): v for k, v in cache.items()}
+                    found = cache.get(name) or folded.get(name.casefold())
+                    if found is None:
+                        raise
+                cache[name] = found
+                folded[name.casefold()] = found
+            out[name] = found
+        return out
+
+    # --- sharing (section 7) ------------------------------------------------------------------
+
+    async def share_courses(
+        self,
+        items: list[ShareItem],
+        target: Literal["catalog", "library"],
+        remove: bool = False,
+        on_submitted: OnSubmitted | None = None,
+    ) -> list[BulkResult]:
+        """Add (or remove) contents to other groups' catalogs/libraries, ≤20,000 per operation."""
+        allowed = _SHARE_TYPES[target]
+        wire: list[dict[str, Any] | BulkResult] = [
+            it.wire()
+            if it.content_type in allowed
+            else BulkItemError(input=it.wire(), error_message=f"contentType {it.content_type!r} not valid for {target}")
+            for it in items
+        ]
+        kind: BulkKind = f"{'unshare' if remove else 'share'}_{target}"  # type: ignore[assignment]
+        return await self._run_bulk(kind, None, wire, self.max_share_batch, _share_key, on_submitted)
+
+    async def list_group_content_ids(
+        self, group_id: str, target: Literal["catalog", "library"], content_type: str = "course"
+    ) -> list[str]:
+        path = f"{API}/groups/{quote(group_id, safe='')}/{target}/{quote(content_type, safe='')}-ids"
+        rows = await self._all(path, f"{target}-{content_type}-ids")
+        return [r if isinstance(r, str) else str(r.get("contentId") or r.get("_id")) for r in rows]
+
+    # --- users (section 9) --------------------------------------------------------------------
+
+    async def find_users_by_mail(self, mails: list[str]) -> dict[str, User]:
+        """lower-cased mail → User, for the mails that exist (batched `mail[in][i]=` filters)."""
+        wanted = list(dict.fromkeys(m.strip().lower() for m in mails if m and m.strip()))
+        chunks = [wanted[s : s + self.users_per_lookup] for s in range(0, len(wanted), self.users_per_lookup)]
+
+        async def lookup(chunk: list[str]) -> list[Any]:
+            query = self._query([(f"mail[in][{i}]", m) for i, m in enumerate(chunk)])
+            return await self._all(f"{API}/users?{query}", "users")
+
+        found: dict[str, User] = {}
+        for rows in await asyncio.gather(*(lookup(c) for c in chunks)):
+            for row in rows:
+                user = User.model_validate(row)
+                if user.mail:
+                    found[user.mail.lower()] = user
+        return {m: found[m] for m in wanted if m in found}
+
+    async def list_users(self) -> list[User]:
+        return [User.model_validate(r) for r in await self._all(f"{API}/users", "users")]
