@@ -21,7 +21,7 @@ def daily_window(rt: Runtime, watermark: datetime | None, today: date) -> DateWi
     """From the watermark minus an overlap (provider data lags), to tomorrow (half-open)."""
     until = today + timedelta(days=1)
     if watermark is None:
-        if rt.spec.stats_full_history_first_run:
+        if rt.spec.stats_full_history_first_run or rt.settings.stats_initial_lookback_days is None:
             return DateWindow(None, until)
         return DateWindow(today - timedelta(days=rt.settings.stats_initial_lookback_days), until)
     return DateWindow(watermark.date() - timedelta(days=rt.settings.stats_overlap_days), until)
@@ -49,8 +49,17 @@ async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWind
             mapped = rt.spec.map_stats(raw, ctx)
             for k, v in mapped.skipped.items():
                 report.skipped[k] = report.skipped.get(k, 0) + int(v)
+            stats = mapped.stats
+            if integration.get("id"):
+                # Stats only for courses this integration synced: others would fail as courseNotFound.
+                known = set(rt.store.load_courses(integration["id"])["external_id"])
+                synced = stats["course_external_id"].astype(str).isin(known)
+                if (~synced).any():
+                    report.add("ignored", int((~synced).sum()))
+                    report.skipped["course_not_synced"] = report.skipped.get("course_not_synced", 0) + int((~synced).sum())
+                stats = stats[synced]
             attempts = rt.store.load_attempts(integration["id"]) if integration.get("id") else None
-            plan = plan_stats(mapped.stats, attempts if attempts is not None else _empty_attempts())
+            plan = plan_stats(stats, attempts if attempts is not None else _empty_attempts())
             quarantine = mapped.quarantine if not len(plan.quarantine) else mapped.quarantine._append(plan.quarantine)
             if len(quarantine):
                 report.add("quarantined", len(quarantine))

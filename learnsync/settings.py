@@ -27,6 +27,28 @@ class ProviderSettings(BaseModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 
+# Per-provider defaults live on the class (not in a default_factory) so that setting one field
+# from the environment keeps the others.
+class UdemySettings(ProviderSettings):
+    base_url: str = "http://127.0.0.1:8101"
+    org_id: str | None = "100028"
+
+
+class CourseraSettings(ProviderSettings):
+    base_url: str = "http://127.0.0.1:8102"
+    org_id: str | None = "Xy12AbOrg"
+    refresh_token: SecretStr | None = SecretStr("sandbox-refresh-token")
+
+
+class EdflexSettings(ProviderSettings):
+    base_url: str = "http://127.0.0.1:8103"
+
+
+class OpenClassroomsSettings(ProviderSettings):
+    base_url: str = "http://127.0.0.1:8104"
+    org_id: str | None = "org-4242"
+
+
 class Lms360Settings(BaseModel):
     """One 360Learning platform (tenant)."""
 
@@ -53,19 +75,13 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     lms360: Lms360Settings = Field(default_factory=Lms360Settings)
-    udemy: ProviderSettings = Field(default_factory=lambda: ProviderSettings(base_url="http://127.0.0.1:8101", org_id="100028"))
-    coursera: ProviderSettings = Field(
-        default_factory=lambda: ProviderSettings(
-            base_url="http://127.0.0.1:8102", org_id="Xy12AbOrg", refresh_token=SecretStr("sandbox-refresh-token")
-        )
-    )
-    edflex: ProviderSettings = Field(default_factory=lambda: ProviderSettings(base_url="http://127.0.0.1:8103"))
-    openclassrooms: ProviderSettings = Field(
-        default_factory=lambda: ProviderSettings(base_url="http://127.0.0.1:8104", org_id="org-4242")
-    )
+    udemy: UdemySettings = Field(default_factory=lambda: UdemySettings())
+    coursera: CourseraSettings = Field(default_factory=lambda: CourseraSettings())
+    edflex: EdflexSettings = Field(default_factory=lambda: EdflexSettings())
+    openclassrooms: OpenClassroomsSettings = Field(default_factory=lambda: OpenClassroomsSettings())
     platforms: dict[str, Lms360Settings] = Field(default_factory=dict)  # extra platforms by name
     stats_overlap_days: int = 2  # provider reporting lags up to a day: re-read the window's edge
-    stats_initial_lookback_days: int = 30
+    stats_initial_lookback_days: int | None = None  # first stats run: None = the full history
     archive_guard_ratio: float = 0.5  # refuse to archive when an extract shrinks under this share
     task_runner: str = "threads"  # "threads" or "dask"
 

@@ -74,7 +74,7 @@ async def resolve_pending_jobs(lms: Any, store: Any, integration: dict, report: 
             store.apply_course_results(integration["id"], rows, now)
         if job["operation"] == "stats":
             stat_rows = [
-                {k: item[k] for k in ("course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash")}
+                _stat_state_row(item)
                 for item in job["items"] or []
                 if by_key.get(item.get("key"), (False,))[0]
             ]
@@ -83,6 +83,13 @@ async def resolve_pending_jobs(lms: Any, store: Any, integration: dict, report: 
         store.confirm_bulk_job(job["bulk_operation_id"], "confirmed")
         report.notes.append(f"resumed bulk job {job['bulk_operation_id']} ({job['operation']}) left unconfirmed by an earlier run")
     return len(pending)
+
+
+def _stat_state_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A confirmed stat as the state store keeps it (the job record holds JSON, the store datetimes)."""
+    row = {k: item[k] for k in ("course_external_id", "user_email", "attempt_no", "completed", "payload_hash")}
+    row["first_activity_at"] = pd.Timestamp(item["first_activity_at"]).to_pydatetime()
+    return row
 
 
 def _item_key(operation: str, item_input: dict[str, Any]) -> str:
@@ -297,11 +304,14 @@ async def push_stats(
         ok, _res, msg, inp = result_fields(r)
         key = _item_key("stats", inp)
         if ok:
-            rows.append({k: v for k, v in state_items[key].items() if k != "key"})
+            rows.append(_stat_state_row(state_items[key]))
         else:
-            report.add("failed")
-            report.error(key, "failed", msg or "rejected by 360Learning")
-            outcomes.append({"kind": "stat", "external_id": key, "outcome": "failed", "reason": msg})
+            # A learner without a 360Learning account is expected (same e-mail on both sides is the
+            # matching rule): reported as ignored, retried next run in case the account appears.
+            outcome = "ignored" if msg and "userNotFound" in msg else "failed"
+            report.add(outcome)
+            report.error(key, outcome, msg or "rejected by 360Learning")
+            outcomes.append({"kind": "stat", "external_id": key, "outcome": outcome, "reason": msg})
     existing = dict(zip(items["key"], items["existing"]))
     for row in rows:
         key = f"{row['course_external_id']}|{row['user_email']}"

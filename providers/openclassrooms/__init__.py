@@ -1,0 +1,33 @@
+"""OpenClassrooms provider (B2B partner API, shape ASSUMED in providers.md 4.2).
+
+One catalog stream ("courses"); learner progress for stats. Schedules (Europe/Paris): catalog
+09:30, stats 09:45 — after Udemy 07:30/07:45, Edflex 08:00/08:20 and Coursera 08:45/09:00, so
+no two providers run at once. Archives courses that leave the catalog or whose status is not
+active/coming-soon/pre-registration; a language-filter match restores archived courses.
+"""
+
+from __future__ import annotations
+
+from providers.base import ProviderSpec
+from providers.openclassrooms import settings as oc
+from providers.openclassrooms.client import OpenClassroomsClient, make_client
+from providers.openclassrooms.mapping import map_catalog, map_stats
+
+PROVIDER = ProviderSpec(
+    key=oc.KEY,
+    display_name=oc.DISPLAY_NAME,
+    catalog_streams=lambda options: (oc.CATALOG_STREAM,),
+    make_client=make_client,
+    map_catalog=map_catalog,
+    map_stats=map_stats,
+    archive_missing=True,
+    archive_on_provider_status=True,
+    restore_on_reappear=True,
+    filter_restores=True,
+    supports_filters=("languages",),
+    content_cron=oc.CONTENT_CRON,
+    stats_cron=oc.STATS_CRON,
+    default_options={},
+)
+
+__all__ = ["PROVIDER", "OpenClassroomsClient", "map_catalog", "map_stats"]

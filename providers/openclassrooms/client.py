@@ -1,0 +1,138 @@
+"""HTTP client for the (ASSUMED) OpenClassrooms B2B API: token, catalog and learner progress.
+
+Auth: client_credentials token (HTTP Basic client auth), cached and renewed a minute before it
+expires or on a 401. Paging: `Range: items=a-b` -> 206 + `Content-Range: items a-b/total`; the
+page token is the next start offset as a string. All requests go through `learnsync.http.send`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from learnsync.http import PageTokenGuard, RateLimiter, send
+from learnsync.settings import ProviderSettings
+from providers.base import DateWindow, Page
+from providers.openclassrooms import settings as oc
+from providers.openclassrooms.models import (
+    RawCourse,
+    RawProgress,
+    TokenResponse,
+    parse_content_range,
+    range_header,
+    to_record,
+)
+
+
+class OpenClassroomsClient:
+    """`providers.base.ProviderClient` for OpenClassrooms. Secrets never leave the auth header."""
+
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient | None = None) -> None:
+        if not settings.org_id:
+            raise ValueError("OpenClassrooms needs an organization id (ProviderSettings.org_id)")
+        self._settings = settings
+        self._page_size = max(1, min(settings.page_size, oc.MAX_PAGE_SIZE))
+        self._http = http or httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout_seconds)
+        self._owns_http = http is None
+        self._limiter = RateLimiter(settings.requests_per_second)
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = asyncio.Lock()
+        self._guards: dict[str, PageTokenGuard] = {}
+
+    def __repr__(self) -> str:
+        return f"OpenClassroomsClient(base_url={self._settings.base_url!r}, org_id={self._settings.org_id!r})"
+
+    # --- auth -------------------------------------------------------------------------------
+    async def _access_token(self, *, force: bool = False) -> str:
+        async with self._token_lock:
+            if force or self._token is None or time.monotonic() >= self._token_expires_at:
+                response = await send(
+                    self._http,
+                    "POST",
+                    oc.TOKEN_PATH,
+                    policy=self._settings.retry,
+                    limiter=self._limiter,
+                    auth=(self._settings.client_id, self._settings.client_secret.get_secret_value()),
+                    data={"grant_type": "client_credentials"},
+                )
+                answer = TokenResponse.model_validate(response.json())
+                self._token = answer.access_token.get_secret_value()
+                ttl = max(1, answer.expires_in - oc.TOKEN_RENEW_MARGIN_SECONDS)
+                self._token_expires_at = time.monotonic() + ttl
+            return self._token
+
+    async def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self._access_token()}", "Accept": "application/json"}
+
+    async def _get_range(self, path: str, start: int, params: dict[str, str] | None = None) -> httpx.Response:
+        async def renew() -> dict[str, Any]:
+            token = await self._access_token(force=True)
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            return {"headers": {**headers, **range_header(start, self._page_size)}}
+
+        return await send(
+            self._http,
+            "GET",
+            path,
+            policy=self._settings.retry,
+            limiter=self._limiter,
+            on_unauthorized=renew,
+            headers={**await self._headers(), **range_header(start, self._page_size)},
+            params=params or None,
+        )
+
+    # --- paging -------------------------------------------------------------------------------
+    async def _page(self, guard_key: str, path: str, token: str | None, model: type[BaseModel], params: dict[str, str] | None = None) -> Page:
+        if token is None:  # a new walk of this stream: forget the tokens of the previous one
+            self._guards[guard_key] = PageTokenGuard(guard_key)
+        guard = self._guards.setdefault(guard_key, PageTokenGuard(guard_key))
+        start = int(token) if token else 0
+        response = await self._get_range(path, start, params)
+        body = response.json()
+        items = body if isinstance(body, list) else []
+        records = [to_record(model, item) for item in items]
+        next_token = self._next_token(response, start, len(items))
+        guard.check(next_token)
+        return Page(records=records, next_token=next_token)
+
+    def _next_token(self, response: httpx.Response, start: int, count: int) -> str | None:
+        if response.status_code != 206 or count == 0:  # 200 = the whole collection at once
+            return None
+        first, stop, total = parse_content_range(response.headers.get("Content-Range"))
+        if stop is None:
+            stop = start + count - 1
+        if total is None:  # unknown size: a short range is the last one
+            return str(stop + 1) if count >= self._page_size else None
+        return str(stop + 1) if stop + 1 < total else None
+
+    async def fetch_catalog_page(self, stream: str, token: str | None) -> Page:
+        if stream != oc.CATALOG_STREAM:
+            raise ValueError(f"unknown OpenClassrooms catalog stream {stream!r}")
+        path = oc.CATALOG_PATH.format(partner_id=self._settings.org_id)
+        return await self._page(f"catalog:{stream}", path, token, RawCourse)
+
+    async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
+        """Progress rows active in the half-open window; the API's `to` is an inclusive date."""
+        if window.since and window.until and window.until <= window.since:
+            return Page(records=[], next_token=None)
+        params: dict[str, str] = {}
+        if window.since:
+            params["from"] = window.since.isoformat()
+        if window.until:
+            params["to"] = (window.until - timedelta(days=1)).isoformat()
+        path = oc.PROGRESS_PATH.format(partner_id=self._settings.org_id)
+        return await self._page(f"stats:{window.since}:{window.until}", path, token, RawProgress, params)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+
+def make_client(settings: ProviderSettings) -> OpenClassroomsClient:
+    return OpenClassroomsClient(settings)

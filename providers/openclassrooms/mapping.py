@@ -1,0 +1,246 @@
+"""OpenClassrooms rules: raw catalog/progress rows (DataFrame) -> v2 course rows / stat rows.
+
+Pure and vectorised. Rules come from /work/shared/spec/sources/openclassrooms.txt and
+decisions.md #8 (duration hours -> minutes), #10 (closed-never-synced is the engine's job), #12
+(progress clamped and reported, no e-mail -> quarantine). Column names are the Python names of
+`models.RawCourse` / `models.RawProgress`; wire-named columns are accepted too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lms360.models import COURSE_LANGS
+from providers.base import (
+    COURSE_FIELDS,
+    COURSE_META,
+    IGNORED_COLUMNS,
+    QUARANTINE_COLUMNS,
+    STAT_COLUMNS,
+    CatalogResult,
+    MappingContext,
+    StatsResult,
+    empty_frame,
+)
+from providers.openclassrooms import settings as oc
+from providers.openclassrooms.models import RawCourse, RawProgress, canonical_frame
+
+# v2 language codes by lower-case key, so "fr-ca", "FR_CA" and "fr_CA" all find "fr_CA".
+_LANGS = {code.lower(): code for code in COURSE_LANGS}
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_MIN_DATE = pd.Timestamp("1970-01-01", tz="UTC")
+_MAX_DATE = pd.Timestamp("2200-01-01", tz="UTC")
+
+
+# --- column helpers (typing is checked per column; values that do not fit become missing) ------
+def _strings(s: pd.Series) -> pd.Series:
+    """Object Series keeping only non-empty str values (others -> None), unmodified."""
+    if isinstance(s.dtype, pd.StringDtype):
+        out = s.astype(object).where(s.notna(), None)
+    elif s.dtype == object:
+        is_str = s.map(lambda v: isinstance(v, str)).astype(bool)
+        out = s.where(is_str, None)
+    else:
+        out = pd.Series([None] * len(s), index=s.index, dtype=object)
+    return out.where(out.fillna("").astype(str).str.len() > 0, None).astype(object)
+
+
+def _numbers(s: pd.Series) -> pd.Series:
+    """float Series: numbers and numeric strings; bools, lists, non-finite values -> NaN."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return pd.Series(np.nan, index=s.index)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        out = s.astype(float)
+    else:
+        ok = s.map(lambda v: isinstance(v, (int, float, str)) and not isinstance(v, bool)).astype(bool)
+        out = pd.to_numeric(s.where(ok, None).astype(object), errors="coerce").astype(float)
+    return out.where(np.isfinite(out))
+
+
+def _ids(s: pd.Series) -> pd.Series:
+    """Provider ids as strings: 4921316, 4921316.0 and "4921316" are the same id; else None."""
+    num = _numbers(s)
+    whole = (num.notna() & (num == np.floor(num)) & (num.abs() < 2**53)).astype(bool)
+    text = _strings(s).fillna("").astype(str).str.strip()
+    out = text.astype(object).where(text.str.len() > 0, None)
+    return out.mask(whole, num.where(whole).astype("Int64").astype(str)).astype(object)
+
+
+def _dates(s: pd.Series) -> pd.Series:
+    """tz-aware UTC timestamps; unparseable or absurd dates -> NaT."""
+    text = _strings(s)
+    out = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    return out.where((out >= _MIN_DATE) & (out < _MAX_DATE)).astype("datetime64[us, UTC]")
+
+
+def _language(s: pd.Series) -> pd.Series:
+    """Provider locale -> v2 language code or None: en_US/en-US -> en, pt-BR -> pt_BR, fr_CA -> fr_CA."""
+    key = _strings(s).fillna("").astype(str).str.strip().str.replace("-", "_").str.lower()
+    exact = key.map(_LANGS)
+    primary = key.str.split("_").str[0].map(_LANGS)
+    return exact.fillna(primary).astype(object).where(exact.notna() | primary.notna(), None)
+
+
+def _owner_lang(ctx: MappingContext) -> str:
+    found = _language(pd.Series([ctx.owner_lang], dtype=object)).iloc[0]
+    return found if isinstance(found, str) else "en"
+
+
+def _string_lists(s: pd.Series) -> list[list[str]]:
+    """Cells -> lists of distinct non-blank strings; a lone string counts as a one-item list."""
+
+    def clean(v: Any) -> list[str]:
+        items = [v] if isinstance(v, str) else v if isinstance(v, (list, tuple)) else []
+        return list(dict.fromkeys(i for i in items if isinstance(i, str) and i.strip()))
+
+    return [clean(v) for v in s.tolist()]
+
+
+def _quarantine(ext: pd.Series, mask: pd.Series, field: str, reason: str) -> pd.DataFrame:
+    return pd.DataFrame({"external_id": ext[mask].astype(str), "field": field, "reason": reason}).reset_index(drop=True)
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True)[list(columns)] if frames else empty_frame(columns)
+
+
+# --- catalog ------------------------------------------------------------------------------------
+def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogResult:
+    """Every OpenClassrooms course available to the organisation -> one v2 course row."""
+    df = canonical_frame(raw, RawCourse)
+    n = len(df)
+    ext = _ids(df["id"])
+    label = ext.fillna(pd.Series([f"row{i}" for i in range(n)], index=df.index, dtype=object))
+
+    name = _strings(df["title"])  # rule: original title, unmodified
+    name = name.where(name.fillna("").astype(str).str.strip().str.len() > 0, None)
+    launch = _strings(df["url"])
+    description = _strings(df["description"])  # rule: original description, unmodified
+
+    status_key = (
+        _strings(df["status"]).fillna("").astype(str).str.strip().str.lower().str.replace(r"[_\s]+", "-", regex=True)
+    )
+    keep = status_key.isin(oc.KEEP_STATUSES)
+
+    course_lang = _language(df["language"])
+    hours = _numbers(df["duration_hours"])
+    minutes = (hours * 60).round().clip(lower=1)  # decisions #8: hours -> whole minutes, at least 1
+    minutes = minutes.where((hours > 0) & (minutes <= oc.MAX_DURATION_MINUTES))
+    difficulty_raw = _strings(df["difficulty"])
+    difficulty = difficulty_raw.fillna("").astype(str).str.strip().str.lower().map(oc.DIFFICULTY_LEVELS)
+
+    courses = pd.DataFrame(
+        {
+            "externalId": ext,
+            "name": name,
+            "launchUrl": launch,
+            "defaultLang": course_lang.fillna(_owner_lang(ctx)).astype(object),
+            "subjects": _string_lists(df["categories"]),
+            "sources": [[dict(oc.SOURCE)] for _ in range(n)],
+            "description": description,
+            "imageUrl": _strings(df["image_url"]),
+            "duration": minutes.astype("Int64"),
+            "contentType": oc.CONTENT_TYPE,
+            "difficultyLevel": difficulty.astype(object).where(difficulty.notna(), None),
+            "mobileLaunchUrl": None,
+            "_status": np.where(keep, "keep", "archive"),
+            "_tags": [[] for _ in range(n)],
+            "_skills": None,
+            "_extra": [
+                {"theoretical_hours": None if pd.isna(h) else float(h), "status": st, "language": lg, "difficulty": dif}
+                for h, st, lg, dif in zip(
+                    hours.tolist(), _strings(df["status"]).tolist(), _strings(df["language"]).tolist(), difficulty_raw.tolist()
+                )
+            ],
+            "_filter_lang": course_lang,
+            "_filter_type": None,
+        },
+        index=df.index,
+    )[list(COURSE_FIELDS + COURSE_META)]
+
+    duplicate = ext.notna() & ext.duplicated(keep="last")  # the last copy of an id wins
+    quarantine = _concat(
+        [
+            _quarantine(label, ext.isna(), "externalId", "missing course id"),
+            _quarantine(label, ext.notna() & name.isna(), "name", "missing or blank title"),
+            _quarantine(label, ext.notna() & launch.isna(), "launchUrl", "missing course url"),
+            _quarantine(label, duplicate, "externalId", "duplicate course id in extract (last one kept)"),
+        ],
+        QUARANTINE_COLUMNS,
+    )
+    bad = ext.isna() | name.isna() | launch.isna() | duplicate
+    return CatalogResult(
+        courses=courses[~bad].reset_index(drop=True),
+        quarantine=quarantine,
+        ignored=empty_frame(IGNORED_COLUMNS),
+    )
+
+
+# --- learner progress -----------------------------------------------------------------------------
+def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
+    """Progress rows -> STAT_COLUMNS; time spent is theoretical (course time x progress), in ms."""
+    df = canonical_frame(raw, RawProgress)
+    course = _ids(df["course_id"])
+    label = course.fillna("?").astype(str) + "|row" + pd.Series(df.index.astype(str), index=df.index)
+
+    email = _strings(df["user_email"]).fillna("").astype(str).str.strip().str.lower()
+    has_email = email.str.len() > 0
+    good_email = has_email & email.str.fullmatch(_EMAIL).fillna(False).astype(bool)
+
+    started = _dates(df["started_at"])
+    last = _dates(df["last_activity_at"])
+    completed = _dates(df["completed_at"])
+
+    raw_progress = _numbers(df["progress"])
+    # A completion date with no progress value still says the course was finished.
+    raw_progress = raw_progress.where(raw_progress.notna() | completed.isna(), 100.0)
+    clamped_mask = raw_progress.notna() & ((raw_progress < 0) | (raw_progress > 100))
+    progress = raw_progress.clip(0, 100).round()
+    progress = progress.where(completed.isna(), 100.0)  # a completion date means 100 %
+    # Rule: completed when progress is 100; the completion date is then the last activity.
+    completed = completed.fillna(last.where(progress == 100))
+
+    # Rule: time spent = theoretical course time x progress. `timeSpent` already carries that
+    # product (models.RawProgress); when progress was clamped, rescale it to the clamped value.
+    spent = _numbers(df["time_spent_minutes"])
+    invalid_spent = spent.notna() & ((spent < 0) | (spent > oc.MAX_TIME_SPENT_MINUTES))
+    spent = spent.where(~invalid_spent)
+    scale = (progress / raw_progress).where(clamped_mask & (raw_progress != 0), 1.0)
+    spent_ms = (spent * scale * 60_000).round()
+
+    stats = pd.DataFrame(
+        {
+            "course_external_id": course,
+            "user_email": email,
+            "progress": progress.astype("Int64"),
+            "time_spent_ms": spent_ms.astype("Int64"),
+            "first_activity_at": started,
+            "last_activity_at": last,
+            "completed_at": completed,
+        },
+        index=df.index,
+    )[list(STAT_COLUMNS)]
+
+    quarantine = _concat(
+        [
+            _quarantine(label, course.isna(), "courseId", "missing course id"),
+            _quarantine(label, ~has_email, "userEmail", "missing learner email"),
+            _quarantine(label, has_email & ~good_email, "userEmail", "invalid learner email"),
+            _quarantine(label, progress.isna(), "progress", "missing or not a number"),
+        ],
+        QUARANTINE_COLUMNS,
+    )
+    bad = course.isna() | ~good_email | progress.isna()
+    kept = ~bad
+    return StatsResult(
+        stats=stats[kept].reset_index(drop=True),
+        quarantine=quarantine,
+        skipped={
+            "progress_clamped": int((clamped_mask & kept).sum()),
+            "time_spent_invalid": int((invalid_spent & kept).sum()),
+        },
+    )

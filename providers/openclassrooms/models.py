@@ -1,0 +1,144 @@
+"""The OpenClassrooms wire shape: pydantic models for every body, and the Range paging headers.
+
+The B2B API is not public (providers.md 4.2 ASSUMED it, samples 6.15-6.16): this module and the
+paths in `settings.py` are the only places that know wire names, so a real tenant's shape is a
+change here. Records are read *tolerantly*: every field optional, extra fields kept, and each is
+dumped under a stable Python name (`title`, `image_url`, `duration_hours`...), so the mapping never
+sees wire names. A record whose values do not fit the types is still renamed and passed on raw:
+the mapping quarantines what is wrong, the page goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# --- auth --------------------------------------------------------------------------------------
+class TokenResponse(_Tolerant):
+    """`POST /oauth2/token` answer (client_credentials grant)."""
+
+    access_token: SecretStr
+    token_type: str = "Bearer"
+    expires_in: int = 3600
+
+
+# --- records -------------------------------------------------------------------------------------
+class RawCourse(_Tolerant):
+    """One catalog item (sample 6.15)."""
+
+    id: int | str | None = None
+    title: str | None = None
+    description: str | None = None
+    language: str | None = None
+    status: str | None = None
+    url: str | None = None
+    image_url: str | None = Field(default=None, validation_alias=AliasChoices("image_url", "illustration", "image"))
+    duration_hours: float | None = Field(default=None, validation_alias=AliasChoices("duration_hours", "duration"))
+    difficulty: str | None = None
+    categories: list[str] | None = Field(default=None, validation_alias=AliasChoices("categories", "topics"))
+
+
+class RawProgress(_Tolerant):
+    """One learner x course progress row (sample 6.16).
+
+    `timeSpent` is OpenClassrooms' *theoretical* time in minutes: the course's theoretical
+    duration already multiplied by the progress (sample: 10 h course, 65 % -> 390 min).
+    """
+
+    user_email: str | None = Field(default=None, validation_alias=AliasChoices("user_email", "userEmail"))
+    course_id: int | str | None = Field(default=None, validation_alias=AliasChoices("course_id", "courseId"))
+    progress: float | None = None
+    time_spent_minutes: float | None = Field(
+        default=None, validation_alias=AliasChoices("time_spent_minutes", "timeSpent")
+    )
+    started_at: datetime | None = Field(default=None, validation_alias=AliasChoices("started_at", "startedAt"))
+    last_activity_at: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("last_activity_at", "lastActivityAt")
+    )
+    completed_at: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("completed_at", "completedAt")
+    )
+
+
+def _aliases(model: type[BaseModel]) -> dict[str, str]:
+    """wire name -> Python name, for every aliased field of `model`."""
+    table: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []
+        for choice in choices:
+            if isinstance(choice, str) and choice != name:
+                table.setdefault(choice, name)
+    return table
+
+
+def to_record(model: type[BaseModel], raw: Any) -> dict[str, Any]:
+    """A JSON-safe dict under Python names; never raises (bad values travel on for quarantine)."""
+    if not isinstance(raw, dict):
+        return {"_raw": raw}
+    try:
+        return model.model_validate(raw).model_dump(mode="json")
+    except ValidationError:
+        renamed: dict[str, Any] = {}
+        wire = _aliases(model)
+        for key, value in raw.items():
+            name = wire.get(key, key)
+            # The first alias wins (e.g. "illustration" over "image"), like validation does.
+            if name not in renamed or renamed[name] is None:
+                renamed[name] = value
+        return renamed
+
+
+def canonical_frame(raw: pd.DataFrame, model: type[BaseModel]) -> pd.DataFrame:
+    """`raw` with wire-named columns renamed and every model field present (missing -> None)."""
+    wire = _aliases(model)
+    renames = {c: wire[c] for c in raw.columns if c in wire and wire[c] not in raw.columns}
+    df = raw.rename(columns=renames).reset_index(drop=True)
+    for name in model.model_fields:
+        if name not in df.columns:
+            df[name] = pd.Series([None] * len(df), index=df.index, dtype=object)
+    return df
+
+
+# --- Range paging (providers.md 4.1: `Range: items=a-b` -> 206 `Content-Range: items a-b/total`) --
+_CONTENT_RANGE = re.compile(r"^\s*items\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$")
+_RANGE = re.compile(r"^\s*items=(\d+)-(\d+)\s*$")
+
+
+def range_header(start: int, size: int) -> dict[str, str]:
+    return {"Range": f"items={start}-{start + size - 1}"}
+
+
+def parse_range(value: str | None) -> tuple[int, int] | None:
+    """`items=a-b` -> (a, b) inclusive; None when absent or malformed."""
+    match = _RANGE.match(value or "")
+    if not match:
+        return None
+    start, stop = int(match.group(1)), int(match.group(2))
+    return (start, stop) if stop >= start else None
+
+
+def content_range(start: int, stop: int, total: int) -> str:
+    return f"items {start}-{stop}/{total}" if stop >= start else f"items */{total}"
+
+
+def parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
+    """`items a-b/total` -> (a, b, total); unknown parts are None."""
+    match = _CONTENT_RANGE.match(value or "")
+    if not match:
+        return None, None, None
+    start, stop, total = match.groups()
+    return (
+        int(start) if start is not None else None,
+        int(stop) if stop is not None else None,
+        int(total) if total not in (None, "*") else None,
+    )
