@@ -1,0 +1,169 @@
+"""HTTP client for the Edflex Connect API: client-credentials token, JSON:API page-number paging.
+
+Page tokens are page numbers as strings ("2"). Every request goes through `learnsync.http.send`
+(retries, Retry-After, rate limit); a 401 on a data call renews the token once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, send
+from learnsync.settings import ProviderSettings
+from providers.base import DateWindow, Page
+from providers.edflex import settings as edx
+from providers.edflex.models import ListEnvelope, TokenResponse, resource_record, statistic_record
+
+
+class EdflexClient:
+    """`providers.base.ProviderClient` for Edflex. Secrets never leave this object's private fields."""
+
+    def __init__(self, settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._settings = settings
+        self._base = settings.base_url.rstrip("/")
+        self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, transport=transport)
+        self._limiter = RateLimiter(settings.requests_per_second)
+        self._token: SecretStr | None = None
+        self._token_expires_at = 0.0
+        self._token_lock = asyncio.Lock()
+        self._guards: dict[str, PageTokenGuard] = {}
+
+    def __repr__(self) -> str:
+        return f"EdflexClient(base_url={self._base!r}, client_id={self._settings.client_id!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- auth ---------------------------------------------------------------------------
+
+    async def _access_token(self, *, stale: str | None = None) -> str:
+        """The cached token, fetched when missing, near expiry, or equal to `stale` (refused by the API)."""
+        async with self._token_lock:
+            current = self._token.get_secret_value() if self._token is not None else None
+            # Concurrent pages hit by the same 401 renew once: only the first still holds the stale token.
+            if current is None or current == stale or time.monotonic() >= self._token_expires_at:
+                await self._fetch_token()
+            assert self._token is not None
+            return self._token.get_secret_value()
+
+    async def _fetch_token(self) -> None:
+        url = f"{self._base}{edx.TOKEN_PATH}"
+        response = await send(
+            self._http,
+            "POST",
+            url,
+            policy=self._settings.retry,
+            limiter=self._limiter,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self._settings.client_id,
+                "client_secret": self._settings.client_secret.get_secret_value(),
+            },
+        )
+        try:
+            answer = TokenResponse.model_validate(response.json())
+        except (ValueError, ValidationError):
+            # The body may echo credentials: report the failure without it.
+            raise ApiError(response.status_code, "invalidTokenResponse", "no access_token in answer", "POST", url) from None
+        ttl = answer.expires_in if answer.expires_in and answer.expires_in > 0 else edx.DEFAULT_TOKEN_TTL_SECONDS
+        self._token = SecretStr(answer.access_token)
+        # Renew a little early so a token never expires between check and use.
+        self._token_expires_at = time.monotonic() + max(0.0, ttl - edx.TOKEN_REFRESH_MARGIN_SECONDS)
+
+    async def _get(self, path: str, params: dict[str, Any]) -> ListEnvelope:
+        url = f"{self._base}{path}"
+        used = await self._access_token()
+        headers = {"Authorization": f"Bearer {used}", "Accept": "application/vnd.api+json"}
+
+        async def renew() -> dict[str, Any]:
+            fresh = await self._access_token(stale=used)
+            return {"headers": {**headers, "Authorization": f"Bearer {fresh}"}}
+
+        response = await send(
+            self._http,
+            "GET",
+            url,
+            policy=self._settings.retry,
+            limiter=self._limiter,
+            on_unauthorized=renew,
+            params=params,
+            headers=headers,
+        )
+        body = response.json()
+        # Edflex may answer 200 with a JSON:API `errors` array and no data (providers.md §3.5).
+        if isinstance(body, dict) and body.get("errors") and "data" not in body:
+            code, message = error_code_and_message(response)
+            raise ApiError(response.status_code, code, message, "GET", url)
+        try:
+            return ListEnvelope.model_validate(body)
+        except ValidationError:
+            raise ApiError(response.status_code, "invalidPage", "answer is not a JSON:API list", "GET", url) from None
+
+    # -- paging -------------------------------------------------------------------------
+
+    def _guard(self, key: str, token: str | None) -> PageTokenGuard:
+        # A traversal starts with token None: forget the tokens of the previous one.
+        if token is None or key not in self._guards:
+            self._guards[key] = PageTokenGuard(key)
+        return self._guards[key]
+
+    def _page_params(self, token: str | None) -> tuple[int, dict[str, Any]]:
+        number = int(token) if token else 1
+        return number, {"page[number]": number, "page[size]": self._settings.page_size}
+
+    def _next_token(self, envelope: ListEnvelope, number: int, count: int) -> str | None:
+        """Next page number from links.next; else meta totals; else a full page means more."""
+        if envelope.links is not None:
+            if not envelope.links.next:
+                return None
+            values = parse_qs(urlsplit(envelope.links.next).query).get("page[number]")
+            return values[0] if values else str(number + 1)
+        page = envelope.meta.page if envelope.meta else None
+        if page is not None and page.total is not None:
+            size = page.size or self._settings.page_size
+            return str(number + 1) if number * size < page.total else None
+        return str(number + 1) if count >= self._settings.page_size and count > 0 else None
+
+    async def fetch_catalog_page(self, stream: str, token: str | None) -> Page:
+        if stream != edx.CATALOG_STREAM:
+            raise ValueError(f"unknown Edflex catalog stream {stream!r}")
+        guard = self._guard(stream, token)
+        number, params = self._page_params(token)
+        envelope = await self._get(edx.RESOURCES_PATH, params)
+        next_token = self._next_token(envelope, number, len(envelope.data))
+        guard.check(next_token)
+        return Page([resource_record(item) for item in envelope.data], next_token)
+
+    async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
+        guard = self._guard(f"{edx.STATS_STREAM}:{window.since}:{window.until}", token)
+        number, params = self._page_params(token)
+        params.update(_window_params(window))
+        envelope = await self._get(edx.STATISTICS_PATH, params)
+        next_token = self._next_token(envelope, number, len(envelope.data))
+        guard.check(next_token)
+        return Page([statistic_record(item) for item in envelope.data], next_token)
+
+
+def _window_params(window: DateWindow) -> dict[str, str]:
+    """Half-open [since, until) → Edflex's inclusive filter[from]/filter[to] (ASSUMED, §3.4)."""
+    params: dict[str, str] = {}
+    if window.since is not None:
+        params["filter[from]"] = _day(window.since).isoformat()
+    if window.until is not None:
+        params["filter[to]"] = (_day(window.until) - timedelta(days=1)).isoformat()
+    return params
+
+
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def make_client(settings: ProviderSettings) -> EdflexClient:
+    return EdflexClient(settings)

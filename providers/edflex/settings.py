@@ -1,0 +1,40 @@
+"""Edflex constants: endpoints, paging, rule vocabularies and schedules (providers.md §3)."""
+
+from __future__ import annotations
+
+# Connect API paths, relative to the tenant's `apiurl` (ProviderSettings.base_url).
+TOKEN_PATH = "/connect/v1/auth/token"
+RESOURCES_PATH = "/connect/v1/resources"
+CATALOGS_PATH = "/connect/v1/catalogs"
+STATISTICS_PATH = "/connect/v1/statistics"  # ASSUMED endpoint (providers.md §3.4)
+
+CATALOG_STREAM = "resources"
+STATS_STREAM = "statistics"
+
+DEFAULT_PAGE_SIZE = 50  # Edflex's default page[size]; the client sends ProviderSettings.page_size
+TOKEN_REFRESH_MARGIN_SECONDS = 30.0  # Edflex's own plugin drops the token 30 s early
+DEFAULT_TOKEN_TTL_SECONDS = 3600.0  # when the token answer carries no expires_in
+
+# Rule vocabularies (edflex.txt + decisions.md #9).
+SUPPORTED_TYPES = {"article": "article", "mooc": "mooc", "podcast": "podcast", "video": "video"}
+KEEP_STATUSES = frozenset({"coming soon", "open all year", "opened"})
+DIFFICULTY_LEVELS = {
+    "1": "beginner",
+    "introductive": "beginner",
+    "1 introductive": "beginner",
+    "beginner": "beginner",
+    "2": "intermediate",
+    "intermediate": "intermediate",
+    "2 intermediate": "intermediate",
+    "3": "advanced",
+    "advanced": "advanced",
+    "advancd": "advanced",  # the rule book's own spelling
+    "3 advanced": "advanced",
+    "3 advancd": "advanced",
+}
+PROGRESS_BY_STATUS = {"completed": 100, "in progress": 50}  # anything else: 0
+
+# Schedules (edflex.txt: content 8:00, statistics 8:20, Central European Time).
+CONTENT_CRON = "0 8 * * *"
+STATS_CRON = "20 8 * * *"
+TIMEZONE = "Europe/Paris"

@@ -1,0 +1,193 @@
+"""EdflexClient against the Edflex sandbox over real HTTP (no Prefect)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
+from learnsync.settings import ProviderSettings
+from providers.base import DateWindow, Page
+from providers.edflex.client import EdflexClient
+from providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS
+from sandboxes.edflex import EdflexSandboxConfig, create_app
+from sandboxes.server import SandboxServer
+
+SECRET = "very-secret-edflex-value"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[tuple[Any, str]]:
+    app = create_app(EdflexSandboxConfig(n_courses=250, n_activities=120, client_secret=SECRET, seed=11))
+    with SandboxServer(app) as server:
+        yield app, server.url
+
+
+@pytest.fixture(autouse=True)
+def no_faults(sandbox: tuple[Any, str]) -> Iterator[None]:
+    yield
+    sandbox[0].state.faults.clear()
+
+
+def make_client(url: str, **overrides: Any) -> EdflexClient:
+    values: dict[str, Any] = dict(
+        base_url=url, client_secret=SECRET, page_size=100, requests_per_second=500, retry=FAST_RETRY, timeout_seconds=5
+    )
+    values.update(overrides)
+    return EdflexClient(ProviderSettings(**values))
+
+
+async def all_pages(fetch: Any) -> list[Page]:
+    pages, token = [], None
+    while True:
+        page = await fetch(token)
+        pages.append(page)
+        token = page.next_token
+        if token is None:
+            return pages
+
+
+async def test_catalog_pages_until_the_end_with_every_id_once(sandbox: tuple[Any, str]) -> None:
+    app, url = sandbox
+    client = make_client(url)
+    try:
+        pages = await all_pages(lambda t: client.fetch_catalog_page("resources", t))
+    finally:
+        await client.aclose()
+    assert [len(p.records) for p in pages] == [100, 100, 50]
+    assert [p.next_token for p in pages] == ["2", "3", None]
+    ids = [r["id"] for p in pages for r in p.records]
+    assert len(ids) == len(set(ids)) == 250
+    assert set(ids) == set(app.state.store.resources)
+    assert set(pages[0].records[0]) == set(RESOURCE_RECORD_KEYS)
+
+
+async def test_catalog_second_traversal_starts_over(sandbox: tuple[Any, str]) -> None:
+    client = make_client(sandbox[1], page_size=200)
+    try:
+        for _ in range(2):  # the loop guard is reset by a token-less first page
+            assert len([r for p in await all_pages(lambda t: client.fetch_catalog_page("resources", t)) for r in p.records]) == 250
+    finally:
+        await client.aclose()
+
+
+async def test_stats_window_is_half_open_on_activity_dates(sandbox: tuple[Any, str]) -> None:
+    app, url = sandbox
+    store = app.state.store
+    for i, day in enumerate(["2030-01-01", "2030-01-02", "2030-01-03"]):
+        store.add_activity({"id": f"st-win-{i}", "userEmail": "learner1@example.com", "resourceId": "r-x",
+                            "status": "completed", "lastActivityAt": f"{day}T23:30:00Z"})  # fmt: skip
+    client = make_client(url)
+    try:
+        window = DateWindow(date(2030, 1, 1), date(2030, 1, 3))
+        records = [r for p in await all_pages(lambda t: client.fetch_stats_page(window, t)) for r in p.records]
+        everything = [r for p in await all_pages(lambda t: client.fetch_stats_page(DateWindow(), t)) for r in p.records]
+    finally:
+        await client.aclose()
+    assert sorted(r["id"] for r in records) == ["st-win-0", "st-win-1"]
+    assert set(records[0]) == set(STATISTIC_RECORD_KEYS)
+    # Unbounded window = full history (first run, stats_full_history_first_run).
+    assert len(everything) == len(store.statistics) == 123
+
+
+async def test_bad_credentials_raise_api_error_without_the_secret(sandbox: tuple[Any, str]) -> None:
+    client = make_client(sandbox[1], client_secret="wrong-" + SECRET)
+    try:
+        with pytest.raises(ApiError) as caught:
+            await client.fetch_catalog_page("resources", None)
+    finally:
+        await client.aclose()
+    assert caught.value.status == 401
+    assert caught.value.code == "401"
+    assert SECRET not in str(caught.value)
+
+
+async def test_429_with_retry_after_is_retried_and_succeeds(sandbox: tuple[Any, str]) -> None:
+    app, url = sandbox
+    rule = app.state.faults.add("status", status=429, retry_after=1, path="/connect/v1/resources", times=1)
+    client = make_client(url)
+    try:
+        page = await client.fetch_catalog_page("resources", None)
+    finally:
+        await client.aclose()
+    assert rule.fired == 1
+    assert len(page.records) == 100
+
+
+async def test_server_errors_and_dropped_connections_are_retried(sandbox: tuple[Any, str]) -> None:
+    app, url = sandbox
+    app.state.faults.add("status", status=503, path="/connect/v1/statistics", times=1)
+    app.state.faults.add("drop", path="/connect/v1/statistics", times=1)
+    client = make_client(url)
+    try:
+        page = await client.fetch_stats_page(DateWindow(), None)
+    finally:
+        await client.aclose()
+    assert len(page.records) == 100
+
+
+async def test_expired_token_is_renewed_once(sandbox: tuple[Any, str]) -> None:
+    app, url = sandbox
+    client = make_client(url)
+    try:
+        await client.fetch_catalog_page("resources", None)
+        issued = app.state.tokens.issued
+        app.state.tokens.expire_all()
+        # Concurrent pages refused with the same stale token renew it only once.
+        pages = await asyncio.gather(
+            client.fetch_catalog_page("resources", "2"),
+            client.fetch_catalog_page("resources", "3"),
+            client.fetch_stats_page(DateWindow(), None),
+        )
+    finally:
+        await client.aclose()
+    assert [len(p.records) for p in pages] == [100, 50, 100]
+    assert app.state.tokens.issued == issued + 1
+
+
+async def test_repeated_page_token_raises_paging_loop_error() -> None:
+    with SandboxServer(create_app(EdflexSandboxConfig(n_courses=30, n_activities=0, loop_next_link=True))) as server:
+        client = make_client(server.url, client_secret="sandbox-secret", page_size=10)
+        try:
+            with pytest.raises(PagingLoopError):
+                await all_pages(lambda t: client.fetch_catalog_page("resources", t))
+        finally:
+            await client.aclose()
+
+
+async def test_malformed_record_does_not_break_the_page(sandbox: tuple[Any, str]) -> None:
+    app, url = sandbox
+    store = app.state.store
+    store.upsert_course({"id": "r-broken", "attributes": {"title": {"fr": "x"}, "image": "not-a-dict", "categories": "x"}})
+    client = make_client(url, page_size=300)
+    try:
+        page = await client.fetch_catalog_page("resources", None)
+    finally:
+        store.remove_course("r-broken")
+        await client.aclose()
+    broken = next(r for r in page.records if r["id"] == "r-broken")
+    assert broken["title"] == {"fr": "x"} and broken["image_url"] == "not-a-dict" and broken["categories"] == []
+
+
+async def test_secrets_are_not_in_the_client_repr(sandbox: tuple[Any, str]) -> None:
+    client = make_client(sandbox[1])
+    try:
+        await client.fetch_catalog_page("resources", None)  # holds an access token now
+        text = repr(client) + str(client)
+    finally:
+        await client.aclose()
+    assert SECRET not in text
+    assert "Bearer" not in text and "token" not in text.lower()
+
+
+async def test_unknown_catalog_stream_is_rejected(sandbox: tuple[Any, str]) -> None:
+    client = make_client(sandbox[1])
+    try:
+        with pytest.raises(ValueError):
+            await client.fetch_catalog_page("courses", None)
+    finally:
+        await client.aclose()
