@@ -247,7 +247,8 @@ def _courses(
             "defaultLang": default_lang,
             "subjects": subjects,
             # Rule: creator name and platform name both become sources (#9).
-            "sources": [[{"name": n} for n in dict.fromkeys(x for x in pair if x)] for pair in zip(creators, platforms)],
+            # v2 requires sources; with neither creator nor platform, Edflex itself is the source.
+            "sources": [[{"name": n} for n in dict.fromkeys(x for x in pair if x)] or [{"name": "Edflex"}] for pair in zip(creators, platforms)],
             "description": description,
             "imageUrl": image.where(image.notna(), None),
             "duration": _duration_minutes(col("duration")),

@@ -170,7 +170,7 @@ def test_rule_creator_and_platform_names_become_sources() -> None:  # decisions 
     assert one_course(platform_name="YouTube")["sources"] == [{"name": "CNAM"}, {"name": "YouTube"}]
     assert one_course(creator_name=None, platform_name="YouTube")["sources"] == [{"name": "YouTube"}]
     assert one_course(platform_name="CNAM")["sources"] == [{"name": "CNAM"}]
-    assert one_course(creator_name=None)["sources"] == []
+    assert one_course(creator_name=None)["sources"] == [{"name": "Edflex"}]  # v2 requires a source
 
 
 @pytest.mark.parametrize(("kind", "expected"), [("article", "article"), ("MOOC", "mooc"), ("mooc", "mooc"),
@@ -274,7 +274,7 @@ def test_empty_page_and_missing_columns_are_handled() -> None:
     empty = map_catalog(pd.DataFrame(), "resources", CTX)
     assert empty.courses.empty and list(empty.courses.columns) == list(COURSE_FIELDS + COURSE_META)
     sparse = catalog({"id": "r-1", "type": "video", "title": "T", "url": "https://x/1"})
-    assert sparse.courses.iloc[0][["defaultLang", "subjects", "sources"]].tolist() == ["fr", [], []]
+    assert sparse.courses.iloc[0][["defaultLang", "subjects", "sources"]].tolist() == ["fr", [], [{"name": "Edflex"}]]
 
 
 # -- statistics ------------------------------------------------------------------------------
