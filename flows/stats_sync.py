@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -60,7 +61,7 @@ async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWind
                 stats = stats[synced]
             attempts = rt.store.load_attempts(integration["id"]) if integration.get("id") else None
             plan = plan_stats(stats, attempts if attempts is not None else _empty_attempts())
-            quarantine = mapped.quarantine if not len(plan.quarantine) else mapped.quarantine._append(plan.quarantine)
+            quarantine = pd.concat([mapped.quarantine, plan.quarantine], ignore_index=True) if len(plan.quarantine) else mapped.quarantine
             if len(quarantine):
                 report.add("quarantined", len(quarantine))
                 for ext, fld, reason in quarantine[["external_id", "field", "reason"]].itertuples(index=False):
@@ -77,9 +78,7 @@ async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWind
         await client.aclose()
 
 
-def _empty_attempts() -> Any:
-    import pandas as pd
-
+def _empty_attempts() -> pd.DataFrame:
     return pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
 
 

@@ -91,7 +91,7 @@ def error_code_and_message(response: httpx.Response) -> tuple[str, str]:
                 first.get("detail", first.get("title", ""))
             )
         if "errorCode" in body:
-            return str(body["errorCode"]), str(body.get("message", ""))
+            return str(body["errorCode"]), str(body.get("message") or body.get("details") or "")
         if "message" in body:
             return f"http{response.status_code}", str(body["message"])
     return f"http{response.status_code}", response.text[:200]

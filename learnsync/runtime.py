@@ -40,7 +40,8 @@ class Runtime:
     def lms_client(self) -> Any:
         from lms360.client import Lms360Client
 
-        return Lms360Client(self.lms_settings)
+        cfg = self.lms_settings
+        return Lms360Client(cfg, max_upsert_batch=cfg.max_upsert_batch, max_stats_batch=cfg.max_stats_batch)
 
     def provider_client(self) -> Any:
         return self.spec.make_client(self.settings.provider(self.spec.key))

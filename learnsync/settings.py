@@ -65,6 +65,8 @@ class Lms360Settings(BaseModel):
     poll_interval_seconds: float = 2.0
     poll_max_interval_seconds: float = 30.0
     timeout_seconds: float = 30.0
+    max_upsert_batch: int = 10_000  # the API's maximum; smaller batches confirm (and checkpoint) sooner
+    max_stats_batch: int = 10_000
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 

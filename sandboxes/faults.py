@@ -63,6 +63,21 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self.fired: dict[str, int] = {}
+        self.requests: dict[str, int] = {}  # "METHOD /path" -> requests received (faulted or not)
+
+    def count(self, method: str, path: str) -> None:
+        key = f"{method} {path}"
+        with self._lock:
+            self.requests[key] = self.requests.get(key, 0) + 1
+
+    def requests_matching(self, pattern: str, method: str | None = None) -> int:
+        """How many requests hit a path matching `pattern` (regex), e.g. to prove pages were not re-read."""
+        rx = re.compile(pattern)
+        with self._lock:
+            return sum(
+                n for key, n in self.requests.items()
+                if rx.search(key.split(" ", 1)[1]) and (method is None or key.startswith(method.upper() + " "))
+            )
 
     def add(self, kind: str, **kwargs: Any) -> FaultRule:
         rule = FaultRule(kind=kind, **kwargs)
@@ -73,6 +88,11 @@ class FaultInjector:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.fired.clear()
 
     def rules(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -118,6 +138,7 @@ class FaultMiddleware:
         if path.startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
+        self.injector.count(method, path)
         rule = self.injector.pick(method, path)
         if rule is None:
             await self.app(scope, receive, send)

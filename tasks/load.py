@@ -67,7 +67,9 @@ async def resolve_pending_jobs(lms: Any, store: Any, integration: dict, report: 
             if not ok:
                 continue
             if job["operation"] == "upsert":
-                rows.append({"external_id": item["key"], "course_id": resource, "status": "active", "payload_hash": item.get("payload_hash"), "action": "updated"})
+                # A course being restored stays archived until its unarchive call: the next plan redoes it.
+                status = "archived" if item.get("outcome") == "restored" else "active"
+                rows.append({"external_id": item["key"], "course_id": resource, "status": status, "payload_hash": item.get("payload_hash"), "action": "updated"})
             elif job["operation"] == "archive":
                 rows.append({"external_id": item["key"], "status": "archived", "archived_reason": item.get("reason"), "action": "archived"})
         if job["operation"] in ("upsert", "archive") and rows:
@@ -81,8 +83,20 @@ async def resolve_pending_jobs(lms: Any, store: Any, integration: dict, report: 
             if stat_rows:
                 store.apply_stat_results(integration["id"], stat_rows, now)
         store.confirm_bulk_job(job["bulk_operation_id"], "confirmed")
-        report.notes.append(f"resumed bulk job {job['bulk_operation_id']} ({job['operation']}) left unconfirmed by an earlier run")
+        report.notes.append(f"resumed bulk job {job['bulk_operation_id']} ({job['operation']}): applied the results it had left unconfirmed")
     return len(pending)
+
+
+async def _recording_failures(lms: Any, store: Any, integration: dict, report: RunReport, call: Awaitable[Any]) -> Any:
+    """Run a bulk call; if it fails, first record what 360Learning already confirmed, then re-raise."""
+    try:
+        return await call
+    except Exception:
+        try:
+            await resolve_pending_jobs(lms, store, integration, report)
+        except Exception:  # the original failure is the one to report; the next run retries resolution
+            pass
+        raise
 
 
 def _stat_state_row(item: dict[str, Any]) -> dict[str, Any]:
@@ -117,10 +131,13 @@ async def push_catalog(
     archive = items[items["outcome"] == "archived"]
     if len(archive):
         reasons = dict(zip(archive["external_id"], archive["reason"]))
-        results = await lms.archive_courses(
-            iid,
-            archive["external_id"].tolist(),
-            on_submitted=_job_recorder(store, pk, run_pk, "archive", lambda it: {"key": it["externalId"], "reason": reasons.get(it["externalId"])}),
+        results = await _recording_failures(
+            lms, store, integration, report,
+            lms.archive_courses(
+                iid,
+                archive["external_id"].tolist(),
+                on_submitted=_job_recorder(store, pk, run_pk, "archive", lambda it: {"key": it["externalId"], "reason": reasons.get(it["externalId"])}),
+            ),
         )
         rows = []
         for r in results:
@@ -144,10 +161,17 @@ async def push_catalog(
     if len(send):
         meta = send.set_index("external_id")
         hashes = meta["payload_hash"].to_dict()
-        results = await lms.upsert_courses(
-            iid,
-            send["payload"].tolist(),
-            on_submitted=_job_recorder(store, pk, run_pk, "upsert", lambda it: {"key": it["externalId"], "payload_hash": hashes.get(it["externalId"])}),
+        planned = meta["outcome"].to_dict()
+        results = await _recording_failures(
+            lms, store, integration, report,
+            lms.upsert_courses(
+                iid,
+                send["payload"].tolist(),
+                on_submitted=_job_recorder(
+                    store, pk, run_pk, "upsert",
+                    lambda it: {"key": it["externalId"], "payload_hash": hashes.get(it["externalId"]), "outcome": planned.get(it["externalId"])},
+                ),
+            ),
         )
         rows = []
         for r in results:
@@ -294,10 +318,13 @@ async def push_stats(
             items["key"], items["course_external_id"], items["user_email"], first_iso, items["attempt_no"], items["completed"], items["payload_hash"]
         )
     }
-    results = await lms.import_stats(
-        iid,
-        stat_payloads(items),
-        on_submitted=_job_recorder(store, pk, run_pk, "stats", lambda it: state_items[_item_key("stats", it)]),
+    results = await _recording_failures(
+        lms, store, integration, report,
+        lms.import_stats(
+            iid,
+            stat_payloads(items),
+            on_submitted=_job_recorder(store, pk, run_pk, "stats", lambda it: state_items[_item_key("stats", it)]),
+        ),
     )
     rows, outcomes = [], []
     for r in results:

@@ -1,0 +1,27 @@
+"""Coursera for Business provider: catalog `contents` and `enrollmentReports` statistics."""
+
+from __future__ import annotations
+
+from providers.base import ProviderSpec
+from providers.coursera import settings as cs
+from providers.coursera.client import CourseraClient, make_client
+from providers.coursera.mapping import map_catalog, map_stats
+
+PROVIDER = ProviderSpec(
+    key=cs.KEY,
+    display_name=cs.DISPLAY_NAME,
+    catalog_streams=lambda options: (cs.CATALOG_STREAM,),
+    make_client=make_client,
+    map_catalog=map_catalog,
+    map_stats=map_stats,
+    archive_missing=False,  # "Course archiving is not supported" (rule book, decisions #6)
+    archive_on_provider_status=False,
+    restore_on_reappear=False,
+    filter_restores=False,  # a filter match does not unarchive (decisions #6)
+    supports_filters=("languages", "content_types"),
+    content_cron=cs.CONTENT_CRON,
+    stats_cron=cs.STATS_CRON,
+    default_options={},
+)
+
+__all__ = ["PROVIDER", "CourseraClient", "map_catalog", "map_stats"]

@@ -1,0 +1,105 @@
+"""Reruns at 3 a.m.: a failed run resumes without redoing confirmed work or duplicating anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.content_sync import content_sync
+from flows.stats_sync import stats_backfill, stats_sync
+from tests.e2e.helpers import lms, run, store, synced_courses
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
+OC = {"providers": ["openclassrooms"], "configs": {"openclassrooms": {"n_courses": 250, "n_activities": 400, "bad_ratio": 0.0}}}
+UPSERT = r"/api/v2/bulk/integrations/[^/]+/courses$"
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Several pages per chunk and several bulk jobs per run, one job at a time (deterministic faults)."""
+    monkeypatch.setenv("LEARNSYNC_OPENCLASSROOMS__PAGE_SIZE", "10")
+    monkeypatch.setenv("LEARNSYNC_LMS360__MAX_UPSERT_BATCH", "100")
+    monkeypatch.setenv("LEARNSYNC_LMS360__MAX_CONCURRENT_BULK", "1")
+
+
+def upserted_items(fleet) -> int:
+    """Items 360Learning processed in course upserts (a resend would count twice)."""
+    return sum(op["resultCount"] for op in lms(fleet).bulk_operations() if op["type"] == "importExternalCourses")
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_flow_retry_resumes_pages_from_cache_and_resends_only_the_failed_batch(fleet, small_batches):
+    faults = fleet.app("lms360").state.faults
+    provider = fleet.app("openclassrooms").state.faults
+    # The second upsert batch fails on every HTTP retry (6 attempts): the first flow attempt fails.
+    faults.add("status", status=500, path=UPSERT, method="PUT", skip=1, times=6)
+    retrying = content_sync.with_options(retries=1, retry_delay_seconds=0)
+    report = run(retrying(provider="openclassrooms"))
+
+    courses = synced_courses(fleet)
+    kept = len(courses)
+    # The report is the successful attempt's: the failed batch created, the confirmed ones unchanged.
+    assert report["counts"]["created"] == 100 and report["counts"]["unchanged"] == kept - 100 > 100
+    # Catalog pages were read once: the retry took them from the task cache.
+    pages = provider.requests_matching(r"/courses$", "GET")
+    assert pages == 25, pages
+    # Nothing was sent twice: every course went through exactly one successful upsert.
+    assert upserted_items(fleet) == kept
+    assert faults.fired == {"status:500": 6}
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_new_run_after_failure_sends_only_pending_items(fleet, small_batches):
+    faults = fleet.app("lms360").state.faults
+    faults.add("status", status=500, path=UPSERT, method="PUT", skip=1, times=6)
+    with pytest.raises(Exception):
+        run(content_sync(provider="openclassrooms"))
+    half = len(synced_courses(fleet))
+    state = store().load_courses(store().get_integration("openclassrooms")["id"])
+    # State holds exactly what 360Learning confirmed, no more.
+    assert len(state) == half and set(state["external_id"]) == set(synced_courses(fleet))
+    failed_run = store().list_runs(limit=1)[0]
+    assert failed_run["status"] == "failed" and "retriesExhausted" in (failed_run["error"] or "")
+
+    report = run(content_sync(provider="openclassrooms"))
+    total = len(synced_courses(fleet))
+    assert report["counts"]["created"] == total - half and report["counts"]["unchanged"] == half
+    assert upserted_items(fleet) == total
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_run_killed_between_bulk_acceptance_and_confirmation_is_resolved_by_the_next_run(fleet):
+    faults = fleet.app("lms360").state.faults
+    # 360Learning accepts the upsert, then status polling dies: the run cannot confirm the job.
+    faults.add("status", status=500, path=r"/api/v2/bulk/operations/[^/]+$", method="GET", times=None)
+    with pytest.raises(Exception):
+        run(content_sync(provider="openclassrooms"))
+    integration = store().get_integration("openclassrooms")
+    pending = store().pending_bulk_jobs(integration["id"])
+    assert len(pending) == 1 and pending[0]["operation"] == "upsert"
+    assert store().load_courses(integration["id"]).empty
+    faults.clear()
+
+    report = run(content_sync(provider="openclassrooms"))
+    assert store().pending_bulk_jobs(integration["id"]) == []
+    assert any("resumed bulk job" in n for n in report["notes"])
+    # The accepted job's courses were recorded from its results, not sent again.
+    assert report["counts"]["created"] == 0 and report["counts"]["unchanged"] == len(synced_courses(fleet))
+    assert upserted_items(fleet) == len(synced_courses(fleet))
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_stats_backfill_is_idempotent_and_never_moves_the_daily_watermark(fleet):
+    run(content_sync(provider="openclassrooms"))
+    run(stats_sync(provider="openclassrooms"))
+    integration = store().get_integration("openclassrooms")
+    watermark = store().get_watermark(integration["id"], "stats")
+    attempts = len(lms(fleet).attempts())
+    assert watermark is not None and attempts > 0
+
+    first = run(stats_backfill(provider="openclassrooms", since="2020-01-01", until="2027-01-01", window_days=400))
+    # The daily run already imported everything: the backfill windows find it all unchanged.
+    assert first["counts"]["created"] == 0 and first["counts"]["unchanged"] > 0
+    assert store().get_watermark(integration["id"], "stats") == watermark
+    assert len(lms(fleet).attempts()) == attempts
+    backfills = [r for r in store().list_runs(limit=5) if r["kind"] == "backfill"]
+    assert len(backfills[0]["params"]["windows"]) == 7  # 2,557 days in windows of 400
