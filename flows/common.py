@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
@@ -28,6 +28,10 @@ def flow_run_id() -> str | None:
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
 
 
+class IntegrationDeactivated(RuntimeError):
+    """Syncing a deactivated integration would bring back what deactivation archived."""
+
+
 async def ensure_integration(rt: Runtime, lms: Any, *, create: bool = True) -> dict[str, Any]:
     """The integration of this provider on this platform: stored id, else found by name, else created.
 
@@ -36,6 +40,10 @@ async def ensure_integration(rt: Runtime, lms: Any, *, create: bool = True) -> d
     """
     store, spec = rt.store, rt.spec
     row = store.get_integration(spec.key, rt.platform)
+    if row and row.get("active") is False:
+        raise IntegrationDeactivated(
+            f"{spec.display_name} on platform {rt.platform} was deactivated; run `learnsync configure` to reactivate it"
+        )
     if row and row.get("integration_id"):
         return row
     found = await lms.list_integrations(spec.display_name)
@@ -85,14 +93,14 @@ async def publish_report(report: RunReport) -> None:
     """Markdown summary + counts table + capped error table, under stable keys per provider/kind."""
     key = f"{report.provider}-{report.kind}-{report.platform}".lower().replace("_", "-")
     try:
-        await create_markdown_artifact(markdown=report.markdown(), key=f"{key}-summary", description="learnsync run summary")
-        await create_table_artifact(table=report.summary_rows(), key=f"{key}-counts", description="items per outcome")
+        await acreate_markdown_artifact(markdown=report.markdown(), key=f"{key}-summary", description="learnsync run summary")
+        await acreate_table_artifact(table=report.summary_rows(), key=f"{key}-counts", description="items per outcome")
         if report.errors:
-            await create_table_artifact(
+            await acreate_table_artifact(
                 table=report.errors[:MAX_ERRORS_SHOWN], key=f"{key}-errors", description=f"first {MAX_ERRORS_SHOWN} errors"
             )
     except Exception as exc:  # no Prefect API (plain call): the report is still returned and printed
-        logger().debug("artifacts not published: %s", exc)
+        logger().warning("run report artifacts not published: %s", exc)
 
 
 def final_state(report: RunReport) -> State | dict[str, Any]:

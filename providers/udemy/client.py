@@ -1,0 +1,145 @@
+"""HTTP client for the Udemy Business REST API: Basic auth, DRF page-number paging.
+
+The page token handed to the engine is the page number (as a string) read from the body's
+absolute `next` URL. Requests are always rebuilt against our own base URL, so credentials are
+never sent to whatever host a `next` URL might name.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, send
+from learnsync.settings import ProviderSettings
+from providers.base import DateWindow, Page
+from providers.udemy import settings as K
+from providers.udemy.models import RECORD_MODELS, UdemyPage
+
+log = logging.getLogger(__name__)
+
+
+class UdemyClient:
+    """`providers.base.ProviderClient` for Udemy Business (one organization)."""
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        stats: RetryStats | None = None,
+    ) -> None:
+        if not settings.org_id:
+            raise ValueError("Udemy needs settings.org_id (the numeric organization id)")
+        self._policy = settings.retry
+        self._limiter = RateLimiter(settings.requests_per_second)
+        self._page_size = max(1, min(settings.page_size, K.MAX_PAGE_SIZE))
+        self._root = settings.base_url.rstrip("/") + K.API_ROOT.format(org_id=settings.org_id)
+        self._org_id = settings.org_id
+        self._guards: dict[str, PageTokenGuard] = {}
+        self.stats = stats if stats is not None else RetryStats()
+        # httpx keeps the Basic credentials inside the auth object; they never reach our repr/logs.
+        self._http = httpx.AsyncClient(
+            auth=httpx.BasicAuth(settings.client_id, settings.client_secret.get_secret_value()),
+            timeout=settings.timeout_seconds,
+            headers={"Accept": "application/json"},
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"UdemyClient(root={self._root!r})"
+
+    async def fetch_catalog_page(self, stream: str, token: str | None) -> Page:
+        """One page of `courses` or `learning_paths`; `token` is the page number (None = first)."""
+        if stream not in K.CATALOG_PATHS:
+            raise ValueError(f"unknown Udemy catalog stream {stream!r}")
+        params = dict(K.CATALOG_FIELDS[stream])
+        return await self._page(stream, stream, K.CATALOG_PATHS[stream], params, token)
+
+    async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
+        """One page of user-course activity whose activity date is inside the half-open window."""
+        params = dict(K.ACTIVITY_FIELDS)
+        if window.since is not None:
+            params["from_date"] = window.since.isoformat()
+        if window.until is not None:
+            # Udemy's to_date is inclusive; the engine's window is [since, until).
+            last_day = window.until - timedelta(days=1)
+            if window.since is not None and last_day < window.since:
+                return Page(records=[], next_token=None)
+            params["to_date"] = last_day.isoformat()
+        guard_key = f"activity:{window.since}:{window.until}"
+        return await self._page(guard_key, "activity", K.ACTIVITY_PATH, params, token)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "UdemyClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _page(
+        self, guard_key: str, record_kind: str, path: str, params: dict[str, Any], token: str | None
+    ) -> Page:
+        page_number = _parse_token(token)
+        if token is None:  # a new traversal of this stream starts
+            self._guards[guard_key] = PageTokenGuard(guard_key)
+            self._guards[guard_key].check("1")
+        guard = self._guards.setdefault(guard_key, PageTokenGuard(guard_key))
+        url = self._root + path
+        params = {**params, "page": page_number, "page_size": self._page_size}
+        response = await send(
+            self._http, "GET", url, policy=self._policy, limiter=self._limiter, stats=self.stats, params=params
+        )
+        try:
+            envelope = UdemyPage.model_validate(response.json())
+        except (ValidationError, ValueError):
+            raise ApiError(response.status_code, "invalidEnvelope", "page body has no results list", "GET", url) from None
+        next_token = _next_page(envelope.next, url)
+        guard.check(next_token)
+        records = _tolerant(record_kind, envelope.results)
+        return Page(records=records, next_token=next_token)
+
+
+def _parse_token(token: str | None) -> int:
+    if token is None:
+        return 1
+    try:
+        number = int(token)
+    except ValueError:
+        raise ValueError(f"Udemy page token must be a page number, got {token!r}") from None
+    if number < 1:
+        raise ValueError(f"Udemy page token must be >= 1, got {number}")
+    return number
+
+
+def _next_page(next_url: str | None, url: str) -> str | None:
+    """The page number of DRF's absolute `next` URL, as the opaque token."""
+    if not next_url:
+        return None
+    values = parse_qs(urlsplit(next_url).query).get("page")
+    if not values or not values[0].isdigit():
+        raise ApiError(200, "invalidNextUrl", "next URL carries no page number", "GET", url)
+    return values[0]
+
+
+def _tolerant(kind: str, results: list[Any]) -> list[dict[str, Any]]:
+    """Validated records as dicts; invalid ones stay raw so the mapping can quarantine them."""
+    model = RECORD_MODELS[kind]
+    records: list[dict[str, Any]] = []
+    invalid = 0
+    for raw in results:
+        try:
+            records.append(model.model_validate(raw).model_dump(exclude_unset=True))
+        except ValidationError:
+            invalid += 1
+            records.append(raw if isinstance(raw, dict) else {"_raw": raw})
+    if invalid:
+        log.info("udemy %s: %d of %d records failed validation (left to the mapping)", kind, invalid, len(results))
+    return records

@@ -1,0 +1,428 @@
+"""Udemy rules (spec/sources/udemy.txt + decisions.md #1, #8, #11, #12) as pure pandas.
+
+`map_catalog` turns raw course / learning-path records into v2 ExternalCourse rows plus engine
+metadata; `map_stats` turns user-course-activity rows into STAT_COLUMNS. Raw frames may miss
+whole columns or hold values of the wrong type: such rows are quarantined, never raised on.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from providers.base import (
+    COURSE_FIELDS,
+    COURSE_META,
+    IGNORED_COLUMNS,
+    QUARANTINE_COLUMNS,
+    STAT_COLUMNS,
+    CatalogResult,
+    MappingContext,
+    StatsResult,
+    empty_frame,
+)
+from providers.udemy import settings as K
+
+MAX_DURATION = 100_000  # v2 ExternalCourseDTO.duration maximum (minutes)
+MAX_VIDEO_MINUTES = 100 * 365 * 24 * 60
+_EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")  # dates outside this range are garbage, not activity
+_LATEST = pd.Timestamp("2100-01-01", tz="UTC")
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_DIGITS = re.compile(r"\d+")
+_LANG_LOOKUP = {lang.lower(): lang for lang in K.V2_LANGUAGES} | K.LANGUAGE_ALIASES
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogResult:
+    """Map one catalog stream ("courses" or "learning_paths") to COURSE_FIELDS + COURSE_META."""
+    raw = raw.reset_index(drop=True)  # pages may arrive concatenated with repeated indexes
+    if stream == "courses":
+        out = _course_rows(raw, ctx)
+    elif stream == "learning_paths":
+        out = _learning_path_rows(raw, ctx)
+    else:
+        raise ValueError(f"unknown Udemy catalog stream {stream!r}")
+    ignored = [_ignored(out, raw, stream)]
+    # Paging over a live catalog can hand the same record twice; the first one wins.
+    duplicate = out["externalId"].notna() & out["externalId"].duplicated(keep="first")
+    ignored.append(pd.DataFrame({"external_id": out.loc[duplicate, "externalId"], "reason": "duplicate externalId in extract"}))
+    out = out[~duplicate & ~out.index.isin(ignored[0].index)]
+    quarantine = _required_fields_quarantine(out)
+    courses = out[~out.index.isin(quarantine.index)].reset_index(drop=True)
+    for column in ("description", "imageUrl", "difficultyLevel", "mobileLaunchUrl"):
+        courses[column] = courses[column].astype(object).where(courses[column].notna(), None)
+    return CatalogResult(
+        courses=courses[list(COURSE_FIELDS + COURSE_META)],
+        quarantine=_frame(quarantine, QUARANTINE_COLUMNS),
+        ignored=_frame(pd.concat(ignored), IGNORED_COLUMNS),
+    )
+
+
+def _course_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
+    """Rule table "Udemy courses synchronization"."""
+    ids = _ids(_col(raw, "id"))
+    title = _text(_col(raw, "title"))
+    categories = _str_lists(_col(raw, "categories"))
+    out = _base_frame(raw, ids, title, ctx, categories)
+    out["defaultLang"] = _language(_nested(raw, "locale", "locale"), ctx.owner_lang)
+    out["imageUrl"] = _largest_image(raw, "images", flat_prefix="image_")
+    out["duration"] = _minutes(_col(raw, "estimated_content_length"))
+    out["_extra"] = _extras(
+        raw.index,
+        title=title,
+        authors=_people(_col(raw, "instructors")),
+        videoUrl=_best_video(_col(raw, "promo_video_url")),
+    )
+    out["_filter_lang"] = out["defaultLang"]
+    return out
+
+
+def _learning_path_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
+    """Rule table "Udemy learning paths synchronization" + decisions #11 (namespaced ids)."""
+    ids = K.LEARNING_PATH_ID_PREFIX + _ids(_col(raw, "id"))
+    title = _text(_col(raw, "title"))
+    categories = _str_lists(_col(raw, "categories"))
+    out = _base_frame(raw, ids, K.LEARNING_PATH_NAME_PREFIX + title, ctx, categories)
+    items = pd.Series([_items_html(s) for s in _col(raw, "sections")], index=raw.index, dtype=object)
+    out["description"] = _join_text(out["description"], items)
+    out["defaultLang"] = K.LEARNING_PATH_LANG
+    out["imageUrl"] = _thumbnail(_col(raw, "thumbnail"))
+    out["duration"] = _minutes(_col(raw, "estimated_content_length"))
+    out["_extra"] = _extras(
+        raw.index,
+        title=title,
+        authors=_people(_col(raw, "editors")),
+        modifiedAt=_iso(_dates(_col(raw, "last_modified"))),
+    )
+    out["_filter_lang"] = out["defaultLang"]
+    return out
+
+
+def _base_frame(
+    raw: pd.DataFrame, ids: pd.Series, name: pd.Series, ctx: MappingContext, categories: pd.Series
+) -> pd.DataFrame:
+    """Columns both streams share: identity, launch URL, subjects/tags (decisions #1), source."""
+    out = pd.DataFrame(index=raw.index)
+    out["externalId"] = ids
+    out["name"] = name
+    out["launchUrl"] = _url(_col(raw, "url"))
+    out["subjects"] = categories
+    out["sources"] = pd.Series([[{"name": K.SOURCE_NAME}] for _ in range(len(raw))], index=raw.index, dtype=object)
+    out["description"] = _text(_col(raw, "description"))
+    out["contentType"] = "course"
+    out["difficultyLevel"] = None
+    out["mobileLaunchUrl"] = None
+    out["_status"] = "keep"  # Udemy lists only available content; retired courses just vanish
+    tags_on = bool(ctx.options.get("tags_sync", False))
+    out["_tags"] = pd.Series([list(c) if tags_on else [] for c in categories], index=raw.index, dtype=object)
+    out["_skills"] = None
+    out["_filter_type"] = "course"
+    return out
+
+
+def _ignored(out: pd.DataFrame, raw: pd.DataFrame, stream: str) -> pd.DataFrame:
+    """Only public learning paths are synced (rule book); a private one is left alone."""
+    if stream != "learning_paths":
+        return pd.DataFrame({"external_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
+    private = _flag(_col(raw, "is_private_path")) | _flag(_col(raw, "is_private"))
+    return pd.DataFrame({"external_id": out.loc[private, "externalId"], "reason": "private learning path"})
+
+
+def _required_fields_quarantine(out: pd.DataFrame) -> pd.DataFrame:
+    """One row per (record, required v2 field) that is missing or invalid after mapping."""
+    checks = (
+        ("externalId", out["externalId"].isna(), "missing id"),
+        ("name", out["name"].isna(), "missing title"),
+        ("launchUrl", out["launchUrl"].isna(), "missing or non-absolute url"),
+        ("defaultLang", ~out["defaultLang"].isin(K.V2_LANGUAGES), "no v2 language (locale and owner language unusable)"),
+    )
+    key = out["externalId"].fillna(pd.Series("row:" + out.index.astype(str), index=out.index))
+    parts = [pd.DataFrame({"external_id": key[bad], "field": field, "reason": why}) for field, bad, why in checks]
+    return pd.concat(parts)
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
+    """Rule table "Statistics synchronization" + decisions #11 (completion date wins) and #12."""
+    raw = raw.reset_index(drop=True)
+    email = _text(_col(raw, "user_email")).astype("string").str.lower()
+    anonymized = email.eq(K.ANONYMIZED_USER).fillna(False).astype(bool)
+    course = _ids(_col(raw, "course_id"))
+    completed = _dates(_col(raw, "course_completion_date"))
+    ratio = _round(_number(_col(raw, "completion_ratio")))
+    clamped = ratio.notna() & ((ratio < 0) | (ratio > 100))
+    progress = ratio.clip(0, 100).mask(completed.notna(), 100)
+    minutes = _number(_col(raw, "num_video_consumed_minutes"))
+    # a learner cannot have watched more than a century of video: beyond that the value is junk
+    time_spent = _round(minutes * 60_000).where((minutes >= 0) & (minutes <= MAX_VIDEO_MINUTES))
+
+    bad_email = email.notna() & ~email.str.fullmatch(_EMAIL).fillna(False).astype(bool)
+    checks = (
+        ("user_email", email.isna(), "missing learner e-mail"),
+        ("user_email", bad_email & ~anonymized, "invalid learner e-mail"),
+        ("course_id", course.isna(), "missing course id"),
+        ("completion_ratio", progress.isna(), "missing or non-numeric completion_ratio"),
+    )
+    row_id = _ids(_col(raw, "user_id")).fillna(pd.Series("row" + raw.index.astype(str), index=raw.index))
+    key = course.fillna("?") + "|" + row_id
+    quarantine = pd.concat(
+        [pd.DataFrame({"external_id": key[bad & ~anonymized], "field": f, "reason": why}) for f, bad, why in checks]
+    )
+    keep = ~anonymized & ~raw.index.isin(quarantine.index)
+    stats = pd.DataFrame(
+        {
+            "course_external_id": course.astype(object),
+            "user_email": email.astype(object),
+            "progress": progress.astype("Int64"),
+            "time_spent_ms": time_spent.astype("Int64"),
+            "first_activity_at": _dates(_col(raw, "course_start_date")).fillna(_dates(_col(raw, "course_enroll_date"))),
+            "last_activity_at": _dates(_col(raw, "course_last_accessed_date")),
+            "completed_at": completed,
+        },
+        index=raw.index,
+    )[keep]
+    skipped = {"anonymized_user": int(anonymized.sum()), "progress_clamped": int((clamped & keep).sum())}
+    return StatsResult(
+        stats=stats[list(STAT_COLUMNS)].reset_index(drop=True),
+        quarantine=_frame(quarantine, QUARANTINE_COLUMNS),
+        skipped=skipped,
+    )
+
+
+# --------------------------------------------------------------------------- column helpers
+
+
+def _col(raw: pd.DataFrame, name: str) -> pd.Series:
+    """A raw column as objects; a column the page did not carry is all-missing."""
+    if name in raw.columns:
+        return raw[name].astype(object)
+    return pd.Series(None, index=raw.index, dtype=object)
+
+
+def _nested(raw: pd.DataFrame, parent: str, key: str) -> pd.Series:
+    """`parent.key` from dict cells, or from a column already flattened by json_normalize."""
+    inner = pd.Series([d.get(key) if isinstance(d, dict) else None for d in _col(raw, parent)], index=raw.index, dtype=object)
+    return _col(raw, f"{parent}.{key}").where(lambda s: s.notna(), inner)
+
+
+def _is_type(s: pd.Series, *types: type) -> pd.Series:
+    # exact types: bool must not pass for int
+    return s.map(type).isin(types).astype(bool)
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Non-empty stripped strings; anything else is missing."""
+    s = s.astype(object).where(_is_type(s, str))
+    stripped = s.astype("string").str.strip()
+    return stripped.where(stripped.str.len() > 0).astype(object).where(lambda x: x.notna(), None)
+
+
+def _ids(s: pd.Series) -> pd.Series:
+    """Provider ids as strings: strings kept, integral numbers without the float tail."""
+    text = _text(s)
+    num = pd.to_numeric(s.where(_is_type(s, int, float, np.int64, np.float64)), errors="coerce")
+    integral = num.notna() & np.isfinite(num) & (num == np.floor(num)) & (num.abs() < 2**53)
+    as_int = num.where(integral).astype("Int64").astype("string").astype(object).where(integral, None)
+    return text.where(text.notna(), as_int)
+
+
+def _number(s: pd.Series) -> pd.Series:
+    """Floats from numbers or numeric strings; booleans, junk and infinities are missing."""
+    num = pd.to_numeric(s.astype(object).where(~_is_type(s, bool)), errors="coerce").astype("float64")
+    return num.where(np.isfinite(num))
+
+
+def _round(num: pd.Series) -> pd.Series:
+    """Half-up rounding (pandas rounds half to even)."""
+    return np.floor(num + 0.5)
+
+
+def _minutes(s: pd.Series) -> pd.Series:
+    """decisions #8: minutes as an int in 1..100000, or missing (0 and negatives are unknown)."""
+    num = _number(s)
+    return _round(num).clip(1, MAX_DURATION).where(num > 0).astype("Int64")
+
+
+def _dates(s: pd.Series) -> pd.Series:
+    """ISO-8601 strings (Udemy sends `...Z`) to tz-aware UTC; unparseable or absurd dates are NaT."""
+    text = _text(s)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype("datetime64[us, UTC]")
+    return parsed.where((parsed >= _EARLIEST) & (parsed < _LATEST))
+
+
+def _iso(dates: pd.Series) -> pd.Series:
+    return dates.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object).where(dates.notna(), None)
+
+
+def _url(s: pd.Series) -> pd.Series:
+    text = _text(s)
+    absolute = text.astype("string").str.match(r"https?://\S+$").fillna(False).astype(bool)
+    return text.where(absolute, None)
+
+
+def _flag(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: v is True or (isinstance(v, str) and v.strip().lower() == "true")).astype(bool)
+
+
+def _str_lists(s: pd.Series) -> pd.Series:
+    """List cells of non-empty strings, de-duplicated in order; a lone string becomes a list."""
+    return pd.Series([_clean_strings(c) for c in s], index=s.index, dtype=object)
+
+
+def _clean_strings(cell: Any) -> list[str]:
+    values = [cell] if isinstance(cell, str) else cell if isinstance(cell, list) else ()
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            value = value.strip()
+            if value and value not in out:
+                out.append(value)
+    return out
+
+
+def _people(s: pd.Series) -> pd.Series:
+    """Instructor names (strings) or editors' `display_name` (dicts) as a list of names."""
+    def names(cell: Any) -> list[str]:
+        values = cell if isinstance(cell, list) else [cell]
+        return _clean_strings([v.get("display_name") or v.get("title") if isinstance(v, dict) else v for v in values])
+
+    return pd.Series([names(c) for c in s], index=s.index, dtype=object)
+
+
+def _language(locale: pd.Series, owner_lang: str) -> pd.Series:
+    """Provider locale -> v2 enum (exact, then language part), else the owner's language."""
+    norm = _text(locale).astype("string").str.replace("-", "_").str.lower()
+    exact = norm.map(_LANG_LOOKUP)
+    base = norm.str.split("_").str[0].map(_LANG_LOOKUP)
+    fallback = _normalise_lang(owner_lang)
+    return exact.astype(object).where(exact.notna(), base.astype(object)).where(lambda x: x.notna(), fallback)
+
+
+def _normalise_lang(value: str | None) -> str | None:
+    if not isinstance(value, str):
+        return None
+    norm = value.strip().replace("-", "_").lower()
+    return _LANG_LOOKUP.get(norm) or _LANG_LOOKUP.get(norm.split("_")[0])
+
+
+def _image_area(name: str) -> float:
+    """Pixel area from a size key: `size_750x422`, `image_480x270`, `size_200_H` (16:9 assumed)."""
+    wh = re.search(r"(\d+)x(\d+)", name)
+    if wh:
+        return float(wh.group(1)) * float(wh.group(2))
+    h = re.search(r"(\d+)_H", name)
+    return float(h.group(1)) ** 2 * 16 / 9 if h else 0.0
+
+
+def _largest_of(sizes: pd.DataFrame) -> pd.Series:
+    """Per row, the URL in the largest-area column that holds one (decisions #11)."""
+    if sizes.shape[1] == 0:
+        return pd.Series(None, index=sizes.index, dtype=object)
+    ordered = sorted(sizes.columns, key=lambda c: _image_area(str(c)), reverse=True)
+    flat = _url(pd.Series(sizes[ordered].to_numpy(dtype=object).ravel(), dtype=object))  # one pass, all sizes
+    urls = flat.to_numpy(dtype=object).reshape(len(sizes), len(ordered))
+    present = pd.notna(urls)
+    picked = urls[np.arange(len(sizes)), present.argmax(axis=1)] if len(sizes) else urls[:, 0]
+    picked[~present.any(axis=1)] = None
+    return pd.Series(picked, index=sizes.index, dtype=object)
+
+
+def _largest_image(raw: pd.DataFrame, column: str, flat_prefix: str) -> pd.Series:
+    """Largest of the `images` dict, of flattened `images.*` columns and of marketplace `image_*` fields."""
+    cells = [d if isinstance(d, dict) else {} for d in _col(raw, column)]
+    sizes = pd.DataFrame.from_records(cells, index=raw.index) if cells else pd.DataFrame(index=raw.index)
+    flat = [c for c in raw.columns if isinstance(c, str) and (c.startswith(flat_prefix) or c.startswith(column + "."))]
+    return _largest_of(pd.concat([sizes, raw[flat]], axis=1))
+
+
+def _thumbnail(s: pd.Series) -> pd.Series:
+    """A learning path thumbnail: a URL string or a dict of sizes (the largest wins)."""
+    direct = _url(s)
+    frame = pd.DataFrame(index=s.index)
+    frame["thumbnail"] = s
+    return direct.where(direct.notna(), _largest_image(frame, "thumbnail", flat_prefix="thumbnail_"))
+
+
+def _best_video(s: pd.Series) -> pd.Series:
+    """promo_video_url: the file of the highest-quality entry (largest numeric label)."""
+    rows = [
+        (idx, _quality(v.get("label")), v.get("file"))
+        for idx, cell in zip(s.index, s)
+        if isinstance(cell, list)
+        for v in cell
+        if isinstance(v, dict)
+    ]
+    long = pd.DataFrame(rows, columns=["idx", "quality", "file"])
+    long["file"] = _url(long["file"].astype(object))
+    best = long.dropna(subset=["file"]).sort_values("quality", ascending=False, kind="stable").drop_duplicates("idx")
+    best_file = pd.Series(best["file"].to_numpy(), index=best["idx"].to_numpy(), dtype=object).reindex(s.index)
+    return best_file.where(best_file.notna(), None)
+
+
+def _quality(label: Any) -> float:
+    """"720", 1080, "1080p" -> a number; labels without digits ("Auto") rank last."""
+    digits = _DIGITS.search(str(label)) if label is not None and not isinstance(label, bool) else None
+    return float(digits.group()) if digits else -1.0
+
+
+def _items_html(sections: Any) -> str | None:
+    """Learning path items as HTML links, section by section, in the path's order."""
+    if not isinstance(sections, list):
+        return None
+    parts: list[str] = []
+    for section in sorted((s for s in sections if isinstance(s, dict)), key=lambda s: _order(s.get("order"))):
+        items = [i for i in section.get("items") or [] if isinstance(i, dict)]
+        links = [_link(i) for i in sorted(items, key=lambda i: _order(i.get("order")))]
+        links = [link for link in links if link]
+        if not links:
+            continue
+        title = section.get("title")
+        if isinstance(title, str) and title.strip():
+            parts.append(f"<p><strong>{html.escape(title.strip())}</strong></p>")
+        parts.append("<ul>" + "".join(f"<li>{link}</li>" for link in links) + "</ul>")
+    return "".join(parts) or None
+
+
+def _order(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("inf")
+
+
+def _link(item: dict[str, Any]) -> str | None:
+    title = item.get("title")
+    url = item.get("url") or item.get("resource_url")
+    if not isinstance(title, str) or not title.strip():
+        return None
+    label = html.escape(title.strip())
+    if isinstance(url, str) and re.match(r"https?://\S+$", url.strip()):
+        return f'<a href="{html.escape(url.strip(), quote=True)}">{label}</a>'
+    return label
+
+
+def _join_text(first: pd.Series, second: pd.Series) -> pd.Series:
+    joined = first.fillna("").astype(str) + second.fillna("").astype(str)
+    return joined.where(joined.str.len() > 0, None).astype(object)
+
+
+def _extras(index: pd.Index, **columns: pd.Series) -> pd.Series:
+    """`_extra` dict cells; keys whose value is missing (None or an empty list) are left out."""
+    keys = list(columns)
+    rows = zip(*(columns[k].reindex(index).astype(object).where(columns[k].notna(), None) for k in keys))
+    return pd.Series(
+        [{k: v for k, v in zip(keys, values) if v is not None and v != []} for values in rows],
+        index=index,
+        dtype=object,
+    )
+
+
+def _frame(parts: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    if parts.empty:
+        return empty_frame(columns)
+    return parts.reset_index(drop=True)[list(columns)].astype(object)

@@ -1,0 +1,58 @@
+"""Udemy Business constants: endpoints, paging, schedules, language table (providers.md section 1)."""
+
+from __future__ import annotations
+
+from lms360.models import COURSE_LANGS
+
+# REST paths under {base_url}; base_url is https://<account>.udemy.com (providers.md 1.1).
+API_ROOT = "/api-2.0/organizations/{org_id}"
+CATALOG_PATHS = {
+    "courses": "/courses/list/",
+    "learning_paths": "/learning-paths/list/",
+}
+ACTIVITY_PATH = "/analytics/user-course-activity/"
+
+# Field selectors real clients send (providers.md 1.3, 1.4, 1.5).
+CATALOG_FIELDS = {
+    "courses": {"fields[course]": "@all"},
+    "learning_paths": {
+        "fields[learning_path]": "@default,-is_pro_path",
+        "fields[user]": "display_name,email",
+        "fields[learning_path_section]": "items",
+    },
+}
+ACTIVITY_FIELDS = {"fields[aggregate_organization_user_course_activity]": "@all"}
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000  # analytics clients use 1000; the real maximum is undocumented
+
+# Schedules (rule book: 7:30 content, 7:45 stats, Central European Time).
+CONTENT_CRON = "30 7 * * *"
+STATS_CRON = "45 7 * * *"
+
+SOURCE_NAME = "Udemy"
+LEARNING_PATH_ID_PREFIX = "learning-path-"  # decisions #11: never collides with numeric course ids
+LEARNING_PATH_NAME_PREFIX = "[Learning Path] "
+LEARNING_PATH_LANG = "en"  # rule book: Udemy returns no language for paths
+ANONYMIZED_USER = "anonymized user"  # compared lower-cased
+
+# The v2 course language enum lives with the other 360Learning contract types.
+V2_LANGUAGES = COURSE_LANGS
+# Provider spellings whose language part is not itself a v2 value (lower-case keys, "_" separator).
+LANGUAGE_ALIASES = {
+    "nb": "no",
+    "iw": "he_IL",
+    "he": "he_IL",
+    "fil": "tl_PH",
+    "tl": "tl_PH",
+    "in": "id",
+    "zh_hk": "zh_HANT",
+    "zh_hant": "zh_HANT",
+    "zh_hans": "zh",
+    "am": "am_ET",
+    "sw": "sw_KE",
+    "yo": "yo_NG",
+    "my": "my_MM",
+    "mn": "mn_MN",
+    "ht": "ht_HT",
+}
