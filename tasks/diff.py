@@ -59,11 +59,15 @@ def build_payloads(courses: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def content_hash(payloads: list[dict[str, Any]], tags: list[Any], skills: list[Any]) -> list[str]:
-    """Stable hash of what would be sent for each course (payload, tags, skills)."""
+def content_hash(
+    payloads: list[dict[str, Any]], tags: list[Any], skills: list[Any], filter_values: list[Any] | None = None
+) -> list[str]:
+    """Stable hash of what would be sent for each course (payload, tags, skills) and of the values
+    filters compare with, so a relabelled language refreshes the stored filter values."""
     hashes = []
-    for payload, tag_list, skill_list in zip(payloads, tags, skills):
-        doc = {"p": payload, "t": sorted(tag_list or []), "s": None if skill_list is None else sorted(skill_list)}
+    filter_values = filter_values or [None] * len(payloads)
+    for payload, tag_list, skill_list, fv in zip(payloads, tags, skills, filter_values):
+        doc = {"p": payload, "t": sorted(tag_list or []), "s": None if skill_list is None else sorted(skill_list), "f": fv}
         hashes.append(hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32])
     return hashes
 
@@ -80,6 +84,12 @@ def filter_mask(lang: pd.Series, ctype: pd.Series, filters: dict[str, list[str]]
     if types:
         mask &= ctype.fillna("").astype(str).str.lower().isin(types)
     return mask
+
+
+def _filter_values(mapped: pd.DataFrame) -> list[Any]:
+    lang = mapped.get("_filter_lang", pd.Series([None] * len(mapped)))
+    ctype = mapped.get("_filter_type", pd.Series([None] * len(mapped)))
+    return [[_clean(a), _clean(b)] for a, b in zip(lang.tolist(), ctype.tolist())]
 
 
 def _as_list_column(series: pd.Series, default: Any) -> list[Any]:
@@ -104,7 +114,7 @@ def plan_catalog(
         {
             "external_id": mapped["externalId"].astype(str),
             "payload": payloads,
-            "payload_hash": content_hash(payloads, tags, skills),
+            "payload_hash": content_hash(payloads, tags, skills, _filter_values(mapped)),
             "tags": tags,
             "skills": skills,
             "extra": _as_list_column(mapped.get("_extra", pd.Series([None] * len(mapped))), {}),

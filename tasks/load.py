@@ -211,6 +211,10 @@ async def push_catalog(
 
     if len(send):
         await _apply_tags_and_skills(lms, store, pk, send[send["external_id"].isin(confirmed)], confirmed, report, outcomes, now)
+    steady = items[(items["outcome"] == "unchanged") & (items["status"] == "active") & items["course_id"].notna()]
+    steady = steady[[s is not None and not (isinstance(s, float)) for s in steady["skills"]]]
+    if len(steady):
+        await sync_skills(lms, store, pk, steady, dict(zip(steady["external_id"], steady["course_id"])), report, outcomes, now, count_drift=True)
     store.add_outcomes(run_pk, outcomes) if run_pk is not None and outcomes else None
 
 
@@ -277,22 +281,44 @@ async def _apply_tags_and_skills(
                 rows.append({"external_id": ext, "tags": res, "action": "tags"})
         store.apply_course_results(pk, rows, now)
     if len(with_skills):
-        names = sorted({s for skills in with_skills["skills"] for s in skills})
-        skill_ids = await lms.ensure_skills(names) if names else {}
+        await sync_skills(lms, store, pk, with_skills, course_ids, report, outcomes, now, count_drift=False)
 
-        async def replace_skills(ext: str, wanted: list[str]) -> list[str]:
-            await lms.replace_course_skills(course_ids[ext], [skill_ids[n] for n in wanted])
-            return wanted
 
-        results = await _bounded([lambda e=e, w=w: replace_skills(e, w) for e, w in zip(with_skills["external_id"], with_skills["skills"])])
-        rows = []
-        for ext, res in zip(with_skills["external_id"], results):
-            if isinstance(res, Exception):
-                report.add("failed")
-                report.error(ext, "failed", f"skills: {res}")
-            else:
-                rows.append({"external_id": ext, "skills": res, "action": "tags"})
-        store.apply_course_results(pk, rows, now)
+async def sync_skills(
+    lms: Any, store: Any, pk: int, rows: pd.DataFrame, course_ids: dict[str, str], report: RunReport,
+    outcomes: list, now: datetime, *, count_drift: bool,
+) -> None:
+    """Skills are replaced, not merged: a skill added by hand disappears at the next sync.
+
+    Reads each course's skills and writes only where they differ, so unchanged courses cost a
+    read; `count_drift` counts a rewritten unchanged course as updated.
+    """
+    names = sorted({s for skills in rows["skills"] for s in skills})
+    skill_ids = await lms.ensure_skills(names) if names else {}
+
+    async def replace_skills(ext: str, wanted: list[str]) -> bool:
+        cid = course_ids[ext]
+        target = [skill_ids[n] for n in wanted if n in skill_ids]
+        current = [getattr(c, "skill_id", None) or c["skillId"] for c in await lms.get_course_skills(cid)]
+        if sorted(current) == sorted(target):
+            return False
+        await lms.replace_course_skills(cid, target)
+        return True
+
+    results = await _bounded([lambda e=e, w=w: replace_skills(e, w) for e, w in zip(rows["external_id"], rows["skills"])])
+    done = []
+    for ext, wanted, res in zip(rows["external_id"], rows["skills"], results):
+        if isinstance(res, Exception):
+            report.add("failed")
+            report.error(ext, "failed", f"skills: {res}")
+            outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": f"skills: {res}"})
+            continue
+        done.append({"external_id": ext, "skills": wanted, "action": "tags"})
+        if res and count_drift:
+            report.counts["unchanged"] -= 1
+            report.add("updated")
+            outcomes.append({"kind": "course", "external_id": ext, "outcome": "updated", "reason": "skills changed in 360Learning"})
+    store.apply_course_results(pk, done, now)
 
 
 async def push_stats(

@@ -42,10 +42,8 @@ def expected_kept(resources: dict[str, dict]) -> set[str]:
     }
 
 
-def first_of(resources: dict[str, dict], kind: str, status: str | None = None, exclude: set[str] = frozenset()) -> str:
-    return next(
-        rid for rid, a in sorted(resources.items()) if a.get("type") == kind and a.get("status") == status and rid not in exclude
-    )
+def first_of(resources: dict[str, dict], kind: str, status: str | None = None) -> str:
+    return next(rid for rid, a in sorted(resources.items()) if a.get("type") == kind and a.get("status") == status)
 
 
 def when(iso: str) -> datetime:
@@ -185,9 +183,6 @@ def test_edflex_skills_sync_makes_categories_the_course_skills_and_removes_manua
     for rid, c in courses.items():
         assert names(c["skills"]) == sorted(cat["name"] for cat in resources[rid].get("categories", []))
     assert any(c["skills"] for c in courses.values())
-    assert {s["externalId"] for c in courses.values() for s in c["skills"]} and all(
-        s["externalId"].startswith("learnsync:") for c in courses.values() for s in c["skills"]
-    )
     # Skills count in "nothing changed": a second identical run sends nothing either.
     before = writes(fleet)
     assert run(content_sync(provider="edflex"))["counts"]["unchanged"] == len(courses)
@@ -203,12 +198,6 @@ def test_edflex_skills_sync_makes_categories_the_course_skills_and_removes_manua
     assert names(synced_courses(fleet)[changed]["skills"]) == ["Negotiation"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: tasks/load.py replaces skills only for courses re-sent (created/updated/restored); "
-    "an unchanged course keeps a skill added by hand in 360Learning",
-)
-@pytest.mark.parametrize("fleet", [SKILLS], indirect=True)
 def test_edflex_manual_skill_on_unchanged_course_is_removed_at_next_sync(fleet):
     run(configure_integration(provider="edflex", options={"skills_sync": True}))
     run(content_sync(provider="edflex"))
@@ -270,7 +259,8 @@ def test_edflex_stats_progress_by_status_time_spent_ms_and_full_history_on_first
     all_attempts = lms(fleet).attempts()
     assert report["counts"]["created"] == len(all_attempts) > len(cases)
     assert {a["progress"] for a in all_attempts} <= {0, 50, 100}
-    # Learners unknown to 360Learning (ghost…@example.com) are reported as ignored, not fatal.
+    # Activity on content never synced (other types, closed) and unknown learners are ignored, not fatal.
+    assert report["skipped"].get("course_not_synced", 0) > 0 and report["counts"]["ignored"] > 0
     assert report["status"] in ("completed", "completed_with_errors")
 
     # A second run sends nothing new.

@@ -139,3 +139,11 @@ def test_payload_sends_only_v2_fields_without_nulls():
     payload = plan.items.iloc[0]["payload"]
     assert set(payload) == {"externalId", "name", "launchUrl", "defaultLang", "subjects", "sources", "duration"}
     assert isinstance(payload["duration"], int)
+
+
+def test_relabelled_filter_value_refreshes_state_so_saved_filters_use_fresh_values():
+    first = plan_catalog(mapped(["1"], lang="en-US"), EMPTY, spec())
+    relabelled = mapped(["1"], lang="en-US")
+    relabelled["_filter_lang"] = ["en"]  # same payload (defaultLang), new provider label
+    second = plan_catalog(relabelled, state_after(first), spec())
+    assert outcomes(second) == {"1": "updated"}
