@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from learnsync.runtime import Runtime
 from providers.base import MappingContext
 from tasks.diff import plan_catalog
 from learnsync.http import PageTokenGuard
-from tasks.extract import read_page_chunk
+from tasks.extract import read_announced_pages, read_first_page, read_page_chunk
 from tasks.load import push_catalog, resolve_pending_jobs
 from tasks.report import RunReport
 
@@ -24,9 +25,15 @@ PAGES_PER_CHUNK = 10
 
 
 def _chunk_key(context: Any, params: dict[str, Any]) -> str:
-    # Small explicit key (never the client or a DataFrame): a retry of the same flow run reuses
-    # the pages it already fetched; a new run reads the catalog afresh.
-    return "catalog-chunk|{provider}|{platform}|{stream}|{token}|{run}".format(run=flow_run.id or "local", **params)
+    # Small explicit key (never the client, the gate or a DataFrame): a retry of the same flow run
+    # reuses the pages it already fetched; a new run reads the catalog afresh. `tokens` (the
+    # announced pages of a concurrent chunk) is keyed by its length: the head chunk fixed them.
+    tokens = params.get("tokens")
+    shape = "seq" if tokens is None else f"{len(tokens)}p"
+    return "catalog-chunk|{provider}|{platform}|{stream}|{token}|{shape}|{run}".format(
+        run=flow_run.id or "local", shape=shape, provider=params["provider"], platform=params["platform"],
+        stream=params["stream"], token=params["token"],
+    )
 
 
 @task(
@@ -36,23 +43,62 @@ def _chunk_key(context: Any, params: dict[str, Any]) -> str:
     cache_expiration=timedelta(hours=24),
     task_run_name="{provider}-{stream}-from-{token}",
 )
-async def fetch_catalog_chunk(provider: str, platform: str, stream: str, token: str | None, client: Any) -> dict[str, Any]:
+async def fetch_catalog_chunk(
+    provider: str,
+    platform: str,
+    stream: str,
+    token: str | None,
+    client: Any,
+    tokens: list[str] | None = None,
+    gate: asyncio.Semaphore | None = None,
+) -> dict[str, Any]:
+    """One cacheable unit of catalog pages.
+
+    token None: the head of the walk (page 1, plus the later page tokens when the client
+    announces them, else up to PAGES_PER_CHUNK pages read in a row). `tokens` given: exactly
+    those pages, fetched concurrently through `gate`. Otherwise PAGES_PER_CHUNK pages in a row
+    from `token`.
+    """
+    if token is None:
+        return await read_first_page(client, stream, PAGES_PER_CHUNK)
+    if tokens is not None:
+        return await read_announced_pages(client, stream, tokens, gate or asyncio.Semaphore(1))
     return await read_page_chunk(client, stream, token, PAGES_PER_CHUNK)
 
 
 async def extract_catalog(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
-    """All pages of a stream, in cached chunks of PAGES_PER_CHUNK pages."""
-    records: list[dict[str, Any]] = []
-    token: str | None = None
-    guard = PageTokenGuard(f"{rt.spec.key}/{stream}")
-    while True:
-        chunk = await fetch_catalog_chunk(rt.spec.key, rt.platform, stream, token, client)
-        records.extend(chunk["records"])
-        token = chunk["next_token"]
+    """All pages of a stream, in cached chunks of up to PAGES_PER_CHUNK pages.
+
+    When the client announces its page tokens, the chunks after the head are fetched
+    concurrently (at most `max_concurrent_pages` requests in flight); otherwise the walk is
+    sequential, guarded against a provider handing back a token twice.
+    """
+    key, platform = rt.spec.key, rt.platform
+    limit = max(1, int(rt.settings.provider(key).max_concurrent_pages))
+    head = await fetch_catalog_chunk(key, platform, stream, None, client)
+    parts: list[list[dict[str, Any]]] = [head["records"]]
+    token: str | None = head["next_token"]
+    guard = PageTokenGuard(f"{key}/{stream}")
+    if head.get("tokens"):
+        announced = head["tokens"]
+        gate = asyncio.Semaphore(limit)
+        groups = [announced[i : i + PAGES_PER_CHUNK] for i in range(0, len(announced), PAGES_PER_CHUNK)]
+        chunks = await asyncio.gather(
+            *(fetch_catalog_chunk(key, platform, stream, g[0], client, tokens=g, gate=gate) for g in groups)
+        )
+        for t in announced:
+            guard.check(t)
+        parts.extend(c["records"] for c in chunks)
+        token = chunks[-1]["next_token"]  # None, unless the catalog grew while it was read
+    elif head.get("tokens") == []:
+        token = None
+    while token is not None:
         guard.check(token)
-        if token is None:
-            break
-    logger().info("%s/%s: %d records extracted", rt.spec.key, stream, len(records))
+        chunk = await fetch_catalog_chunk(key, platform, stream, token, client)
+        parts.append(chunk["records"])
+        token = chunk["next_token"]
+    records = [r for part in parts for r in part]
+    logger().info("%s/%s: %d records extracted", key, stream, len(records))
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 

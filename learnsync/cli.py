@@ -222,6 +222,49 @@ def deactivate(provider: str = typer.Option(..., "--provider", "-p"), platform: 
     print_report(_run_flow(deactivate_integration(provider=provider, platform=platform)))
 
 
+faults_app = typer.Typer(help="Switch fault injection on a running sandbox (see sandboxes/faults.py).", no_args_is_help=True)
+app.add_typer(faults_app, name="faults")
+
+
+@faults_app.command("add")
+def faults_add(
+    sandbox_url: str = typer.Argument(..., help="e.g. http://127.0.0.1:8100"),
+    kind: str = typer.Option(..., help="status, timeout, drop, truncate or badjson"),
+    path: str = typer.Option(".*", help="regex on the request path"),
+    method: Optional[str] = typer.Option(None),
+    status: int = typer.Option(503, help="for kind=status"),
+    retry_after: Optional[float] = typer.Option(None, help="Retry-After seconds (kind=status)"),
+    delay: float = typer.Option(5.0, help="seconds held (kind=timeout)"),
+    times: Optional[int] = typer.Option(1, help="how many requests to hit; 0 = until cleared"),
+    probability: float = typer.Option(1.0),
+) -> None:
+    """Add a transport fault rule to a sandbox."""
+    import httpx
+
+    rule = {"kind": kind, "path": path, "method": method, "status": status, "retry_after": retry_after,
+            "delay": delay, "times": times or None, "probability": probability}
+    response = httpx.post(f"{sandbox_url.rstrip('/')}/_sandbox/faults", json=rule, timeout=10)
+    response.raise_for_status()
+    console.print(response.json())
+
+
+@faults_app.command("list")
+def faults_list(sandbox_url: str = typer.Argument(...)) -> None:
+    """Rules in force and what fired so far."""
+    import httpx
+
+    console.print(httpx.get(f"{sandbox_url.rstrip('/')}/_sandbox/faults", timeout=10).json())
+
+
+@faults_app.command("clear")
+def faults_clear(sandbox_url: str = typer.Argument(...)) -> None:
+    """Remove every fault rule."""
+    import httpx
+
+    httpx.delete(f"{sandbox_url.rstrip('/')}/_sandbox/faults", timeout=10).raise_for_status()
+    console.print("faults cleared")
+
+
 @app.command()
 def deploy(
     platform: str = typer.Option("default"),
@@ -230,11 +273,10 @@ def deploy(
     """Register every provider's content and stats deployments (schedules in Europe/Paris) with the Prefect API."""
     from deployments.schedules import runner_deployments
 
+    deployments = runner_deployments(platform, provider)  # built outside the event loop (sync API)
+
     async def apply_all() -> list[str]:
-        ids = []
-        for dep in runner_deployments(platform, provider):
-            ids.append(str(await dep.apply()))
-        return ids
+        return [str(await dep.apply()) for dep in deployments]
 
     ids = asyncio.run(apply_all())
     console.print(f"{len(ids)} deployments registered; run them with `learnsync serve` or a process work pool.")

@@ -59,15 +59,14 @@ def build_payloads(courses: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def content_hash(
-    payloads: list[dict[str, Any]], tags: list[Any], skills: list[Any], filter_values: list[Any] | None = None
-) -> list[str]:
-    """Stable hash of what would be sent for each course (payload, tags, skills) and of the values
-    filters compare with, so a relabelled language refreshes the stored filter values."""
+def content_hash(payloads: list[dict[str, Any]], skills: list[Any], filter_values: list[Any] | None = None) -> list[str]:
+    """Stable hash of what would be sent for each course (payload, skills) and of the values filters
+    compare with, so a relabelled language refreshes the stored filter values. Tags are merged,
+    never replaced, so they are compared as sets instead (see `plan_catalog`)."""
     hashes = []
     filter_values = filter_values or [None] * len(payloads)
-    for payload, tag_list, skill_list, fv in zip(payloads, tags, skills, filter_values):
-        doc = {"p": payload, "t": sorted(tag_list or []), "s": None if skill_list is None else sorted(skill_list), "f": fv}
+    for payload, skill_list, fv in zip(payloads, skills, filter_values):
+        doc = {"p": payload, "s": None if skill_list is None else sorted(skill_list), "f": fv}
         hashes.append(hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32])
     return hashes
 
@@ -114,7 +113,7 @@ def plan_catalog(
         {
             "external_id": mapped["externalId"].astype(str),
             "payload": payloads,
-            "payload_hash": content_hash(payloads, tags, skills, _filter_values(mapped)),
+            "payload_hash": content_hash(payloads, skills, _filter_values(mapped)),
             "tags": tags,
             "skills": skills,
             "extra": _as_list_column(mapped.get("_extra", pd.Series([None] * len(mapped))), {}),
@@ -173,6 +172,12 @@ def plan_catalog(
     ]
     reasons = ["", "", "", "", "stays archived", "", "provider", "filter", "", "missing", ""]
     merged["outcome"] = np.select(conditions, outcomes, default="unchanged")
+    # Tags are merged into the course: only tags we never set call for a tags-only change.
+    missing_tags = [
+        bool(set(t if isinstance(t, list) else []) - set(st if isinstance(st, list) else []))
+        for t, st in zip(merged["tags"], merged["state_tags"])
+    ]
+    merged.loc[(merged["outcome"] == "unchanged") & active & np.array(missing_tags, dtype=bool), "outcome"] = "retag"
     merged["reason"] = np.select(conditions, reasons, default="")
     ignored_reason = np.where(keep, "filtered out, never synced", "closed at provider, never synced")
     merged.loc[merged["outcome"] == "ignored", "reason"] = ignored_reason[(merged["outcome"] == "ignored").to_numpy()]
@@ -195,7 +200,7 @@ def plan_catalog(
             f"(under {guard_ratio:.0%}); refusing to archive {to_archive} courses. "
             "Check the provider, then rerun with --force to archive them."
         )
-    counts = merged["outcome"].value_counts().to_dict()
+    counts = merged["outcome"].replace({"retag": "updated"}).value_counts().to_dict()
     counts.pop("absent", None)
     plan.counts = {k: int(v) for k, v in counts.items()}
     return plan

@@ -1,18 +1,42 @@
-"""Read a provider stream page by page into a DataFrame (catalog) or in chunks (stats)."""
+"""Read a provider stream page by page into a DataFrame (catalog) or in chunks (stats).
+
+Pages are read one after the other unless the client announces the page tokens: a client whose
+paging is by page number or offset knows every token once its first page (with the total) is
+read, and may expose it through the optional methods
+
+    catalog_page_tokens(stream, first_page) -> list[str] | None
+    stats_page_tokens(window, first_page) -> list[str] | None
+
+(the tokens of pages 2..n, in order; None when the total is unknown). The engine then fetches
+the remaining pages concurrently, at most `ProviderSettings.max_concurrent_pages` at a time,
+and falls back to the sequential walk (with its loop guard) otherwise.
+"""
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Callable
+import asyncio
+from collections import deque
+from typing import Any, AsyncIterator, Callable
 
 import pandas as pd
 
-from providers.base import DateWindow, ProviderClient
+from learnsync.http import PageTokenGuard
+from providers.base import DateWindow, Page, ProviderClient
 
 PageFn = Callable[[str, int, int], None]  # (stream, pages so far, records so far)
 
 
+def announced_tokens(client: Any, method: str, *args: Any) -> list[str] | None:
+    """The client's page-token hint (`catalog_page_tokens` / `stats_page_tokens`), if it has one."""
+    hint = getattr(client, method, None)
+    if hint is None:
+        return None
+    tokens = hint(*args)
+    return [str(t) for t in tokens] if tokens is not None else None
+
+
 async def read_page_chunk(client: ProviderClient, stream: str, token: str | None, max_pages: int) -> dict:
-    """Up to `max_pages` pages from `token`: {"records", "next_token", "pages"} (a cacheable unit)."""
+    """Up to `max_pages` pages from `token`, one after the other: {"records", "next_token", "pages"}."""
     records: list[dict] = []
     pages = 0
     while pages < max_pages:
@@ -25,25 +49,116 @@ async def read_page_chunk(client: ProviderClient, stream: str, token: str | None
     return {"records": records, "next_token": token, "pages": pages}
 
 
+async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -> dict:
+    """The head of a catalog walk: page 1 and, when the client announces them, every later token.
+
+    {"records", "next_token", "pages", "tokens"}: `tokens` lists pages 2..n (an empty list when
+    page 1 is the only one); None means the client cannot tell, and the head goes on reading
+    sequentially up to `max_pages` pages (the historical chunk).
+    """
+    page = await client.fetch_catalog_page(stream, None)
+    tokens = announced_tokens(client, "catalog_page_tokens", stream, page) if page.next_token is not None else []
+    if tokens is not None and tokens and tokens[0] != page.next_token:
+        tokens = None  # the hint disagrees with the API's own next token: trust the API
+    if tokens is not None:
+        return {"records": list(page.records), "next_token": page.next_token, "pages": 1, "tokens": tokens}
+    if page.next_token is None:
+        return {"records": list(page.records), "next_token": None, "pages": 1, "tokens": []}
+    rest = await read_page_chunk(client, stream, page.next_token, max_pages - 1) if max_pages > 1 else {
+        "records": [], "next_token": page.next_token, "pages": 0
+    }
+    return {
+        "records": list(page.records) + rest["records"],
+        "next_token": rest["next_token"],
+        "pages": 1 + rest["pages"],
+        "tokens": None,
+    }
+
+
+async def read_announced_pages(client: ProviderClient, stream: str, tokens: list[str], gate: asyncio.Semaphore) -> dict:
+    """The pages of `tokens`, fetched concurrently (`gate` bounds the requests in flight), in order.
+
+    `next_token` is the last page's: None when the walk is over, a token when the catalog grew
+    while it was read (the caller continues sequentially from there).
+    """
+
+    async def one(token: str) -> Page:
+        async with gate:
+            return await client.fetch_catalog_page(stream, token)
+
+    pages = await asyncio.gather(*(one(t) for t in tokens))
+    records: list[dict] = []
+    for page in pages:
+        records.extend(page.records)
+    return {"records": records, "next_token": pages[-1].next_token if pages else None, "pages": len(pages)}
+
+
 async def iter_stats_chunks(
-    client: ProviderClient, window: DateWindow, chunk_rows: int = 50_000, on_page: PageFn | None = None
+    client: ProviderClient,
+    window: DateWindow,
+    chunk_rows: int = 50_000,
+    on_page: PageFn | None = None,
+    concurrency: int = 1,
 ) -> AsyncIterator[pd.DataFrame]:
-    """Stream activity in bounded chunks so memory does not grow with the number of rows."""
+    """Stream activity in bounded chunks so memory does not grow with the number of rows.
+
+    With `concurrency` > 1 and a client that announces its stats page tokens, up to that many
+    pages are in flight while earlier ones are consumed (in order); memory stays bounded by
+    one chunk plus `concurrency` pages.
+    """
     buffer: list[dict] = []
-    token: str | None = None
     pages = rows = 0
-    while True:
-        page = await client.fetch_stats_page(window, token)
+
+    def take(page: Page) -> pd.DataFrame | None:
+        nonlocal buffer, pages, rows
         buffer.extend(page.records)
         pages += 1
         rows += len(page.records)
         if on_page:
             on_page("stats", pages, rows)
         if len(buffer) >= chunk_rows:
-            yield pd.DataFrame.from_records(buffer)
-            buffer = []
+            frame, buffer = pd.DataFrame.from_records(buffer), []
+            return frame
+        return None
+
+    first = await client.fetch_stats_page(window, None)
+    tokens = None
+    if concurrency > 1 and first.next_token is not None:
+        tokens = announced_tokens(client, "stats_page_tokens", window, first)
+        if tokens is not None and (not tokens or tokens[0] != first.next_token):
+            tokens = None
+    frame = take(first)
+    if frame is not None:
+        yield frame
+    token = first.next_token
+    if tokens is not None:
+        in_flight: deque[asyncio.Task[Page]] = deque()
+        queue = iter(tokens)
+        try:
+            for t in queue:
+                in_flight.append(asyncio.ensure_future(client.fetch_stats_page(window, t)))
+                if len(in_flight) >= concurrency:
+                    break
+            while in_flight:
+                page = await in_flight.popleft()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    in_flight.append(asyncio.ensure_future(client.fetch_stats_page(window, nxt)))
+                token = page.next_token
+                frame = take(page)
+                if frame is not None:
+                    yield frame
+        finally:
+            for pending in in_flight:
+                pending.cancel()
+        # `token` is now the last page's next token: None, unless rows were added meanwhile.
+    guard = PageTokenGuard(f"stats:{window.since}:{window.until}")
+    while token is not None:
+        guard.check(token)
+        page = await client.fetch_stats_page(window, token)
         token = page.next_token
-        if token is None:
-            break
+        frame = take(page)
+        if frame is not None:
+            yield frame
     if buffer:
         yield pd.DataFrame.from_records(buffer)

@@ -209,6 +209,12 @@ async def push_catalog(
     if len(restored):
         await _restore(lms, store, pk, [(e, confirmed[e]) for e in restored["external_id"]], report, outcomes, now)
 
+    retag = items[items["outcome"] == "retag"]
+    if len(retag):
+        ids = dict(zip(retag["external_id"], retag["course_id"]))
+        await _apply_tags_and_skills(lms, store, pk, retag.assign(skills=None), ids, report, outcomes, now)
+        report.add("updated", len(retag))
+        outcomes.extend({"kind": "course", "external_id": e, "outcome": "updated", "reason": "tags"} for e in retag["external_id"])
     if len(send):
         await _apply_tags_and_skills(lms, store, pk, send[send["external_id"].isin(confirmed)], confirmed, report, outcomes, now)
     steady = items[(items["outcome"] == "unchanged") & (items["status"] == "active") & items["course_id"].notna()]

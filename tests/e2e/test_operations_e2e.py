@@ -21,7 +21,7 @@ OC = {"providers": ["openclassrooms"], "configs": {"openclassrooms": {"n_courses
 async def _artifacts(key: str) -> list:
     async with get_client() as client:
         # read_artifacts() in 3.8 sends null filters the server rejects: post the filter as the UI does.
-        response = await client._client.post("/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}, "limit": 5})
+        response = await client._client.post("/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}, "limit": 5, "sort": "CREATED_DESC"})
         return response.json()
 
 

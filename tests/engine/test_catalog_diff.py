@@ -147,3 +147,13 @@ def test_relabelled_filter_value_refreshes_state_so_saved_filters_use_fresh_valu
     relabelled["_filter_lang"] = ["en"]  # same payload (defaultLang), new provider label
     second = plan_catalog(relabelled, state_after(first), spec())
     assert outcomes(second) == {"1": "updated"}
+
+
+def test_rule_tags_merge_without_resending_the_course():
+    first = plan_catalog(mapped(["1"]), EMPTY, spec())
+    tagged = mapped(["1"])
+    tagged["_tags"] = [["Python"]]
+    second = plan_catalog(tagged, state_after(first), spec())
+    assert outcomes(second) == {"1": "retag"} and second.counts == {"updated": 1}
+    untagged = plan_catalog(mapped(["1"]), state_after(first), spec())  # tags sync switched off
+    assert outcomes(untagged) == {"1": "unchanged"}

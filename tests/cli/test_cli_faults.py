@@ -1,0 +1,34 @@
+"""Fault injection is switchable from the CLI on a running sandbox."""
+
+from __future__ import annotations
+
+import httpx
+from typer.testing import CliRunner
+
+from learnsync.cli import app
+from learnsync.sandboxes_runtime import sandbox_app
+from sandboxes.server import SandboxServer
+
+
+def test_cli_faults_add_list_clear_on_a_running_sandbox():
+    runner = CliRunner()
+    with SandboxServer(sandbox_app("lms360")) as srv:
+        added = runner.invoke(app, ["faults", "add", srv.url, "--kind", "status", "--status", "502", "--path", "/api/v2/integrations", "--times", "1"])
+        assert added.exit_code == 0, added.output
+        first = httpx.get(f"{srv.url}/api/v2/integrations")
+        assert first.status_code == 502
+        listed = runner.invoke(app, ["faults", "list", srv.url])
+        assert "status:502" in listed.output
+        runner.invoke(app, ["faults", "add", srv.url, "--kind", "status", "--status", "503", "--times", "0"])
+        assert httpx.get(f"{srv.url}/api/v2/groups").status_code == 503
+        cleared = runner.invoke(app, ["faults", "clear", srv.url])
+        assert cleared.exit_code == 0
+        assert httpx.get(f"{srv.url}/api/v2/groups").status_code == 401  # the real API answers again (no token)
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+    for cmd in (["sandbox"], ["sync"], ["backfill"], ["status"], ["demo"], ["configure"], ["filters"], ["share"],
+                ["deactivate"], ["deploy"], ["serve"], ["faults", "add"]):
+        result = runner.invoke(app, [*cmd, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output, cmd
