@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import sys
 from datetime import date
 from enum import Enum
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tasks.report import OUTCOMES
 
 app = typer.Typer(help="learnsync: keep 360Learning fed from Udemy Business, Coursera, Edflex and OpenClassrooms.", no_args_is_help=True)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class SyncKind(str, Enum):
@@ -23,9 +26,32 @@ class SyncKind(str, Enum):
     stats = "stats"
 
 
+class _ProgressLog(logging.Handler):
+    """Shows the flow's latest log line (pages read, batches confirmed...) on the progress bar."""
+
+    def __init__(self, progress: Progress, task_id: Any) -> None:
+        super().__init__(level=logging.INFO)
+        self.progress, self.task_id = progress, task_id
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().splitlines()[0][:90]
+        self.progress.update(self.task_id, description=message, advance=1)
+
+
 def _run_flow(coro: Any) -> dict[str, Any]:
-    with console.status("[bold]running…[/] (watch it in the Prefect UI too)", spinner="dots"):
-        result = asyncio.run(coro)
+    """Run a flow with a live progress bar fed by its run logs; return its report."""
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
+    watched = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs", "learnsync.lms360")]
+    with progress:
+        task_id = progress.add_task("starting (watch it in the Prefect UI too)", total=None)
+        handler = _ProgressLog(progress, task_id)
+        for log in watched:
+            log.addHandler(handler)
+        try:
+            result = asyncio.run(coro)
+        finally:
+            for log in watched:
+                log.removeHandler(handler)
     return _result_dict(result)
 
 
