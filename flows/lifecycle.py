@@ -18,6 +18,10 @@ from tasks.report import RunReport
 async def configure_integration(provider: str, platform: str = "default", options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create (or adopt) the 360Learning integration for a provider, verify it is listed, store its id and options."""
     rt = Runtime.build(provider, platform)
+    existing = rt.store.get_integration(provider, platform)
+    if existing and existing.get("active") is False:
+        rt.store.set_integration_fields(existing["id"], active=True)
+        await _set_paused(provider, platform, paused=False)
     async with rt.lms_client() as lms:
         integration = await ensure_integration(rt, lms)
     if options:
@@ -131,23 +135,23 @@ async def deactivate_integration(provider: str, platform: str = "default") -> di
     store.apply_course_results(integration["id"], rows, now_utc())
     report.add("archived", len(rows))
     store.set_integration_fields(integration["id"], active=False)
-    paused = await _pause_schedules(provider, platform)
+    paused = await _set_paused(provider, platform, paused=True)
     report.notes.append(f"paused {paused} deployment(s); learner statistics and attempts are kept")
     await publish_report(report)
     return final_state(report)
 
 
-async def _pause_schedules(provider: str, platform: str) -> int:
-    """Pause this provider's deployments on the Prefect API, if they exist there."""
+async def _set_paused(provider: str, platform: str, *, paused: bool) -> int:
+    """Pause (or resume) this provider's deployments on the Prefect API, where they exist."""
     from prefect.client.orchestration import get_client
 
-    paused = 0
+    changed = 0
     async with get_client() as client:
         for kind in ("content", "stats"):
             try:
                 dep = await client.read_deployment_by_name(f"{kind}-sync/{provider}-{kind}-{platform}")
-            except Exception:
+            except Exception:  # not deployed on this Prefect API
                 continue
-            await client.pause_deployment(dep.id)
-            paused += 1
-    return paused
+            await (client.pause_deployment(dep.id) if paused else client.resume_deployment(dep.id))
+            changed += 1
+    return changed

@@ -142,7 +142,10 @@ def plan_catalog(
     same = (merged["payload_hash"] == merged["state_hash"]).fillna(False).to_numpy(bool)
     reason = merged["archived_reason"].fillna("").to_numpy(str)
     wanted = in_extract & keep & matches
-    restorable = np.where(reason == "filter", bool(spec.filter_restores), bool(spec.restore_on_reappear)).astype(bool)
+    # What deactivation archived comes back on reactivation, whatever the provider's rule.
+    restorable = np.select(
+        [reason == "filter", reason == "deactivated"], [bool(spec.filter_restores), True], default=bool(spec.restore_on_reappear)
+    ).astype(bool)
 
     conditions = [
         wanted & ~in_state,

@@ -94,6 +94,11 @@ def test_integration_lifecycle_configure_share_deactivate(fleet):
     assert store().get_integration("openclassrooms")["active"] is False
     with pytest.raises(Exception, match="deactivated"):
         run(content_sync(provider="openclassrooms"))
+    # Reactivating brings the catalog back at the next sync.
+    run(configure_integration(provider="openclassrooms"))
+    assert store().get_integration("openclassrooms")["active"] is True
+    back = run(content_sync(provider="openclassrooms"))
+    assert back["counts"]["restored"] == len(courses)
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
