@@ -92,6 +92,8 @@ def error_code_and_message(response: httpx.Response) -> tuple[str, str]:
             )
         if "errorCode" in body:
             return str(body["errorCode"]), str(body.get("message") or body.get("details") or "")
+        if "detail" in body and isinstance(body["detail"], str):  # Django REST framework (Udemy)
+            return f"http{response.status_code}", body["detail"]
         if "message" in body:
             return f"http{response.status_code}", str(body["message"])
     return f"http{response.status_code}", response.text[:200]

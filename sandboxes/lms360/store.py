@@ -128,6 +128,11 @@ class Lms360Store:
         if expiry is None or expiry <= time.monotonic():
             raise flat(401, "invalid_token")
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token handed out (tests grep run output for them)."""
+        with self._lock:
+            return list(self._tokens)
+
     def expire_tokens(self) -> None:
         """Make every issued token expired (next call gets 401 invalid_token)."""
         with self._lock:

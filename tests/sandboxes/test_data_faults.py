@@ -296,7 +296,7 @@ def test_skip_page_returns_fewer_records_than_the_announced_total(faults: Env) -
     total = pages[0].total
     assert total == len(clean_records) and all(p.total == total for p in pages)
     assert len(records) == total - PAGE_SIZE  # one page of 20 never read, no error raised
-    assert [h["asked"] + 1 == h["served"] for h in _faulted(env, "skip_page")] == [True]
+    assert [(h["asked"], h["served"]) for h in _faulted(env, "skip_page")] == [(2, 3)]  # mid-traversal
     again, _ = env.catalog()  # fired once: the next traversal is whole
     assert len(again) == total
 
