@@ -41,7 +41,13 @@ class Runtime:
         from lms360.client import Lms360Client
 
         cfg = self.lms_settings
-        return Lms360Client(cfg, max_upsert_batch=cfg.max_upsert_batch, max_stats_batch=cfg.max_stats_batch)
+        return Lms360Client(
+            cfg,
+            max_upsert_batch=cfg.max_upsert_batch,
+            max_stats_batch=cfg.max_stats_batch,
+            bulk_submit_patience=cfg.bulk_submit_patience_seconds,
+            bulk_wait_timeout=cfg.bulk_wait_timeout_seconds,
+        )
 
     def provider_client(self) -> Any:
         return self.spec.make_client(self.settings.provider(self.spec.key))

@@ -67,6 +67,8 @@ class Lms360Settings(BaseModel):
     timeout_seconds: float = 30.0
     max_upsert_batch: int = 10_000  # the API's maximum; smaller batches confirm (and checkpoint) sooner
     max_stats_batch: int = 10_000
+    bulk_submit_patience_seconds: float = 900.0  # keep resubmitting while 360Learning says busy (429/503)
+    bulk_wait_timeout_seconds: float = 6 * 3600.0
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 

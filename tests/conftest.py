@@ -25,6 +25,8 @@ def learnsync_env(tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'state.db'}")
     monkeypatch.setenv("LEARNSYNC_LMS360__POLL_INTERVAL_SECONDS", "0.02")
     monkeypatch.setenv("LEARNSYNC_LMS360__POLL_MAX_INTERVAL_SECONDS", "0.2")
+    monkeypatch.setenv("LEARNSYNC_LMS360__BULK_SUBMIT_PATIENCE_SECONDS", "2")
+    monkeypatch.setenv("LEARNSYNC_LMS360__BULK_WAIT_TIMEOUT_SECONDS", "60")
     fast = '{"attempts": 6, "base_wait": 0.01, "max_wait": 0.2, "jitter": 0.1, "retry_after_cap": 2.0}'
     monkeypatch.setenv("LEARNSYNC_LMS360__RETRY", fast)
     for p in ("UDEMY", "COURSERA", "EDFLEX", "OPENCLASSROOMS"):
