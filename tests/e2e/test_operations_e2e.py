@@ -109,3 +109,22 @@ def test_cli_sync_prints_the_summary_and_status(fleet):
     assert "created" in result.output and "quarantined" in result.output
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0 and "openclassrooms" in status.output
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_quarantined_record_is_retried_once_fixed_upstream(fleet):
+    oc = provider_store(fleet, "openclassrooms")
+    target = next(c for c in oc.course_list() if c.get("status") == "active" and c.get("title"))
+    oc.set_course(target["id"], title=None)
+    first = run(content_sync(provider="openclassrooms"))
+    ext = str(target["id"])
+    assert ext not in synced_courses(fleet)
+    assert any(e["external_id"] == ext and e["outcome"] == "quarantined" for e in first["errors"])
+    quarantine = store().open_quarantine()
+    row = quarantine[quarantine["external_id"] == ext].iloc[0]
+    assert row["provider"] == "openclassrooms" and row["field"] and row["reason"]
+    # Fixed at the provider: the next run delivers it and closes the quarantine entry.
+    oc.set_course(target["id"], title="Fixed upstream")
+    second = run(content_sync(provider="openclassrooms"))
+    assert synced_courses(fleet)[ext]["name"] == "Fixed upstream" and second["counts"]["created"] >= 1
+    assert ext not in set(store().open_quarantine()["external_id"])
