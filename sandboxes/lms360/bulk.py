@@ -75,7 +75,11 @@ class BulkRunner:
         debt = 0.0
         try:
             for index, item in enumerate(items):
-                results.append(run_item(item, handler))
+                rejection = self.store.rejection_for(item)
+                if rejection is not None:
+                    results.append({"status": "error", "input": item, "errorMessage": rejection})
+                else:
+                    results.append(run_item(item, handler))
                 self.store.bulk_update(op_id, progress={"index": index, "updatedAt": iso(now())})
                 debt += config.bulk_item_delay_seconds
                 if debt >= _MIN_SLEEP:

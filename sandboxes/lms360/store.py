@@ -634,6 +634,22 @@ class Lms360Store:
         with self._lock:
             return [_copy_op(op) for op in self._bulk.values() if matches(op, filters)]
 
+    def reject_items(self, external_ids: list[str], message: str = "internalError: item rejected") -> None:
+        """Test hook: bulk items whose externalId (course or stat course) is listed fail with `message`."""
+        with self._lock:
+            self._rejected_items = {**getattr(self, "_rejected_items", {}), **{e: message for e in external_ids}}
+
+    def clear_rejections(self) -> None:
+        with self._lock:
+            self._rejected_items = {}
+
+    def rejection_for(self, item: Any) -> str | None:
+        if not isinstance(item, dict):
+            return None
+        key = item.get("externalId") or (item.get("courseIdentifier") or {}).get("value")
+        with self._lock:
+            return getattr(self, "_rejected_items", {}).get(key)
+
     def force_next_bulk_error(self, message: str) -> None:
         """Test hook: the next bulk operation to start ends in status `error` with `message`."""
         with self._lock:

@@ -103,3 +103,34 @@ def test_stats_backfill_is_idempotent_and_never_moves_the_daily_watermark(fleet)
     assert len(lms(fleet).attempts()) == attempts
     backfills = [r for r in store().list_runs(limit=5) if r["kind"] == "backfill"]
     assert len(backfills[0]["params"]["windows"]) == 7  # 2,557 days in windows of 400
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_per_item_bulk_error_is_recorded_and_the_other_items_go_through(fleet):
+    from tests.e2e.helpers import provider_store
+
+    kept = [str(c["id"]) for c in provider_store(fleet, "openclassrooms").course_list() if c.get("status") == "active"][:2]
+    lms(fleet).reject_items(kept, "invalidInput: rejected by the platform")
+    report = run(content_sync(provider="openclassrooms"))
+    courses = synced_courses(fleet)
+    assert report["counts"]["failed"] == 2 and report["status"] == "completed_with_errors"
+    assert not set(kept) & set(courses) and len(courses) == report["counts"]["created"] > 100
+    run_pk = store().list_runs(limit=1)[0]["id"]
+    outcomes = store().run_outcomes(run_pk)
+    failed = outcomes[outcomes["outcome"] == "failed"]
+    assert set(failed["external_id"]) == set(kept) and failed["reason"].str.contains("rejected by the platform").all()
+    assert not set(kept) & set(store().load_courses(store().get_integration("openclassrooms")["id"])["external_id"])
+    # Next run: only the two failed items are sent.
+    lms(fleet).clear_rejections()
+    again = run(content_sync(provider="openclassrooms"))
+    assert again["counts"]["created"] == 2 and set(kept) <= set(synced_courses(fleet))
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_bulk_job_ending_in_error_fails_its_items_only(fleet, small_batches):
+    lms(fleet).force_next_bulk_error("internal error while importing")
+    report = run(content_sync(provider="openclassrooms"))
+    assert report["counts"]["failed"] == 100  # the first batch of 100
+    assert report["counts"]["created"] == len(synced_courses(fleet)) > 100
+    again = run(content_sync(provider="openclassrooms"))
+    assert again["counts"]["created"] == 100 and again["counts"]["failed"] == 0
