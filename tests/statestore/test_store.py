@@ -48,7 +48,7 @@ def _pg_database() -> Iterator[str]:
     finally:
         dispose_engines()
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
 
