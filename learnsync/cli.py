@@ -291,6 +291,32 @@ def faults_clear(sandbox_url: str = typer.Argument(...)) -> None:
     console.print("faults cleared")
 
 
+@faults_app.command("data")
+def faults_data(
+    sandbox_url: str = typer.Argument(..., help="a provider sandbox, e.g. http://127.0.0.1:8101"),
+    kind: Optional[str] = typer.Option(None, help="missing_required, wrong_type, bad_email, progress_out_of_range, "
+                                       "negative_duration, future_date, duplicate_id_in_page, unknown_language, repeat_page, skip_page"),
+    count: Optional[int] = typer.Option(None, help="fault this many records/pages"),
+    rate: Optional[float] = typer.Option(None, help="or this share of records"),
+    stream: Optional[str] = typer.Option(None, help="catalog, stats or a stream name"),
+    clear: bool = typer.Option(False, "--clear", help="remove every data fault"),
+) -> None:
+    """Bad records and paging faults served by a provider sandbox (no option: list them)."""
+    import httpx
+
+    url = f"{sandbox_url.rstrip('/')}/_sandbox/data-faults"
+    if clear:
+        httpx.delete(url, timeout=10).raise_for_status()
+        console.print("data faults cleared")
+        return
+    if kind:
+        body: dict[str, Any] = {"kind": kind, **({"count": count} if count is not None else {}), **({"rate": rate} if rate is not None else {})}
+        if stream:
+            body["stream"] = stream
+        httpx.post(url, json=body, timeout=10).raise_for_status()
+    console.print(httpx.get(url, timeout=10).json())
+
+
 @app.command()
 def deploy(
     platform: str = typer.Option("default"),

@@ -32,3 +32,13 @@ def test_every_command_has_help():
                 ["deactivate"], ["deploy"], ["serve"], ["faults", "add"]):
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, cmd
+
+
+def test_cli_data_faults_on_a_provider_sandbox():
+    runner = CliRunner()
+    with SandboxServer(sandbox_app("openclassrooms", n_courses=30)) as srv:
+        added = runner.invoke(app, ["faults", "data", srv.url, "--kind", "missing_required", "--count", "2"])
+        assert added.exit_code == 0, added.output
+        assert "missing_required" in added.output
+        cleared = runner.invoke(app, ["faults", "data", srv.url, "--clear"])
+        assert cleared.exit_code == 0 and "cleared" in cleared.output

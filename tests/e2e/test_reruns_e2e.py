@@ -134,3 +134,30 @@ def test_bulk_job_ending_in_error_fails_its_items_only(fleet, small_batches):
     assert report["counts"]["created"] == len(synced_courses(fleet)) > 100
     again = run(content_sync(provider="openclassrooms"))
     assert again["counts"]["created"] == 100 and again["counts"]["failed"] == 0
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+def test_backfill_runs_beside_the_daily_sync_without_duplicates(fleet):
+    import threading
+
+    from typer.testing import CliRunner
+
+    from learnsync.cli import app
+
+    run(content_sync(provider="openclassrooms"))
+    results: dict[str, object] = {}
+
+    def daily() -> None:
+        results["daily"] = run(stats_sync(provider="openclassrooms"))
+
+    thread = threading.Thread(target=daily)
+    thread.start()
+    cli = CliRunner().invoke(app, ["backfill", "stats", "--provider", "openclassrooms", "--since", "2020-01-01", "--until", "2027-01-01", "--window-days", "500"])
+    thread.join()
+    assert cli.exit_code == 0, cli.output
+    assert "backfill" in cli.output and "created" in cli.output
+    attempts = lms(fleet).attempts()
+    pairs = [(a["courseId"], a["mail"]) for a in attempts]
+    assert len(pairs) == len(set(pairs)) > 0  # each learner x course once, whoever sent it first
+    integration = store().get_integration("openclassrooms")
+    assert store().get_watermark(integration["id"], "stats") is not None  # set by the daily run only
