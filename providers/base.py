@@ -82,6 +82,10 @@ class StatsResult:
 class Page:
     records: list[dict[str, Any]]
     next_token: str | None  # None: last page
+    # Records the provider says the whole stream has, when its API tells (Udemy `count`, Coursera
+    # `paging.total`, Edflex `meta.page.total`, OpenClassrooms Content-Range total); None = unknown.
+    # A traversal that reads a different number of records than announced skipped or repeated data.
+    total: int | None = None
 
 
 @dataclass(frozen=True)

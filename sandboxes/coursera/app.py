@@ -9,17 +9,16 @@ Auth, both generations (providers.md 2.2):
 - Access tokens live `access_token_ttl_seconds` (1800 s); an expired/unknown one -> 401.
 Data: `GET /ent/api/businesses.v1/{orgId}/programs|contents|enrollmentReports`, `start`/`limit`
 paging with `paging.next` = next offset as a string. Errors: `{"errorCode", "details"}` (6.9).
+Data faults (`sandboxes/data_faults.py`): `config.data_faults`, `app.state.data_faults`,
+`/_sandbox/data-faults`; streams "contents" (catalog) and "enrollmentReports" (stats), fields in
+`DATA_FAULT_STREAMS`. `repeat_page_token` is the older permanent paging loop, kept for tests.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import math
 import secrets
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -27,8 +26,14 @@ from typing import Any, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sandboxes import data_faults as df
+from sandboxes.auth_headers import basic_credentials, bearer_token
 from sandboxes.coursera.data import CourseraStore, generate
 from sandboxes.faults import with_faults
+from sandboxes.forms import read_form
+from sandboxes.http_errors import oauth_error
+from sandboxes.ratelimit import TokenBucket, install_throttle, retry_after_seconds
+from sandboxes.tokens import AccessTokens
 
 
 @dataclass
@@ -49,15 +54,51 @@ class CourseraSandboxConfig:
     max_limit: int = 1000
     repeat_page_token: bool = False  # debug: paging.next sticks at the first offset (a paging loop)
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    data_faults: dict[str, Any] = field(default_factory=dict)  # kind -> count | rate | {...} (data_faults.py)
+
+
+DATA_FAULT_STREAMS = (
+    df.StreamSpec(
+        "contents", "catalog", key=("id",),
+        mutations={
+            "missing_required": df.drop("name", "programs", "languageCode"),
+            "wrong_type": df.retype(("name", 42), ("languageCode", 33), ("programs", "not-a-list")),
+            "negative_duration": df.negative("extraMetadata.definition.estimatedLearningTime"),
+            "future_date": df.future("lastUpdatedAt", "epoch_s"),
+            "duplicate_id_in_page": df.duplicate_id("id"),
+            "unknown_language": df.unknown_language("languageCode"),
+        },
+        notes={
+            "negative_duration": "estimatedLearningTime < 0: the mapping leaves duration unset",
+            "future_date": "lastUpdatedAt (epoch s) in the future: only kept in _extra",
+            "duplicate_id_in_page": "the mapping quarantines the second copy of an id",
+        },
+    ),
+    df.StreamSpec(
+        "enrollmentReports", "stats", key=("id",),
+        mutations={
+            "missing_required": df.drop("contentId", ("externalId", "email")),
+            "wrong_type": df.retype(("contentId", 12345), ("contentType", ["Course"])),
+            "bad_email": df.bad_email("externalId", "email"),
+            # a completed row is 100 whatever overallProgress says: only open rows show the fault
+            "progress_out_of_range": df.out_of_range("overallProgress", when=lambda r, _: r.get("isCompleted") is not True),
+            "negative_duration": df.negative("approxTotalCourseHrs"),
+            "future_date": df.future("lastActivityAt", "epoch_ms"),
+            "duplicate_id_in_page": df.duplicate_id("id", "externalId", "email", "programId", "contentId", "contentType"),
+        },
+        notes={
+            "progress_out_of_range": "overallProgress clamped to 0..100 and counted (skipped.progress_clamped)",
+            "negative_duration": "approxTotalCourseHrs < 0: time spent left unset",
+            "future_date": "lastActivityAt in the future: kept unless the window has an end (the client drops rows >= until)",
+            "duplicate_id_in_page": "the previous row's id and learner x content identity are copied",
+            "unknown_language": "not applicable: enrollment rows carry no language",
+        },
+    ),
+)
 
 
 def _error(status: int, code: str, details: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"errorCode": code, "details": details}, status_code=status, headers=headers)
-
-
-def _oauth_error(status: int, code: str, description: str) -> JSONResponse:
-    # Token endpoints answer in OAuth2 style (`invalid_client`, providers.md 2.5).
-    return JSONResponse({"error": code, "error_description": description}, status_code=status)
 
 
 class SandboxAuth:
@@ -66,23 +107,21 @@ class SandboxAuth:
     def __init__(self, config: CourseraSandboxConfig) -> None:
         self.config = config
         self._lock = threading.Lock()
-        self._tokens: dict[str, float] = {}  # access token -> expiry (clock seconds)
+        self.access = AccessTokens(config.access_token_ttl_seconds, clock=lambda: config.clock(), nbytes=18)
         self.refresh_token = config.refresh_token
         self.refresh_expires_at = config.clock() + config.refresh_token_ttl_seconds
-        self.issued = 0
         self.refreshed = 0
 
-    def issue_access_token(self) -> tuple[str, int]:
-        token = secrets.token_urlsafe(18)
-        with self._lock:
-            self._tokens[token] = self.config.clock() + self.config.access_token_ttl_seconds
-            self.issued += 1
-        return token, max(1, int(self.config.access_token_ttl_seconds) - 1)
+    @property
+    def issued(self) -> int:
+        return self.access.issued
 
-    def check(self, token: str) -> bool:
-        with self._lock:
-            expiry = self._tokens.get(token)
-        return expiry is not None and self.config.clock() < expiry
+    def issue_access_token(self) -> tuple[str, int]:
+        ttl = self.config.access_token_ttl_seconds
+        return self.access.issue(ttl), max(1, int(ttl) - 1)
+
+    def check(self, token: str | None) -> bool:
+        return self.access.valid(token)
 
     def use_refresh_token(self, token: str) -> str | None:
         """None if accepted (and its expiry pushed back), else the reason it was refused."""
@@ -98,8 +137,7 @@ class SandboxAuth:
 
     def expire_access_tokens(self) -> None:
         """Test helper: every issued access token is now past its lifetime."""
-        with self._lock:
-            self._tokens = {t: 0.0 for t in self._tokens}
+        self.access.expire_all()
 
     def expire_refresh_token(self) -> None:
         with self._lock:
@@ -111,44 +149,6 @@ class SandboxAuth:
             self.refresh_token = token or secrets.token_urlsafe(24)
             self.refresh_expires_at = self.config.clock() + self.config.refresh_token_ttl_seconds
             return self.refresh_token
-
-
-class _Bucket:
-    """Server-side token bucket: over `rate` requests/s -> 429 with Retry-After."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> float | None:
-        """None if allowed, else seconds until the next slot."""
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return None
-            return (1 - self.tokens) / self.rate
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """URL-encoded form body (parsed by hand: python-multipart is not a dependency)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        key, _, secret = base64.b64decode(header[6:].strip()).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return key, secret
 
 
 def _after_ms(value: str | None) -> int | None | str:
@@ -175,52 +175,48 @@ def create_app(config: CourseraSandboxConfig | None = None) -> Any:
     app.state.store = CourseraStore.from_data(data)
     app.state.auth = SandboxAuth(config)
     app.state.counters = {"requests": 0, "rate_limited": 0, "unauthorized": 0}
-    bucket = _Bucket(config.requests_per_second)
     store: CourseraStore = app.state.store
     auth: SandboxAuth = app.state.auth
     counters: dict[str, int] = app.state.counters
+    faults = df.install(app, DATA_FAULT_STREAMS, seed=config.seed, faults=config.data_faults)
 
-    @app.middleware("http")
-    async def throttle(request: Request, call_next: Any) -> Any:
-        if request.url.path.startswith("/_sandbox"):
-            return await call_next(request)
-        counters["requests"] += 1
-        if config.latency_seconds:
-            await asyncio.sleep(config.latency_seconds)
-        wait = bucket.take()
-        if wait is not None:
-            counters["rate_limited"] += 1
-            return _error(429, "TOO_MANY_REQUESTS", "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait)))})
-        return await call_next(request)
+    install_throttle(
+        app, TokenBucket(config.requests_per_second),
+        applies_to=lambda path: not path.startswith("/_sandbox"),
+        latency_seconds=lambda: config.latency_seconds,
+        too_many=lambda wait: _error(
+            429, "TOO_MANY_REQUESTS", "rate limit exceeded", {"Retry-After": str(retry_after_seconds(wait))}
+        ),
+        counters=counters, throttled_key="rate_limited", requests_key="requests",
+    )  # fmt: skip
 
     @app.post("/oauth2/client_credentials/token")
     async def client_credentials_token(request: Request) -> Any:
-        form = await _form(request)
+        form = await read_form(request, keep_blank_values=True)
         if form.get("grant_type") != "client_credentials":
-            return _oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
-        creds = _basic_credentials(request.headers.get("authorization"))
+            return oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        creds = basic_credentials(request.headers.get("authorization"))
         if creds != (config.client_id, config.client_secret):
-            return _oauth_error(401, "invalid_client", "client authentication failed")
+            return oauth_error(401, "invalid_client", "client authentication failed")
         token, expires_in = auth.issue_access_token()
         return {"token_type": "Bearer", "access_token": token, "grant_type": "client_credentials",
                 "issued_at": int(config.clock()), "expires_in": expires_in}
 
     @app.post("/oauth2/v1/token")
     async def legacy_token(request: Request) -> Any:
-        form = await _form(request)
+        form = await read_form(request, keep_blank_values=True)
         if (form.get("client_id"), form.get("client_secret")) != (config.client_id, config.client_secret):
-            return _oauth_error(401, "invalid_client", "client authentication failed")
+            return oauth_error(401, "invalid_client", "client authentication failed")
         if form.get("grant_type") != "refresh_token":
-            return _oauth_error(400, "unsupported_grant_type", "only refresh_token is served by the sandbox")
+            return oauth_error(400, "unsupported_grant_type", "only refresh_token is served by the sandbox")
         refused = auth.use_refresh_token(str(form.get("refresh_token") or ""))
         if refused:
-            return _oauth_error(400, "invalid_grant", refused)
+            return oauth_error(400, "invalid_grant", refused)
         token, expires_in = auth.issue_access_token()
         return {"token_type": "Bearer", "access_token": token, "expires_in": expires_in}
 
     def _guard(request: Request, org_id: str) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        if not header.lower().startswith("bearer ") or not auth.check(header[7:].strip()):
+        if not auth.check(bearer_token(request.headers.get("authorization"))):
             counters["unauthorized"] += 1
             return _error(401, "UNAUTHORIZED", "missing, invalid or expired access token")
         if org_id != config.org_id:
@@ -245,10 +241,7 @@ def create_app(config: CourseraSandboxConfig | None = None) -> Any:
 
     @app.get("/ent/api/businesses.v1/{org_id}/programs")
     async def programs(org_id: str, request: Request) -> Any:
-        refused = _guard(request, org_id)
-        if refused:
-            return refused
-        page = _paging(request)
+        page = _guard(request, org_id) or _paging(request)
         if isinstance(page, JSONResponse):
             return page
         start, limit = page
@@ -258,22 +251,17 @@ def create_app(config: CourseraSandboxConfig | None = None) -> Any:
 
     @app.get("/ent/api/businesses.v1/{org_id}/contents")
     async def contents(org_id: str, request: Request) -> Any:
-        refused = _guard(request, org_id)
-        if refused:
-            return refused
-        page = _paging(request)
+        page = _guard(request, org_id) or _paging(request)
         if isinstance(page, JSONResponse):
             return page
         start, limit = page
+        start = faults.offset_to_serve("contents", start, limit, store.content_page(0, 0)[1])
         items, total = store.content_page(start, limit)
-        return _envelope(items, start, limit, total)
+        return _envelope(faults.apply("contents", items), start, limit, total)
 
     @app.get("/ent/api/businesses.v1/{org_id}/enrollmentReports")
     async def enrollment_reports(org_id: str, request: Request) -> Any:
-        refused = _guard(request, org_id)
-        if refused:
-            return refused
-        page = _paging(request)
+        page = _guard(request, org_id) or _paging(request)
         if isinstance(page, JSONResponse):
             return page
         start, limit = page
@@ -291,7 +279,8 @@ def create_app(config: CourseraSandboxConfig | None = None) -> Any:
         if after == "bad":
             return _error(400, "BAD_REQUEST", "lastActivityAfter must be epoch milliseconds or ISO 8601")
         rows = store.reports(program_id if q else None, external_id if q == "byUserProgramId" else None, after)  # type: ignore[arg-type]
-        return _envelope(rows[start : start + limit], start, limit, len(rows))
+        start = faults.offset_to_serve("enrollmentReports", start, limit, len(rows))
+        return _envelope(faults.apply("enrollmentReports", rows[start : start + limit]), start, limit, len(rows))
 
     @app.get("/_sandbox/state")
     async def state() -> Any:

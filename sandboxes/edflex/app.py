@@ -5,26 +5,33 @@ Routes: POST /connect/v1/auth/token (form, client credentials), GET /connect/v1/
 GET /connect/v1/catalogs/{id}/categories, GET /connect/v1/statistics (ASSUMED: filter[from]/
 filter[to] inclusive days on the activity date), GET /_sandbox/state. Errors use the JSON:API
 `errors` array (6.13); too many requests → 429 with Retry-After (ASSUMED).
+Data faults (`sandboxes/data_faults.py`): `config.data_faults`, `app.state.data_faults`,
+`/_sandbox/data-faults`; streams "resources" (catalog) and "statistics" (stats), fields in
+`DATA_FAULT_STREAMS`. `bad_record_ratio` (generation time) and `loop_next_link` (a permanent
+paging loop) are the older knobs, kept for existing tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
+import re
 import secrets
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qs, urlencode
+from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
+from sandboxes import data_faults as df
+from sandboxes.auth_headers import bearer_token
 from sandboxes.edflex.data import DEFAULT_NOW, generate
 from sandboxes.edflex.store import EdflexStore
 from sandboxes.faults import with_faults
+from sandboxes.forms import read_form
+from sandboxes.ratelimit import TokenBucket, install_throttle, retry_after_seconds
+from sandboxes.tokens import AccessTokens
 
 
 @dataclass
@@ -44,53 +51,65 @@ class EdflexSandboxConfig:
     default_page_size: int = 50
     max_page_size: int = 500
     loop_next_link: bool = False  # debug: links.next points back at the current page (paging loop)
+    data_faults: dict[str, Any] = field(default_factory=dict)  # kind -> count | rate | {...} (data_faults.py)
+
+
+_SYNCED_TYPES = {"article", "mooc", "podcast", "video"}  # what the connector syncs (edflex.txt)
+_OPEN_STATUSES = {"coming soon", "open all year", "opened"}  # other statuses archive: fields unchecked
+
+
+def _synced(resource: dict[str, Any]) -> bool:
+    attrs = resource.get("attributes") or {}
+    status = attrs.get("status")
+    open_ = status is None or (isinstance(status, str) and re.sub(r"[\s_\-]+", " ", status.strip().lower()) in _OPEN_STATUSES)
+    return attrs.get("type") in _SYNCED_TYPES and open_
+
+
+DATA_FAULT_STREAMS = (
+    df.StreamSpec(
+        "resources", "catalog", key=("id",),
+        mutations={
+            "missing_required": df.drop("attributes.title", "attributes.url", "attributes.type"),
+            "wrong_type": df.retype(("attributes.title", 42), ("attributes.url", {"href": "https://acme.edflex.com/x"})),
+            "negative_duration": df.negative("attributes.duration"),
+            "duplicate_id_in_page": df.duplicate_id("id"),
+            "unknown_language": df.unknown_language("attributes.language"),
+        },
+        eligible=_synced,
+        notes={
+            "negative_duration": "duration '-PT..' / < 0: the mapping leaves duration unset",
+            "unknown_language": "the mapping falls back to the owner's language (no language filter value)",
+            "duplicate_id_in_page": "the mapping does not check ids: both copies are mapped (the engine's diff keeps the last)",
+            "future_date": "not applicable: resources carry no date",
+        },
+    ),
+    df.StreamSpec(
+        "statistics", "stats", key=("id",),
+        mutations={
+            "missing_required": df.drop("attributes.userEmail", "attributes.resourceId"),
+            "wrong_type": df.retype(("attributes.resourceId", {"id": "r-1"}), ("attributes.userEmail", 42)),
+            "bad_email": df.bad_email("attributes.userEmail"),
+            # progress comes from the status: the nearest equivalent is a status outside the vocabulary
+            "progress_out_of_range": df.set_value("attributes.status", ("110%", "-10%", "done+")),
+            "negative_duration": df.negative("attributes.timeSpent"),
+            "future_date": df.future("attributes.lastActivityAt", "iso"),
+            "duplicate_id_in_page": df.duplicate_id("id", "attributes.userEmail", "attributes.resourceId"),
+        },
+        notes={
+            "progress_out_of_range": "status outside completed/in progress: the mapping reads progress 0, unreported",
+            "negative_duration": "timeSpent < 0: time spent left unset",
+            "future_date": "lastActivityAt in the future: passed on as is",
+            "duplicate_id_in_page": "the previous row's id, learner and resource are copied",
+            "unknown_language": "not applicable: statistics carry no language",
+        },
+    ),
+)
 
 
 def _error(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         {"errors": [{"code": str(status), "title": title, "detail": detail}]}, status_code=status, headers=headers
     )
-
-
-class _Bucket:
-    """Server-side token bucket; answers how long to wait when empty."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> float:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate
-
-
-class _Tokens:
-    def __init__(self, ttl: int) -> None:
-        self.ttl = ttl
-        self._expiry: dict[str, float] = {}
-        self.issued = 0
-
-    def issue(self) -> str:
-        token = secrets.token_urlsafe(24)
-        self._expiry[token] = time.monotonic() + self.ttl
-        self.issued += 1
-        return token
-
-    def valid(self, token: str) -> bool:
-        return self._expiry.get(token, 0.0) > time.monotonic()
-
-    def expire_all(self) -> None:
-        """Tests: make every issued token expired (next call answers 401)."""
-        self._expiry = {t: 0.0 for t in self._expiry}
 
 
 def _int_param(request: Request, name: str, default: int) -> int | None:
@@ -124,37 +143,35 @@ def create_app(config: EdflexSandboxConfig | None = None) -> Any:
     app = FastAPI(title="Edflex Connect API sandbox")
     app.state.config = cfg
     app.state.store = EdflexStore(dataset)
-    app.state.tokens = _Tokens(cfg.token_ttl_seconds)
+    app.state.tokens = AccessTokens(cfg.token_ttl_seconds)
     app.state.counters = {"requests": 0, "throttled": 0, "unauthorized": 0}
-    bucket = _Bucket(cfg.requests_per_second)
-
-    @app.middleware("http")
-    async def throttle(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not request.url.path.startswith("/connect/"):
-            return await call_next(request)
-        app.state.counters["requests"] += 1
-        if cfg.latency_seconds:
-            await asyncio.sleep(cfg.latency_seconds)
-        wait = bucket.take()
-        if wait > 0:
-            app.state.counters["throttled"] += 1
-            return _error(429, "Too Many Requests", "Rate limit exceeded", {"Retry-After": str(math.ceil(wait))})
-        return await call_next(request)
+    faults = df.install(app, DATA_FAULT_STREAMS, seed=cfg.seed, faults=cfg.data_faults)
+    install_throttle(
+        app, TokenBucket(cfg.requests_per_second),
+        applies_to=lambda path: path.startswith("/connect/"),
+        latency_seconds=lambda: cfg.latency_seconds,
+        too_many=lambda wait: _error(
+            429, "Too Many Requests", "Rate limit exceeded", {"Retry-After": str(retry_after_seconds(wait))}
+        ),
+        counters=app.state.counters, throttled_key="throttled", requests_key="requests",
+    )  # fmt: skip
 
     def unauthorized(request: Request) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and app.state.tokens.valid(token.strip()):
+        if app.state.tokens.valid(bearer_token(request.headers.get("authorization"))):
             return None
         app.state.counters["unauthorized"] += 1
         return _error(401, "Unauthorized", "Invalid or expired access token")
 
-    def page_of(request: Request, ids: list[str]) -> tuple[int, int, list[str], dict[str, Any]] | JSONResponse:
+    def page_of(
+        request: Request, ids: list[str], stream: str | None = None
+    ) -> tuple[int, int, list[str], dict[str, Any]] | JSONResponse:
         number = _int_param(request, "page[number]", 1)
         size = _int_param(request, "page[size]", cfg.default_page_size)
         if number is None or size is None:
             return _error(400, "Bad Request", "page[number] and page[size] must be positive integers")
         size = min(size, cfg.max_page_size)
+        if stream is not None:  # paging data faults: another page is served, links and meta included
+            number = faults.page_to_serve(stream, number, max(1, math.ceil(len(ids) / size)))
         chunk = ids[(number - 1) * size : number * size]
         links: dict[str, Any] = {"self": str(request.url)}
         next_number = number if cfg.loop_next_link else (number + 1 if number * size < len(ids) else None)
@@ -166,7 +183,7 @@ def create_app(config: EdflexSandboxConfig | None = None) -> Any:
 
     @app.post("/connect/v1/auth/token")
     async def token(request: Request) -> JSONResponse:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        form = await read_form(request, first_wins=True)
         if form.get("grant_type") != "client_credentials":
             return _error(400, "Bad Request", "grant_type must be client_credentials")
         if form.get("client_id") != cfg.client_id or not secrets.compare_digest(
@@ -189,11 +206,11 @@ def create_app(config: EdflexSandboxConfig | None = None) -> Any:
             language=q.get("filter[language]"), kind=q.get("filter[type]"),
             category=q.get("filter[categoryId]"), ids=content_ids,
         )  # fmt: skip
-        page = page_of(request, ids)
+        page = page_of(request, ids, "resources")
         if isinstance(page, JSONResponse):
             return page
         _, _, chunk, envelope = page
-        return JSONResponse({"data": app.state.store.get_resources(chunk), **envelope})
+        return JSONResponse({"data": faults.apply("resources", app.state.store.get_resources(chunk)), **envelope})
 
     @app.get("/connect/v1/catalogs")
     async def catalogs(request: Request) -> JSONResponse:
@@ -222,11 +239,11 @@ def create_app(config: EdflexSandboxConfig | None = None) -> Any:
         if since == "invalid" or until == "invalid":
             return _error(400, "Bad Request", "filter[from] and filter[to] must be YYYY-MM-DD dates")
         ids = app.state.store.statistic_ids(since, until)  # type: ignore[arg-type]
-        page = page_of(request, ids)
+        page = page_of(request, ids, "statistics")
         if isinstance(page, JSONResponse):
             return page
         _, _, chunk, envelope = page
-        return JSONResponse({"data": app.state.store.get_statistics(chunk), **envelope})
+        return JSONResponse({"data": faults.apply("statistics", app.state.store.get_statistics(chunk)), **envelope})
 
     @app.get("/_sandbox/state")
     async def state() -> dict[str, Any]:

@@ -22,12 +22,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from sandboxes.faults import with_faults
+from sandboxes.ratelimit import TokenBucket
 
 from .bulk import BulkRunner, validated
 from .config import Lms360SandboxConfig
 from .errors import ApiFault, business, flat
 from .paging import Page, paginate
-from .ratelimit import TokenBucket
 from .schemas import (
     ArchiveBody,
     CatalogItem,
@@ -102,6 +102,7 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     config = config or Lms360SandboxConfig()
     store = Lms360Store(config)
     runner = BulkRunner(store)
+    # per-platform budgets of section 2.4 (GET 50/s, writes 10/s); an empty bucket answers 429 at once
     reads = TokenBucket(config.get_requests_per_second)
     writes = TokenBucket(config.write_requests_per_second)
 

@@ -8,29 +8,34 @@
   a malformed one -> 416 `Content-Range: items */total`. Errors are `{"error", "error_description"}`.
 - Rate limit: token bucket of `requests_per_second` -> 429 (Retry-After only if configured: the
   provider does not document one). `latency_seconds` delays every API request.
-- Debug: `repeat_page=True` serves the first range whatever is asked (a paging loop).
+- Debug: `repeat_page=True` serves the first range whatever is asked (a permanent paging loop;
+  older knob, like `bad_ratio`, kept for existing tests).
+- Data faults (`sandboxes/data_faults.py`): `config.data_faults`, `app.state.data_faults`,
+  `/_sandbox/data-faults`; streams "courses" (catalog) and "progress" (stats), fields in
+  `DATA_FAULT_STREAMS`. Paging faults only touch ranged requests (no Range = everything at once).
 - `GET /_sandbox/state`: summary of the store, tokens issued and requests served.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from providers.openclassrooms import settings as oc
 from providers.openclassrooms.models import content_range, parse_range
+from sandboxes import data_faults as df
+from sandboxes.auth_headers import basic_credentials, bearer_token
 from sandboxes.faults import with_faults
+from sandboxes.forms import read_form
+from sandboxes.http_errors import oauth_error
 from sandboxes.openclassrooms.data import OpenClassroomsStore, generate
+from sandboxes.ratelimit import TokenBucket, install_throttle
+from sandboxes.tokens import AccessTokens
 
 
 @dataclass
@@ -50,39 +55,46 @@ class OpenClassroomsSandboxConfig:
     retry_after_on_429: float | None = None  # seconds to announce; None = no header (undocumented)
     latency_seconds: float = 0.0
     repeat_page: bool = False
+    data_faults: dict[str, Any] = field(default_factory=dict)  # kind -> count | rate | {...} (data_faults.py)
 
 
-def _error(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "error_description": description}, status_code=status, headers=headers)
-
-
-class _Bucket:
-    """Server-side token bucket (the app serves from one event loop, no lock needed)."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user, password
+DATA_FAULT_STREAMS = (
+    df.StreamSpec(
+        "courses", "catalog", key=("id",),
+        mutations={
+            "missing_required": df.drop("title", "url"),
+            "wrong_type": df.retype(("title", 12345), ("url", ["https://openclassrooms.com/fr/courses/1"])),
+            "negative_duration": df.negative("duration"),
+            "duplicate_id_in_page": df.duplicate_id("id"),
+            "unknown_language": df.unknown_language("language"),
+        },
+        notes={
+            "negative_duration": "duration (hours) < 0: the mapping leaves duration unset",
+            "unknown_language": "the mapping falls back to the owner's language (no language filter value)",
+            "duplicate_id_in_page": "the mapping keeps the last copy and quarantines the others",
+            "future_date": "not applicable: catalog items carry no date",
+        },
+    ),
+    df.StreamSpec(
+        "progress", "stats", key=("courseId", "userEmail"),
+        mutations={
+            "missing_required": df.drop("userEmail", "courseId"),
+            "wrong_type": df.retype(("courseId", {"id": 1}), ("userEmail", 12345)),
+            "bad_email": df.bad_email("userEmail"),
+            "progress_out_of_range": df.out_of_range("progress"),
+            "negative_duration": df.negative("timeSpent"),
+            "future_date": df.future("lastActivityAt", "iso"),
+            "duplicate_id_in_page": df.duplicate_id("courseId", "userEmail"),
+        },
+        notes={
+            "progress_out_of_range": "progress clamped to 0..100 and counted (skipped.progress_clamped)",
+            "negative_duration": "timeSpent < 0: time spent left unset, counted (skipped.time_spent_invalid)",
+            "future_date": "lastActivityAt in the future: passed on as is",
+            "duplicate_id_in_page": "no row id: the (courseId, userEmail) pair of the previous row is copied",
+            "unknown_language": "not applicable: progress rows carry no language",
+        },
+    ),
+)
 
 
 def _parse_day(value: str | None) -> date | None:
@@ -99,47 +111,44 @@ def create_app(config: OpenClassroomsSandboxConfig | None = None) -> Any:
     app = FastAPI(title="OpenClassrooms sandbox", docs_url=None, redoc_url=None)
     app.state.config = config
     app.state.store = store
-    app.state.tokens = {}  # access token -> monotonic expiry
+    app.state.tokens = AccessTokens(config.token_ttl_seconds)
     app.state.requests = {"token": 0, "courses": 0, "progress": 0, "throttled": 0}
-    bucket = _Bucket(config.requests_per_second)
-
-    @app.middleware("http")
-    async def throttle(request: Request, call_next: Any) -> Any:
-        if request.url.path.startswith("/_sandbox"):
-            return await call_next(request)
-        if config.latency_seconds:
-            await asyncio.sleep(config.latency_seconds)
-        if not bucket.take():
-            app.state.requests["throttled"] += 1
-            headers = {} if config.retry_after_on_429 is None else {"Retry-After": str(config.retry_after_on_429)}
-            return _error(429, "rate_limit_exceeded", "Too many requests", headers)
-        return await call_next(request)
+    faults = df.install(app, DATA_FAULT_STREAMS, seed=config.seed, faults=config.data_faults)
+    install_throttle(
+        app, TokenBucket(config.requests_per_second),
+        applies_to=lambda path: not path.startswith("/_sandbox"),
+        latency_seconds=lambda: config.latency_seconds,
+        too_many=lambda _wait: oauth_error(
+            429, "rate_limit_exceeded", "Too many requests",
+            {} if config.retry_after_on_429 is None else {"Retry-After": str(config.retry_after_on_429)},
+        ),
+        counters=app.state.requests, throttled_key="throttled",
+    )  # fmt: skip
 
     def _authorize(request: Request, partner_id: str) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else None
-        expiry = app.state.tokens.get(token) if token else None
-        if expiry is None or expiry <= time.monotonic():
-            return _error(401, "invalid_token", "The access token is missing, invalid or expired",
+        if not app.state.tokens.valid(bearer_token(request.headers.get("authorization"))):
+            return oauth_error(401, "invalid_token", "The access token is missing, invalid or expired",
                           {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
         if partner_id != config.partner_id:
-            return _error(403, "access_denied", "This client may not read this partner's data")
+            return oauth_error(403, "access_denied", "This client may not read this partner's data")
         return None
 
-    def _ranged(request: Request, items: list[dict[str, Any]]) -> JSONResponse:
+    def _ranged(request: Request, items: list[dict[str, Any]], stream: str) -> JSONResponse:
         total = len(items)
         header = request.headers.get("range")
         if header is None:
-            return JSONResponse(items, status_code=200)
+            return JSONResponse(faults.apply(stream, items), status_code=200)
         wanted = parse_range(header)
         if total == 0 and wanted is not None:
             return JSONResponse([], status_code=200, headers={"Content-Range": content_range(0, -1, 0)})
         if wanted is None or wanted[0] >= total:
-            return _error(416, "range_not_satisfiable", "Invalid or out of bounds Range",
+            return oauth_error(416, "range_not_satisfiable", "Invalid or out of bounds Range",
                           {"Content-Range": content_range(0, -1, total)})  # fmt: skip
         start, stop = (0, wanted[1] - wanted[0]) if config.repeat_page else wanted
-        stop = min(stop, start + config.max_range_items - 1, total - 1)
-        return JSONResponse(items[start : stop + 1], status_code=206,
+        size = min(stop - start + 1, config.max_range_items)
+        start = faults.offset_to_serve(stream, start, size, total)  # paging data faults move the range
+        stop = min(start + size - 1, total - 1)
+        return JSONResponse(faults.apply(stream, items[start : stop + 1]), status_code=206,
                             headers={"Content-Range": content_range(start, stop, total)})  # fmt: skip
 
     @app.post(oc.TOKEN_PATH)
@@ -153,24 +162,23 @@ def create_app(config: OpenClassroomsSandboxConfig | None = None) -> Any:
             except ValueError:
                 body = {}
         else:  # form-encoded, parsed by hand (python-multipart is not a dependency)
-            body = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        creds = _basic_credentials(request.headers.get("authorization"))
+            body = await read_form(request)
+        creds = basic_credentials(request.headers.get("authorization"))
         if creds is None and body.get("client_id"):
             creds = (str(body.get("client_id")), str(body.get("client_secret", "")))
         if creds is None or not (
             secrets.compare_digest(creds[0], config.client_id) and secrets.compare_digest(creds[1], config.client_secret)
         ):
-            return _error(401, "invalid_client", "Client authentication failed", {"WWW-Authenticate": "Basic"})
+            return oauth_error(401, "invalid_client", "Client authentication failed", {"WWW-Authenticate": "Basic"})
         if body.get("grant_type") != "client_credentials":
-            return _error(400, "unsupported_grant_type", "Only client_credentials is supported")
-        access = secrets.token_urlsafe(24)
-        app.state.tokens[access] = time.monotonic() + config.token_ttl_seconds
+            return oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported")
+        access = app.state.tokens.issue(config.token_ttl_seconds)
         return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": config.token_ttl_seconds})
 
     @app.get(oc.CATALOG_PATH)
     async def courses(partner_id: str, request: Request) -> JSONResponse:
         app.state.requests["courses"] += 1
-        return _authorize(request, partner_id) or _ranged(request, store.course_list())
+        return _authorize(request, partner_id) or _ranged(request, store.course_list(), "courses")
 
     @app.get(oc.PROGRESS_PATH)
     async def progress(partner_id: str, request: Request) -> JSONResponse:
@@ -182,8 +190,8 @@ def create_app(config: OpenClassroomsSandboxConfig | None = None) -> Any:
             since = _parse_day(request.query_params.get("from"))
             until = _parse_day(request.query_params.get("to"))
         except ValueError:
-            return _error(400, "invalid_request", "from/to must be dates (YYYY-MM-DD)")
-        return _ranged(request, store.activity_list(since, until))
+            return oauth_error(400, "invalid_request", "from/to must be dates (YYYY-MM-DD)")
+        return _ranged(request, store.activity_list(since, until), "progress")
 
     @app.get("/_sandbox/state")
     async def state() -> dict[str, Any]:

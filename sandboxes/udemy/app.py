@@ -1,27 +1,30 @@
 """Udemy Business REST sandbox (providers.md section 1): Basic auth, DRF paging, 429 + Retry-After.
 
 Error bodies use Django REST Framework's `{"detail": ...}` shape, as the real API does.
+Data faults (`sandboxes/data_faults.py`): `config.data_faults`, `app.state.data_faults`,
+`/_sandbox/data-faults`; streams "courses", "learning_paths" (catalog) and "activity" (stats),
+fields in `DATA_FAULT_STREAMS`. `bad_records` and `loop_on_page` are the older, generation-time /
+permanent knobs, kept for existing tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hmac
 import math
 import re
-import threading
-import time
 from datetime import date
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from sandboxes import data_faults as df
+from sandboxes.auth_headers import basic_credentials
 from sandboxes.faults import with_faults
-from sandboxes.udemy.data import UdemyStore, generate
+from sandboxes.ratelimit import TokenBucket, retry_after_seconds
+from sandboxes.udemy.data import ANONYMIZED, UdemyStore, generate
 
 ROOT = "/api-2.0/organizations/{org_id}"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -49,27 +52,61 @@ class UdemySandboxConfig(BaseModel):
     default_page_size: int = 20
     max_page_size: int = 1000
     loop_on_page: int | None = None  # debug: from this page on, `next` points back to the same page
+    data_faults: dict[str, Any] = Field(default_factory=dict)  # kind -> count | rate | {...} (data_faults.py)
 
 
-class _Throttle:
-    """Server-side token bucket; tells how long until the next request would pass."""
-
-    def __init__(self, rate: float, burst: int | None) -> None:
-        self.rate = rate
-        self.capacity = float(burst if burst is not None else max(1, int(rate)))
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> float:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate
+_CATALOG_NOTES = {
+    "unknown_language": "locale.locale unknown: the mapping falls back to the owner's language",
+    "negative_duration": "estimated_content_length < 0: the mapping leaves duration unset",
+    "future_date": "last_update_date / last_modified in the future: only kept in _extra",
+    "duplicate_id_in_page": "the mapping keeps the first copy and lists the next as ignored",
+}
+DATA_FAULT_STREAMS = (
+    df.StreamSpec(
+        "courses", "catalog", key=("id",),
+        mutations={
+            "missing_required": df.drop("title", "url"),
+            "wrong_type": df.retype(("title", 12345), ("url", ["https://acme.udemy.com/course/x/"])),
+            "negative_duration": df.negative("estimated_content_length"),
+            "future_date": df.future("last_update_date", "date"),
+            "duplicate_id_in_page": df.duplicate_id("id"),
+            "unknown_language": df.unknown_language("locale.locale"),
+        },
+        notes=_CATALOG_NOTES,
+    ),
+    df.StreamSpec(
+        "learning_paths", "catalog", key=("id",),
+        mutations={
+            "missing_required": df.drop("title", "url"),
+            "wrong_type": df.retype(("title", 12345), ("url", {"href": "https://acme.udemy.com/learning-paths/1/"})),
+            "negative_duration": df.negative("estimated_content_length"),
+            "future_date": df.future("last_modified", "iso"),
+            "duplicate_id_in_page": df.duplicate_id("id"),
+        },
+        notes={**_CATALOG_NOTES, "unknown_language": "not applicable: paths carry no language (always en)"},
+    ),
+    df.StreamSpec(
+        "activity", "stats", key=("course_id", "user_email"),
+        mutations={
+            "missing_required": df.drop("user_email", "course_id"),
+            "wrong_type": df.retype(("course_id", {"id": 1}), ("user_email", 12345)),
+            "bad_email": df.bad_email("user_email"),
+            "progress_out_of_range": df.out_of_range("completion_ratio"),
+            "negative_duration": df.negative("num_video_consumed_minutes"),
+            "future_date": df.future("course_last_accessed_date", "iso"),
+            "duplicate_id_in_page": df.duplicate_id("course_id", "user_email"),
+        },
+        # anonymized rows are skipped by the connector before any check: never picked
+        eligible=lambda r: r.get("user_email") != ANONYMIZED,
+        notes={
+            "progress_out_of_range": "completion_ratio clamped to 0..100 and counted (skipped.progress_clamped)",
+            "negative_duration": "num_video_consumed_minutes < 0: time spent left unset",
+            "future_date": "course_last_accessed_date in the future: passed on as is",
+            "duplicate_id_in_page": "no row id: the (course_id, user_email) pair of the previous row is copied",
+            "unknown_language": "not applicable: activity rows carry no language",
+        },
+    ),
+)
 
 
 class _Refusal(Exception):
@@ -89,7 +126,9 @@ def create_app(config: UdemySandboxConfig | None = None) -> Any:
     app.state.config = config
     app.state.store = UdemyStore(data)
     app.state.counters = {"requests": 0, "throttled": 0, "unauthorized": 0}
-    throttle = _Throttle(config.requests_per_second, config.burst)
+    faults = df.install(app, DATA_FAULT_STREAMS, seed=config.seed, faults=config.data_faults)
+    rate = config.requests_per_second
+    throttle = TokenBucket(rate, config.burst if config.burst is not None else max(1, int(rate)))
 
     @app.exception_handler(_Refusal)
     async def _refused(_: Request, exc: _Refusal) -> JSONResponse:
@@ -107,7 +146,7 @@ def create_app(config: UdemySandboxConfig | None = None) -> Any:
         wait = throttle.wait()
         if wait > 0:
             app.state.counters["throttled"] += 1
-            seconds = max(1, math.ceil(wait))
+            seconds = retry_after_seconds(wait)
             raise _Refusal(
                 429, f"Request was throttled. Expected available in {seconds} seconds.", {"Retry-After": str(seconds)}
             )
@@ -115,12 +154,12 @@ def create_app(config: UdemySandboxConfig | None = None) -> Any:
     @app.get(ROOT + "/courses/list/")
     async def courses(request: Request, org_id: str) -> JSONResponse:
         await guard(request, org_id)
-        return _paged(request, app.state.store.courses(), config)
+        return _paged(request, app.state.store.courses(), config, faults, "courses")
 
     @app.get(ROOT + "/learning-paths/list/")
     async def learning_paths(request: Request, org_id: str) -> JSONResponse:
         await guard(request, org_id)
-        return _paged(request, app.state.store.learning_paths(), config)
+        return _paged(request, app.state.store.learning_paths(), config, faults, "learning_paths")
 
     @app.get(ROOT + "/analytics/user-course-activity/")
     async def user_course_activity(request: Request, org_id: str) -> JSONResponse:
@@ -129,7 +168,7 @@ def create_app(config: UdemySandboxConfig | None = None) -> Any:
         rows = app.state.store.activities(
             _date_param(q, "from_date"), _date_param(q, "to_date"), q.get("user_email"), q.get("course_id")
         )
-        return _paged(request, rows, config)
+        return _paged(request, rows, config, faults, "activity")
 
     @app.get("/_sandbox/state")
     async def state() -> dict[str, Any]:
@@ -151,10 +190,7 @@ def _authenticate(request: Request, config: UdemySandboxConfig, counters: dict[s
     if not header.lower().startswith("basic "):
         counters["unauthorized"] += 1
         raise _Refusal(401, "Authentication credentials were not provided.", challenge)
-    try:
-        user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        user, password = "", ""
+    user, password = basic_credentials(header, strict=True) or ("", "")
     ok = hmac.compare_digest(user.encode(), config.client_id.encode()) & hmac.compare_digest(
         password.encode(), config.client_secret.get_secret_value().encode()
     )
@@ -180,8 +216,12 @@ def _int_param(query: Any, name: str) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _paged(request: Request, rows: list[dict[str, Any]], config: UdemySandboxConfig) -> JSONResponse:
-    """DRF PageNumberPagination: count/next/previous/results; a page past the end is 404."""
+def _paged(
+    request: Request, rows: list[dict[str, Any]], config: UdemySandboxConfig, faults: df.DataFaults, stream: str
+) -> JSONResponse:
+    """DRF PageNumberPagination: count/next/previous/results; a page past the end is 404.
+
+    Paging data faults swap the page served (its results and links); record faults change results."""
     size = _int_param(request.query_params, "page_size") or config.default_page_size
     size = max(1, min(size, config.max_page_size))
     raw_page = request.query_params.get("page", "1")
@@ -189,12 +229,13 @@ def _paged(request: Request, rows: list[dict[str, Any]], config: UdemySandboxCon
     pages = max(1, math.ceil(len(rows) / size))
     if page < 1 or page > pages:
         raise _Refusal(404, "Invalid page.")
+    page = faults.page_to_serve(stream, page, pages)
     has_next = page < pages
     next_page = page if (config.loop_on_page is not None and page >= config.loop_on_page) else page + 1
     body = {
         "count": len(rows),
         "next": str(request.url.include_query_params(page=next_page)) if has_next else None,
         "previous": str(request.url.include_query_params(page=page - 1)) if page > 1 else None,
-        "results": rows[(page - 1) * size : page * size],
+        "results": faults.apply(stream, rows[(page - 1) * size : page * size]),
     }
     return JSONResponse(body)
