@@ -16,7 +16,7 @@ from learnsync.runtime import Runtime
 from providers.base import MappingContext
 from tasks.diff import plan_catalog
 from learnsync.http import PageTokenGuard
-from tasks.extract import read_announced_pages, read_first_page, read_page_chunk
+from tasks.extract import paused_gc, read_announced_pages, read_first_page, read_page_chunk
 from tasks.load import push_catalog, resolve_pending_jobs
 from tasks.report import RunReport
 
@@ -73,6 +73,11 @@ async def extract_catalog(rt: Runtime, client: Any, stream: str) -> pd.DataFrame
     concurrently (at most `max_concurrent_pages` requests in flight); otherwise the walk is
     sequential, guarded against a provider handing back a token twice.
     """
+    with paused_gc():
+        return await _extract(rt, client, stream)
+
+
+async def _extract(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
     key, platform = rt.spec.key, rt.platform
     limit = max(1, int(rt.settings.provider(key).max_concurrent_pages))
     head = await fetch_catalog_chunk(key, platform, stream, None, client)

@@ -6,6 +6,7 @@ dicts / pandas DataFrames. Datetimes are tz-aware UTC.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections import defaultdict
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, func, inspect, select, update
+from sqlalchemy import Connection, Table, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -60,6 +61,7 @@ COURSE_FIELDS = (
     "course_id", "status", "archived_reason", "payload_hash", "payload", "extra", "tags", "skills",
 )
 _CHUNK = 5_000
+_PAIRS_PER_QUERY = 400  # (course, e-mail) pairs per IN list: 800 parameters, far below SQLite's limit
 
 
 def default_url() -> str:
@@ -84,6 +86,27 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
 
 def _utc_series(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, utc=True) if len(s) else s.astype("datetime64[ns, UTC]")
+
+
+@functools.lru_cache(maxsize=8)
+def _attempts_for_query(n: int) -> Any:
+    """Attempts of n (course, e-mail) pairs: a joined VALUES list walks the unique key index pair
+    by pair (an IN list of row values scans the integration's rows instead). Plain SQL text,
+    compiled once per size, portable to SQLite and PostgreSQL."""
+    pairs = ", ".join(f"(:c{i}, :u{i})" for i in range(n))
+    columns = ", ".join(f"s.{c}" for c in ATTEMPT_COLUMNS)
+    return text(
+        f"WITH wanted(c, u) AS (VALUES {pairs}) SELECT {columns} FROM wanted JOIN stat_attempts s "
+        "ON s.integration_pk = :pk AND s.course_external_id = wanted.c AND s.user_email = wanted.u"
+    ).columns(*(StatAttempt.__table__.c[c] for c in ATTEMPT_COLUMNS))
+
+
+def _attempts_frame(rows: Sequence[Any]) -> pd.DataFrame:
+    df = _frame(rows, ATTEMPT_COLUMNS)
+    df["first_activity_at"] = _utc_series(df["first_activity_at"])
+    df["attempt_no"] = df["attempt_no"].astype("int64")
+    df["completed"] = df["completed"].astype(bool)
+    return df
 
 
 def _check(value: str, allowed: frozenset[str], what: str) -> None:
@@ -273,13 +296,26 @@ class StateStore:
             rows = conn.execute(
                 select(*(t.c[c] for c in ATTEMPT_COLUMNS)).where(t.c.integration_pk == integration_pk)
             ).all()
-        df = _frame(rows, ATTEMPT_COLUMNS)
-        df["first_activity_at"] = _utc_series(df["first_activity_at"])
-        df["attempt_no"] = df["attempt_no"].astype("int64")
-        df["completed"] = df["completed"].astype(bool)
-        return df
+        return _attempts_frame(rows)
 
     load_open_attempts = load_attempts
+
+    def load_attempts_for(self, integration_pk: int, pairs: Iterable[tuple[str, str]]) -> pd.DataFrame:
+        """Recorded attempts of the given (course_external_id, user_email) pairs only.
+
+        A stats chunk reads what it needs this way, so its memory and time do not grow with
+        the integration's whole history (``load_attempts`` reads everything).
+        """
+        wanted = list(dict.fromkeys(pairs))
+        rows: list[Any] = []
+        with self._read() as conn:
+            for start in range(0, len(wanted), _PAIRS_PER_QUERY):
+                part = wanted[start : start + _PAIRS_PER_QUERY]
+                params: dict[str, Any] = {"pk": integration_pk}
+                for i, (course, email) in enumerate(part):
+                    params[f"c{i}"], params[f"u{i}"] = course, email
+                rows.extend(conn.execute(_attempts_for_query(len(part)), params).all())
+        return _attempts_frame(rows)
 
     def apply_stat_results(
         self, integration_pk: int, rows: Sequence[dict[str, Any]], now: datetime | None = None

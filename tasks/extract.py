@@ -22,6 +22,9 @@ import pandas as pd
 
 from learnsync.http import PageTokenGuard
 from providers.base import DateWindow, Page, ProviderClient
+from providers.fastparse import paused_gc
+
+__all__ = ["announced_tokens", "iter_stats_chunks", "paused_gc", "read_announced_pages", "read_first_page", "read_page_chunk"]
 
 PageFn = Callable[[str, int, int], None]  # (stream, pages so far, records so far)
 

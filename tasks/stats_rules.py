@@ -10,13 +10,18 @@ The v2 rules every provider shares (decisions.md #2, #4; 360learning-v2.md §5):
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 ISO_MS = "%Y-%m-%dT%H:%M:%S.%f"
+ATTEMPT_COLUMNS = ["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"]
+KEY = ["course_external_id", "user_email"]
+# Payload hashes are compared for one (course, learner, first activity) key at a time, so they
+# cover what can change for that key: progress, time spent and the two activity instants.
+HASH_VERSION = "h2:"
 
 
 @dataclass
@@ -26,20 +31,148 @@ class StatsPlan:
     quarantine: pd.DataFrame  # external_id, field, reason
 
 
-def _iso(series: pd.Series) -> pd.Series:
-    return series.dt.strftime(ISO_MS).str.slice(0, 23) + "Z"
-
-
 def _utc(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.DatetimeTZDtype) and str(series.dt.tz) == "UTC":
+        return series
     return pd.to_datetime(series, utc=True, errors="coerce")
 
 
+def _epoch_ms(series: pd.Series) -> np.ndarray:
+    """int64 milliseconds since the epoch (floored) of a tz-aware series without NaT."""
+    return np.asarray(series.values, dtype="datetime64[ms]").astype(np.int64)
+
+
+_DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
+_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_800_000  # 0001-01-01 .. 10000-01-01 (UTC)
+
+
+def _write_digits(out: np.ndarray, at: int, width: int, value: np.ndarray) -> None:
+    for i in range(width):
+        out[:, at + i] = _DIGITS[value // 10 ** (width - 1 - i) % 10]
+
+
+def _civil_rows(days: np.ndarray) -> np.ndarray:
+    """`YYYY-MM-DD` byte rows for days since the epoch (Howard Hinnant's civil_from_days)."""
+    z = days + 719_468
+    era = np.floor_divide(z, 146_097)
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    out = np.empty((len(days), 10), dtype=np.uint8)
+    _write_digits(out, 0, 4, year)
+    _write_digits(out, 5, 2, month)
+    _write_digits(out, 8, 2, day)
+    out[:, 4] = out[:, 7] = ord("-")
+    return out
+
+
+def _lookup_tables() -> tuple[np.ndarray, np.ndarray]:
+    """`HH:MM:SS` for every second of a day and `mmm` for every millisecond (built once)."""
+    global _TABLES
+    if _TABLES is None:
+        sec = np.arange(86_400)
+        clock = np.empty((86_400, 8), dtype=np.uint8)
+        _write_digits(clock, 0, 2, sec // 3600)
+        _write_digits(clock, 3, 2, sec // 60 % 60)
+        _write_digits(clock, 6, 2, sec % 60)
+        clock[:, 2] = clock[:, 5] = ord(":")
+        millis = np.empty((1000, 3), dtype=np.uint8)
+        _write_digits(millis, 0, 3, np.arange(1000))
+        _TABLES = (clock, millis)
+    return _TABLES
+
+
+_TABLES: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _as_text(rows: np.ndarray) -> Any:
+    """Fixed-width byte rows as a string array: Arrow-backed (no Python objects) when pyarrow is
+    installed, else an object array of str."""
+    n, width = rows.shape
+    try:
+        import pyarrow as pa
+
+        offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+        arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(rows)))
+        return pd.array(arr, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    except (ImportError, TypeError, ValueError):  # no pyarrow (or a pandas without that dtype)
+        return rows.view(f"S{width}").ravel().astype(f"U{width}").astype(object)
+
+
+def _iso_from_ms(ms: np.ndarray) -> Any:
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ` for epoch milliseconds, vectorised (no per-row strftime).
+
+    Dates come from a per-day table, times of day from a per-second table; the bytes are
+    assembled in one matrix. Years outside 1..9999 take numpy's (slower) formatter.
+    """
+    ms = np.asarray(ms, dtype=np.int64)
+    n = len(ms)
+    if not n:
+        return np.array([], dtype=object)
+    odd = (ms < _MIN_MS) | (ms >= _MAX_MS)
+    safe = np.where(odd, 0, ms) if odd.any() else ms
+    days, in_day = np.divmod(safe, 86_400_000)
+    lo, hi = int(days.min()), int(days.max())
+    dates = _civil_rows(np.arange(lo, hi + 1))[days - lo] if hi - lo < 4 * n + 1000 else _civil_rows(days)
+    clock, millis = _lookup_tables()
+    seconds, milli = np.divmod(in_day, 1000)
+    out = np.empty((n, 24), dtype=np.uint8)
+    out[:, :10] = dates
+    out[:, 10] = ord("T")
+    out[:, 11:19] = clock[seconds]
+    out[:, 19] = ord(".")
+    out[:, 20:23] = millis[milli]
+    out[:, 23] = ord("Z")
+    if odd.any():  # pragma: no cover - absurd dates only
+        text = out.view("S24").ravel().astype("U24").astype(object)
+        text[odd] = np.datetime_as_string(ms[odd].astype("datetime64[ms]"), unit="ms", timezone="UTC")
+        return text
+    return _as_text(out)
+
+
+def _iso(series: pd.Series) -> pd.Series:
+    """ISO-8601 UTC with milliseconds, as 360Learning expects (`2026-01-04T10:00:00.000Z`)."""
+    return pd.Series(_iso_from_ms(_epoch_ms(series)), index=series.index)
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def payload_hashes(progress: np.ndarray, time_spent: np.ndarray, first_ms: np.ndarray, last_ms: np.ndarray) -> Any:
+    """Stable 64-bit hashes of the per-key payload values as `h2:<16 hex>` strings, vectorised.
+
+    pandas' hash_pandas_object (SipHash with a fixed key) is stable across processes and runs.
+    """
+    n = len(progress)
+    if not n:
+        return np.array([], dtype=object)
+    frame = pd.DataFrame({"p": progress, "t": time_spent, "f": first_ms, "l": last_ms}).astype("int64")
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy(np.uint64)
+    nibbles = hashed.astype(">u8").view(np.uint8).reshape(n, 8)
+    prefix = len(HASH_VERSION)
+    out = np.empty((n, prefix + 16), dtype=np.uint8)
+    out[:, :prefix] = np.frombuffer(HASH_VERSION.encode(), dtype=np.uint8)
+    out[:, prefix::2] = _HEX[nibbles >> 4]
+    out[:, prefix + 1 :: 2] = _HEX[nibbles & 15]
+    return _as_text(out)
+
+
 def plan_stats(stats: pd.DataFrame, attempts: pd.DataFrame) -> StatsPlan:
-    """Vectorised: mapped STAT_COLUMNS rows + stored attempts -> items to send."""
+    """Vectorised: mapped STAT_COLUMNS rows + stored attempts -> items to send.
+
+    `attempts` may hold the whole stored history or only the attempts of this chunk's
+    (course, learner) pairs: others never match.
+    """
     df = stats.copy()
     for col in ("first_activity_at", "last_activity_at", "completed_at"):
         df[col] = _utc(df[col]) if col in df.columns else pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
-    df = df.drop_duplicates(["course_external_id", "user_email"], keep="last").reset_index(drop=True)
+    if df.duplicated(KEY, keep="last").any():
+        df = df.drop_duplicates(KEY, keep="last")
+    df = df.reset_index(drop=True)
 
     completed = df["completed_at"].notna()
     last = df["completed_at"].where(completed, df["last_activity_at"])
@@ -53,59 +186,81 @@ def plan_stats(stats: pd.DataFrame, attempts: pd.DataFrame) -> StatsPlan:
             "reason": "no activity date at all (first, last or completion)",
         }
     )
-    df = df.assign(first=first, last=last, completed=completed)[~no_date].reset_index(drop=True)
+    if no_date.any():
+        keep = (~no_date).to_numpy()
+        df, first, last, completed = (x[keep].reset_index(drop=True) for x in (df, first, last, completed))
     # A first activity after the last one is a provider glitch: keep the timeline ordered.
-    df["first"] = df[["first", "last"]].min(axis=1)
-    df["progress"] = np.where(df["completed"], 100, pd.to_numeric(df["progress"], errors="coerce").fillna(0)).clip(0, 100).round().astype(int)
+    first = first.where(first <= last, last)
+    done = completed.to_numpy(bool)
+    raw_progress = pd.to_numeric(df["progress"], errors="coerce").astype("float64").fillna(0).to_numpy()
+    progress = np.round(np.clip(np.where(done, 100.0, raw_progress), 0, 100)).astype(np.int64)
 
-    # Attempt stability: reuse the first activity of the open attempt for this course+user.
-    att = attempts.copy()
-    if att.empty:
-        att = pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
-    att["first_activity_at"] = _utc(att["first_activity_at"])
-    att["attempt_no"] = pd.to_numeric(att["attempt_no"]).astype("Int64")
-    per_pair = att.groupby(["course_external_id", "user_email"], as_index=False).agg(max_attempt=("attempt_no", "max"))
-    open_att = (
-        att[~att["completed"].astype(bool)]
-        .sort_values("first_activity_at")
-        .drop_duplicates(["course_external_id", "user_email"], keep="last")
-        [["course_external_id", "user_email", "first_activity_at", "attempt_no"]]
-        .rename(columns={"first_activity_at": "open_first", "attempt_no": "open_no"})
-    )
-    df = df.merge(per_pair, on=["course_external_id", "user_email"], how="left").merge(
-        open_att, on=["course_external_id", "user_email"], how="left"
-    )
-    has_open = df["open_first"].notna()
-    df["first"] = df["first"].where(~has_open, df["open_first"])
-    df["last"] = df[["first", "last"]].max(axis=1)
-    known = att[["course_external_id", "user_email", "first_activity_at", "attempt_no", "payload_hash"]].rename(
-        columns={"first_activity_at": "first", "attempt_no": "known_no", "payload_hash": "known_hash"}
-    )
-    df = df.merge(known, on=["course_external_id", "user_email", "first"], how="left")
-    next_no = df["max_attempt"].fillna(0).astype(int) + 1
-    df["attempt_no"] = df["known_no"].fillna(df["open_no"]).fillna(next_no).astype(int)
-    df["existing"] = df["known_no"].notna().to_numpy(bool) | has_open.to_numpy(bool)
+    n = len(df)
+    known_hash: np.ndarray | None = None
+    if attempts is not None and len(attempts):
+        # Attempt stability: reuse the first activity of the open attempt for this course+user.
+        att = attempts[ATTEMPT_COLUMNS].copy()
+        att["first_activity_at"] = _utc(att["first_activity_at"])
+        att["attempt_no"] = pd.to_numeric(att["attempt_no"]).astype("Int64")
+        att["completed"] = att["completed"].astype(bool)
+        per_pair = att.groupby(KEY, as_index=False).agg(max_attempt=("attempt_no", "max"))
+        open_att = (
+            att[~att["completed"]]
+            .sort_values("first_activity_at")
+            .drop_duplicates(KEY, keep="last")
+            [["course_external_id", "user_email", "first_activity_at", "attempt_no"]]
+            .rename(columns={"first_activity_at": "open_first", "attempt_no": "open_no"})
+        )
+        keys = df[KEY].merge(per_pair, on=KEY, how="left").merge(open_att, on=KEY, how="left")
+        has_open = keys["open_first"].notna().to_numpy(bool)
+        first = first.where(~has_open, keys["open_first"].set_axis(df.index))
+        known = att.rename(columns={"first_activity_at": "first", "attempt_no": "known_no", "payload_hash": "known_hash"})
+        known = known[["course_external_id", "user_email", "first", "known_no", "known_hash"]]
+        known["first"] = known["first"].astype(first.dtype)  # one resolution on both sides of the key
+        keys = keys.assign(first=first.set_axis(keys.index)).merge(known, on=["course_external_id", "user_email", "first"], how="left")
+        next_no = keys["max_attempt"].fillna(0).astype(int) + 1
+        attempt_no = keys["known_no"].fillna(keys["open_no"]).fillna(next_no).astype(int).to_numpy()
+        existing = keys["known_no"].notna().to_numpy(bool) | has_open
+        known_hash = keys["known_hash"].to_numpy(dtype=object)
+    else:
+        attempt_no = np.ones(n, dtype=np.int64)
+        existing = np.zeros(n, dtype=bool)
+    last = last.where(last >= first, first)
 
-    spent = pd.to_numeric(df.get("time_spent_ms"), errors="coerce").fillna(0).clip(lower=0).round()
-    df["timeSpent"] = np.where(df["attempt_no"] == 1, np.maximum(spent, 1), 1).astype("int64")
-    df["firstActivityAt"] = _iso(df["first"])
-    df["lastActivityAt"] = _iso(df["last"])
-    sig = (
-        df["course_external_id"].astype(str) + "|" + df["user_email"].astype(str) + "|" + df["progress"].astype(str)
-        + "|" + df["timeSpent"].astype(str) + "|" + df["firstActivityAt"] + "|" + df["lastActivityAt"]
+    spent = pd.to_numeric(df["time_spent_ms"], errors="coerce") if "time_spent_ms" in df.columns else pd.Series(0.0, index=df.index)
+    spent = np.round(np.clip(spent.astype("float64").fillna(0).to_numpy(), 0, None))
+    time_spent = np.where(attempt_no == 1, np.maximum(spent, 1), 1).astype(np.int64)
+    first_ms, last_ms = _epoch_ms(first), _epoch_ms(last)
+    hashes = payload_hashes(progress, time_spent, first_ms, last_ms)
+    if known_hash is None:
+        send = np.ones(n, dtype=bool)
+    else:
+        send = ~np.asarray(pd.Series(hashes).eq(pd.Series(known_hash, dtype=object)).fillna(False), dtype=bool)
+    unchanged = int(n - send.sum())
+    if unchanged:
+        first_ms, last_ms, hashes = first_ms[send], last_ms[send], hashes[send]
+    items = pd.DataFrame(
+        {
+            "course_external_id": df["course_external_id"][send].reset_index(drop=True),
+            "user_email": df["user_email"][send].reset_index(drop=True),
+            "first": first[send].reset_index(drop=True),
+            "attempt_no": attempt_no[send].astype(np.int64),
+            "existing": existing[send],
+            "completed": done[send],
+            "payload_hash": hashes,
+            "progress": progress[send],
+            "timeSpent": time_spent[send],
+            "firstActivityAt": _iso_from_ms(first_ms),
+            "lastActivityAt": _iso_from_ms(last_ms),
+        }
     )
-    df["payload_hash"] = [hashlib.sha1(s.encode()).hexdigest()[:24] for s in sig]
-    unchanged_mask = (df["payload_hash"] == df["known_hash"]).to_numpy(bool)
-    items = df.loc[
-        ~unchanged_mask,
-        ["course_external_id", "user_email", "first", "attempt_no", "existing", "completed", "payload_hash",
-         "progress", "timeSpent", "firstActivityAt", "lastActivityAt"],
-    ].reset_index(drop=True)
-    return StatsPlan(items=items, unchanged=int(unchanged_mask.sum()), quarantine=quarantine)
+    return StatsPlan(items=items, unchanged=unchanged, quarantine=quarantine)
 
 
 def stat_payloads(items: pd.DataFrame) -> list[dict]:
     """v2 ImportExternalStatisticsDTO dicts for the planned items."""
+    columns = ("course_external_id", "user_email", "progress", "timeSpent", "firstActivityAt", "lastActivityAt")
+    values = [items[c].to_numpy(dtype=object) for c in columns]
     return [
         {
             "courseIdentifier": {"type": "externalId", "value": c},
@@ -115,8 +270,5 @@ def stat_payloads(items: pd.DataFrame) -> list[dict]:
             "firstActivityAt": f,
             "lastActivityAt": l,
         }
-        for c, u, p, t, f, l in zip(
-            items["course_external_id"], items["user_email"], items["progress"], items["timeSpent"],
-            items["firstActivityAt"], items["lastActivityAt"],
-        )
+        for c, u, p, t, f, l in zip(*values)
     ]

@@ -118,7 +118,14 @@ class CourseraClient:
         self.invalid_records += invalid
         next_token = envelope.paging.next if envelope.elements else None  # an empty page ends the walk
         guard.check(next_token)
-        return Page(records=records, next_token=next_token)
+        return Page(records=records, next_token=next_token, total=envelope.paging.total)
+
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+        """Page-token hint for the engine: every later offset, from page 1's step and `paging.total`."""
+        step = first_page.next_token
+        if first_page.total is None or step is None or not step.isdigit() or int(step) < 1:
+            return None
+        return [str(offset) for offset in range(int(step), first_page.total, int(step))]
 
     async def _programs(self) -> list[str]:
         if self._program_ids is None:

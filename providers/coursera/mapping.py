@@ -24,6 +24,7 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
+from providers.fastparse import without_gc
 from providers.coursera.settings import (
     ARCHIVE_FLAG_FIELDS,
     CONTENT_TYPES,
@@ -227,6 +228,7 @@ def _present(value: Any) -> bool:
 
 
 # --- catalog --------------------------------------------------------------------------------
+@without_gc
 def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogResult:
     """`/contents` rows -> v2 course columns + engine metadata; bad rows -> quarantine."""
     if raw is None or len(raw) == 0:
@@ -295,6 +297,7 @@ def _row_ref(ids: pd.Series) -> pd.Series:
     return ids.map(table).astype("object")
 
 
+@without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     """`/enrollmentReports` rows -> STAT_COLUMNS; unusable rows -> quarantine; clamps -> skipped."""
     skipped: dict[str, int] = {}

@@ -139,7 +139,16 @@ class EdflexClient:
         envelope = await self._get(edx.RESOURCES_PATH, params)
         next_token = self._next_token(envelope, number, len(envelope.data))
         guard.check(next_token)
-        return Page([resource_record(item) for item in envelope.data], next_token)
+        page_info = envelope.meta.page if envelope.meta else None
+        total = page_info.total if page_info is not None else None
+        return Page([resource_record(item) for item in envelope.data], next_token, total)
+
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+        """Page-token hint for the engine: page numbers 2..n from page 1's size and `meta.page.total`."""
+        if first_page.total is None or first_page.next_token != "2" or not first_page.records:
+            return None
+        pages = -(-first_page.total // len(first_page.records))
+        return [str(n) for n in range(2, pages + 1)]
 
     async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
         guard = self._guard(f"{edx.STATS_STREAM}:{window.since}:{window.until}", token)

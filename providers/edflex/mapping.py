@@ -23,6 +23,7 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
+from providers.fastparse import without_gc
 from providers.edflex.settings import (
     CATALOG_STREAM,
     DIFFICULTY_LEVELS,
@@ -162,6 +163,7 @@ def _frame(parts: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
 # -- catalog -------------------------------------------------------------------------------
 
 
+@without_gc
 def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogResult:
     """Edflex resources → v2 external courses (+ engine metadata), quarantine and ignored rows."""
     if stream != CATALOG_STREAM:
@@ -301,6 +303,7 @@ def _utc(s: pd.Series) -> pd.Series:
     return pd.to_datetime(_text(s), utc=True, errors="coerce", format="ISO8601").dt.as_unit("us")
 
 
+@without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     """Edflex statistics → STAT_COLUMNS rows, quarantine and skipped counts."""
     col = lambda name: _column(raw, name)  # noqa: E731 - local shorthand

@@ -99,7 +99,15 @@ class OpenClassroomsClient:
         records = [to_record(model, item) for item in items]
         next_token = self._next_token(response, start, len(items))
         guard.check(next_token)
-        return Page(records=records, next_token=next_token)
+        return Page(records=records, next_token=next_token, total=self._total(response, len(items)))
+
+    @staticmethod
+    def _total(response: httpx.Response, count: int) -> int | None:
+        """Content-Range's total; a 200 without one is the whole collection at once."""
+        total = parse_content_range(response.headers.get("Content-Range"))[2]
+        if total is None and response.status_code == 200 and "Content-Range" not in response.headers:
+            return count
+        return total
 
     def _next_token(self, response: httpx.Response, start: int, count: int) -> str | None:
         if response.status_code != 206 or count == 0:  # 200 = the whole collection at once
@@ -117,6 +125,13 @@ class OpenClassroomsClient:
         path = oc.CATALOG_PATH.format(partner_id=self._settings.org_id)
         return await self._page(f"catalog:{stream}", path, token, RawCourse)
 
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+        """Page-token hint for the engine: every later range start, from page 1's size and the total."""
+        return _offsets_after(first_page)
+
+    def stats_page_tokens(self, window: DateWindow, first_page: Page) -> list[str] | None:
+        return _offsets_after(first_page)
+
     async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
         """Progress rows active in the half-open window; the API's `to` is an inclusive date."""
         if window.since and window.until and window.until <= window.since:
@@ -132,6 +147,13 @@ class OpenClassroomsClient:
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+
+
+def _offsets_after(first_page: Page) -> list[str] | None:
+    step = first_page.next_token
+    if first_page.total is None or step is None or not step.isdigit() or int(step) < 1:
+        return None
+    return [str(offset) for offset in range(int(step), first_page.total, int(step))]
 
 
 def make_client(settings: ProviderSettings) -> OpenClassroomsClient:

@@ -25,6 +25,7 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
+from providers.fastparse import without_gc
 from providers.openclassrooms import settings as oc
 from providers.openclassrooms.models import RawCourse, RawProgress, canonical_frame
 
@@ -109,6 +110,7 @@ def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFram
 
 
 # --- catalog ------------------------------------------------------------------------------------
+@without_gc
 def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogResult:
     """Every OpenClassrooms course available to the organisation -> one v2 course row."""
     df = canonical_frame(raw, RawCourse)
@@ -181,6 +183,7 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
 
 
 # --- learner progress -----------------------------------------------------------------------------
+@without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     """Progress rows -> STAT_COLUMNS; time spent is theoretical (course time x progress), in ms."""
     df = canonical_frame(raw, RawProgress)

@@ -59,7 +59,9 @@ class UdemyClient:
         if stream not in K.CATALOG_PATHS:
             raise ValueError(f"unknown Udemy catalog stream {stream!r}")
         params = dict(K.CATALOG_FIELDS[stream])
-        return await self._page(stream, stream, K.CATALOG_PATHS[stream], params, token)
+        page, count = await self._page(stream, stream, K.CATALOG_PATHS[stream], params, token)
+        page.total = count  # DRF `count`: records in the whole (filtered) list
+        return page
 
     async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
         """One page of user-course activity whose activity date is inside the half-open window."""
@@ -73,7 +75,16 @@ class UdemyClient:
                 return Page(records=[], next_token=None)
             params["to_date"] = last_day.isoformat()
         guard_key = f"activity:{window.since}:{window.until}"
-        return await self._page(guard_key, "activity", K.ACTIVITY_PATH, params, token)
+        page, count = await self._page(guard_key, "activity", K.ACTIVITY_PATH, params, token)
+        page.total = count
+        return page
+
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+        """Page-token hint for the engine: pages 2..n once page 1 (with DRF's `count`) is read."""
+        return page_numbers_after(first_page)
+
+    def stats_page_tokens(self, window: DateWindow, first_page: Page) -> list[str] | None:
+        return page_numbers_after(first_page)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -86,7 +97,8 @@ class UdemyClient:
 
     async def _page(
         self, guard_key: str, record_kind: str, path: str, params: dict[str, Any], token: str | None
-    ) -> Page:
+    ) -> tuple[Page, int | None]:
+        """One page and the `count` the envelope announces."""
         page_number = _parse_token(token)
         if token is None:  # a new traversal of this stream starts
             self._guards[guard_key] = PageTokenGuard(guard_key)
@@ -104,7 +116,15 @@ class UdemyClient:
         next_token = _next_page(envelope.next, url)
         guard.check(next_token)
         records = _tolerant(record_kind, envelope.results)
-        return Page(records=records, next_token=next_token)
+        return Page(records=records, next_token=next_token), envelope.count
+
+
+def page_numbers_after(first_page: Page) -> list[str] | None:
+    """"2".."n" from page 1's size and the announced total; None when the total is unknown."""
+    if first_page.total is None or first_page.next_token != "2" or not first_page.records:
+        return None
+    pages = -(-first_page.total // len(first_page.records))
+    return [str(n) for n in range(2, pages + 1)]
 
 
 def _parse_token(token: str | None) -> int:

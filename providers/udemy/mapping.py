@@ -25,6 +25,8 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
+from providers.fastparse import without_gc
+from providers import fastparse as fp
 from providers.udemy import settings as K
 
 MAX_DURATION = 100_000  # v2 ExternalCourseDTO.duration maximum (minutes)
@@ -39,6 +41,7 @@ _LANG_LOOKUP = {lang.lower(): lang for lang in K.V2_LANGUAGES} | K.LANGUAGE_ALIA
 # --------------------------------------------------------------------------- catalog
 
 
+@without_gc
 def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogResult:
     """Map one catalog stream ("courses" or "learning_paths") to COURSE_FIELDS + COURSE_META."""
     raw = raw.reset_index(drop=True)  # pages may arrive concatenated with repeated indexes
@@ -150,9 +153,12 @@ def _required_fields_quarantine(out: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- stats
 
 
+@without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     """Rule table "Statistics synchronization" + decisions #11 (completion date wins) and #12."""
     raw = raw.reset_index(drop=True)
+    if _typed_activity(raw):
+        return _map_stats_typed(raw)
     email = _text(_col(raw, "user_email")).astype("string").str.lower()
     anonymized = email.eq(K.ANONYMIZED_USER).fillna(False).astype(bool)
     course = _ids(_col(raw, "course_id"))
@@ -190,6 +196,99 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
         index=raw.index,
     )[keep]
     skipped = {"anonymized_user": int(anonymized.sum()), "progress_clamped": int((clamped & keep).sum())}
+    return StatsResult(
+        stats=stats[list(STAT_COLUMNS)].reset_index(drop=True),
+        quarantine=_frame(quarantine, QUARANTINE_COLUMNS),
+        skipped=skipped,
+    )
+
+
+_STATS_DATE_COLUMNS = ("course_enroll_date", "course_start_date", "course_completion_date", "course_last_accessed_date")
+
+
+def _typed_activity(raw: pd.DataFrame) -> bool:
+    """Clean pages give typed columns (Arrow text, numbers): the columnar path applies."""
+    if len(raw) == 0 or "user_email" not in raw.columns or "course_id" not in raw.columns:
+        return False
+    column = raw["course_id"]
+    ok = fp.is_text(raw["user_email"]) and (fp.is_text(column) or column.dtype.kind in "iu")
+    for name in ("completion_ratio", "num_video_consumed_minutes"):
+        ok = ok and (name not in raw.columns or fp.is_number(raw[name]) or fp.all_missing(raw[name]))
+    for name in _STATS_DATE_COLUMNS:
+        ok = ok and (name not in raw.columns or fp.is_text(raw[name]) or fp.all_missing(raw[name]))
+    return ok and ("user_id" not in raw.columns or fp.is_text(raw["user_id"]) or raw["user_id"].dtype.kind in "iu" or fp.all_missing(raw["user_id"]))
+
+
+def _map_stats_typed(raw: pd.DataFrame) -> StatsResult:
+    """`map_stats` on typed columns, without per-cell Python (same rules, same results)."""
+    index = raw.index
+    email = fp.to_series(fp.clean_text(fp.arrow_strings(raw["user_email"])), index).str.lower()
+    anonymized = email.eq(K.ANONYMIZED_USER).fillna(False).to_numpy(bool)
+    course_col = raw["course_id"]
+    course = fp.int_ids(course_col) if course_col.dtype.kind in "iu" else fp.to_series(fp.clean_text(fp.arrow_strings(course_col)), index)
+
+    def number(name: str) -> pd.Series:
+        if name not in raw.columns or not fp.is_number(raw[name]):
+            return pd.Series(np.nan, index=index, dtype="float64")
+        num = raw[name].astype("float64")
+        return num.where(np.isfinite(num))
+
+    def dates(name: str, only: np.ndarray | None = None) -> pd.Series:
+        """Parsed dates of a column (for the rows of `only`, if given; NaT elsewhere)."""
+        if name not in raw.columns or not fp.is_text(raw[name]):
+            return pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+        column = raw[name] if only is None else raw[name][only]
+        parsed = fp.iso_utc(fp.arrow_strings(column), column.index)
+        parsed = parsed.where((parsed >= _EARLIEST) & (parsed < _LATEST))
+        return parsed if only is None else parsed.reindex(index)
+
+    completed = dates("course_completion_date")
+    ratio = _round(number("completion_ratio"))
+    clamped = ratio.notna() & ((ratio < 0) | (ratio > 100))
+    progress = ratio.clip(0, 100).mask(completed.notna(), 100)
+    minutes = number("num_video_consumed_minutes")
+    time_spent = _round(minutes * 60_000).where((minutes >= 0) & (minutes <= MAX_VIDEO_MINUTES))
+
+    email_arr = fp.arrow_strings(email)
+    missing_email = email.isna().to_numpy(bool)
+    valid_email = fp.per_distinct(email_arr, lambda v: v.str.fullmatch(_EMAIL).fillna(False).astype(bool))
+    bad_email = ~missing_email & ~valid_email
+    checks = (
+        ("user_email", missing_email, "missing learner e-mail"),
+        ("user_email", bad_email & ~anonymized, "invalid learner e-mail"),
+        ("course_id", course.isna().to_numpy(bool), "missing course id"),
+        ("completion_ratio", progress.isna().to_numpy(bool), "missing or non-numeric completion_ratio"),
+    )
+    flagged = np.zeros(len(raw), dtype=bool)
+    for _, bad, _ in checks:
+        flagged |= bad & ~anonymized
+    parts = []
+    if flagged.any():  # row keys only for the few rows quarantined
+        rows = np.flatnonzero(flagged)
+        sub = raw.iloc[rows]
+        row_id = _ids(_col(sub, "user_id")).fillna(pd.Series("row" + sub.index.astype(str), index=sub.index))
+        key = course.iloc[rows].astype(object).where(course.iloc[rows].notna(), "?") + "|" + row_id
+        for field, bad, why in checks:
+            hit = (bad & ~anonymized)[rows]
+            parts.append(pd.DataFrame({"external_id": key[hit], "field": field, "reason": why}))
+    quarantine = pd.concat(parts) if parts else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+    keep = ~anonymized & ~flagged
+    started = dates("course_start_date")
+    stats = pd.DataFrame(
+        {
+            "course_external_id": course,
+            "user_email": email,
+            "progress": progress.astype("Int64"),
+            "time_spent_ms": time_spent.astype("Int64"),
+            "first_activity_at": started.fillna(dates("course_enroll_date", only=started.isna().to_numpy(bool))),
+            "last_activity_at": dates("course_last_accessed_date"),
+            "completed_at": completed,
+        },
+        index=index,
+    )
+    if not keep.all():
+        stats = stats[keep]
+    skipped = {"anonymized_user": int(anonymized.sum()), "progress_clamped": int((clamped.to_numpy(bool) & keep).sum())}
     return StatsResult(
         stats=stats[list(STAT_COLUMNS)].reset_index(drop=True),
         quarantine=_frame(quarantine, QUARANTINE_COLUMNS),
@@ -414,9 +513,14 @@ def _join_text(first: pd.Series, second: pd.Series) -> pd.Series:
 def _extras(index: pd.Index, **columns: pd.Series) -> pd.Series:
     """`_extra` dict cells; keys whose value is missing (None or an empty list) are left out."""
     keys = list(columns)
-    rows = zip(*(columns[k].reindex(index).astype(object).where(columns[k].notna(), None) for k in keys))
+    values = []
+    for k in keys:
+        column = columns[k].reindex(index)
+        cells = column.to_numpy(dtype=object, copy=True)
+        cells[~column.notna().to_numpy(bool)] = None
+        values.append(cells)
     return pd.Series(
-        [{k: v for k, v in zip(keys, values) if v is not None and v != []} for values in rows],
+        [{k: v for k, v in zip(keys, row) if v is not None and not (isinstance(v, list) and not v)} for row in zip(*values)],
         index=index,
         dtype=object,
     )

@@ -1,0 +1,144 @@
+"""`python -m bench`: run every figure of issue 9 against live sandboxes and print them.
+
+    python -m bench                 # 50,000 courses, 1,000,000 activity rows, 50 ms latency, 1 run
+    python -m bench --runs 3        # medians of 3 runs (catalog figures and transform)
+    python -m bench --quick         # small sizes, a smoke test of the whole pipeline
+
+Every sandbox runs in a child process (so its CPU and memory are not charged to learnsync) with
+`--latency` added to each request; 360Learning's bulk jobs take `--bulk-item-ms` per item.
+The flows run through a temporary local Prefect API (or `PREFECT_API_URL` when set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, nullcontext
+from typing import Any
+
+from bench.config import BenchConfig
+
+
+def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = BenchConfig()
+    p.add_argument("--runs", type=int, default=d.runs, help="repeat the catalog runs and print medians")
+    p.add_argument("--courses", type=int, default=d.courses)
+    p.add_argument("--rows", type=int, default=d.rows, help="activity rows (full stats sync, transform)")
+    p.add_argument("--latency", type=float, default=d.latency * 1000, help="ms added to every sandbox request")
+    p.add_argument("--page-size", type=int, default=d.page_size)
+    p.add_argument("--bulk-item-ms", type=float, default=d.bulk_item_ms, help="360Learning processing time per bulk item")
+    p.add_argument("--memory-runs", type=int, default=d.memory_runs)
+    p.add_argument("--skip", action="append", default=[], choices=["catalog", "naive", "transform", "memory"])
+    p.add_argument("--quick", action="store_true", help="5,000 courses and 50,000 rows")
+    p.add_argument("--json", help="also write the raw figures to this file")
+    p.add_argument("--workdir", default=None, help="state DBs and Prefect results (default: a temporary directory)")
+    args = p.parse_args(argv)
+    cfg = BenchConfig(
+        courses=5_000 if args.quick else args.courses,
+        rows=50_000 if args.quick else args.rows,
+        latency=args.latency / 1000.0,
+        page_size=args.page_size,
+        bulk_item_ms=args.bulk_item_ms,
+        runs=max(1, args.runs),
+        memory_runs=max(1, args.memory_runs),
+        skip=tuple(args.skip),
+        transform_repeats=3 if args.quick else 5,
+    )
+    return cfg, args
+
+
+def _quiet_environment(workdir: str) -> None:
+    """Before Prefect is imported: quiet logs, results under the bench's work directory."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(workdir, "prefect-results")
+
+
+def _prefect_api() -> Any:
+    if os.environ.get("PREFECT_API_URL"):
+        return nullcontext()
+    from prefect.testing.utilities import prefect_test_harness  # a throwaway local API + database
+
+    return prefect_test_harness(server_startup_timeout=180)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, args = parse_args(argv)
+    temporary = args.workdir is None
+    cfg.workdir = args.workdir or tempfile.mkdtemp(prefix="learnsync-bench-")
+    os.makedirs(cfg.workdir, exist_ok=True)
+    _quiet_environment(cfg.workdir)
+
+    from bench import report
+    from bench.catalog import run_catalog, snapshot_database
+    from bench.config import PROVIDER, lms_sandbox_config, provider_sandbox_config
+    from bench.sandbox_host import SandboxHost
+    from bench.stats import run_stats_child, run_transform, stats_window_rows
+
+    figures: dict[str, Any] = {"config": cfg.public(), "python": sys.version.split()[0]}
+    began = time.perf_counter()
+    try:
+        with ExitStack() as stack:
+            provider_host = stack.enter_context(SandboxHost("provider"))
+            lms_host = stack.enter_context(SandboxHost("lms360"))
+            need_sandboxes = "catalog" not in cfg.skip or "memory" not in cfg.skip
+            provider_url = ""
+            if need_sandboxes:
+                _say(f"generating {cfg.courses:,} courses and {cfg.rows:,} activity rows in the {PROVIDER} sandbox…")
+                provider_url = provider_host.start(PROVIDER, PROVIDER, **provider_sandbox_config(cfg))
+            stack.enter_context(_prefect_api())
+            if os.environ.get("PREFECT_API_URL") is None:
+                from prefect.settings import PREFECT_API_URL
+
+                os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value() or ""
+
+            catalog_runs = []
+            if "catalog" not in cfg.skip:
+                for i in range(cfg.runs):
+                    _say(f"catalog run {i + 1}/{cfg.runs}: full sync, no-change re-sync" + ("" if "naive" in cfg.skip else ", naive full sync"))
+                    catalog_runs.append(
+                        run_catalog(cfg, provider_url, lms_host, i, naive="naive" not in cfg.skip, keep=(i == 0 and "memory" not in cfg.skip))
+                    )
+                figures["catalog"] = report.catalog_figures(cfg, catalog_runs)
+
+            if "transform" not in cfg.skip:
+                _say(f"stats transform on {cfg.rows:,} rows ({cfg.transform_repeats} timed repeats after a cold one)…")
+                figures["transform"] = report.transform_figures(run_transform(cfg))
+
+            if "memory" not in cfg.skip:
+                if not catalog_runs:
+                    raise SystemExit("the memory figures need the catalog synced first: do not skip 'catalog'")
+                base = catalog_runs[0]
+                lms_host.call("set_config", base.lms_key, lms_sandbox_config(cfg, item_ms=cfg.stats_bulk_item_ms))
+                from bench.config import learnsync_env
+
+                results = []
+                for label, lookback in (("small", cfg.small_window_days - 1), ("full", None)):
+                    rows = stats_window_rows(provider_host, PROVIDER, lookback)
+                    for r in range(cfg.memory_runs):
+                        _say(f"full stats sync in a fresh process: {rows:,} rows ({label}, run {r + 1}/{cfg.memory_runs})…")
+                        db = snapshot_database(base.database_url, os.path.join(cfg.workdir, f"stats-{label}-{r}.db"))
+                        env = learnsync_env(cfg, base.lms_url, provider_url, db)
+                        env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"]
+                        results.append(run_stats_child(env, label, rows, lookback))
+                figures["memory"] = report.memory_figures(results)
+    finally:
+        if temporary:
+            shutil.rmtree(cfg.workdir, ignore_errors=True)
+    figures["bench_seconds"] = time.perf_counter() - began
+    report.print_figures(cfg, figures)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(figures, fh, indent=2, default=str)
+    return 0

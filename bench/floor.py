@@ -1,0 +1,85 @@
+"""The lower bound a full catalog sync cannot beat, from the same parameters the sandboxes use.
+
+    floor = paging + bulk
+    paging = L + max(ceil((P-1)/C) * L, max(0, P-1-B) / R)
+    bulk   = L + sum over waves of (start + largest job in the wave x item + 3 L)
+
+P pages of the catalog, L the per-request latency, C `max_concurrent_pages`, R the provider
+request rate (client limiter, burst B), J = ceil(N / 10,000) bulk jobs run 3 at a time (waves);
+per wave one submit, one final status poll and one results download (3 L), plus one token (L).
+360Learning's 10 writes/s only matter if J + 2 writes take longer than that.
+
+The "calibrated" variant replaces (start + items x item) by what the 360Learning sandbox
+actually took per job (endedAt - createdAt of the run's own bulk operations): the sandbox
+process spends CPU per item on top of its configured delay.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bench.config import LMS_MAX_CONCURRENT_BULK, LMS_MAX_UPSERT, LMS_WRITES_PER_SECOND, BenchConfig
+
+FORMULA = (
+    "floor = [L + max(ceil((P-1)/C)*L, max(0,P-1-B)/R)] + [L + sum_waves(start + max_items*item + 3L)], "
+    "J = ceil(N/10000) jobs, 3 per wave"
+)
+
+
+@dataclass
+class Floor:
+    paging: float
+    bulk: float
+    jobs: int
+    waves: int
+    detail: str
+
+    @property
+    def total(self) -> float:
+        return self.paging + self.bulk
+
+
+def _waves(sizes: list[int]) -> list[list[int]]:
+    return [sizes[i : i + LMS_MAX_CONCURRENT_BULK] for i in range(0, len(sizes), LMS_MAX_CONCURRENT_BULK)]
+
+
+def paging_floor(cfg: BenchConfig, concurrency: int, rate: float) -> float:
+    p, lat = cfg.pages, cfg.latency
+    burst = max(1, int(rate))
+    return lat + max(math.ceil((p - 1) / max(1, concurrency)) * lat, max(0, p - 1 - burst) / rate)
+
+
+def catalog_floor(cfg: BenchConfig, concurrency: int, rate: float, job_seconds: list[float] | None = None) -> Floor:
+    """The floor from the configured delays, or (job_seconds given) from the measured job times."""
+    lat = cfg.latency
+    sizes = [min(LMS_MAX_UPSERT, cfg.courses - s) for s in range(0, cfg.courses, LMS_MAX_UPSERT)]
+    waves = _waves(sizes)
+    if job_seconds is None:
+        per_wave = [cfg.bulk_start_s + max(w) * cfg.bulk_item_ms / 1000.0 for w in waves]
+        source = f"start {cfg.bulk_start_s:g}s + {max(sizes):,} items x {cfg.bulk_item_ms:g} ms"
+    else:
+        measured = _waves(list(job_seconds))
+        per_wave = [max(w) for w in measured]
+        source = "measured job times " + ", ".join(f"{s:.1f}s" for s in job_seconds)
+    bulk = lat + sum(t + 3 * lat for t in per_wave)
+    bulk = max(bulk, (len(sizes) + 2) / LMS_WRITES_PER_SECOND)
+    paging = paging_floor(cfg, concurrency, rate)
+    detail = (
+        f"P={cfg.pages} pages, L={lat * 1000:.0f} ms, C={concurrency}, R={rate:g}/s -> paging {paging:.2f}s; "
+        f"J={len(sizes)} jobs in {len(waves)} waves ({source}) -> bulk {bulk:.2f}s"
+    )
+    return Floor(paging=paging, bulk=bulk, jobs=len(sizes), waves=len(waves), detail=detail)
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def upsert_job_seconds(operations: list[dict[str, Any]]) -> list[float]:
+    """Server-side durations (created -> ended) of the course upserts, in submission order."""
+    ups = [op for op in operations if op.get("type") == "importExternalCourses" and op.get("endedAt")]
+    ups.sort(key=lambda op: op["createdAt"])
+    return [(_ts(op["endedAt"]) - _ts(op["createdAt"])).total_seconds() for op in ups]

@@ -1,0 +1,57 @@
+"""The same full catalog sync done the naive way, for comparison.
+
+Same provider client, same mapping, same 360Learning client, but: pages read one after the
+other, no state and no diffing (every course is sent), and one bulk job at a time
+(`max_concurrent_bulk=1`). No Prefect either: a plain script, as one would first write it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from learnsync.settings import Settings
+from lms360.client import Lms360Client
+from lms360.models import IntegrationCreate
+from providers.base import MappingContext
+from providers.registry import get_provider
+from tasks.diff import build_payloads
+
+
+async def naive_catalog_sync(provider: str, settings: Settings) -> dict[str, Any]:
+    spec = get_provider(provider)
+    options = dict(spec.default_options)
+    client = spec.make_client(settings.provider(provider))
+    frames = []
+    try:
+        for stream in spec.catalog_streams(options):
+            records: list[dict[str, Any]] = []
+            token: str | None = None
+            while True:  # sequential pages
+                page = await client.fetch_catalog_page(stream, token)
+                records.extend(page.records)
+                token = page.next_token
+                if token is None:
+                    break
+            ctx = MappingContext(owner_lang=settings.lms360.owner_lang, now=datetime.now(timezone.utc), options=options)
+            frames.append(spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx).courses)
+    finally:
+        await client.aclose()
+    courses = pd.concat(frames, ignore_index=True)
+    payloads = build_payloads(courses)  # no diffing: everything is sent
+    one_at_a_time = settings.lms360.model_copy(update={"max_concurrent_bulk": 1})
+    async with Lms360Client(one_at_a_time) as lms:
+        integration = await lms.create_integration(
+            IntegrationCreate(
+                externalPlatform=spec.display_name + " naive",
+                groupId=settings.lms360.group_id,
+                authorId=settings.lms360.author_id,
+                defaultCompletion=True,
+                defaultProgress=0,
+                noGroupPropagation=False,
+            )
+        )
+        results = await lms.upsert_courses(integration.id, payloads)
+    return {"sent": len(payloads), "ok": sum(1 for r in results if getattr(r, "ok", False))}

@@ -1,0 +1,196 @@
+"""Figures (medians of the runs) with their targets and ratios, printed as one table."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from bench.config import PROVIDER, BenchConfig
+from bench.floor import FORMULA, catalog_floor
+
+MEMORY_LIMIT_MB = 500.0
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def catalog_figures(cfg: BenchConfig, runs: list[Any]) -> dict[str, Any]:
+    from learnsync.settings import load_settings
+
+    provider = load_settings().provider(PROVIDER)
+    concurrency, rate = provider.max_concurrent_pages, provider.requests_per_second
+    configured = catalog_floor(cfg, concurrency, rate)
+    calibrated = [catalog_floor(cfg, concurrency, rate, r.job_seconds) for r in runs]
+    full = [r.full_seconds for r in runs]
+    out: dict[str, Any] = {
+        "runs": len(runs),
+        "full_seconds": full,
+        "full_median": _median(full),
+        "created": runs[0].full_counts.get("created", 0),
+        "floor_formula": FORMULA,
+        "floor_configured": configured.total,
+        "floor_configured_detail": configured.detail,
+        "floor_calibrated": _median([f.total for f in calibrated]),
+        "floor_calibrated_detail": calibrated[len(calibrated) // 2].detail,
+        "job_seconds": [r.job_seconds for r in runs],
+        "resync_seconds": [r.resync_seconds for r in runs],
+        "resync_median": _median([r.resync_seconds for r in runs]),
+        "resync_writes": [r.resync_writes for r in runs],
+        "resync_unchanged": runs[0].resync_counts.get("unchanged", 0),
+        "resync_share": _median([r.resync_seconds / r.full_seconds for r in runs]),
+        "concurrency": concurrency,
+        "provider_rate": rate,
+    }
+    out["ratio_configured"] = out["full_median"] / configured.total
+    out["ratio_calibrated"] = out["full_median"] / out["floor_calibrated"]
+    naive = [r.naive_seconds for r in runs if r.naive_seconds is not None]
+    if naive:
+        out["naive_seconds"] = naive
+        out["naive_median"] = _median(naive)
+        out["naive_ratio"] = _median([r.naive_seconds / r.full_seconds for r in runs if r.naive_seconds is not None])
+    return out
+
+
+def transform_figures(result: Any) -> dict[str, Any]:
+    return {
+        "rows": result.rows,
+        "seconds": result.seconds,
+        "median_seconds": _median(result.seconds),
+        "rows_per_second": result.rows_per_second,
+        "cold_seconds": result.cold_seconds,
+        "cold_rows_per_second": result.rows / result.cold_seconds,
+        "map_seconds": result.map_seconds,
+        "plan_seconds": result.plan_seconds,
+        "items": result.items,
+        "replan_seconds": result.replan_seconds,
+    }
+
+
+def memory_figures(results: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label in ("small", "full"):
+        mine = [r for r in results if r.label == label]
+        if not mine:
+            continue
+        out[label] = {
+            "rows": mine[0].rows,
+            "peak_mb": _median([r.peak_mb for r in mine]),
+            "baseline_mb": _median([r.baseline_mb for r in mine]),
+            "seconds": _median([r.seconds for r in mine]),
+            "counts": mine[0].counts,
+        }
+    if "small" in out and "full" in out:
+        extra_rows = out["full"]["rows"] - out["small"]["rows"]
+        extra_mb = out["full"]["peak_mb"] - out["small"]["peak_mb"]
+        out["growth_mb"] = extra_mb
+        out["growth_mb_per_100k_rows"] = extra_mb / extra_rows * 100_000 if extra_rows else float("nan")
+    return out
+
+
+def _row(name: str, measured: str, target: str, ratio: str, ok: bool | None) -> tuple[str, str, str, str, str]:
+    return name, measured, target, ratio, "" if ok is None else ("yes" if ok else "NO")
+
+
+def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
+    rows: list[tuple[str, str, str, str, str]] = []
+    notes: list[str] = []
+    c = figures.get("catalog")
+    if c:
+        n = cfg.courses
+        rows.append(_row(
+            f"full catalog sync, {n:,} courses",
+            f"{c['full_median']:.1f} s",
+            f"<= 1.5 x floor ({c['floor_configured']:.1f} s)",
+            f"{c['ratio_configured']:.2f} x floor",
+            c["ratio_configured"] <= 1.5,
+        ))
+        rows.append(_row(
+            "  same, vs floor from measured 360 job times",
+            f"{c['full_median']:.1f} s",
+            f"<= 1.5 x floor ({c['floor_calibrated']:.1f} s)",
+            f"{c['ratio_calibrated']:.2f} x floor",
+            c["ratio_calibrated"] <= 1.5,
+        ))
+        writes = max(c["resync_writes"])
+        rows.append(_row(
+            f"no-change re-sync, {n:,} courses",
+            f"{c['resync_median']:.1f} s, {writes} writes",
+            "0 writes, < 10% of full",
+            f"{c['resync_share'] * 100:.1f}% of full",
+            writes == 0 and c["resync_share"] < 0.10,
+        ))
+        if "naive_median" in c:
+            rows.append(_row(
+                "naive full sync (sequential pages, 1 bulk job at a time, no diff)",
+                f"{c['naive_median']:.1f} s",
+                "slower than the full sync",
+                f"{c['naive_ratio']:.2f} x the full sync",
+                None,
+            ))
+        notes.append(f"floor: {c['floor_formula']}")
+        notes.append(f"  configured: {c['floor_configured_detail']}")
+        notes.append(f"  calibrated: {c['floor_calibrated_detail']}")
+        notes.append("runs (s): full " + ", ".join(f"{v:.1f}" for v in c["full_seconds"])
+                     + " | re-sync " + ", ".join(f"{v:.2f}" for v in c["resync_seconds"])
+                     + (" | naive " + ", ".join(f"{v:.1f}" for v in c["naive_seconds"]) if "naive_seconds" in c else ""))
+    t = figures.get("transform")
+    if t:
+        rps = t["rows_per_second"]
+        rows.append(_row(
+            f"stats transform (map_stats + plan_stats), {t['rows']:,} rows",
+            f"{rps:,.0f} rows/s",
+            ">= 1,000,000 rows/s",
+            f"{rps / 1_000_000:.2f} x target",
+            rps >= 1_000_000,
+        ))
+        notes.append(
+            f"transform: median {t['median_seconds']:.2f} s (map {t['map_seconds']:.2f} s + plan {t['plan_seconds']:.2f} s), "
+            f"cold first pass {t['cold_seconds']:.2f} s ({t['cold_rows_per_second']:,.0f} rows/s), "
+            f"re-plan with every attempt stored {t['replan_seconds']:.2f} s"
+        )
+    m = figures.get("memory")
+    if m and "full" in m:
+        full = m["full"]
+        rows.append(_row(
+            f"full stats sync, {full['rows']:,} rows: peak RSS",
+            f"{full['peak_mb']:.0f} MB",
+            f"< {MEMORY_LIMIT_MB:.0f} MB",
+            f"{full['peak_mb'] / MEMORY_LIMIT_MB:.2f} x limit",
+            full["peak_mb"] < MEMORY_LIMIT_MB,
+        ))
+        if "small" in m:
+            small = m["small"]
+            rows.append(_row(
+                f"  same with {small['rows']:,} rows: peak RSS",
+                f"{small['peak_mb']:.0f} MB",
+                "no growth with rows",
+                f"{m['growth_mb']:+.0f} MB for +{full['rows'] - small['rows']:,} rows",
+                m["growth_mb_per_100k_rows"] < 5.0,
+            ))
+        for label in ("small", "full"):
+            if label in m:
+                x = m[label]
+                notes.append(
+                    f"stats sync {label}: {x['rows']:,} rows in {x['seconds']:.1f} s ({x['rows'] / x['seconds']:,.0f} rows/s), "
+                    f"RSS after imports {x['baseline_mb']:.0f} MB, peak {x['peak_mb']:.0f} MB; counts {x['counts']}"
+                )
+    widths = [max(len(r[i]) for r in rows + [("figure", "measured", "target", "ratio", "met")]) for i in range(5)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print()
+    print(f"learnsync benchmark — provider {PROVIDER}, latency {cfg.latency * 1000:.0f} ms/request, "
+          f"page size {cfg.page_size}, 360 bulk {cfg.bulk_item_ms:g} ms/item, medians of {cfg.runs} run(s)")
+    if c:
+        from flows.stats_sync import STATS_CHUNK_ROWS
+
+        print(f"learnsync settings: max_concurrent_pages={c['concurrency']}, provider requests/s={c['provider_rate']:g}, "
+              f"bulk poll {cfg.poll_interval:g} s backing off to {cfg.poll_max_interval:g} s, "
+              f"stats chunk {STATS_CHUNK_ROWS:,} rows; sandboxes in child processes")
+    print(line.format("figure", "measured", "target", "ratio", "met"))
+    print(line.format(*("-" * w for w in widths)))
+    for r in rows:
+        print(line.format(*r))
+    print()
+    for note in notes:
+        print(note)
+    print(f"benchmark wall time {figures.get('bench_seconds', 0):.0f} s")

@@ -1,0 +1,161 @@
+"""Statistics figures: the pandas rules on 1M rows (transform only) and full stats syncs' memory."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.config import PROVIDER, BenchConfig
+
+
+# --------------------------------------------------------------------------- transform
+
+
+def activity_frame(rows: int, seed: int = 7) -> pd.DataFrame:
+    """`rows` activity records as the Udemy client hands them to the engine, as one DataFrame.
+
+    100,000 rows come from the sandbox's generator (through the client's record model); they are
+    repeated with the learner's e-mail tagged per copy (`learner3+c2@example.com`), so every
+    (course, learner) pair stays distinct, as in a real extract.
+    """
+    from providers.udemy.models import UdemyCourseActivity
+    from sandboxes.udemy.data import generate
+
+    base_rows = min(rows, 100_000)
+    data = generate(seed, max(500, base_rows // 40), 50, base_rows, n_learning_paths=0, anchor=date(2026, 6, 1))
+    records = [UdemyCourseActivity.model_validate(r).model_dump(exclude_unset=True) for r in data.activities]
+    base = pd.DataFrame.from_records(records)
+    copies = math.ceil(rows / len(base))
+    frame = pd.concat([base] * copies, ignore_index=True).iloc[:rows].copy()
+    emails = base["user_email"].astype("str")
+    tagged = [emails] + [emails.str.replace("@", f"+c{k}@", n=1, regex=False) for k in range(1, copies)]
+    frame["user_email"] = pd.concat(tagged, ignore_index=True).iloc[:rows].astype("str").to_numpy()
+    frame["user_email"] = frame["user_email"].astype("str")
+    return frame.reset_index(drop=True)
+
+
+@dataclass
+class TransformResult:
+    rows: int
+    cold_seconds: float
+    seconds: list[float]  # repeated measurements after the first
+    map_seconds: float
+    plan_seconds: float
+    items: int
+    replan_seconds: float | None = None  # same rows again, every attempt already stored
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / statistics.median(self.seconds)
+
+
+def run_transform(cfg: BenchConfig) -> TransformResult:
+    from providers.base import MappingContext
+    from providers.registry import get_provider
+    from tasks.stats_rules import ATTEMPT_COLUMNS, plan_stats
+
+    spec = get_provider(PROVIDER)
+    frame = activity_frame(cfg.rows)
+    ctx = MappingContext(owner_lang="en", now=datetime(2026, 6, 2, tzinfo=timezone.utc))
+    empty = pd.DataFrame(columns=ATTEMPT_COLUMNS)
+
+    def once(keep: bool = False) -> tuple[float, float, Any]:
+        started = time.perf_counter()
+        mapped = spec.map_stats(frame, ctx)
+        middle = time.perf_counter()
+        plan = plan_stats(mapped.stats, empty)
+        return middle - started, time.perf_counter() - middle, plan if keep else None
+
+    m, p, plan = once(keep=True)
+    cold = m + p
+    runs = [once() for _ in range(max(1, cfg.transform_repeats))]  # results dropped: memory is reused
+    stored = pd.DataFrame(
+        {
+            "course_external_id": plan.items["course_external_id"],
+            "user_email": plan.items["user_email"],
+            "first_activity_at": plan.items["first"],
+            "attempt_no": plan.items["attempt_no"],
+            "completed": plan.items["completed"],
+            "payload_hash": plan.items["payload_hash"],
+        }
+    )
+    started = time.perf_counter()
+    replan = plan_stats(spec.map_stats(frame, ctx).stats, stored)
+    replan_seconds = time.perf_counter() - started
+    if len(replan.items):
+        raise RuntimeError(f"re-planning identical rows resent {len(replan.items)} items")
+    return TransformResult(
+        rows=len(frame),
+        cold_seconds=cold,
+        seconds=[a + b for a, b, _ in runs],
+        map_seconds=statistics.median(a for a, _, _ in runs),
+        plan_seconds=statistics.median(b for _, b, _ in runs),
+        items=len(plan.items),
+        replan_seconds=replan_seconds,
+    )
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass
+class MemoryResult:
+    label: str
+    rows: int
+    seconds: float
+    baseline_mb: float
+    peak_mb: float
+    counts: dict[str, int]
+
+    @property
+    def growth_mb(self) -> float:
+        return self.peak_mb - self.baseline_mb
+
+
+def stats_window_rows(provider_host: Any, provider_key: str, lookback_days: int | None) -> int:
+    today = datetime.now(timezone.utc).date()
+    since = None if lookback_days is None else (today - timedelta(days=lookback_days)).isoformat()
+    return provider_host.call("activity_rows", provider_key, since, today.isoformat())
+
+
+def run_stats_child(env: dict[str, str], label: str, rows: int, lookback_days: int | None) -> MemoryResult:
+    """A full daily stats sync in a fresh process; its peak RSS is the figure."""
+    child_env = {**os.environ, **env}
+    if lookback_days is None:
+        child_env.pop("LEARNSYNC_STATS_INITIAL_LOOKBACK_DAYS", None)
+    else:
+        child_env["LEARNSYNC_STATS_INITIAL_LOOKBACK_DAYS"] = str(lookback_days)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.stats_child"], env=child_env, capture_output=True, text=True, timeout=3600
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"stats child failed ({done.returncode}): {done.stderr[-3000:]}")
+    data = json.loads(lines[-1])
+    return MemoryResult(
+        label=label,
+        rows=rows,
+        seconds=data["seconds"],
+        baseline_mb=data["baseline_mb"],
+        peak_mb=data["peak_mb"],
+        counts=data["counts"],
+    )
+
+
+def rows_per_second(result: MemoryResult) -> float:
+    return result.rows / result.seconds if result.seconds else float("nan")
+
+
+def median(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")

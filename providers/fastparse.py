@@ -1,0 +1,200 @@
+"""Columnar fast paths the provider mappings use on clean, typed columns (performance only).
+
+Frames built from provider pages (`pd.DataFrame.from_records`) carry typed columns when the
+data is clean: Arrow-backed strings (pandas' `str` dtype when pyarrow is installed), int64,
+float64. On such columns these helpers do in C/numpy what the generic helpers do with per-cell
+Python checks; the mappings use them only when every input column has such a type, and fall
+back to their generic (object) path otherwise, so the rules have one meaning.
+
+Without pyarrow every helper answers None (or False) and the mappings take the generic path.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
+
+import numpy as np
+import pandas as pd
+
+try:  # pyarrow backs pandas' string dtype; without it pandas string ops are Python loops
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError:  # pragma: no cover - exercised only on installs without pyarrow
+    pa = None
+    pc = None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+_gc_lock = threading.Lock()
+_gc_depth = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (re-entrant, across threads).
+
+    A catalog holds hundreds of thousands of small containers (nested dicts and lists of the
+    pages) while it is read and mapped; every generation-2 collection walks all of them again,
+    which costs as much as the work itself. Those records hold no reference cycles
+    (refcounting frees them), and cycles others create meanwhile are collected when the
+    outermost pause ends.
+    """
+    global _gc_depth, _gc_was_enabled
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def without_gc(fn: F) -> F:
+    """Run a mapping with the cyclic garbage collector paused (see `paused_gc`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with paused_gc():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def arrow_strings(s: pd.Series) -> Any | None:
+    """The column as one pyarrow string array (zero copy), or None if it is not Arrow-backed text."""
+    if pa is None or not isinstance(s.dtype, pd.StringDtype) or getattr(s.dtype, "storage", None) != "pyarrow":
+        return None
+    arr = pa.array(s.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+
+
+def is_text(s: pd.Series) -> bool:
+    return arrow_strings(s) is not None
+
+
+def is_number(s: pd.Series) -> bool:
+    """int or float numpy columns (never bool: booleans are not numbers in the rule books)."""
+    return s.dtype.kind in "iuf" and not pd.api.types.is_bool_dtype(s.dtype)
+
+
+def all_missing(s: pd.Series) -> bool:
+    return s.dtype == object and bool(s.isna().all())
+
+
+def to_series(arr: Any, index: pd.Index) -> pd.Series:
+    """An Arrow string array as a pandas `str` Series (missing values are NaN, as in pandas)."""
+    return pd.Series(pd.array(arr, dtype=pd.StringDtype("pyarrow", na_value=np.nan)), index=index)
+
+
+def clean_text(arr: Any) -> Any:
+    """Stripped, non-empty strings; anything else null (the generic `_text` on clean text)."""
+    stripped = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.greater(pc.utf8_length(stripped), 0), stripped, pa.scalar(None, arr.type))
+
+
+def per_distinct(arr: Any, fn: Callable[[pd.Series], pd.Series]) -> np.ndarray:
+    """Apply a (slow) per-value check once per distinct value; nulls give False."""
+    encoded = arr.dictionary_encode()
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    values = pd.Series(encoded.dictionary.to_pylist(), dtype=object)
+    answers = np.asarray(fn(values), dtype=bool) if len(values) else np.zeros(0, dtype=bool)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    valid = ~np.asarray(pc.is_null(encoded.indices).to_numpy(zero_copy_only=False), dtype=bool)
+    out = np.zeros(len(arr), dtype=bool)
+    out[valid] = answers[indices[valid].astype(np.int64)]
+    return out
+
+
+def int_ids(s: pd.Series) -> pd.Series:
+    """int64 ids as strings (the generic `_ids` on integers: only |id| < 2**53 are kept)."""
+    values = s.to_numpy(np.int64)
+    ok = np.abs(values) < 2**53
+    text = pc.cast(pa.array(values), pa.large_string())
+    if not ok.all():
+        text = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.large_string()))
+    return to_series(text, s.index)
+
+
+_ISO_LEN = 20  # YYYY-MM-DDTHH:MM:SSZ
+_SEP = {4: ord("-"), 7: ord("-"), 10: ord("T"), 13: ord(":"), 16: ord(":"), 19: ord("Z")}
+_DIGIT_AT = [i for i in range(_ISO_LEN) if i not in _SEP]
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of valid (y, m, d) dates, 0 <= y <= 9999 (two table look-ups)."""
+    return _YEAR_START[y] + _MONTH_START[_IS_LEAP[y].astype(np.intp), m] + (d - 1)
+
+
+def _calendar_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    years = np.arange(10_000)
+    leap = ((years % 4 == 0) & (years % 100 != 0)) | (years % 400 == 0)
+    y = years - 1  # days from 0000-01-01 to 1970-01-01 is 719_528
+    start = (365 * years + np.where(years > 0, y // 4 - y // 100 + y // 400 + 1, 0)) - 719_528
+    months = np.zeros((2, 14), dtype=np.int64)
+    for is_leap in (0, 1):
+        lengths = [0, 31, 28 + is_leap, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        months[is_leap, 1:] = np.cumsum(lengths)
+    return start.astype(np.int64), months, leap
+
+
+_YEAR_START, _MONTH_START, _IS_LEAP = _calendar_tables()
+
+
+def iso_utc(arr: Any, index: pd.Index) -> pd.Series:
+    """`pd.to_datetime(stripped_text, format="ISO8601", utc=True, errors="coerce")` for an Arrow
+    string array (blank values are missing, surrounding whitespace is ignored).
+
+    Values in the exact `YYYY-MM-DDTHH:MM:SSZ` shape (what the provider APIs send) are decoded
+    from the raw bytes with integer numpy; every other non-null value goes through pandas.
+    Returns datetime64[us, UTC].
+    """
+    n = len(arr)
+    out = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+    present = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+    exact = np.asarray(pc.fill_null(pc.equal(pc.binary_length(arr), _ISO_LEN), False).to_numpy(zero_copy_only=False), dtype=bool)
+    if exact.any():
+        picked = arr.filter(pa.array(exact)).cast(pa.large_binary())
+        buffers = picked.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int64)[picked.offset : picked.offset + len(picked) + 1]
+        data = np.frombuffer(buffers[2], dtype=np.uint8)
+        rows = data[offsets[0] : offsets[0] + _ISO_LEN * len(picked)].reshape(len(picked), _ISO_LEN)
+        valid = ((rows[:, _DIGIT_AT] - 48) <= 9).all(axis=1)  # uint8 wraps below "0"
+        for at, char in _SEP.items():
+            valid &= rows[:, at] == char
+
+        def num(at: int, width: int) -> np.ndarray:
+            value = rows[:, at].astype(np.int32) - 48
+            for i in range(at + 1, at + width):
+                value = value * 10 + (rows[:, i].astype(np.int32) - 48)
+            return value
+
+        y, mo, d, hh, mi, ss = num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
+        month = np.clip(mo, 0, 12)
+        month_days = _MONTH_DAYS[month] + (_IS_LEAP[y] & (mo == 2))
+        valid &= (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= month_days) & (hh < 24) & (mi < 60) & (ss < 60)
+        days = _days_from_civil(y, month, d).astype(np.int64)
+        micros = ((days * 86_400 + hh * 3600 + mi * 60 + ss) * 1_000_000).astype(np.int64)
+        where = np.flatnonzero(exact)
+        out[where[valid]] = micros[valid]
+        exact[where[~valid]] = False  # odd values (e.g. a 30 February) take pandas' decision
+    rest = present & ~exact
+    if rest.any():
+        others = [v.strip() or None for v in arr.filter(pa.array(rest)).to_pylist()]
+        parsed = pd.to_datetime(pd.Series(others, dtype=object), utc=True, errors="coerce", format="ISO8601")
+        parsed = parsed.astype("datetime64[us, UTC]")
+        out[np.flatnonzero(rest)] = np.asarray(parsed.values, dtype="datetime64[us]").astype(np.int64)
+    return pd.Series(out.view("datetime64[us]"), index=index).dt.tz_localize("UTC")
