@@ -63,7 +63,7 @@ class Lms360Settings(BaseModel):
     writes_per_second: float = 9.0
     max_concurrent_bulk: int = 3
     poll_interval_seconds: float = 2.0
-    poll_max_interval_seconds: float = 30.0
+    poll_max_interval_seconds: float = 5.0  # polls are cheap (50 reads/s); long waits idle the run
     timeout_seconds: float = 30.0
     max_upsert_batch: int = 10_000  # the API's maximum; smaller batches confirm (and checkpoint) sooner
     max_stats_batch: int = 10_000

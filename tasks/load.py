@@ -27,6 +27,8 @@ def _now() -> datetime:
 
 def result_fields(result: Any) -> tuple[bool, str | None, str | None, dict[str, Any]]:
     """(ok, resourceId, errorMessage, input) from a bulk item result (pydantic model or dict)."""
+    if hasattr(result, "ok") and hasattr(result, "input"):  # lms360 models: no dump per item
+        return bool(result.ok), getattr(result, "resource_id", None), getattr(result, "error_message", None), result.input or {}
     data = result.model_dump(by_alias=True) if hasattr(result, "model_dump") else dict(result)
     ok = data.get("status") == "success"
     resource = data.get("resourceId") or data.get("resource_id")
@@ -173,17 +175,24 @@ async def push_catalog(
                 ),
             ),
         )
+        # Plain dicts, not per-row DataFrame lookups: this loop sees every confirmed course.
+        payloads = dict(zip(send["external_id"], send["payload"]))
+        known_ids = dict(zip(send["external_id"], send["course_id"]))
+        extras = {
+            e: {**(x if isinstance(x, dict) else {}), "filter_lang": fl, "filter_type": ft}
+            for e, x, fl, ft in zip(send["external_id"], send["extra"], send["filter_lang"], send["filter_type"])
+        }
         rows = []
         for r in results:
             ok, resource, msg, inp = result_fields(r)
             ext = str(inp.get("externalId"))
-            outcome = meta.at[ext, "outcome"] if ext in meta.index else "updated"
+            outcome = planned.get(ext, "updated")
             if not ok:
                 report.add("failed")
                 report.error(ext, "failed", msg or "rejected by 360Learning")
                 outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": msg})
                 continue
-            confirmed[ext] = resource or meta.at[ext, "course_id"]
+            confirmed[ext] = resource or known_ids.get(ext)
             rows.append(
                 {
                     "external_id": ext,
@@ -191,8 +200,8 @@ async def push_catalog(
                     # a restored course stays archived until the unarchive call below succeeds
                     "status": "archived" if outcome == "restored" else "active",
                     "payload_hash": hashes[ext],
-                    "payload": meta.at[ext, "payload"],
-                    "extra": _extra_with_filters(meta.loc[ext]),
+                    "payload": payloads[ext],
+                    "extra": extras[ext],
                     "action": "created" if outcome == "created" else "updated",
                 }
             )
@@ -222,13 +231,6 @@ async def push_catalog(
     if len(steady):
         await sync_skills(lms, store, pk, steady, dict(zip(steady["external_id"], steady["course_id"])), report, outcomes, now, count_drift=True)
     store.add_outcomes(run_pk, outcomes) if run_pk is not None and outcomes else None
-
-
-def _extra_with_filters(row: pd.Series) -> dict[str, Any]:
-    extra = dict(row.get("extra") or {})
-    extra["filter_lang"] = row.get("filter_lang")
-    extra["filter_type"] = row.get("filter_type")
-    return extra
 
 
 async def _bounded(calls: list[Callable[[], Awaitable[Any]]], limit: int = 8) -> list[Any]:
