@@ -16,7 +16,7 @@ from learnsync.runtime import Runtime
 from providers.base import MappingContext
 from tasks.diff import plan_catalog
 from learnsync.http import PageTokenGuard
-from tasks.extract import paused_gc, read_announced_pages, read_first_page, read_page_chunk
+from tasks.extract import completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk
 from tasks.load import push_catalog, resolve_pending_jobs
 from tasks.report import RunReport
 
@@ -104,7 +104,9 @@ async def _extract(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
         token = chunk["next_token"]
     records = [r for part in parts for r in part]
     logger().info("%s/%s: %d records extracted", key, stream, len(records))
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frame.attrs["incomplete"] = completeness(records, head.get("total"))
+    return frame
 
 
 @task(name="map-catalog", cache_policy=NO_CACHE)
@@ -141,8 +143,11 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
             client = rt.provider_client()
             try:
                 mapped_parts, quarantine_parts, ignored_parts = [], [], []
+                incomplete: list[str] = []
                 for stream in spec.catalog_streams(options):
                     raw = await extract_catalog(rt, client, stream)
+                    if raw.attrs.get("incomplete"):
+                        incomplete.append(f"{stream}: {raw.attrs['incomplete']}")
                     result = map_catalog(rt, raw, stream, ctx)
                     mapped_parts.append(result.courses)
                     quarantine_parts.append(result.quarantine)
@@ -154,8 +159,13 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
             ignored = pd.concat(ignored_parts, ignore_index=True) if ignored_parts else pd.DataFrame()
             state = store.load_courses(integration["id"]) if integration.get("id") else pd.DataFrame()
             plan = plan_catalog(
-                mapped, state, spec, integration.get("filters") or {}, guard_ratio=rt.settings.archive_guard_ratio, force=force
+                mapped, state, spec, integration.get("filters") or {}, guard_ratio=rt.settings.archive_guard_ratio,
+                force=force, complete=not incomplete,
             )
+            for reason in incomplete:
+                report.notes.append(f"incomplete catalog read ({reason}): nothing archived as missing this run")
+                report.error(spec.key, "failed", f"incomplete catalog read: {reason}")
+                report.add("failed")
             _report_mapping_rejects(report, quarantine, ignored)
             report.add("ignored", plan.counts.get("ignored", 0))
             if dry_run:

@@ -103,8 +103,12 @@ def plan_catalog(
     *,
     guard_ratio: float = 0.5,
     force: bool = False,
+    complete: bool = True,
 ) -> CatalogPlan:
-    """Decide each course's outcome from the mapped extract and the stored state."""
+    """Decide each course's outcome from the mapped extract and the stored state.
+
+    complete=False (a page was skipped or an id hidden): nothing is archived as missing.
+    """
     mapped = mapped.drop_duplicates("externalId", keep="last").reset_index(drop=True)
     payloads = build_payloads(mapped)
     tags = _as_list_column(mapped.get("_tags", pd.Series([None] * len(mapped))), [])
@@ -157,8 +161,8 @@ def plan_catalog(
         in_extract & ~keep & active,
         in_extract & keep & ~matches & active,
         in_extract & ~wanted & archived,
-        ~in_extract & active & bool(spec.archive_missing),
-        ~in_extract & (archived | (active & (not spec.archive_missing))),
+        ~in_extract & active & bool(spec.archive_missing and complete),
+        ~in_extract & (archived | (active & (not (spec.archive_missing and complete)))),
     ]
     outcomes = [
         "created",

@@ -63,10 +63,11 @@ async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -
     tokens = announced_tokens(client, "catalog_page_tokens", stream, page) if page.next_token is not None else []
     if tokens is not None and tokens and tokens[0] != page.next_token:
         tokens = None  # the hint disagrees with the API's own next token: trust the API
+    total = getattr(page, "total", None)
     if tokens is not None:
-        return {"records": list(page.records), "next_token": page.next_token, "pages": 1, "tokens": tokens}
+        return {"records": list(page.records), "next_token": page.next_token, "pages": 1, "tokens": tokens, "total": total}
     if page.next_token is None:
-        return {"records": list(page.records), "next_token": None, "pages": 1, "tokens": []}
+        return {"records": list(page.records), "next_token": None, "pages": 1, "tokens": [], "total": total}
     rest = await read_page_chunk(client, stream, page.next_token, max_pages - 1) if max_pages > 1 else {
         "records": [], "next_token": page.next_token, "pages": 0
     }
@@ -75,7 +76,22 @@ async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -
         "next_token": rest["next_token"],
         "pages": 1 + rest["pages"],
         "tokens": None,
+        "total": total,
     }
+
+
+def completeness(records: list[dict[str, Any]], total: int | None) -> str | None:
+    """Why a catalog read is incomplete (None when complete or when the provider gave no total).
+
+    A skipped page, or a duplicated id that hides another record, leaves fewer distinct records
+    than the provider announced: archiving what is "missing" would archive live courses.
+    """
+    if total is None:
+        return None
+    ids = {str(r.get("id")) if isinstance(r, dict) and r.get("id") is not None else repr(sorted(r.items())) for r in records}
+    if len(ids) < total:
+        return f"read {len(ids)} distinct records where the provider announced {total}"
+    return None
 
 
 async def read_announced_pages(client: ProviderClient, stream: str, tokens: list[str], gate: asyncio.Semaphore) -> dict:

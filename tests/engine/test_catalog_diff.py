@@ -157,3 +157,17 @@ def test_rule_tags_merge_without_resending_the_course():
     assert outcomes(second) == {"1": "retag"} and second.counts == {"updated": 1}
     untagged = plan_catalog(mapped(["1"]), state_after(first), spec())  # tags sync switched off
     assert outcomes(untagged) == {"1": "unchanged"}
+
+
+def test_incomplete_extract_archives_nothing_as_missing():
+    first = plan_catalog(mapped(["1", "2", "3"]), EMPTY, spec())
+    partial = plan_catalog(mapped(["1", "2"]), state_after(first), spec(), complete=False)
+    assert "archived" not in partial.counts and outcomes(partial)["3"] == "absent"
+
+
+def test_completeness_counts_distinct_ids_against_the_announced_total():
+    from tasks.extract import completeness
+
+    assert completeness([{"id": 1}, {"id": 2}], 2) is None
+    assert completeness([{"id": 1}, {"id": 1}], 2) == "read 1 distinct records where the provider announced 2"
+    assert completeness([{"id": 1}], None) is None
