@@ -64,21 +64,26 @@ def _filter_values(state: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+async def _archive(lms: Any, store: Any, integration: dict, external_ids: list[str], reason: str, report: RunReport) -> None:
+    """Archive courses in 360Learning; record in state the ones it confirmed, report the others."""
+    if not external_ids:
+        return
+    rows = []
+    for r in await lms.archive_courses(integration["integration_id"], external_ids):
+        ok, _res, msg, inp = result_fields(r)
+        if ok:
+            rows.append({"external_id": inp["externalId"], "status": "archived", "archived_reason": reason, "action": "archived"})
+        else:
+            report.add("failed")
+            report.error(inp.get("externalId"), "failed", f"archive: {msg}")
+    store.apply_course_results(integration["id"], rows, now_utc())
+    report.add("archived", len(rows))
+
+
 async def _apply_filter_changes(lms: Any, store: Any, integration: dict, changes: pd.DataFrame, report: RunReport, run_pk: int) -> None:
     now = now_utc()
     to_archive = changes[changes["outcome"] == "archived"]
-    if len(to_archive):
-        results = await lms.archive_courses(integration["integration_id"], to_archive["external_id"].tolist())
-        rows = []
-        for r in results:
-            ok, _res, msg, inp = result_fields(r)
-            if ok:
-                rows.append({"external_id": inp["externalId"], "status": "archived", "archived_reason": "filter", "action": "archived"})
-            else:
-                report.add("failed")
-                report.error(inp.get("externalId"), "failed", f"archive: {msg}")
-        store.apply_course_results(integration["id"], rows, now)
-        report.add("archived", len(rows))
+    await _archive(lms, store, integration, to_archive["external_id"].tolist(), "filter", report)
     rows = []
     for ext, cid in changes.loc[changes["outcome"] == "restored", ["external_id", "course_id"]].itertuples(index=False):
         try:
@@ -123,17 +128,7 @@ async def deactivate_integration(provider: str, platform: str = "default") -> di
     state = store.load_courses(integration["id"])
     active = state.loc[state["status"] == "active", "external_id"].tolist()
     async with rt.lms_client() as lms:
-        results = await lms.archive_courses(integration["integration_id"], active) if active else []
-    rows = []
-    for r in results:
-        ok, _res, msg, inp = result_fields(r)
-        if ok:
-            rows.append({"external_id": inp["externalId"], "status": "archived", "archived_reason": "deactivated", "action": "archived"})
-        else:
-            report.add("failed")
-            report.error(inp.get("externalId"), "failed", f"archive: {msg}")
-    store.apply_course_results(integration["id"], rows, now_utc())
-    report.add("archived", len(rows))
+        await _archive(lms, store, integration, active, "deactivated", report)
     store.set_integration_fields(integration["id"], active=False)
     paused = await _set_paused(provider, platform, paused=True)
     report.notes.append(f"paused {paused} deployment(s); learner statistics and attempts are kept")
