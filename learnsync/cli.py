@@ -317,6 +317,22 @@ def faults_data(
     console.print(httpx.get(url, timeout=10).json())
 
 
+@faults_app.command("lms360")
+def faults_lms360(
+    sandbox_url: str = typer.Argument(..., help="the 360Learning sandbox, e.g. http://127.0.0.1:8100"),
+    reject: Optional[list[str]] = typer.Option(None, "--reject", help="externalId whose bulk items fail (repeat)"),
+    message: str = typer.Option("internalError: item rejected", help="per-item error message"),
+    job_error: Optional[str] = typer.Option(None, help="end the next bulk job in status error with this message"),
+    clear: bool = typer.Option(False, "--clear", help="stop rejecting items"),
+) -> None:
+    """360Learning-side faults: per-item bulk errors and bulk jobs ending in error."""
+    import httpx
+
+    body = {"reject": reject or [], "message": message, "job_error": job_error, "clear": clear}
+    httpx.post(f"{sandbox_url.rstrip('/')}/_sandbox/bulk-faults", json=body, timeout=10).raise_for_status()
+    console.print("360Learning sandbox faults set")
+
+
 @app.command()
 def deploy(
     platform: str = typer.Option("default"),

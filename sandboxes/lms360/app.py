@@ -376,6 +376,21 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     async def sandbox_bulk_operations() -> JSONResponse:
         return JSONResponse(store.bulk_operations())
 
+    # ---- 360-side faults (tests, `learnsync faults lms360`) --------------------------------
+
+    @app.post("/_sandbox/bulk-faults")
+    async def sandbox_bulk_faults(request: Request) -> JSONResponse:
+        """{"reject": [externalId...], "message": "..."} fails those items in later bulk jobs;
+        {"job_error": "..."} ends the next bulk job in status error; {"clear": true} resets."""
+        body = await request.json()
+        if body.get("clear"):
+            store.clear_rejections()
+        if body.get("reject"):
+            store.reject_items([str(e) for e in body["reject"]], body.get("message") or "internalError: item rejected")
+        if body.get("job_error"):
+            store.force_next_bulk_error(str(body["job_error"]))
+        return JSONResponse({"ok": True})
+
     app.include_router(auth)
     app.include_router(api)
     return with_faults(app)

@@ -42,3 +42,15 @@ def test_cli_data_faults_on_a_provider_sandbox():
         assert "missing_required" in added.output
         cleared = runner.invoke(app, ["faults", "data", srv.url, "--clear"])
         assert cleared.exit_code == 0 and "cleared" in cleared.output
+
+
+def test_cli_lms360_per_item_errors_and_job_error():
+    runner = CliRunner()
+    with SandboxServer(sandbox_app("lms360")) as srv:
+        result = runner.invoke(app, ["faults", "lms360", srv.url, "--reject", "c-1", "--message", "boom", "--job-error", "down"])
+        assert result.exit_code == 0, result.output
+        store = srv.app.state.store
+        assert store.rejection_for({"externalId": "c-1"}) == "boom"
+        assert store.take_forced_bulk_error() == "down"
+        runner.invoke(app, ["faults", "lms360", srv.url, "--clear"])
+        assert store.rejection_for({"externalId": "c-1"}) is None
