@@ -11,6 +11,7 @@ import itertools
 import socket
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Iterator
 
 import httpx
@@ -330,6 +331,17 @@ def test_rule_running_status_reports_progress_index() -> None:
         assert running and all({"queuedAt", "startedAt", "progress"} <= set(s) for s in running)
         assert running[-1]["progress"]["index"] > 0
         assert "progress" not in seen[-1] and seen[-1]["status"] == "completed"
+
+
+def test_rule_bulk_job_runs_for_items_times_item_delay() -> None:
+    """The timing model: a job of N items takes N x item delay, the sandbox's own work included."""
+    with sandbox(bulk_item_delay_seconds=0.004, bulk_start_delay_seconds=0.0) as (app, api):
+        integration_id = api.integration()
+        api.upsert(integration_id, [course(f"c{i}") for i in range(250)])
+        op = app.state.store.bulk_operations()[-1]
+        took = (datetime.fromisoformat(op["endedAt"].replace("Z", "+00:00")) - datetime.fromisoformat(op["startedAt"].replace("Z", "+00:00"))).total_seconds()
+        assert took >= 250 * 0.004 - 0.01
+        assert took < 250 * 0.004 * 3  # not one sleep per item on top of the work
 
 
 # ---- archive / restore -----------------------------------------------------------------------
