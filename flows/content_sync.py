@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, AsyncIterator
 
 import pandas as pd
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from learnsync.http import PageTokenGuard
 from learnsync.runtime import Runtime
 from providers.base import MappingContext
-from tasks.diff import plan_catalog
-from learnsync.http import PageTokenGuard
+from tasks.bulk_jobs import resolve_pending_jobs
+from tasks.course_upserts import CourseUpserter
+from tasks.diff import drop_repeated_ids, plan_extract, prepare_extract
 from tasks.extract import completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk
-from tasks.load import push_catalog, resolve_pending_jobs
+from tasks.load import push_catalog
 from tasks.report import RunReport
 
 
@@ -66,52 +68,176 @@ async def fetch_catalog_chunk(
     return await read_page_chunk(client, stream, token, PAGES_PER_CHUNK)
 
 
+@dataclass
+class CatalogChunk:
+    """Pages of one stream read together: `position` orders chunks as the provider pages them."""
+
+    position: int
+    records: list[dict[str, Any]]
+
+
 async def extract_catalog(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
-    """All pages of a stream, in cached chunks of up to PAGES_PER_CHUNK pages.
-
-    When the client announces its page tokens, the chunks after the head are fetched
-    concurrently (at most `max_concurrent_pages` requests in flight); otherwise the walk is
-    sequential, guarded against a provider handing back a token twice.
-    """
-    with paused_gc():
-        return await _extract(rt, client, stream)
-
-
-async def _extract(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
-    key, platform = rt.spec.key, rt.platform
-    limit = max(1, int(rt.settings.provider(key).max_concurrent_pages))
-    head = await fetch_catalog_chunk(key, platform, stream, None, client)
-    parts: list[list[dict[str, Any]]] = [head["records"]]
-    token: str | None = head["next_token"]
-    guard = PageTokenGuard(f"{key}/{stream}")
-    if head.get("tokens"):
-        announced = head["tokens"]
-        gate = asyncio.Semaphore(limit)
-        groups = [announced[i : i + PAGES_PER_CHUNK] for i in range(0, len(announced), PAGES_PER_CHUNK)]
-        chunks = await asyncio.gather(
-            *(fetch_catalog_chunk(key, platform, stream, g[0], client, tokens=g, gate=gate) for g in groups)
-        )
-        for t in announced:
-            guard.check(t)
-        parts.extend(c["records"] for c in chunks)
-        token = chunks[-1]["next_token"]  # None, unless the catalog grew while it was read
-    elif head.get("tokens") == []:
-        token = None
-    while token is not None:
-        guard.check(token)
-        chunk = await fetch_catalog_chunk(key, platform, stream, token, client)
-        parts.append(chunk["records"])
-        token = chunk["next_token"]
-    records = [r for part in parts for r in part]
-    logger().info("%s/%s: %d records extracted", key, stream, len(records))
+    """All pages of a stream as one DataFrame (in page order); `attrs["incomplete"]` says why a
+    read is not the whole catalog."""
+    chunks: list[CatalogChunk] = []
+    walk = CatalogWalk(rt, client, stream)
+    async for chunk in walk:
+        chunks.append(chunk)
+    records = [r for c in sorted(chunks, key=lambda c: c.position) for r in c.records]
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    frame.attrs["incomplete"] = completeness(records, head.get("total"))
+    frame.attrs["incomplete"] = walk.incomplete
     return frame
 
 
-@task(name="map-catalog", cache_policy=NO_CACHE)
-def map_catalog(rt: Runtime, raw: pd.DataFrame, stream: str, ctx: MappingContext) -> Any:
-    return rt.spec.map_catalog(raw, stream, ctx)
+class CatalogWalk:
+    """Iterate a stream's pages in cached chunks of up to PAGES_PER_CHUNK pages, each chunk as
+    soon as it is read (not in page order: `CatalogChunk.position` gives it).
+
+    When the client announces its page tokens, the chunks after the head are fetched
+    concurrently (at most `max_concurrent_pages` requests in flight); otherwise the walk is
+    sequential, guarded against a provider handing back a token twice. After the walk,
+    `incomplete` says why the read is not the whole catalog (None when it is).
+    """
+
+    def __init__(self, rt: Runtime, client: Any, stream: str) -> None:
+        self._rt, self._client, self._stream = rt, client, stream
+        self.incomplete: str | None = None
+        self.records = 0
+
+    async def __aiter__(self) -> AsyncIterator[CatalogChunk]:
+        with paused_gc():
+            async for chunk in self._walk():
+                yield chunk
+
+    async def _walk(self) -> AsyncIterator[CatalogChunk]:
+        rt, client, stream = self._rt, self._client, self._stream
+        key, platform = rt.spec.key, rt.platform
+        limit = max(1, int(rt.settings.provider(key).max_concurrent_pages))
+        seen: list[list[dict[str, Any]]] = []
+        head = await fetch_catalog_chunk(key, platform, stream, None, client)
+        seen.append(head["records"])
+        yield CatalogChunk(0, head["records"])
+        token: str | None = head["next_token"]
+        position = 1
+        guard = PageTokenGuard(f"{key}/{stream}")
+        if head.get("tokens"):
+            announced = head["tokens"]
+            gate = asyncio.Semaphore(limit)
+            groups = [announced[i : i + PAGES_PER_CHUNK] for i in range(0, len(announced), PAGES_PER_CHUNK)]
+            for t in announced:
+                guard.check(t)
+
+            async def fetch(index: int, group: list[str]) -> tuple[int, dict[str, Any]]:
+                return index, await fetch_catalog_chunk(key, platform, stream, group[0], client, tokens=group, gate=gate)
+
+            pending = [asyncio.ensure_future(fetch(i, g)) for i, g in enumerate(groups)]
+            last: dict[str, Any] = {"next_token": None}
+            try:
+                for next_done in asyncio.as_completed(pending):
+                    index, chunk = await next_done
+                    seen.append(chunk["records"])
+                    if index == len(groups) - 1:
+                        last = chunk
+                    yield CatalogChunk(1 + index, chunk["records"])
+            finally:
+                for task in pending:
+                    task.cancel()
+            position = 1 + len(groups)
+            token = last["next_token"]  # None, unless the catalog grew while it was read
+        elif head.get("tokens") == []:
+            token = None
+        while token is not None:
+            guard.check(token)
+            chunk = await fetch_catalog_chunk(key, platform, stream, token, client)
+            seen.append(chunk["records"])
+            yield CatalogChunk(position, chunk["records"])
+            position += 1
+            token = chunk["next_token"]
+        records = [r for part in seen for r in part]
+        self.records = len(records)
+        logger().info("%s/%s: %d records extracted", key, stream, len(records))
+        self.incomplete = completeness(records, head.get("total"))
+
+
+@dataclass
+class CatalogRead:
+    """A provider catalog read, mapped and prepared for the plan."""
+
+    extract: pd.DataFrame  # tasks.diff.prepare_extract rows, in page order, one per course
+    quarantine: pd.DataFrame
+    ignored: pd.DataFrame
+    incomplete: list[str]
+
+
+async def read_catalog(
+    rt: Runtime, ctx: MappingContext, state: Any, filters: dict[str, list[str]], upserter: CourseUpserter | None
+) -> CatalogRead:
+    """Read, map and prepare every catalog stream chunk by chunk, as pages arrive.
+
+    Mapping and planning a chunk run in a worker thread while the event loop goes on fetching
+    pages. With an `upserter`, each chunk's new and changed courses are queued for 360Learning
+    at once (a bulk job leaves as soon as it is full), so the bulk jobs run while later pages
+    are read. The run's plan over the whole catalog stays the authority (`push_catalog` sends
+    what these early sends did not cover). `state`: the stored courses, or an awaitable of them.
+    """
+    spec = rt.spec
+    extracts: list[tuple[tuple[int, int], pd.DataFrame]] = []
+    quarantine: list[pd.DataFrame] = []
+    ignored: list[pd.DataFrame] = []
+    incomplete: list[str] = []
+    client = rt.provider_client()
+    try:
+        for s_index, stream in enumerate(spec.catalog_streams(ctx.options)):
+            walk = CatalogWalk(rt, client, stream)
+            async for chunk in walk:
+                if not chunk.records:
+                    continue
+                if not isinstance(state, pd.DataFrame):
+                    state = await state
+                result, extract, early = await asyncio.to_thread(
+                    _process_chunk, rt, chunk.records, stream, ctx, state, filters, upserter is not None
+                )
+                quarantine.append(result.quarantine)
+                ignored.append(result.ignored)
+                extracts.append(((s_index, chunk.position), extract))
+                if upserter is not None and len(early):
+                    # an id also served by an earlier chunk waits for the plan
+                    upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
+            if walk.incomplete:
+                incomplete.append(f"{stream}: {walk.incomplete}")
+    finally:
+        await client.aclose()
+    ordered = [e for _, e in sorted(extracts, key=lambda item: item[0])]
+    extract = pd.concat(ordered, ignore_index=True) if ordered else prepare_extract(pd.DataFrame(columns=["externalId"]))
+    extract, repeated = drop_repeated_ids(extract, spec.duplicates_keep)
+    if len(repeated):
+        ignored.append(repeated)
+    return CatalogRead(
+        extract=extract,
+        quarantine=pd.concat(quarantine, ignore_index=True) if quarantine else pd.DataFrame(),
+        ignored=pd.concat(ignored, ignore_index=True) if ignored else pd.DataFrame(),
+        incomplete=incomplete,
+    )
+
+
+def _process_chunk(
+    rt: Runtime, records: list[dict[str, Any]], stream: str, ctx: MappingContext, state: pd.DataFrame,
+    filters: dict[str, list[str]], early: bool,
+) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """Map a chunk by the provider's rules, prepare it for the plan and, when `early`, pick the
+    courses it creates or changes (pure CPU work, run off the event loop)."""
+    with paused_gc():
+        result = rt.spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx)
+        extract = prepare_extract(result.courses)
+        sends = _early_sends(extract, state, rt.spec, filters) if early and len(extract) else extract.iloc[0:0]
+    return result, extract, sends
+
+
+def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters: dict[str, list[str]]) -> pd.DataFrame:
+    """The plan rows of a chunk's created/updated courses (restores and archives wait for the plan)."""
+    known = state[state["external_id"].isin(extract["external_id"])] if len(state) else state
+    chunk_plan = plan_extract(extract, known, spec, filters, complete=False, force=True)
+    return chunk_plan.items[chunk_plan.items["outcome"].isin(["created", "updated"])]
 
 
 @flow(name="content-sync", flow_run_name="content-{provider}-{platform}", log_prints=True)
@@ -140,33 +266,30 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
                 await resolve_pending_jobs(lms, store, integration, report)
             options = {**spec.default_options, **(integration.get("options") or {})}
             ctx = MappingContext(owner_lang=rt.lms_settings.owner_lang, now=now_utc(), options=options)
-            client = rt.provider_client()
-            try:
-                mapped_parts, quarantine_parts, ignored_parts = [], [], []
-                incomplete: list[str] = []
-                for stream in spec.catalog_streams(options):
-                    raw = await extract_catalog(rt, client, stream)
-                    if raw.attrs.get("incomplete"):
-                        incomplete.append(f"{stream}: {raw.attrs['incomplete']}")
-                    result = map_catalog(rt, raw, stream, ctx)
-                    mapped_parts.append(result.courses)
-                    quarantine_parts.append(result.quarantine)
-                    ignored_parts.append(result.ignored)
-            finally:
-                await client.aclose()
-            mapped = pd.concat([p for p in mapped_parts if len(p)], ignore_index=True) if any(len(p) for p in mapped_parts) else pd.DataFrame(columns=["externalId"])
-            quarantine = pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else pd.DataFrame()
-            ignored = pd.concat(ignored_parts, ignore_index=True) if ignored_parts else pd.DataFrame()
-            state = store.load_courses(integration["id"]) if integration.get("id") else pd.DataFrame()
-            plan = plan_catalog(
-                mapped, state, spec, integration.get("filters") or {}, guard_ratio=rt.settings.archive_guard_ratio,
-                force=force, complete=not incomplete,
+            # the stored courses load in a thread while the first pages are fetched
+            loading = asyncio.ensure_future(asyncio.to_thread(store.load_courses, integration["id"])) if integration.get("id") else None
+            filters = integration.get("filters") or {}
+            outcomes: list[dict[str, Any]] = []
+            upserter = None if dry_run else CourseUpserter(
+                lms=lms, store=store, integration=integration, run_pk=run_pk, report=report, outcomes=outcomes, now=now_utc(), progress=progress
             )
+            try:
+                read = await read_catalog(rt, ctx, loading if loading is not None else pd.DataFrame(), filters, upserter)
+                state = await loading if loading is not None else pd.DataFrame()
+                incomplete = read.incomplete
+                plan = plan_extract(
+                    read.extract, state, spec, filters, guard_ratio=rt.settings.archive_guard_ratio,
+                    force=force, complete=not incomplete, payloads=False,
+                )
+            except Exception:
+                if upserter is not None:
+                    await upserter.abort()  # jobs already accepted end and are recorded
+                raise
             for reason in incomplete:
                 report.notes.append(f"incomplete catalog read ({reason}): nothing archived as missing this run")
                 report.error(spec.key, "failed", f"incomplete catalog read: {reason}")
                 report.add("failed")
-            _report_mapping_rejects(report, quarantine, ignored)
+            _report_mapping_rejects(report, read.quarantine, read.ignored)
             report.add("ignored", plan.counts.get("ignored", 0))
             if dry_run:
                 for outcome in ("created", "updated", "unchanged", "archived", "restored"):
@@ -174,8 +297,11 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
                 report.notes.append("dry run: the counts are what a real run would do; nothing was written")
             else:
                 report.add("unchanged", plan.counts.get("unchanged", 0))
-                _record_quarantine(store, integration["id"], run_pk, quarantine, mapped, report)
-                await push_catalog(plan, lms=lms, store=store, integration=integration, run_pk=run_pk, report=report, progress=progress)
+                _record_quarantine(store, integration["id"], run_pk, read.quarantine, read.extract, report)
+                await push_catalog(
+                    plan, lms=lms, store=store, integration=integration, run_pk=run_pk, report=report,
+                    progress=progress, upserter=upserter, outcomes=outcomes,
+                )
     except Exception as exc:
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
@@ -201,12 +327,12 @@ def _report_mapping_rejects(report: RunReport, quarantine: pd.DataFrame, ignored
             report.error(str(ext), "quarantined", str(reason), str(fld))
 
 
-def _record_quarantine(store: Any, integration_pk: int, run_pk: int | None, quarantine: pd.DataFrame, mapped: pd.DataFrame, report: RunReport) -> None:
+def _record_quarantine(store: Any, integration_pk: int, run_pk: int | None, quarantine: pd.DataFrame, extract: pd.DataFrame, report: RunReport) -> None:
     now = now_utc()
     if len(quarantine):
         items = quarantine[["external_id", "field", "reason"]].astype(str).to_dict("records")
         store.quarantine(integration_pk, "course", items, now)
         if run_pk is not None:
             store.add_outcomes(run_pk, [{"kind": "course", "outcome": "quarantined", **i} for i in items])
-    if len(mapped):
-        store.resolve_quarantine(integration_pk, "course", mapped["externalId"].astype(str).tolist(), now)
+    if len(extract):
+        store.resolve_quarantine(integration_pk, "course", extract["external_id"].tolist(), now)

@@ -119,6 +119,7 @@ class ProviderSpec:
     archive_on_provider_status: bool = True  # mirror provider-side archiving (Coursera: False)
     restore_on_reappear: bool = True  # unarchive content that is back at the provider
     filter_restores: bool = False  # a filter match unarchives (OpenClassrooms: True, Coursera: False)
+    duplicates_keep: str = "first"  # which copy of an id served twice is synced ("first" | "last"), as the mapping does
     supports_filters: tuple[str, ...] = ()  # e.g. ("languages", "content_types")
     stats_full_history_first_run: bool = False  # first stats run ignores the watermark (Edflex)
     content_cron: str = "0 7 * * *"

@@ -33,6 +33,7 @@ FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson")
 class FaultRule:
     kind: str
     path: str = ".*"  # regex searched in the request path
+    query: str | None = None  # regex searched in the query string (e.g. one page of a catalog)
     method: str | None = None
     status: int = 503
     retry_after: float | None = None
@@ -98,12 +99,14 @@ class FaultInjector:
         with self._lock:
             return [r.public() for r in self._rules]
 
-    def pick(self, method: str, path: str) -> FaultRule | None:
+    def pick(self, method: str, path: str, query: str = "") -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
                 if rule.method and rule.method.upper() != method.upper():
                     continue
                 if rule._rx is None or not rule._rx.search(path):
+                    continue
+                if rule.query is not None and not re.search(rule.query, query):
                     continue
                 if rule.times is not None and rule.fired >= rule.times:
                     continue
@@ -139,7 +142,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         self.injector.count(method, path)
-        rule = self.injector.pick(method, path)
+        rule = self.injector.pick(method, path, scope.get("query_string", b"").decode("latin-1"))
         if rule is None:
             await self.app(scope, receive, send)
         elif rule.kind == "status":

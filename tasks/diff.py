@@ -7,7 +7,6 @@ unchanged, archived, restored, ignored (quarantined and failed are added by the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,29 +45,93 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def build_payloads(courses: pd.DataFrame) -> list[dict[str, Any]]:
-    """v2 ExternalCourse dicts: only documented fields, nulls dropped, numpy scalars unwrapped."""
-    cols = [c for c in COURSE_FIELDS if c in courses.columns]
+def build_payloads(courses: pd.DataFrame, prefix: str = "") -> list[dict[str, Any]]:
+    """v2 ExternalCourse dicts: only documented fields, nulls dropped, numpy scalars unwrapped.
+
+    `prefix`: the fields are the columns named prefix + field (a plan's items hold them as "f:name").
+    """
+    cols = [prefix + c for c in COURSE_FIELDS if prefix + c in courses.columns]
     records = courses[cols].astype(object).where(courses[cols].notna(), None).to_dict("records")
+    cut = len(prefix)
     out: list[dict[str, Any]] = []
     for rec in records:
-        payload = {k: _clean(v) for k, v in rec.items() if v is not None}
+        payload = {k[cut:]: _clean(v) for k, v in rec.items() if v is not None}
         if "duration" in payload and payload["duration"] is not None:
             payload["duration"] = int(payload["duration"])
         out.append(payload)
     return out
 
 
-def content_hash(payloads: list[dict[str, Any]], skills: list[Any], filter_values: list[Any] | None = None) -> list[str]:
-    """Stable hash of what would be sent for each course (payload, skills) and of the values filters
-    compare with, so a relabelled language refreshes the stored filter values. Tags are merged,
-    never replaced, so they are compared as sets instead (see `plan_catalog`)."""
-    hashes = []
-    filter_values = filter_values or [None] * len(payloads)
-    for payload, skill_list, fv in zip(payloads, skills, filter_values):
-        doc = {"p": payload, "s": None if skill_list is None else sorted(skill_list), "f": fv}
-        hashes.append(hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32])
-    return hashes
+# What the payload hash covers: the payload, the skills and the values filters compare with (so a
+# relabelled language refreshes the stored filter values). Tags are merged, never replaced, so
+# they are compared as sets instead (see `plan_extract`). `_extra` holds nothing 360Learning sees.
+HASH_COLUMNS = COURSE_FIELDS + ("_skills", "_filter_lang", "_filter_type")
+_HASH_KEY = "learnsync-cat-v2"  # 16 characters, as pandas' siphash wants
+_NULL, _NUM, _LIST, _JSON = "\x1a", "\x11", "\x12", "\x13"  # type marks (12 and "12" differ); never NUL, which numpy strips
+
+
+def _cell(value: Any) -> str:
+    """Canonical text of one value, the same whatever column dtype it came in."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return _NULL
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return _JSON + ("true" if value else "false")
+    if isinstance(value, (int, np.integer)):
+        return _NUM + str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return _NUM + (str(int(number)) if number.is_integer() else repr(number))
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return _LIST + "\x1f".join(value)
+    return _JSON + json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _canonical(column: pd.Series | None, n: int) -> np.ndarray:
+    """A column as canonical text, vectorised for numbers and plain strings."""
+    if column is None:
+        return np.full(n, _NULL, dtype=object)
+    dtype = column.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(values)
+        integral = ~missing & np.isfinite(values) & (values == np.trunc(values))
+        text = np.where(integral, np.where(integral, values, 0).astype(np.int64).astype(str), values.astype(str))
+        return np.array([_NULL if gone else _NUM + t for gone, t in zip(missing.tolist(), text.tolist())], dtype=object)
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        return np.where(column.isna().to_numpy(), _NULL, column.to_numpy(dtype=object)).astype(object)
+    return np.array([_cell(v) for v in column.tolist()], dtype=object)
+
+
+def _sorted_skills(column: pd.Series) -> pd.Series:
+    return pd.Series(
+        [v if v is None or (isinstance(v, float) and np.isnan(v)) else sorted(str(s) for s in v) for v in column.tolist()],
+        index=column.index, dtype=object,
+    )
+
+
+def catalog_hashes(mapped: pd.DataFrame) -> np.ndarray:
+    """Stable hash of what each course would send (see HASH_COLUMNS), computed column by column.
+
+    The same course hashes the same in any chunk of any catalog: absent and null columns are
+    alike, numbers hash by value whatever their dtype.
+    """
+    n = len(mapped)
+    if n == 0:
+        return np.array([], dtype=object)
+    columns = {}
+    for name in HASH_COLUMNS:
+        column = mapped[name] if name in mapped.columns else None
+        if name == "_skills" and column is not None:
+            column = _sorted_skills(column)
+        columns[name] = _canonical(column, n)
+    canon = pd.DataFrame(columns)
+    # 64 bits: a change goes unseen only if old and new text of the same course collide (2^-64).
+    hashes = pd.util.hash_pandas_object(canon, index=False, hash_key=_HASH_KEY, categorize=False)
+    return np.array([f"{h:016x}" for h in hashes.tolist()], dtype=object)
 
 
 def filter_mask(lang: pd.Series, ctype: pd.Series, filters: dict[str, list[str]] | None) -> pd.Series:
@@ -85,14 +148,53 @@ def filter_mask(lang: pd.Series, ctype: pd.Series, filters: dict[str, list[str]]
     return mask
 
 
-def _filter_values(mapped: pd.DataFrame) -> list[Any]:
-    lang = mapped.get("_filter_lang", pd.Series([None] * len(mapped)))
-    ctype = mapped.get("_filter_type", pd.Series([None] * len(mapped)))
-    return [[_clean(a), _clean(b)] for a, b in zip(lang.tolist(), ctype.tolist())]
-
-
 def _as_list_column(series: pd.Series, default: Any) -> list[Any]:
     return [default if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in series.tolist()]
+
+
+FIELD_PREFIX = "f:"  # the mapped v2 fields inside a prepared extract / a plan's items
+
+
+def prepare_extract(mapped: pd.DataFrame) -> pd.DataFrame:
+    """What the plan needs of mapped courses: id, payload hash, tags, skills, status, filter values,
+    and the v2 fields (prefixed "f:") to build payloads from for the courses actually sent.
+
+    Row-wise independent, so chunks of a catalog can be prepared as their pages arrive and
+    concatenated (in page order) for the plan.
+    """
+    n = len(mapped)
+
+    def meta(name: str, default: Any) -> pd.Series:
+        return mapped[name] if name in mapped.columns else pd.Series([default] * n, index=mapped.index, dtype=object)
+
+    extract = pd.DataFrame(
+        {
+            "external_id": mapped["externalId"].astype(str).to_numpy() if n else np.array([], dtype=object),
+            "payload_hash": catalog_hashes(mapped),
+            "tags": _as_list_column(meta("_tags", None), []),
+            "skills": _as_list_column(meta("_skills", None), None),
+            "extra": _as_list_column(meta("_extra", None), {}),
+            "provider_status": meta("_status", "keep").astype(object).where(meta("_status", "keep").notna(), "keep").to_numpy(),
+            "filter_lang": meta("_filter_lang", None).to_numpy(dtype=object),
+            "filter_type": meta("_filter_type", None).to_numpy(dtype=object),
+        }
+    )
+    fields = mapped[[c for c in COURSE_FIELDS if c in mapped.columns]].add_prefix(FIELD_PREFIX).reset_index(drop=True)
+    return pd.concat([extract, fields], axis=1)
+
+
+def drop_repeated_ids(extract: pd.DataFrame, keep: str = "first") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per course when chunks of a catalog were prepared apart.
+
+    A live catalog paged over can serve a record in two chunks; the provider's rule
+    (`ProviderSpec.duplicates_keep`, the one its mapping applies inside a chunk) picks the copy
+    kept. Returns (extract, ignored rows with the reason) for the run report.
+    """
+    repeated = extract["external_id"].duplicated(keep=keep).to_numpy()
+    if not repeated.any():
+        return extract, pd.DataFrame(columns=["external_id", "reason"])
+    dropped = pd.DataFrame({"external_id": extract.loc[repeated, "external_id"].to_numpy(), "reason": "duplicate externalId in extract"})
+    return extract[~repeated].reset_index(drop=True), dropped
 
 
 def plan_catalog(
@@ -109,23 +211,27 @@ def plan_catalog(
 
     complete=False (a page was skipped or an id hidden): nothing is archived as missing.
     """
-    mapped = mapped.drop_duplicates("externalId", keep="last").reset_index(drop=True)
-    payloads = build_payloads(mapped)
-    tags = _as_list_column(mapped.get("_tags", pd.Series([None] * len(mapped))), [])
-    skills = _as_list_column(mapped.get("_skills", pd.Series([None] * len(mapped))), None)
-    extract = pd.DataFrame(
-        {
-            "external_id": mapped["externalId"].astype(str),
-            "payload": payloads,
-            "payload_hash": content_hash(payloads, skills, _filter_values(mapped)),
-            "tags": tags,
-            "skills": skills,
-            "extra": _as_list_column(mapped.get("_extra", pd.Series([None] * len(mapped))), {}),
-            "provider_status": mapped.get("_status", pd.Series(["keep"] * len(mapped))).fillna("keep").to_numpy(),
-            "filter_lang": mapped.get("_filter_lang", pd.Series([None] * len(mapped))).to_numpy(),
-            "filter_type": mapped.get("_filter_type", pd.Series([None] * len(mapped))).to_numpy(),
-        }
-    )
+    extract = prepare_extract(mapped.drop_duplicates("externalId", keep="last").reset_index(drop=True))
+    return plan_extract(extract, state, spec, filters, guard_ratio=guard_ratio, force=force, complete=complete)
+
+
+def plan_extract(
+    extract: pd.DataFrame,
+    state: pd.DataFrame,
+    spec: ProviderSpec,
+    filters: dict[str, list[str]] | None = None,
+    *,
+    guard_ratio: float = 0.5,
+    force: bool = False,
+    complete: bool = True,
+    payloads: bool = True,
+) -> CatalogPlan:
+    """`plan_catalog` on a prepared extract (`prepare_extract`, one row per course).
+
+    payloads=False: leave the "payload" column empty (`with_payloads` builds it for the rows
+    actually sent; a run that sent most courses while reading the catalog needs few).
+    """
+    extract = extract.drop_duplicates("external_id", keep="last").reset_index(drop=True)
     extract["matches"] = filter_mask(extract["filter_lang"], extract["filter_type"], filters).to_numpy()
     if not spec.archive_on_provider_status:
         extract["provider_status"] = "keep"
@@ -190,6 +296,11 @@ def plan_catalog(
     merged.loc[merged["outcome"] == "ignored", "reason"] = ignored_reason[(merged["outcome"] == "ignored").to_numpy()]
     merged["archived_reason"] = np.where(merged["outcome"] == "archived", merged["reason"], merged["archived_reason"])
 
+    send = merged["outcome"].isin(["created", "updated", "restored"]).to_numpy() & payloads
+    built = np.full(len(merged), None, dtype=object)
+    if send.any():
+        built[send] = build_payloads(merged.loc[send], prefix=FIELD_PREFIX)
+    merged["payload"] = built
     plan = CatalogPlan(items=merged.drop(columns=["_merge"]))
     # The guard compares extract sizes: provider-closed courses still appear in the extract.
     to_archive = int(((merged["outcome"] == "archived") & (merged["reason"] == "missing")).sum())
@@ -211,6 +322,13 @@ def plan_catalog(
     counts.pop("absent", None)
     plan.counts = {k: int(v) for k, v in counts.items()}
     return plan
+
+
+def with_payloads(items: pd.DataFrame) -> pd.DataFrame:
+    """Plan rows with their v2 payloads built (from the "f:" columns) where still missing."""
+    if not len(items) or ("payload" in items.columns and items["payload"].notna().all()):
+        return items
+    return items.assign(payload=build_payloads(items, prefix=FIELD_PREFIX))
 
 
 def plan_filter_change(

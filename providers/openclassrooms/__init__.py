@@ -24,6 +24,7 @@ PROVIDER = ProviderSpec(
     archive_on_provider_status=True,
     restore_on_reappear=True,
     filter_restores=True,
+    duplicates_keep="last",
     supports_filters=("languages",),
     content_cron=oc.CONTENT_CRON,
     stats_cron=oc.STATS_CRON,

@@ -10,6 +10,7 @@ from tests.e2e.helpers import lms, run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
 OC = {"providers": ["openclassrooms"], "configs": {"openclassrooms": {"n_courses": 250, "n_activities": 400, "bad_ratio": 0.0}}}
+UDEMY = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 250, "n_activities": 0, "n_learning_paths": 0}}}
 UPSERT = r"/api/v2/bulk/integrations/[^/]+/courses$"
 
 
@@ -64,6 +65,31 @@ def test_new_run_after_failure_sends_only_pending_items(fleet, small_batches):
     total = len(synced_courses(fleet))
     assert report["counts"]["created"] == total - half and report["counts"]["unchanged"] == half
     assert upserted_items(fleet) == total
+
+
+@pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+def test_bulk_jobs_leave_while_pages_are_read_and_a_late_provider_failure_keeps_them(fleet, monkeypatch):
+    """Courses planned from the first pages are upserted while later pages are still read: a
+    provider failing late in the catalog leaves them synced and recorded, the rerun sends the rest."""
+    monkeypatch.setenv("LEARNSYNC_UDEMY__PAGE_SIZE", "10")  # 25 pages: chunks of pages 1, 2-11, 12-21, 22-25
+    monkeypatch.setenv("LEARNSYNC_LMS360__MAX_UPSERT_BATCH", "100")
+    provider = fleet.app("udemy").state.faults
+    provider.add("status", status=500, path=r"/courses/list/?$", method="GET", query=r"(^|&)page=2[2-5](&|$)", times=None)
+    with pytest.raises(Exception, match="retriesExhausted"):
+        run(content_sync(provider="udemy"))
+    early = synced_courses(fleet)
+    assert len(early) >= 100  # at least one full job (100 courses) left before the failure
+    assert upserted_items(fleet) == len(early)
+    state = store().load_courses(store().get_integration("udemy")["id"])
+    assert set(state["external_id"]) == set(early)  # recorded as confirmed, nothing more
+    assert store().list_runs(limit=1)[0]["status"] == "failed"
+
+    provider.clear()
+    report = run(content_sync(provider="udemy"))
+    total = len(synced_courses(fleet))
+    assert total > len(early)
+    assert report["counts"]["created"] == total - len(early) and report["counts"]["unchanged"] == len(early)
+    assert upserted_items(fleet) == total  # nothing sent twice
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)

@@ -1,0 +1,169 @@
+"""Course upserts sent as bulk jobs while the catalog is still being read.
+
+A full sync is bound by 360Learning's bulk jobs (10,000 items each, 3 at a time), so a job
+leaves as soon as a job's worth of courses is planned instead of after the whole catalog is
+read. Each job is recorded in the state store when 360Learning accepts it, and its confirmed
+results are written to state the moment it ends: a run killed later keeps what was confirmed,
+and the next run resolves a job that was accepted but not yet applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Callable
+
+import pandas as pd
+
+from tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
+from tasks.report import RunReport
+
+ProgressFn = Callable[[str, int, int], None]
+SEND_OUTCOMES = ("created", "updated", "restored")
+
+
+class CourseUpserter:
+    """Queue planned course upserts (plan item rows with their payload); full jobs leave at once."""
+
+    def __init__(
+        self,
+        *,
+        lms: Any,
+        store: Any,
+        integration: dict,
+        run_pk: int | None,
+        report: RunReport,
+        outcomes: list[dict[str, Any]],
+        now: datetime,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self._lms, self._store, self._integration = lms, store, integration
+        self._run_pk, self._report, self._outcomes, self._now = run_pk, report, outcomes, now
+        self._progress = progress
+        self._batch = max(1, int(getattr(lms, "max_upsert_batch", 10_000)))
+        self._buffer: list[pd.DataFrame] = []
+        self._buffered = 0
+        self._tasks: list[asyncio.Future[None]] = []
+        self._sent_rows: list[pd.DataFrame] = []
+        self.sent_hash: dict[str, str] = {}  # external id -> payload hash queued for sending
+        self.confirmed: dict[str, str] = {}  # external id -> 360Learning course id, confirmed
+        self.queued = 0
+        self.done = 0
+
+    # --- queueing ----------------------------------------------------------------------------
+
+    def add(self, rows: pd.DataFrame) -> None:
+        """Queue rows (outcome created/updated/restored); every full batch is submitted now."""
+        if not len(rows):
+            return
+        self.sent_hash.update(zip(rows["external_id"], rows["payload_hash"]))
+        self._buffer.append(rows)
+        self._buffered += len(rows)
+        self.queued += len(rows)
+        while self._buffered >= self._batch:
+            self._submit(self._take(self._batch))
+
+    def pending(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Split a plan's send rows into (not queued yet, queued with another payload).
+
+        Rows queued with the same payload hash are already on their way and dropped.
+        """
+        queued = rows["external_id"].map(self.sent_hash)
+        fresh = queued.isna().to_numpy()
+        stale = ~fresh & (queued != rows["payload_hash"]).to_numpy()
+        return rows[fresh], rows[stale]
+
+    async def finish(self) -> None:
+        """Submit what is buffered and wait for every job; re-raise the first failure after
+        recording what 360Learning confirmed."""
+        if self._buffered:
+            self._submit(self._take(self._buffered))
+        await self._settle()
+
+    async def abort(self) -> None:
+        """The run is failing: drop the buffer, let submitted jobs end and record them."""
+        self._buffer, self._buffered = [], 0
+        try:
+            await self._settle()
+        except Exception:  # the run's own failure is the one to report
+            pass
+
+    def sent_rows(self) -> pd.DataFrame:
+        """Plan rows of the courses 360Learning confirmed (for tags, skills, restores)."""
+        if not self._sent_rows:
+            return pd.DataFrame(columns=["external_id", "outcome", "tags", "skills"])
+        rows = pd.concat(self._sent_rows, ignore_index=True)
+        return rows[rows["external_id"].isin(self.confirmed)]
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def _take(self, n: int) -> pd.DataFrame:
+        rows = pd.concat(self._buffer, ignore_index=True) if len(self._buffer) > 1 else self._buffer[0]
+        head, rest = rows.iloc[:n], rows.iloc[n:]
+        self._buffer = [rest] if len(rest) else []
+        self._buffered = len(rest)
+        return head
+
+    def _submit(self, rows: pd.DataFrame) -> None:
+        self._tasks.append(asyncio.ensure_future(self._run(rows)))
+
+    async def _settle(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            try:
+                await resolve_pending_jobs(self._lms, self._store, self._integration, self._report)
+            except Exception:  # the original failure is the one to report; the next run retries
+                pass
+            raise failures[0]
+
+    async def _run(self, rows: pd.DataFrame) -> None:
+        pk, iid = self._integration["id"], self._integration["integration_id"]
+        hashes = dict(zip(rows["external_id"], rows["payload_hash"]))
+        planned = dict(zip(rows["external_id"], rows["outcome"]))
+        recorder = JobRecorder(
+            self._store, pk, self._run_pk, "upsert",
+            lambda it: {"key": it["externalId"], "payload_hash": hashes.get(it["externalId"]), "outcome": planned.get(it["externalId"])},
+        )
+        results = await self._lms.upsert_courses(iid, rows["payload"].tolist(), on_submitted=recorder)
+        # Plain dicts, not per-row DataFrame lookups: this loop sees every confirmed course.
+        payloads = dict(zip(rows["external_id"], rows["payload"]))
+        known_ids = dict(zip(rows["external_id"], rows["course_id"]))
+        extras = {
+            e: {**(x if isinstance(x, dict) else {}), "filter_lang": fl, "filter_type": ft}
+            for e, x, fl, ft in zip(rows["external_id"], rows["extra"], rows["filter_lang"], rows["filter_type"])
+        }
+        state_rows = []
+        for r in results:
+            ok, resource, msg, inp = result_fields(r)
+            ext = str(inp.get("externalId"))
+            outcome = planned.get(ext, "updated")
+            if not ok:
+                self._report.add("failed")
+                self._report.error(ext, "failed", msg or "rejected by 360Learning")
+                self._outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": msg})
+                continue
+            course_id = resource or known_ids.get(ext)
+            self.confirmed[ext] = course_id
+            state_rows.append(
+                {
+                    "external_id": ext,
+                    "course_id": course_id,
+                    # a restored course stays archived until its unarchive call succeeds
+                    "status": "archived" if outcome == "restored" else "active",
+                    "payload_hash": hashes[ext],
+                    "payload": payloads[ext],
+                    "extra": extras[ext],
+                    "action": "created" if outcome == "created" else "updated",
+                }
+            )
+            if outcome != "restored":
+                self._report.add(outcome)
+                self._outcomes.append({"kind": "course", "external_id": ext, "outcome": outcome})
+        self._store.apply_course_results(pk, state_rows, self._now)
+        await confirm_jobs(self._store, self._lms, recorder.operations)
+        self._sent_rows.append(rows)
+        self.done += len(rows)
+        if self._progress:
+            self._progress("upsert", self.done, self.queued)
