@@ -381,18 +381,26 @@ class Lms360Client:
         response = await self._request("GET", f"{API}/bulk/operations/{quote(bulk_operation_id, safe='')}")
         return BulkStatus.model_validate(response.json())
 
-    async def wait_bulk(self, bulk_operation_id: str) -> BulkStatus:
-        """Poll until `completed` or `error`, backing off from poll_interval to poll_max_interval."""
+    async def wait_bulk(self, bulk_operation_id: str, items: int | None = None) -> BulkStatus:
+        """Poll until `completed` or `error`, backing off from poll_interval to poll_max_interval.
+
+        With `items` (the job's size), a running job's progress gives its expected end: the
+        next poll is timed for it (within the same bounds), so the end of a long job is seen
+        about poll_interval late, not poll_max_interval late.
+        """
         delay, waited = self.settings.poll_interval_seconds, 0.0
+        low, high = self.settings.poll_interval_seconds, self.settings.poll_max_interval_seconds
         while True:
             status = await self.get_bulk_status(bulk_operation_id)
             if status.done:
                 return status
             if self.bulk_wait_timeout is not None and waited >= self.bulk_wait_timeout:
                 raise BulkWaitTimeout(bulk_operation_id, waited)
-            await asyncio.sleep(delay)
-            waited += delay
-            delay = min(delay * 1.5, self.settings.poll_max_interval_seconds)
+            eta = _expected_remaining(status, items)
+            pause = delay if eta is None else min(high, max(low, eta))
+            await asyncio.sleep(pause)
+            waited += pause
+            delay = min(delay * 1.5, high)
 
     async def bulk_results(self, bulk_operation_id: str) -> list[BulkResult]:
         """Per-item results of an ended operation (also used to resume jobs after a crash)."""
@@ -430,7 +438,7 @@ class Lms360Client:
                 refused = None
                 if on_submitted is not None:
                     await on_submitted(op_id, batch)
-                status = await self.wait_bulk(op_id)
+                status = await self.wait_bulk(op_id, len(batch))
         if refused is not None:
             if refused.status == 413 and len(batch) > 1:  # body too large: split in half (section 12 #5)
                 half = len(batch) // 2
@@ -691,3 +699,18 @@ class Lms360Client:
 
     async def list_users(self) -> list[User]:
         return [User.model_validate(r) for r in await self._all(f"{API}/users", "users")]
+
+
+def _expected_remaining(status: BulkStatus, items: int | None) -> float | None:
+    """Seconds until a running job of `items` items should end, from its pace so far (server clock)."""
+    progress = status.progress
+    if not items or status.status != "running" or progress is None or status.started_at is None:
+        return None
+    done = (progress.index or 0) + 1
+    updated = getattr(progress, "updated_at", None)
+    if updated is None or done <= 0:
+        return None
+    spent = (updated - status.started_at).total_seconds()
+    if spent <= 0:
+        return None
+    return max(0.0, (items - done) * spent / done)

@@ -541,3 +541,20 @@ def _bulk_submits(sb: Sandbox, method: str) -> int:
 async def _list_tags(sb: Sandbox) -> list[Any]:
     async with client_for(sb) as client:
         return await client.list_tags()
+
+
+def test_rule_running_job_progress_times_the_next_poll() -> None:
+    """A running job's pace (progress.index over server time) predicts its end; polls aim at it."""
+    from lms360.client import _expected_remaining
+    from lms360.models import BulkStatus
+
+    def status(state: str, index: int | None, seconds: float) -> BulkStatus:
+        body: dict[str, Any] = {"_id": "op", "status": state, "startedAt": "2026-01-01T00:00:00Z"}
+        if index is not None:
+            body["progress"] = {"index": index, "updatedAt": f"2026-01-01T00:00:{seconds:06.3f}Z"}
+        return BulkStatus.model_validate(body)
+
+    assert _expected_remaining(status("running", 999, 2.0), 10_000) == pytest.approx(18.0)
+    assert _expected_remaining(status("running", 9_999, 20.0), 10_000) == 0.0
+    assert _expected_remaining(status("running", 999, 2.0), None) is None  # size unknown: plain backoff
+    assert _expected_remaining(status("queued", None, 0.0), 10_000) is None
