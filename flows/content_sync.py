@@ -235,6 +235,15 @@ def _process_chunk(
 
 def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters: dict[str, list[str]]) -> pd.DataFrame:
     """The plan rows of a chunk's created/updated courses (restores and archives wait for the plan)."""
+    if len(state):
+        # A course whose payload hash is stored unchanged is neither created nor updated: only
+        # the others need planning (a no-change re-sync plans nothing here).
+        stored = pd.Series(state["payload_hash"].to_numpy(), index=state["external_id"].to_numpy())
+        stored = stored[~stored.index.duplicated()]
+        changed = (extract["external_id"].map(stored) != extract["payload_hash"]).to_numpy()
+        extract = extract[changed]
+        if not len(extract):
+            return extract
     known = state[state["external_id"].isin(extract["external_id"])] if len(state) else state
     chunk_plan = plan_extract(extract, known, spec, filters, complete=False, force=True)
     return chunk_plan.items[chunk_plan.items["outcome"].isin(["created", "updated"])]

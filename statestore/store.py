@@ -7,6 +7,7 @@ dicts / pandas DataFrames. Datetimes are tz-aware UTC.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import uuid
 from collections import defaultdict
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, func, inspect, select, text, update
+from sqlalchemy import Connection, Table, Text, cast, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -77,6 +78,14 @@ def default_url() -> str:
 def _chunks(rows: Sequence[dict[str, Any]], size: int = _CHUNK) -> Iterator[Sequence[dict[str, Any]]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
+
+
+def _decoded_json(texts: pd.Series) -> pd.Series:
+    """JSON text cells decoded, each distinct text once (SQL NULL and JSON null both give None);
+    every row gets its own copy of a list."""
+    decoded = {value: json.loads(value) for value in texts.dropna().unique()}
+    out = [None if v is None else decoded[v] for v in texts.tolist()]
+    return pd.Series([v[:] if isinstance(v, list) else v for v in out], index=texts.index, dtype=object)
 
 
 def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
@@ -236,11 +245,16 @@ class StateStore:
         """Known courses of an integration: one SELECT into a DataFrame (``COURSE_COLUMNS``, + ``extra``)."""
         t = CourseState.__table__
         columns = COURSE_COLUMNS + (["extra"] if with_extra else [])
+        # JSON list columns come back as text and are decoded once per distinct value: a catalog
+        # of 50,000 courses holds a handful of distinct tag and skill lists.
+        as_text = {"tags", "skills"}
+        selected = [cast(t.c[c], Text).label(c) if c in as_text else t.c[c] for c in columns]
         with self._read() as conn:
-            rows = conn.execute(
-                select(*(t.c[c] for c in columns)).where(t.c.integration_pk == integration_pk)
-            ).all()
-        return _frame(rows, columns)
+            rows = conn.execute(select(*selected).where(t.c.integration_pk == integration_pk)).all()
+        frame = _frame(rows, columns)
+        for column in as_text:
+            frame[column] = _decoded_json(frame[column])
+        return frame
 
     def get_course(self, integration_pk: int, external_id: str) -> dict[str, Any] | None:
         """Full state row of one course (incl. payload, extra and timestamps) or None."""
