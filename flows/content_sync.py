@@ -18,7 +18,7 @@ from providers.base import MappingContext
 from tasks.bulk_jobs import resolve_pending_jobs
 from tasks.course_upserts import CourseUpserter
 from tasks.diff import drop_repeated_ids, plan_extract, prepare_extract
-from tasks.extract import completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk
+from tasks.extract import completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk, records_of
 from tasks.load import push_catalog
 from tasks.report import RunReport
 
@@ -115,7 +115,7 @@ class CatalogWalk:
         limit = max(1, int(rt.settings.provider(key).max_concurrent_pages))
         seen: list[list[dict[str, Any]]] = []
         head = await fetch_catalog_chunk(key, platform, stream, None, client)
-        seen.append(head["records"])
+        seen.append(records_of(head, client, stream))
         yield CatalogChunk(0, head["records"])
         token: str | None = head["next_token"]
         position = 1
@@ -135,7 +135,7 @@ class CatalogWalk:
             try:
                 for next_done in asyncio.as_completed(pending):
                     index, chunk = await next_done
-                    seen.append(chunk["records"])
+                    seen.append(records_of(chunk, client, stream))
                     if index == len(groups) - 1:
                         last = chunk
                     yield CatalogChunk(1 + index, chunk["records"])
@@ -149,7 +149,7 @@ class CatalogWalk:
         while token is not None:
             guard.check(token)
             chunk = await fetch_catalog_chunk(key, platform, stream, token, client)
-            seen.append(chunk["records"])
+            seen.append(records_of(chunk, client, stream))
             yield CatalogChunk(position, chunk["records"])
             position += 1
             token = chunk["next_token"]

@@ -24,7 +24,10 @@ from learnsync.http import PageTokenGuard
 from providers.base import DateWindow, Page, ProviderClient
 from providers.fastparse import paused_gc
 
-__all__ = ["announced_tokens", "iter_stats_chunks", "paused_gc", "read_announced_pages", "read_first_page", "read_page_chunk"]
+__all__ = [
+    "PagesChunk", "announced_tokens", "iter_stats_chunks", "paused_gc", "read_announced_pages", "read_first_page",
+    "read_page_chunk", "records_of",
+]
 
 PageFn = Callable[[str, int, int], None]  # (stream, pages so far, records so far)
 
@@ -38,26 +41,54 @@ def announced_tokens(client: Any, method: str, *args: Any) -> list[str] | None:
     return [str(t) for t in tokens] if tokens is not None else None
 
 
+class PagesChunk(dict):
+    """{"records", "next_token", "pages", "tokens", "total", "bodies"} of pages read together.
+
+    "bodies" holds the raw response bodies when the client can re-parse them
+    (`parse_catalog_page`). The chunk is then pickled (Prefect's retry cache) without its
+    parsed records: a copy of the bodies costs little, a pickle of every record as much as
+    parsing it. A chunk taken from the cache gets its records back through `records_of`.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self)
+        if state.get("bodies") is not None:
+            state["records"] = None
+        return (PagesChunk, (state,))
+
+
+def records_of(chunk: dict[str, Any], client: Any, stream: str) -> list[dict]:
+    """A chunk's records, re-parsed from its bodies when it came back from the cache without them."""
+    if chunk.get("records") is None:
+        chunk["records"] = [r for body in chunk.get("bodies") or [] for r in client.parse_catalog_page(stream, body).records]
+    return chunk["records"]
+
+
+def _chunk(client: Any, pages: list[Page], **fields: Any) -> PagesChunk:
+    bodies = [getattr(p, "raw", None) for p in pages]
+    reparse = hasattr(client, "parse_catalog_page") and all(b is not None for b in bodies)
+    records = [r for p in pages for r in p.records]
+    return PagesChunk(records=records, pages=len(pages), bodies=bodies if reparse else None, **fields)
+
+
 async def read_page_chunk(client: ProviderClient, stream: str, token: str | None, max_pages: int) -> dict:
     """Up to `max_pages` pages from `token`, one after the other: {"records", "next_token", "pages"}."""
-    records: list[dict] = []
-    pages = 0
-    while pages < max_pages:
+    pages: list[Page] = []
+    while len(pages) < max_pages:
         page = await client.fetch_catalog_page(stream, token)
-        records.extend(page.records)
-        pages += 1
+        pages.append(page)
         token = page.next_token
         if token is None:
             break
-    return {"records": records, "next_token": token, "pages": pages}
+    return _chunk(client, pages, next_token=token)
 
 
 async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -> dict:
     """The head of a catalog walk: page 1 and, when the client announces them, every later token.
 
-    {"records", "next_token", "pages", "tokens"}: `tokens` lists pages 2..n (an empty list when
-    page 1 is the only one); None means the client cannot tell, and the head goes on reading
-    sequentially up to `max_pages` pages (the historical chunk).
+    {"records", "next_token", "pages", "tokens", "total"}: `tokens` lists pages 2..n (an empty
+    list when page 1 is the only one); None means the client cannot tell, and the head goes on
+    reading sequentially up to `max_pages` pages (the historical chunk).
     """
     page = await client.fetch_catalog_page(stream, None)
     tokens = announced_tokens(client, "catalog_page_tokens", stream, page) if page.next_token is not None else []
@@ -65,19 +96,16 @@ async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -
         tokens = None  # the hint disagrees with the API's own next token: trust the API
     total = getattr(page, "total", None)
     if tokens is not None:
-        return {"records": list(page.records), "next_token": page.next_token, "pages": 1, "tokens": tokens, "total": total}
+        return _chunk(client, [page], next_token=page.next_token, tokens=tokens, total=total)
     if page.next_token is None:
-        return {"records": list(page.records), "next_token": None, "pages": 1, "tokens": [], "total": total}
-    rest = await read_page_chunk(client, stream, page.next_token, max_pages - 1) if max_pages > 1 else {
-        "records": [], "next_token": page.next_token, "pages": 0
-    }
-    return {
-        "records": list(page.records) + rest["records"],
-        "next_token": rest["next_token"],
-        "pages": 1 + rest["pages"],
-        "tokens": None,
-        "total": total,
-    }
+        return _chunk(client, [page], next_token=None, tokens=[], total=total)
+    pages = [page]
+    token = page.next_token
+    while len(pages) < max_pages and token is not None:
+        more = await client.fetch_catalog_page(stream, token)
+        pages.append(more)
+        token = more.next_token
+    return _chunk(client, pages, next_token=token, tokens=None, total=total)
 
 
 def completeness(records: list[dict[str, Any]], total: int | None) -> str | None:
@@ -105,11 +133,8 @@ async def read_announced_pages(client: ProviderClient, stream: str, tokens: list
         async with gate:
             return await client.fetch_catalog_page(stream, token)
 
-    pages = await asyncio.gather(*(one(t) for t in tokens))
-    records: list[dict] = []
-    for page in pages:
-        records.extend(page.records)
-    return {"records": records, "next_token": pages[-1].next_token if pages else None, "pages": len(pages)}
+    pages = list(await asyncio.gather(*(one(t) for t in tokens)))
+    return _chunk(client, pages, next_token=pages[-1].next_token if pages else None)
 
 
 async def iter_stats_chunks(
