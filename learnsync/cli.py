@@ -185,6 +185,14 @@ def demo(
     run_demo(providers, courses=courses, database_url=database_url, console=console)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def bench(ctx: typer.Context) -> None:
+    """Run the performance benchmark (same as `python -m bench`; `learnsync bench --help` for its options)."""
+    from bench.cli import main as bench_main
+
+    raise typer.Exit(bench_main(list(ctx.args)))
+
+
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:

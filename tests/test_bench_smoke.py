@@ -1,0 +1,38 @@
+"""`learnsync bench` runs from a checkout with one command and prints every figure of issue 9.
+
+A smoke run at toy sizes (the real figures come from `python -m bench`, not from tests): it
+checks the benchmark works end to end against its sandboxes and that the re-sync writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def test_bench_command_prints_the_figures_and_the_resync_writes_nothing(tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    out = tmp_path / "figures.json"
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or ""}
+    command = [
+        sys.executable, "-c", "import sys; from learnsync.cli import app; sys.argv[0] = 'learnsync'; app()",
+        "bench", "--courses", "1200", "--rows", "3000", "--latency", "2", "--page-size", "100",
+        "--bulk-item-ms", "0.2", "--skip", "memory", "--json", str(out),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for figure in ("full catalog sync", "no-change re-sync", "naive full sync", "stats transform"):
+        assert figure in done.stdout, done.stdout
+    figures = json.loads(out.read_text())
+    catalog = figures["catalog"]
+    assert catalog["created"] == 1200 and catalog["resync_unchanged"] == 1200
+    assert catalog["resync_writes"] == [0]
+    assert figures["transform"]["rows"] == 3000
