@@ -13,6 +13,7 @@ import email.utils
 import json
 import random
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,15 +214,33 @@ async def send(
                     raise ApiError(response.status_code, code, message, method, url)
                 if expect_json and response.status_code != 204 and response.content:
                     try:
-                        json.loads(response.content)
+                        body = json.loads(response.content)
                     except ValueError as exc:
                         raise TransientError(f"badjson: {method} {_strip_query(url)}") from exc
+                    _parsed_bodies[response] = body
                 return response
     except TransientError as exc:
         raise ApiError(0, "retriesExhausted", str(exc), method, url) from None
     except httpx.TransportError as exc:
         raise ApiError(0, type(exc).__name__, "network error after retries", method, url) from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# Bodies `send()` parsed to rule out bad JSON, kept for `json_body` so pages are parsed once.
+# Weak keys: a body lives no longer than its response.
+_parsed_bodies: weakref.WeakKeyDictionary[httpx.Response, Any] = weakref.WeakKeyDictionary()
+_NOT_PARSED = object()
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body of a response `send()` returned, without parsing it a second time.
+
+    The first call hands over the body `send()` parsed; later calls (and responses `send()` did
+    not parse) parse again, so, as with `response.json()`, callers never share one mutable body.
+    Raises ValueError on a body that is not JSON.
+    """
+    body = _parsed_bodies.pop(response, _NOT_PARSED)
+    return response.json() if body is _NOT_PARSED else body
 
 
 class PageTokenGuard:

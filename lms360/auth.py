@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from learnsync.http import ApiError, RateLimiter, RetryPolicy, RetryStats, send
+from learnsync.http import ApiError, RateLimiter, RetryPolicy, RetryStats, json_body, send
 
 from .models import TokenRequest, TokenResponse
 
@@ -95,7 +95,7 @@ class TokenManager:
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
         try:
-            body = TokenResponse.model_validate(response.json())
+            body = TokenResponse.model_validate(json_body(response))
         except ValidationError:
             # The validation text could quote the body (and so the token): keep none of it.
             message = "token response does not match the contract"

@@ -25,7 +25,7 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, send
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send
 from learnsync.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
@@ -293,7 +293,7 @@ class Lms360Client:
         url: str | None = path
         while url is not None:
             response = await self._request("GET", url)
-            body = response.json()
+            body = json_body(response)
             if isinstance(body, dict):  # tolerate an envelope, though the spec says bare arrays
                 body = next((body[k] for k in ("data", "items", "results") if isinstance(body.get(k), list)), [])
             yield body
@@ -319,14 +319,14 @@ class Lms360Client:
 
     async def create_integration(self, body: IntegrationCreate) -> Integration:
         response = await self._request("POST", f"{API}/integrations", json=body.wire())
-        return Integration.model_validate(response.json())
+        return Integration.model_validate(json_body(response))
 
     async def update_integration(self, integration_id: str, **fields: Any) -> Integration:
         """PATCH only the given fields (snake_case or camelCase names)."""
         body = IntegrationUpdate.model_validate(fields)
         path = f"{API}/integrations/{quote(integration_id, safe='')}"
         response = await self._request("PATCH", path, json=body.wire())
-        return Integration.model_validate(response.json())
+        return Integration.model_validate(json_body(response))
 
     async def delete_integration(self, integration_id: str) -> None:
         """Deleting an integration archives all of its content server-side."""
@@ -368,7 +368,7 @@ class Lms360Client:
         if location:
             return location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         try:  # not in the contract, but harmless to accept an id in the body
-            body = response.json()
+            body = json_body(response)
         except ValueError:
             body = None
         if isinstance(body, dict):
@@ -379,7 +379,7 @@ class Lms360Client:
 
     async def get_bulk_status(self, bulk_operation_id: str) -> BulkStatus:
         response = await self._request("GET", f"{API}/bulk/operations/{quote(bulk_operation_id, safe='')}")
-        return BulkStatus.model_validate(response.json())
+        return BulkStatus.model_validate(json_body(response))
 
     async def wait_bulk(self, bulk_operation_id: str, items: int | None = None) -> BulkStatus:
         """Poll until `completed` or `error`, backing off from poll_interval to poll_max_interval.
@@ -405,7 +405,7 @@ class Lms360Client:
     async def bulk_results(self, bulk_operation_id: str) -> list[BulkResult]:
         """Per-item results of an ended operation (also used to resume jobs after a crash)."""
         response = await self._request("GET", f"{API}/bulk/operations/{quote(bulk_operation_id, safe='')}/results")
-        body = response.json()
+        body = json_body(response)
         rows = body if isinstance(body, list) else []
         out: list[BulkResult] = []
         for row in rows:
@@ -544,14 +544,14 @@ class Lms360Client:
 
     async def get_external_course(self, integration_id: str, external_id: str) -> ExternalCourseOut:
         path = f"{API}/integrations/{quote(integration_id, safe='')}/courses/{quote(external_id, safe='')}"
-        return ExternalCourseOut.model_validate((await self._request("GET", path)).json())
+        return ExternalCourseOut.model_validate(json_body(await self._request("GET", path)))
 
     async def get_course(self, course_id: str) -> Course:
-        return Course.model_validate((await self._request("GET", f"{API}/courses/{quote(course_id, safe='')}")).json())
+        return Course.model_validate(json_body(await self._request("GET", f"{API}/courses/{quote(course_id, safe='')}")))
 
     async def set_course_archived(self, course_id: str, archived: bool) -> Course:
         path = f"{API}/courses/{quote(course_id, safe='')}/archive"
-        return Course.model_validate((await self._request("PUT", path, json={"archived": archived})).json())
+        return Course.model_validate(json_body(await self._request("PUT", path, json={"archived": archived})))
 
     # --- tags (section 8.1) -------------------------------------------------------------------
 
@@ -560,7 +560,7 @@ class Lms360Client:
 
     async def create_tag(self, name: str, external_id: str | None = None) -> Tag:
         body = TagCreate(name=name, external_id=external_id).wire()
-        tag = Tag.model_validate((await self._request("POST", f"{API}/tags", json=body)).json())
+        tag = Tag.model_validate(json_body(await self._request("POST", f"{API}/tags", json=body)))
         if self._tag_ids is not None:
             self._tag_ids[tag.name] = tag.id
         return tag

@@ -6,13 +6,15 @@ float64. On such columns these helpers do in C/numpy what the generic helpers do
 Python checks; the mappings use them only when every input column has such a type, and fall
 back to their generic (object) path otherwise, so the rules have one meaning.
 
-Without pyarrow every helper answers None (or False) and the mappings take the generic path.
+Without pyarrow every helper answers None (or False) and the mappings take the generic path
+(`map_distinct` is plain pandas and works either way).
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import re
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
@@ -102,6 +104,68 @@ def clean_text(arr: Any) -> Any:
     """Stripped, non-empty strings; anything else null (the generic `_text` on clean text)."""
     stripped = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.greater(pc.utf8_length(stripped), 0), stripped, pa.scalar(None, arr.type))
+
+
+_STR_OR_NONE = frozenset({str, type(None)})
+
+
+def exact_strings(s: pd.Series) -> Any | None:
+    """An object Series as an Arrow string array, or None unless each value is exactly a `str` or
+    missing (None, NaN: nulls).
+
+    Exact types only: the generic text rules treat str subclasses, bytes and numpy strings as
+    not-text, while Arrow would take them as text.
+    """
+    if pa is None:
+        return None
+    values = s.to_numpy(dtype=object)
+    if not set(map(type, values)) <= _STR_OR_NONE:
+        values = np.where(pd.isna(values), None, values)  # NaN marks a missing cell in a frame
+        if not set(map(type, values)) <= _STR_OR_NONE:
+            return None
+    try:
+        return pa.array(values, type=pa.large_string())
+    except UnicodeEncodeError:  # lone surrogates: the generic path decides what they are
+        return None
+
+
+def objects(arr: Any, index: pd.Index) -> pd.Series:
+    """An Arrow array as an object Series, missing values as None (what the generic rules return)."""
+    return pd.Series(arr.to_numpy(zero_copy_only=False), index=index, dtype=object)
+
+
+_ASCII_URL = r"^https?://[!-~]+$"  # printable ASCII, no space: \S for Python and RE2 alike
+_URL = re.compile(r"https?://\S+$")
+
+
+def url_mask(arr: Any) -> np.ndarray:
+    r"""`re.match(r"https?://\S+$", value)` for each value of an Arrow string array (null: False).
+
+    RE2 and Python disagree on `\S` (Python's is Unicode-aware) and on `$` (Python also matches
+    before a final newline), so RE2 only settles printable-ASCII URLs; the few other values with
+    an http prefix go through `re` itself.
+    """
+    sure = np.asarray(pc.fill_null(pc.match_substring_regex(arr, _ASCII_URL), False).to_numpy(zero_copy_only=False), dtype=bool)
+    rest = np.flatnonzero(~sure & np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool))
+    if len(rest):
+        others = arr.take(pa.array(rest))
+        http = np.asarray(pc.starts_with(others, "http").to_numpy(zero_copy_only=False), dtype=bool)
+        sure[rest[http]] = [_URL.match(v) is not None for v in others.filter(pa.array(http)).to_pylist()]
+    return sure
+
+
+def map_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series | None:
+    """`fn(s)` for an element-wise `fn`, computed once per distinct value of `s`.
+
+    Only for values that are each exactly a `str` or None (else None: factorizing other objects
+    would merge 1, 1.0 and True, which the rules tell apart).
+    """
+    values = s.to_numpy(dtype=object)
+    if not set(map(type, values)) <= _STR_OR_NONE:
+        return None
+    codes, uniques = pd.factorize(values)  # None gets code -1: the answer appended last
+    answers = fn(pd.Series([*uniques, None], dtype=object))
+    return pd.Series(answers.to_numpy()[codes], index=s.index, dtype=answers.dtype)
 
 
 def per_distinct(arr: Any, fn: Callable[[pd.Series], pd.Series]) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, send
+from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, json_body, send
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page
 from providers.coursera import settings as cs
@@ -74,7 +74,7 @@ class CourseraClient:
             response = await send(self._http, "POST", cs.CLIENT_CREDENTIALS_TOKEN_PATH, policy=s.retry, limiter=self._limiter,
                                   stats=self.retry_stats, data={"grant_type": "client_credentials"},
                                   auth=(s.client_id, s.client_secret.get_secret_value()))
-        token = TokenResponse.model_validate(response.json())
+        token = TokenResponse.model_validate(json_body(response))
         if token.refresh_token is not None:
             self._refresh_token = token.refresh_token
         self._access_token = token.access_token.get_secret_value()
@@ -93,7 +93,7 @@ class CourseraClient:
         response = await send(self._http, "GET", path.format(**self._org_path), policy=self._settings.retry,
                               limiter=self._limiter, stats=self.retry_stats, on_unauthorized=renew_on_401,
                               params=params, headers=await self._auth_headers())
-        return Envelope.model_validate(response.json())
+        return Envelope.model_validate(json_body(response))
 
     # --- paging --------------------------------------------------------------------------
     def _guard(self, stream: str, token: str | None) -> PageTokenGuard:

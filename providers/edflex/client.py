@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, send
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, json_body, send
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page
 from providers.edflex import settings as edx
@@ -68,7 +68,7 @@ class EdflexClient:
             },
         )
         try:
-            answer = TokenResponse.model_validate(response.json())
+            answer = TokenResponse.model_validate(json_body(response))
         except (ValueError, ValidationError):
             # The body may echo credentials: report the failure without it.
             raise ApiError(response.status_code, "invalidTokenResponse", "no access_token in answer", "POST", url) from None
@@ -96,7 +96,7 @@ class EdflexClient:
             params=params,
             headers=headers,
         )
-        body = response.json()
+        body = json_body(response)
         # Edflex may answer 200 with a JSON:API `errors` array and no data (providers.md §3.5).
         if isinstance(body, dict) and body.get("errors") and "data" not in body:
             code, message = error_code_and_message(response)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from learnsync.http import PageTokenGuard, RateLimiter, send
+from learnsync.http import PageTokenGuard, RateLimiter, json_body, send
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page
 from providers.openclassrooms import settings as oc
@@ -61,7 +61,7 @@ class OpenClassroomsClient:
                     auth=(self._settings.client_id, self._settings.client_secret.get_secret_value()),
                     data={"grant_type": "client_credentials"},
                 )
-                answer = TokenResponse.model_validate(response.json())
+                answer = TokenResponse.model_validate(json_body(response))
                 self._token = answer.access_token.get_secret_value()
                 ttl = max(1, answer.expires_in - oc.TOKEN_RENEW_MARGIN_SECONDS)
                 self._token_expires_at = time.monotonic() + ttl
@@ -94,7 +94,7 @@ class OpenClassroomsClient:
         guard = self._guards.setdefault(guard_key, PageTokenGuard(guard_key))
         start = int(token) if token else 0
         response = await self._get_range(path, start, params)
-        body = response.json()
+        body = json_body(response)
         items = body if isinstance(body, list) else []
         records = [to_record(model, item) for item in items]
         next_token = self._next_token(response, start, len(items))

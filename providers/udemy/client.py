@@ -13,13 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, send
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page
 from providers.udemy import settings as K
-from providers.udemy.models import RECORD_MODELS, UdemyPage
+from providers.udemy.models import RECORD_SCHEMAS, UdemyPage
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class UdemyClient:
             self._http, "GET", url, policy=self._policy, limiter=self._limiter, stats=self.stats, params=params
         )
         try:
-            envelope = UdemyPage.model_validate(response.json())
+            envelope = UdemyPage.model_validate(json_body(response))
         except (ValidationError, ValueError):
             raise ApiError(response.status_code, "invalidEnvelope", "page body has no results list", "GET", url) from None
         next_token = _next_page(envelope.next, url)
@@ -149,14 +149,23 @@ def _next_page(next_url: str | None, url: str) -> str | None:
     return values[0]
 
 
+# One validator per page (no model instance per record); records come out as plain dicts.
+_PAGE_ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {k: TypeAdapter(list[schema]) for k, schema in RECORD_SCHEMAS.items()}
+_RECORD_ADAPTERS: dict[str, TypeAdapter[Any]] = {k: TypeAdapter(schema) for k, schema in RECORD_SCHEMAS.items()}
+
+
 def _tolerant(kind: str, results: list[Any]) -> list[dict[str, Any]]:
     """Validated records as dicts; invalid ones stay raw so the mapping can quarantine them."""
-    model = RECORD_MODELS[kind]
+    try:
+        return _PAGE_ADAPTERS[kind].validate_python(results)
+    except ValidationError:
+        pass  # some record is invalid: sort them out one by one
+    adapter = _RECORD_ADAPTERS[kind]
     records: list[dict[str, Any]] = []
     invalid = 0
     for raw in results:
         try:
-            records.append(model.model_validate(raw).model_dump(exclude_unset=True))
+            records.append(adapter.validate_python(raw))
         except ValidationError:
             invalid += 1
             records.append(raw if isinstance(raw, dict) else {"_raw": raw})

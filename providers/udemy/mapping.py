@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -69,13 +70,13 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
 
 def _course_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
     """Rule table "Udemy courses synchronization"."""
-    ids = _ids(_col(raw, "id"))
-    title = _text(_col(raw, "title"))
+    ids = _ids(_column(raw, "id"))
+    title = _text(_column(raw, "title"))
     categories = _str_lists(_col(raw, "categories"))
     out = _base_frame(raw, ids, title, ctx, categories)
     out["defaultLang"] = _language(_nested(raw, "locale", "locale"), ctx.owner_lang)
     out["imageUrl"] = _largest_image(raw, "images", flat_prefix="image_")
-    out["duration"] = _minutes(_col(raw, "estimated_content_length"))
+    out["duration"] = _minutes(_column(raw, "estimated_content_length"))
     out["_extra"] = _extras(
         raw.index,
         title=title,
@@ -88,15 +89,15 @@ def _course_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
 
 def _learning_path_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
     """Rule table "Udemy learning paths synchronization" + decisions #11 (namespaced ids)."""
-    ids = K.LEARNING_PATH_ID_PREFIX + _ids(_col(raw, "id"))
-    title = _text(_col(raw, "title"))
+    ids = K.LEARNING_PATH_ID_PREFIX + _ids(_column(raw, "id"))
+    title = _text(_column(raw, "title"))
     categories = _str_lists(_col(raw, "categories"))
     out = _base_frame(raw, ids, K.LEARNING_PATH_NAME_PREFIX + title, ctx, categories)
     items = pd.Series([_items_html(s) for s in _col(raw, "sections")], index=raw.index, dtype=object)
     out["description"] = _join_text(out["description"], items)
     out["defaultLang"] = K.LEARNING_PATH_LANG
     out["imageUrl"] = _thumbnail(_col(raw, "thumbnail"))
-    out["duration"] = _minutes(_col(raw, "estimated_content_length"))
+    out["duration"] = _minutes(_column(raw, "estimated_content_length"))
     out["_extra"] = _extras(
         raw.index,
         title=title,
@@ -114,10 +115,10 @@ def _base_frame(
     out = pd.DataFrame(index=raw.index)
     out["externalId"] = ids
     out["name"] = name
-    out["launchUrl"] = _url(_col(raw, "url"))
+    out["launchUrl"] = _url(_column(raw, "url"))
     out["subjects"] = categories
     out["sources"] = pd.Series([[{"name": K.SOURCE_NAME}] for _ in range(len(raw))], index=raw.index, dtype=object)
-    out["description"] = _text(_col(raw, "description"))
+    out["description"] = _text(_column(raw, "description"))
     out["contentType"] = "course"
     out["difficultyLevel"] = None
     out["mobileLaunchUrl"] = None
@@ -145,7 +146,8 @@ def _required_fields_quarantine(out: pd.DataFrame) -> pd.DataFrame:
         ("launchUrl", out["launchUrl"].isna(), "missing or non-absolute url"),
         ("defaultLang", ~out["defaultLang"].isin(K.V2_LANGUAGES), "no v2 language (locale and owner language unusable)"),
     )
-    key = out["externalId"].fillna(pd.Series("row:" + out.index.astype(str), index=out.index))
+    missing = out.index[out["externalId"].isna().to_numpy(bool)]  # row keys only where there is no id
+    key = out["externalId"].fillna(pd.Series("row:" + missing.astype(str), index=missing))
     parts = [pd.DataFrame({"external_id": key[bad], "field": field, "reason": why}) for field, bad, why in checks]
     return pd.concat(parts)
 
@@ -306,6 +308,13 @@ def _col(raw: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series(None, index=raw.index, dtype=object)
 
 
+def _column(raw: pd.DataFrame, name: str) -> pd.Series:
+    """A raw column with its own dtype (typed columns take the columnar paths), else all-missing."""
+    if name in raw.columns:
+        return raw[name]
+    return pd.Series(None, index=raw.index, dtype=object)
+
+
 def _nested(raw: pd.DataFrame, parent: str, key: str) -> pd.Series:
     """`parent.key` from dict cells, or from a column already flattened by json_normalize."""
     inner = pd.Series([d.get(key) if isinstance(d, dict) else None for d in _col(raw, parent)], index=raw.index, dtype=object)
@@ -317,8 +326,23 @@ def _is_type(s: pd.Series, *types: type) -> pd.Series:
     return s.map(type).isin(types).astype(bool)
 
 
+def _numpy_kind(s: pd.Series) -> str:
+    """The numpy kind of a plain numpy column ("i", "f", "O"...); "" for extension dtypes."""
+    return s.dtype.kind if isinstance(s.dtype, np.dtype) else ""
+
+
+def _text_array(s: pd.Series) -> Any | None:
+    """`_text` as an Arrow array when `s` is all text (Arrow strings, or exact str and missing
+    objects); None otherwise. Arrow's whitespace trim is exactly `str.strip()`'s."""
+    arr = fp.arrow_strings(s) if s.dtype != object else fp.exact_strings(s)
+    return fp.clean_text(arr) if arr is not None else None
+
+
 def _text(s: pd.Series) -> pd.Series:
     """Non-empty stripped strings; anything else is missing."""
+    arr = _text_array(s)
+    if arr is not None:
+        return fp.objects(arr, s.index)
     s = s.astype(object).where(_is_type(s, str))
     stripped = s.astype("string").str.strip()
     return stripped.where(stripped.str.len() > 0).astype(object).where(lambda x: x.notna(), None)
@@ -326,7 +350,10 @@ def _text(s: pd.Series) -> pd.Series:
 
 def _ids(s: pd.Series) -> pd.Series:
     """Provider ids as strings: strings kept, integral numbers without the float tail."""
+    if _numpy_kind(s) == "i" and fp.pa is not None:  # an int column: no text, every id a number
+        return fp.objects(fp.arrow_strings(fp.int_ids(s)), s.index)
     text = _text(s)
+    s = s.astype(object)  # the number rules read Python values
     num = pd.to_numeric(s.where(_is_type(s, int, float, np.int64, np.float64)), errors="coerce")
     integral = num.notna() & np.isfinite(num) & (num == np.floor(num)) & (num.abs() < 2**53)
     as_int = num.where(integral).astype("Int64").astype("string").astype(object).where(integral, None)
@@ -335,6 +362,9 @@ def _ids(s: pd.Series) -> pd.Series:
 
 def _number(s: pd.Series) -> pd.Series:
     """Floats from numbers or numeric strings; booleans, junk and infinities are missing."""
+    if _numpy_kind(s) in ("i", "u", "f"):  # an int/float column: nothing to parse
+        num = s.astype("float64")
+        return num.where(np.isfinite(num))
     num = pd.to_numeric(s.astype(object).where(~_is_type(s, bool)), errors="coerce").astype("float64")
     return num.where(np.isfinite(num))
 
@@ -362,9 +392,21 @@ def _iso(dates: pd.Series) -> pd.Series:
 
 
 def _url(s: pd.Series) -> pd.Series:
+    """Absolute http(s) URLs, stripped; anything else is missing."""
+    arr = _text_array(s)
+    if arr is not None:
+        return pd.Series(_url_cells(arr), index=s.index, dtype=object)
     text = _text(s)
     absolute = text.astype("string").str.match(r"https?://\S+$").fillna(False).astype(bool)
     return text.where(absolute, None)
+
+
+def _url_cells(text: Any) -> np.ndarray:
+    """The values of an Arrow text array (`_text_array`) that are absolute http(s) URLs, as
+    objects; None for the others."""
+    cells = text.to_numpy(zero_copy_only=False)
+    cells[~fp.url_mask(text)] = None
+    return cells
 
 
 def _flag(s: pd.Series) -> pd.Series:
@@ -389,6 +431,11 @@ def _clean_strings(cell: Any) -> list[str]:
 
 def _people(s: pd.Series) -> pd.Series:
     """Instructor names (strings) or editors' `display_name` (dicts) as a list of names."""
+    cells = s.to_numpy(dtype=object)
+    items = chain.from_iterable(c for c in cells if isinstance(c, list))
+    if not any(issubclass(t, dict) for t in set(map(type, cells)) | set(map(type, items))):
+        return _str_lists(s)  # no editor dicts: a name list is a list of clean strings
+
     def names(cell: Any) -> list[str]:
         values = cell if isinstance(cell, list) else [cell]
         return _clean_strings([v.get("display_name") or v.get("title") if isinstance(v, dict) else v for v in values])
@@ -398,6 +445,13 @@ def _people(s: pd.Series) -> pd.Series:
 
 def _language(locale: pd.Series, owner_lang: str) -> pd.Series:
     """Provider locale -> v2 enum (exact, then language part), else the owner's language."""
+    # a catalog holds a few dozen locales: the string work is done once per distinct one
+    by_value = fp.map_distinct(locale, lambda values: _languages(values, owner_lang))
+    return by_value if by_value is not None else _languages(locale, owner_lang)
+
+
+def _languages(locale: pd.Series, owner_lang: str) -> pd.Series:
+    """`_language`, value by value."""
     norm = _text(locale).astype("string").str.replace("-", "_").str.lower()
     exact = norm.map(_LANG_LOOKUP)
     base = norm.str.split("_").str[0].map(_LANG_LOOKUP)
@@ -437,9 +491,34 @@ def _largest_of(sizes: pd.DataFrame) -> pd.Series:
 def _largest_image(raw: pd.DataFrame, column: str, flat_prefix: str) -> pd.Series:
     """Largest of the `images` dict, of flattened `images.*` columns and of marketplace `image_*` fields."""
     cells = [d if isinstance(d, dict) else {} for d in _col(raw, column)]
-    sizes = pd.DataFrame.from_records(cells, index=raw.index) if cells else pd.DataFrame(index=raw.index)
     flat = [c for c in raw.columns if isinstance(c, str) and (c.startswith(flat_prefix) or c.startswith(column + "."))]
-    return _largest_of(pd.concat([sizes, raw[flat]], axis=1))
+    keys = list(dict.fromkeys(chain.from_iterable(cells)))  # the column order from_records gives
+    if set(map(type, keys)) - {str} or set(keys) & set(flat):  # odd or clashing keys: the frame rule decides
+        sizes = pd.DataFrame.from_records(cells, index=raw.index) if cells else pd.DataFrame(index=raw.index)
+        return _largest_of(pd.concat([sizes, raw[flat]], axis=1))
+    # stable: sizes of one area keep their column order, as in `_largest_of`
+    ordered = sorted([(k, None) for k in keys] + [(c, raw[c]) for c in flat], key=lambda c: _image_area(c[0]), reverse=True)
+    if not ordered:
+        return _largest_of(pd.DataFrame(index=raw.index))  # no sizes at all: its all-missing answer
+    found = np.full(len(raw), None, dtype=object)
+    pending = np.arange(len(raw))
+    for key, flat_column in ordered:  # each size is only read for the rows still without a URL
+        if not len(pending):
+            break
+        if flat_column is not None:
+            values = flat_column.iloc[pending]
+        else:
+            values = pd.Series([d.get(key) for d in _pick(cells, pending)], dtype=object)
+        urls = _url(values).to_numpy()
+        hit = pd.notna(urls)
+        found[pending[hit]] = urls[hit]
+        pending = pending[~hit]
+    return pd.Series(found, index=raw.index, dtype=object)
+
+
+def _pick(items: list[Any], positions: np.ndarray) -> list[Any]:
+    """items[positions], without a Python loop when that is all of them."""
+    return items if len(positions) == len(items) else [items[i] for i in positions.tolist()]
 
 
 def _thumbnail(s: pd.Series) -> pd.Series:
@@ -452,18 +531,60 @@ def _thumbnail(s: pd.Series) -> pd.Series:
 
 def _best_video(s: pd.Series) -> pd.Series:
     """promo_video_url: the file of the highest-quality entry (largest numeric label)."""
-    rows = [
-        (idx, _quality(v.get("label")), v.get("file"))
-        for idx, cell in zip(s.index, s)
+    rows, labels, files = _video_entries(s.to_numpy(dtype=object))
+    # each row's entries best first, the first listed among equals (lexsort is stable)
+    order = np.lexsort((-_qualities(labels), rows))
+    rank = _ranks(rows[order])
+    best = np.full(len(s), None, dtype=object)
+    done = np.zeros(len(s), dtype=bool)
+    for level in range(int(rank.max()) + 1 if len(rank) else 0):  # a row's first usable file wins
+        pick = order[rank == level]
+        pick = pick[~done[rows[pick]]]  # files are only checked for rows still without one
+        urls = _url(pd.Series(files[pick], dtype=object)).to_numpy()
+        hit = pd.notna(urls)
+        best[rows[pick[hit]]] = urls[hit]
+        done[rows[pick[hit]]] = True
+    return pd.Series(best, index=s.index, dtype=object)
+
+
+def _ranks(groups: np.ndarray) -> np.ndarray:
+    """0, 1, 2... along each run of equal values of a sorted array."""
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]) if len(groups) else groups
+    return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+
+
+def _video_entries(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, label, file) of each dict entry of the list cells, as three arrays."""
+    types = set(map(type, cells))
+    if not any(issubclass(t, list) and t is not list for t in types):
+        lists = [c if type(c) is list else () for c in cells]
+        entries = list(chain.from_iterable(lists))
+        if set(map(type, entries)) <= {dict}:  # the usual page: lists of plain dicts
+            rows = np.repeat(np.arange(len(cells)), np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)))
+            labels = _objects([e.get("label") for e in entries], len(entries))
+            return rows, labels, _objects([e.get("file") for e in entries], len(entries))
+    found = [
+        (row, v.get("label"), v.get("file"))
+        for row, cell in enumerate(cells)
         if isinstance(cell, list)
         for v in cell
         if isinstance(v, dict)
     ]
-    long = pd.DataFrame(rows, columns=["idx", "quality", "file"])
-    long["file"] = _url(long["file"].astype(object))
-    best = long.dropna(subset=["file"]).sort_values("quality", ascending=False, kind="stable").drop_duplicates("idx")
-    best_file = pd.Series(best["file"].to_numpy(), index=best["idx"].to_numpy(), dtype=object).reindex(s.index)
-    return best_file.where(best_file.notna(), None)
+    rows, labels, files = zip(*found) if found else ((), (), ())
+    return np.array(rows, dtype=np.int64), _objects(labels, len(found)), _objects(files, len(found))
+
+
+def _objects(values: Any, n: int) -> np.ndarray:
+    """A 1-D object array (list-valued cells stay cells instead of becoming a dimension)."""
+    return np.fromiter(values, dtype=object, count=n)
+
+
+def _qualities(labels: np.ndarray) -> np.ndarray:
+    """`_quality` of each label; text labels (a handful of distinct ones) are read once each."""
+    if set(map(type, labels)) <= {str, type(None)}:
+        codes, uniques = pd.factorize(labels)  # None: code -1, the answer appended last
+        return np.array([_quality(u) for u in uniques] + [_quality(None)], dtype=float)[codes]
+    return np.array([_quality(label) for label in labels], dtype=float)
 
 
 def _quality(label: Any) -> float:
@@ -513,17 +634,41 @@ def _join_text(first: pd.Series, second: pd.Series) -> pd.Series:
 def _extras(index: pd.Index, **columns: pd.Series) -> pd.Series:
     """`_extra` dict cells; keys whose value is missing (None or an empty list) are left out."""
     keys = list(columns)
-    values = []
+    values, present = [], []
     for k in keys:
         column = columns[k].reindex(index)
-        cells = column.to_numpy(dtype=object, copy=True)
-        cells[~column.notna().to_numpy(bool)] = None
-        values.append(cells)
-    return pd.Series(
-        [{k: v for k, v in zip(keys, row) if v is not None and not (isinstance(v, list) and not v)} for row in zip(*values)],
-        index=index,
-        dtype=object,
-    )
+        values.append(column.to_numpy(dtype=object))
+        present.append(column.notna().to_numpy(bool) & ~_empty_lists(values[-1]))
+    # rows with the same keys present are built together, without per-value checks
+    pattern = np.zeros(len(index), dtype=np.int64)
+    for bit, mask in enumerate(present):
+        pattern |= mask.astype(np.int64) << bit
+    cells = np.empty(len(index), dtype=object)
+    for code in np.unique(pattern).tolist():
+        rows = np.flatnonzero(pattern == code)
+        names = [k for bit, k in enumerate(keys) if code >> bit & 1]
+        picked = [values[bit][rows] for bit in range(len(keys)) if code >> bit & 1]
+        cells[rows] = _dicts(names, picked) if names else [{} for _ in rows]
+    return pd.Series(cells, index=index, dtype=object)
+
+
+def _dicts(names: list[str], columns: list[np.ndarray]) -> list[dict[str, Any]]:
+    """One dict of `names` per row of `columns`. Three keys (both streams' full `_extra`) get
+    a dict display, twice as fast to build as dict(zip(...))."""
+    if len(names) == 3:
+        a, b, c = names
+        return [{a: x, b: y, c: z} for x, y, z in zip(*columns)]
+    return list(map(dict, map(zip, repeat(names), zip(*columns))))
+
+
+def _empty_lists(cells: np.ndarray) -> np.ndarray:
+    """Which cells are empty lists."""
+    types = set(map(type, cells))
+    if not any(issubclass(t, list) for t in types):
+        return np.zeros(len(cells), dtype=bool)
+    if types == {list}:
+        return np.fromiter(map(len, cells), dtype=np.int64, count=len(cells)) == 0
+    return np.fromiter((isinstance(v, list) and not v for v in cells), dtype=bool, count=len(cells))
 
 
 def _frame(parts: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -78,6 +79,16 @@ async def test_catalog_pages_until_the_end_with_every_id_once(server: SandboxSer
         assert len(ids) == len(set(ids)) == 250
         assert set(ids) == set(server.app.state.store.contents)
         assert [p.next_token for p in pages] == ["100", "200", None]
+
+
+def _second_parse(self: httpx.Response, **kwargs: Any) -> Any:
+    raise AssertionError("body parsed twice")
+
+
+async def test_token_and_pages_are_parsed_once(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httpx.Response, "json", _second_parse)  # send() parsed them; json_body hands them over
+    async with open_client(server.url) as client:
+        assert len((await client.fetch_catalog_page("contents", None)).records) == 100
 
 
 async def test_provider_spec_builds_the_client(server: SandboxServer) -> None:

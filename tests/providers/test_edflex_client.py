@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import httpx
 import pytest
 
 from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
@@ -64,6 +65,19 @@ async def test_catalog_pages_until_the_end_with_every_id_once(sandbox: tuple[Any
     assert len(ids) == len(set(ids)) == 250
     assert set(ids) == set(app.state.store.resources)
     assert set(pages[0].records[0]) == set(RESOURCE_RECORD_KEYS)
+
+
+def _second_parse(self: httpx.Response, **kwargs: Any) -> Any:
+    raise AssertionError("body parsed twice")
+
+
+async def test_token_and_pages_are_parsed_once(sandbox: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(httpx.Response, "json", _second_parse)  # send() parsed them; json_body hands them over
+    client = make_client(sandbox[1])
+    try:
+        assert len((await client.fetch_catalog_page("resources", None)).records) == 100
+    finally:
+        await client.aclose()
 
 
 async def test_catalog_second_traversal_starts_over(sandbox: tuple[Any, str]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -70,6 +72,20 @@ async def test_catalog_pages_until_the_end_with_every_id_once(server):
     assert pages == 3 and len(ids) == 250 and len(set(ids)) == 250
     assert set(map(str, ids)) == set(app.state.store.courses)
     assert {"title", "url", "duration_hours", "image_url"} <= set(records[0])  # Python names, not wire names
+
+
+def _second_parse(self: httpx.Response, **kwargs: Any) -> Any:
+    raise AssertionError("body parsed twice")
+
+
+async def test_token_and_pages_are_parsed_once(server, monkeypatch):
+    monkeypatch.setattr(httpx.Response, "json", _second_parse)  # send() parsed them; json_body hands them over
+    srv, _ = server
+    client = OpenClassroomsClient(make_settings(srv.url))
+    try:
+        assert len((await client.fetch_catalog_page("courses", None)).records) == 100
+    finally:
+        await client.aclose()
 
 
 async def test_token_is_cached_across_pages(server):

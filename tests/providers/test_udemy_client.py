@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date
+import copy
+import random
+from datetime import date, datetime, timezone
+from typing import Any, get_type_hints
 
+import httpx
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow
 from providers.udemy import PROVIDER, UdemyClient
+from providers.udemy import models
+from providers.udemy.client import _tolerant
+from sandboxes import data_faults
 from sandboxes.server import SandboxServer
 from sandboxes.udemy import UdemySandboxConfig, create_app
-from sandboxes.udemy.data import activity_day
+from sandboxes.udemy.app import DATA_FAULT_STREAMS
+from sandboxes.udemy.data import activity_day, generate
 
 ANCHOR = date(2025, 11, 7)
 
@@ -116,6 +124,72 @@ async def test_invalid_records_do_not_break_a_page():
             page = await client.fetch_catalog_page("courses", None)
     assert len(page.records) == 11
     assert {"id": None, "title": ["not", "a", "title"]} in page.records
+
+
+async def test_pages_are_parsed_once(sandbox, monkeypatch):
+    def second_parse(self: httpx.Response, **kwargs: Any) -> Any:
+        raise AssertionError("page body parsed twice")
+
+    monkeypatch.setattr(httpx.Response, "json", second_parse)  # send() parsed it; json_body hands it over
+    async with UdemyClient(settings(sandbox.url)) as client:
+        page = await client.fetch_catalog_page("courses", None)
+    assert len(page.records) == 100
+
+
+# --------------------------------------------------------------------------- record schemas
+
+TWINS = {
+    models.UdemyLocale: models.UdemyLocaleRecord,
+    models.UdemyPromoVideo: models.UdemyPromoVideoRecord,
+    models.UdemyCourse: models.UdemyCourseRecord,
+    models.UdemyEditor: models.UdemyEditorRecord,
+    models.UdemyPathItem: models.UdemyPathItemRecord,
+    models.UdemyPathSection: models.UdemyPathSectionRecord,
+    models.UdemyLearningPath: models.UdemyLearningPathRecord,
+    models.UdemyCourseActivity: models.UdemyCourseActivityRecord,
+}
+ODD_VALUES = [None, "", "  x  ", 0, -1, 2.5, True, "12", [], {}, ["a", 1], {"locale": 3}, [{"label": 720, "file": None}]]
+
+
+def _model_path(model: type[BaseModel], raw: Any) -> Any:
+    """What the client used to do per record: the pydantic model, dumped without unset fields."""
+    try:
+        return model.model_validate(raw).model_dump(exclude_unset=True)
+    except ValidationError:
+        return raw if isinstance(raw, dict) else {"_raw": raw}
+
+
+def _odd_records(records: list[dict], seed: int) -> list[Any]:
+    """The records, then copies of some with odd values in two fields, then non-records."""
+    rng = random.Random(seed)
+    odd = []
+    for record in rng.sample(records, min(len(records), 60)):
+        record = copy.deepcopy(record)
+        for key in rng.sample(sorted(record), min(len(record), 2)):
+            record[key] = copy.deepcopy(rng.choice(ODD_VALUES))
+        odd.append(record)
+    return records + odd + ["not a record", 7, None]
+
+
+def test_record_schemas_have_the_model_fields():
+    for model, schema in TWINS.items():
+        assert list(get_type_hints(schema)) == list(model.model_fields), schema.__name__
+
+
+@pytest.mark.parametrize("kind", ["courses", "learning_paths", "activity"])
+def test_record_schemas_validate_pages_as_the_models_did(kind):
+    data = generate(3, 300, 20, 400, n_learning_paths=40, anchor=ANCHOR)
+    records = {"courses": data.courses, "learning_paths": data.learning_paths, "activity": data.activities}[kind]
+    faults = data_faults.DataFaults(DATA_FAULT_STREAMS, seed=5, clock=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))
+    for fault in ("missing_required", "wrong_type", "negative_duration", "future_date", "duplicate_id_in_page", "unknown_language"):
+        faults.set(fault, rate=0.05)
+    served = faults.apply(kind, copy.deepcopy(records))
+    model = models.RECORD_MODELS[kind]
+    assert all(_model_path(model, raw) is not raw for raw in records)  # a clean page: validated whole
+    for page in (copy.deepcopy(records), served, _odd_records(copy.deepcopy(records), 9)):
+        expected = [_model_path(model, raw) for raw in copy.deepcopy(page)]
+        # repr: same values, same types (1 is not 1.0) and the same key order
+        assert repr(_tolerant(kind, page)) == repr(expected)
 
 
 def test_secrets_are_not_in_repr():

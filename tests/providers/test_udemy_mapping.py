@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 from lms360.models import COURSE_LANGS, ExternalCourse
 from providers.base import COURSE_FIELDS, COURSE_META, STAT_COLUMNS, MappingContext
 from providers.udemy import PROVIDER
-from providers.udemy.mapping import map_catalog, map_stats
+from providers.udemy.mapping import (
+    _best_video,
+    _extras,
+    _ids,
+    _largest_image,
+    _largest_of,
+    _quality,
+    _text,
+    _url,
+    map_catalog,
+    map_stats,
+)
 
 CTX = MappingContext(owner_lang="fr")
 
@@ -425,3 +436,84 @@ def test_property_stats_never_raise_and_emit_only_valid_rows(records):
     for column in ("first_activity_at", "last_activity_at", "completed_at"):
         assert str(out[column].dt.tz) == "UTC"
     assert len(out) + result.skipped["anonymized_user"] + result.quarantine["external_id"].nunique() == len(raw)
+
+
+# --------------------------------------------------------------------------- columnar paths
+# Clean columns take Arrow / numpy paths; odd ones the generic per-value rules. Both must agree.
+
+TEXTS = st.one_of(
+    st.none(),
+    st.text(max_size=10),
+    st.sampled_from([
+        "https://ok.example/a", " https://pad.example/b ", "http://", "https://", "HTTPS://UP.example", "https://a b",
+        "https://a/\x85", "https://a/\u2028", "https://a/\x1c", "https://a/x\n", "\u3000https://a/x\u3000", "https://é.example",
+        "ftp://x", "  ", "\x1c", " 42 ", "7",
+    ]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(TEXTS, max_size=8))
+def test_columnar_text_ids_and_urls_follow_the_generic_rules(values):
+    generic = pd.Series([*values, 0], dtype=object)  # a number in the column: the generic path
+    for rule in (_text, _ids, _url):
+        expected = rule(generic).tolist()[:-1]
+        assert rule(pd.Series(values, dtype=object)).tolist() == expected  # exact str / None cells
+        assert rule(pd.Series(values, dtype="str")).tolist() == expected  # an Arrow-backed text column
+
+
+def test_columnar_ids_of_an_int_column_follow_the_generic_rule():
+    ids = [0, -5, 2**53 - 1, 2**53, -(2**63)]
+    assert _ids(pd.Series(ids)).tolist() == _ids(pd.Series(ids, dtype=object)).tolist()  # int64 vs Python ints
+
+
+SIZE_KEYS = ["size_750x422", "size_480x270", "size_125_H", "size_200_H", "size_48x27", "size_27x48", "other", "x"]
+IMAGE_VALUES = st.one_of(st.none(), st.integers(), TEXTS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), st.text(max_size=2), st.dictionaries(st.sampled_from(SIZE_KEYS), IMAGE_VALUES, max_size=4)), max_size=8))
+def test_largest_image_is_the_frame_rule(cells):
+    raw = pd.DataFrame({"images": pd.Series(cells, dtype=object)})
+    dicts = [c if isinstance(c, dict) else {} for c in cells]
+    sizes = pd.DataFrame.from_records(dicts, index=raw.index) if dicts else pd.DataFrame(index=raw.index)
+    assert _largest_image(raw, "images", flat_prefix="image_").tolist() == _largest_of(sizes).tolist()
+
+
+def _sorted_best_video(s: pd.Series) -> list:
+    """The promo video rule as a sort: highest quality first, the first listed among equals."""
+    rows = [(i, _quality(v.get("label")), v.get("file")) for i, c in zip(s.index, s) if isinstance(c, list) for v in c if isinstance(v, dict)]
+    long = pd.DataFrame(rows, columns=["idx", "quality", "file"])
+    long["file"] = _url(long["file"].astype(object))
+    best = long.dropna(subset=["file"]).sort_values("quality", ascending=False, kind="stable").drop_duplicates("idx")
+    found = pd.Series(best["file"].to_numpy(), index=best["idx"].to_numpy(), dtype=object).reindex(s.index)
+    return found.where(found.notna(), None).tolist()
+
+
+LABELS = st.one_of(st.none(), st.booleans(), st.integers(0, 2000), st.sampled_from(["720", "1080p", "Auto", "\u0667\u0662\u0660", "360", "720"]))
+FILES = st.one_of(st.none(), st.integers(), st.sampled_from(["https://v/a", "https://v/b", " https://v/c ", "nope", "https://v/\u2028"]))
+ENTRIES = st.one_of(st.fixed_dictionaries({}, optional={"label": LABELS, "file": FILES}), st.none(), st.text(max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), st.text(max_size=2), st.lists(ENTRIES, max_size=4)), max_size=8))
+def test_best_video_is_the_sorted_rule(cells):
+    s = pd.Series(cells, dtype=object)
+    assert _best_video(s).tolist() == _sorted_best_video(s)
+
+
+def test_extras_leave_out_missing_values_and_keep_the_key_order():
+    index = pd.RangeIndex(4)
+    extra = _extras(
+        index,
+        title=pd.Series(["a", None, "c", "d"], dtype=object),
+        authors=pd.Series([["x"], [], ["y"], []], dtype=object),
+        videoUrl=pd.Series([None, "https://v/1", "https://v/2", float("nan")], dtype=object),
+    )
+    assert extra.tolist() == [
+        {"title": "a", "authors": ["x"]},
+        {"videoUrl": "https://v/1"},
+        {"title": "c", "authors": ["y"], "videoUrl": "https://v/2"},
+        {"title": "d"},
+    ]
+    assert [list(e) for e in extra] == [["title", "authors"], ["videoUrl"], ["title", "authors", "videoUrl"], ["title"]]
