@@ -86,6 +86,9 @@ class Page:
     # `paging.total`, Edflex `meta.page.total`, OpenClassrooms Content-Range total); None = unknown.
     # A traversal that reads a different number of records than announced skipped or repeated data.
     total: int | None = None
+    # The response body the page was parsed from, when the client can parse it again
+    # (`parse_catalog_page`): the retry cache keeps bodies, much cheaper than parsed records.
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ class DateWindow:
 
 
 class ProviderClient(Protocol):
+    """What the engine calls. Optional extras it uses when present: `catalog_page_tokens` /
+    `stats_page_tokens` (concurrent paging, see tasks/extract.py) and
+    `parse_catalog_page(stream, body) -> Page` with `Page.raw` set (the retry cache keeps bodies)."""
+
     async def fetch_catalog_page(self, stream: str, token: str | None) -> Page: ...
 
     async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page: ...

@@ -7,6 +7,7 @@ never sent to whatever host a `next` URL might name.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -110,13 +111,31 @@ class UdemyClient:
             self._http, "GET", url, policy=self._policy, limiter=self._limiter, stats=self.stats, params=params
         )
         try:
-            envelope = UdemyPage.model_validate(json_body(response))
-        except (ValidationError, ValueError):
-            raise ApiError(response.status_code, "invalidEnvelope", "page body has no results list", "GET", url) from None
-        next_token = _next_page(envelope.next, url)
-        guard.check(next_token)
-        records = _tolerant(record_kind, envelope.results)
-        return Page(records=records, next_token=next_token), envelope.count
+            body = json_body(response)
+        except ValueError:
+            body = None
+        page, count = _parse_page(record_kind, body, url, response.status_code)
+        guard.check(page.next_token)
+        page.raw = response.content  # lets a cached chunk keep the body, not the parsed records
+        return page, count
+
+    def parse_catalog_page(self, stream: str, body: bytes) -> Page:
+        """A catalog page again from its response body (a chunk taken back from the retry cache)."""
+        url = self._root + K.CATALOG_PATHS[stream]
+        page, count = _parse_page(stream, json.loads(body), url, 200)
+        page.total = count
+        return page
+
+
+def _parse_page(record_kind: str, body: Any, url: str, status: int) -> tuple[Page, int | None]:
+    """A page's records (validated as `_tolerant` does), next token and announced count."""
+    try:
+        envelope = UdemyPage.model_validate(body)
+    except (ValidationError, ValueError):
+        raise ApiError(status, "invalidEnvelope", "page body has no results list", "GET", url) from None
+    next_token = _next_page(envelope.next, url)
+    records = _tolerant(record_kind, envelope.results)
+    return Page(records=records, next_token=next_token), envelope.count
 
 
 def page_numbers_after(first_page: Page) -> list[str] | None:

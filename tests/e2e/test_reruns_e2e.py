@@ -48,6 +48,24 @@ def test_flow_retry_resumes_pages_from_cache_and_resends_only_the_failed_batch(f
     assert faults.fired == {"status:500": 6}
 
 
+@pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+def test_flow_retry_reparses_cached_page_bodies_without_refetching(fleet, monkeypatch):
+    """Udemy's chunks are cached as response bodies (not pickled records): the retry re-parses them."""
+    monkeypatch.setenv("LEARNSYNC_UDEMY__PAGE_SIZE", "10")
+    monkeypatch.setenv("LEARNSYNC_LMS360__MAX_UPSERT_BATCH", "100")
+    monkeypatch.setenv("LEARNSYNC_LMS360__MAX_CONCURRENT_BULK", "1")
+    faults = fleet.app("lms360").state.faults
+    faults.add("status", status=500, path=UPSERT, method="PUT", skip=1, times=6)
+    retrying = content_sync.with_options(retries=1, retry_delay_seconds=0)
+    report = run(retrying(provider="udemy"))
+
+    courses = synced_courses(fleet)
+    assert len(courses) == 250 and report["counts"]["failed"] == 0
+    assert fleet.app("udemy").state.faults.requests_matching(r"/courses/list/?$", "GET") == 25  # read once
+    assert upserted_items(fleet) == 250  # the retry sent only what the first attempt had not confirmed
+    assert faults.fired == {"status:500": 6}
+
+
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
 def test_new_run_after_failure_sends_only_pending_items(fleet, small_batches):
     faults = fleet.app("lms360").state.faults

@@ -64,6 +64,15 @@ async def test_page_token_is_the_page_number(sandbox):
     assert first.next_token == "2" and second.next_token == "3"
 
 
+async def test_a_page_parses_again_from_its_body(sandbox):
+    """The retry cache keeps `Page.raw`; `parse_catalog_page` gives back the same page."""
+    async with UdemyClient(settings(sandbox.url)) as client:
+        fetched = await client.fetch_catalog_page("courses", "2")
+        again = client.parse_catalog_page("courses", fetched.raw)
+    assert fetched.raw and again.records == fetched.records
+    assert (again.next_token, again.total) == (fetched.next_token, fetched.total) == ("3", 250)
+
+
 async def test_learning_paths_stream_is_read(sandbox):
     async with UdemyClient(settings(sandbox.url)) as client:
         records, _ = await read_all(client, "learning_paths")

@@ -1,0 +1,50 @@
+"""The catalog retry cache (tasks/extract.PagesChunk): bodies kept instead of parsed records."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import cloudpickle
+
+from providers.base import Page
+from tasks.extract import PagesChunk, _chunk, records_of
+
+
+class Reparsing:
+    """A client that can parse a page again from its body (as the Udemy client does)."""
+
+    def __init__(self) -> None:
+        self.parsed = 0
+
+    def parse_catalog_page(self, stream: str, body: bytes) -> Page:
+        self.parsed += 1
+        return Page(records=json.loads(body)["results"], next_token=None)
+
+
+def page(ids: list[int], raw: bool = True) -> Page:
+    records = [{"id": i, "title": f"t{i}"} for i in ids]
+    return Page(records=records, next_token=None, raw=json.dumps({"results": records}).encode() if raw else None)
+
+
+def test_rule_cached_chunk_holds_bodies_and_gets_its_records_back() -> None:
+    client = Reparsing()
+    chunk = _chunk(client, [page([1, 2]), page([3])], next_token=None)
+    assert [r["id"] for r in chunk["records"]] == [1, 2, 3]
+    for dumps in (pickle.dumps, cloudpickle.dumps):  # Prefect persists results with cloudpickle
+        stored = pickle.loads(dumps(chunk))
+        assert isinstance(stored, PagesChunk) and stored["records"] is None and len(stored["bodies"]) == 2
+        assert records_of(stored, client, "courses") == chunk["records"]
+    assert records_of(chunk, client, "courses") is chunk["records"]  # a fresh chunk is not re-parsed
+    assert client.parsed == 4
+
+
+def test_rule_chunk_keeps_records_when_the_client_cannot_reparse() -> None:
+    class Plain:
+        pass
+
+    for client, pages in ((Plain(), [page([1])]), (Reparsing(), [page([1]), page([2], raw=False)])):
+        chunk: Any = _chunk(client, pages, next_token=None)
+        stored = pickle.loads(pickle.dumps(chunk))
+        assert stored["bodies"] is None and [r["id"] for r in stored["records"]] == [r["id"] for p in pages for r in p.records]
