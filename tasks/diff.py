@@ -7,7 +7,6 @@ unchanged, archived, restored, ignored (quarantined and failed are added by the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +70,11 @@ _NULL, _NUM, _LIST, _JSON = "\x1a", "\x11", "\x12", "\x13"  # type marks (12 and
 
 
 def _cell(value: Any) -> str:
-    """Canonical text of one value, the same whatever column dtype it came in."""
+    """Canonical text of one value, the same whatever column dtype it came in.
+
+    Containers hash by their repr: the mappings build them the same way each run, and repr
+    tells 12 from "12" as the JSON sent does (at a tenth of json.dumps' cost).
+    """
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return _NULL
     if isinstance(value, str):
@@ -85,9 +88,10 @@ def _cell(value: Any) -> str:
         return _NUM + (str(int(number)) if number.is_integer() else repr(number))
     if isinstance(value, np.ndarray):
         value = value.tolist()
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return _LIST + "\x1f".join(value)
-    return _JSON + json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return (_LIST if isinstance(value, list) else _JSON) + repr(value)
+
+
+_CONTAINERS = {list: _LIST, dict: _JSON}
 
 
 def _canonical(column: pd.Series | None, n: int) -> np.ndarray:
@@ -103,7 +107,12 @@ def _canonical(column: pd.Series | None, n: int) -> np.ndarray:
         return np.array([_NULL if gone else _NUM + t for gone, t in zip(missing.tolist(), text.tolist())], dtype=object)
     if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
         return np.where(column.isna().to_numpy(), _NULL, column.to_numpy(dtype=object)).astype(object)
-    return np.array([_cell(v) for v in column.tolist()], dtype=object)
+    values = column.tolist()
+    kinds = set(map(type, values)) - {type(None)}
+    if len(kinds) == 1 and next(iter(kinds)) in _CONTAINERS:  # e.g. subjects, sources: the common case
+        mark = _CONTAINERS[next(iter(kinds))]
+        return np.array([_NULL if v is None else mark + repr(v) for v in values], dtype=object)
+    return np.array([_cell(v) for v in values], dtype=object)
 
 
 def _sorted_skills(column: pd.Series) -> pd.Series:
@@ -128,10 +137,22 @@ def catalog_hashes(mapped: pd.DataFrame) -> np.ndarray:
         if name == "_skills" and column is not None:
             column = _sorted_skills(column)
         columns[name] = _canonical(column, n)
-    canon = pd.DataFrame(columns)
     # 64 bits: a change goes unseen only if old and new text of the same course collide (2^-64).
-    hashes = pd.util.hash_pandas_object(canon, index=False, hash_key=_HASH_KEY, categorize=False)
-    return np.array([f"{h:016x}" for h in hashes.tolist()], dtype=object)
+    # Each column hashed as it is (an object array: no DataFrame, whose string inference would
+    # convert every column to Arrow and back), then combined in column order.
+    hashes = [pd.util.hash_array(columns[name], hash_key=_HASH_KEY, categorize=False) for name in HASH_COLUMNS]
+    return np.array([f"{h:016x}" for h in _combine(hashes).tolist()], dtype=object)
+
+
+def _combine(hashes: list[np.ndarray]) -> np.ndarray:
+    """One uint64 per row from per-column hashes, order-sensitive (as Python hashes a tuple)."""
+    with np.errstate(over="ignore"):
+        out = np.full(len(hashes[0]), 0x345678, dtype=np.uint64)
+        multiplier = np.uint64(1000003)
+        for left, column in zip(range(len(hashes), 0, -1), hashes):
+            out = (out ^ column) * multiplier
+            multiplier += np.uint64(82520 + 2 * left)
+        return out + np.uint64(97531)
 
 
 def filter_mask(lang: pd.Series, ctype: pd.Series, filters: dict[str, list[str]] | None) -> pd.Series:
