@@ -9,9 +9,9 @@ from typing import Any, AsyncIterator
 
 import pandas as pd
 from prefect import flow, task
-from prefect.runtime import flow_run
 
 from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.page_cache import ChunkSerializer, chunk_cache_key
 from learnsync.http import PageTokenGuard
 from learnsync.runtime import Runtime
 from providers.base import MappingContext
@@ -26,22 +26,11 @@ from tasks.report import RunReport
 PAGES_PER_CHUNK = 10
 
 
-def _chunk_key(context: Any, params: dict[str, Any]) -> str:
-    # Small explicit key (never the client, the gate or a DataFrame): a retry of the same flow run
-    # reuses the pages it already fetched; a new run reads the catalog afresh. `tokens` (the
-    # announced pages of a concurrent chunk) is keyed by its length: the head chunk fixed them.
-    tokens = params.get("tokens")
-    shape = "seq" if tokens is None else f"{len(tokens)}p"
-    return "catalog-chunk|{provider}|{platform}|{stream}|{token}|{shape}|{run}".format(
-        run=flow_run.id or "local", shape=shape, provider=params["provider"], platform=params["platform"],
-        stream=params["stream"], token=params["token"],
-    )
-
-
 @task(
     name="fetch-catalog-pages",
-    cache_key_fn=_chunk_key,
+    cache_key_fn=chunk_cache_key,
     persist_result=True,
+    result_serializer=ChunkSerializer(),
     cache_expiration=timedelta(hours=24),
     task_run_name="{provider}-{stream}-from-{token}",
 )
