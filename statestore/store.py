@@ -92,7 +92,8 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     """DataFrame of object columns, so missing values stay ``None`` (not NaN) under pandas 3."""
     # Plain tuples: pandas probes each SQLAlchemy Row for attributes, and a Row answers every
     # unknown name with a caught exception (a third of a 50,000-row load).
-    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns).astype(object)
+    records = list(rows) if rows and isinstance(rows[0], dict) else [tuple(r) for r in rows]
+    return pd.DataFrame.from_records(records, columns=columns).astype(object)
 
 
 def _utc_series(s: pd.Series) -> pd.Series:
@@ -522,8 +523,13 @@ class StateStore:
     ) -> int:
         """Mark open quarantine entries (all fields) of these items resolved; returns rows changed."""
         now = as_utc(now) or utcnow()
-        ids = [str(e) for e in external_ids]
         t = QuarantineItem.__table__
+        open_now = t.c.integration_pk == integration_pk, t.c.kind == kind, t.c.resolved_at.is_(None)
+        with self._read() as conn:
+            quarantined = set(conn.execute(select(t.c.external_id).where(*open_now)).scalars())
+        # Few items are ever quarantined: only those among `external_ids` are updated (a catalog
+        # of 50,000 courses does not send 50,000 ids to the database each run).
+        ids = [e for e in map(str, external_ids) if e in quarantined] if quarantined else []
         n = 0
         with self._write() as conn:
             for i in range(0, len(ids), 500):
