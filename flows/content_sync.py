@@ -65,19 +65,6 @@ class CatalogChunk:
     records: list[dict[str, Any]]
 
 
-async def extract_catalog(rt: Runtime, client: Any, stream: str) -> pd.DataFrame:
-    """All pages of a stream as one DataFrame (in page order); `attrs["incomplete"]` says why a
-    read is not the whole catalog."""
-    chunks: list[CatalogChunk] = []
-    walk = CatalogWalk(rt, client, stream)
-    async for chunk in walk:
-        chunks.append(chunk)
-    records = [r for c in sorted(chunks, key=lambda c: c.position) for r in c.records]
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    frame.attrs["incomplete"] = walk.incomplete
-    return frame
-
-
 class CatalogWalk:
     """Iterate a stream's pages in cached chunks of up to PAGES_PER_CHUNK pages, each chunk as
     soon as it is read (not in page order: `CatalogChunk.position` gives it).
@@ -252,6 +239,13 @@ async def content_sync(
 
 
 async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None) -> Any:
+    # The whole run holds the catalog's records, frames and payloads (acyclic, freed by
+    # refcounting): a collection halfway would walk all of them for nothing.
+    with paused_gc():
+        return await _run_content_sync(rt, dry_run=dry_run, force=force, progress=progress)
+
+
+async def _run_content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: Any) -> Any:
     spec, store = rt.spec, rt.store
     report = RunReport(provider=spec.key, kind="content", platform=rt.platform, dry_run=dry_run)
     run_pk = None if dry_run else store.start_run(spec.key, rt.platform, "content", dry_run, {"force": force}, flow_run_id())

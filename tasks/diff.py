@@ -307,11 +307,13 @@ def plan_extract(
     reasons = ["", "", "", "", "stays archived", "", "provider", "filter", "", "missing", ""]
     merged["outcome"] = np.select(conditions, outcomes, default="unchanged")
     # Tags are merged into the course: only tags we never set call for a tags-only change.
-    missing_tags = [
-        bool(set(t if isinstance(t, list) else []) - set(st if isinstance(st, list) else []))
-        for t, st in zip(merged["tags"], merged["state_tags"])
-    ]
-    merged.loc[(merged["outcome"] == "unchanged") & active & np.array(missing_tags, dtype=bool), "outcome"] = "retag"
+    # Only courses that carry tags can miss one (most catalogs sync none: no per-row work then).
+    tagged = np.flatnonzero(((merged["outcome"] == "unchanged").to_numpy() & active) & [isinstance(t, list) and bool(t) for t in merged["tags"]])
+    missing_tags = np.zeros(len(merged), dtype=bool)
+    for i in tagged:
+        stored = merged["state_tags"].iat[i]
+        missing_tags[i] = bool(set(merged["tags"].iat[i]) - set(stored if isinstance(stored, list) else []))
+    merged.loc[missing_tags, "outcome"] = "retag"
     merged["reason"] = np.select(conditions, reasons, default="")
     ignored_reason = np.where(keep, "filtered out, never synced", "closed at provider, never synced")
     merged.loc[merged["outcome"] == "ignored", "reason"] = ignored_reason[(merged["outcome"] == "ignored").to_numpy()]

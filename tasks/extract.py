@@ -116,7 +116,13 @@ def completeness(records: list[dict[str, Any]], total: int | None) -> str | None
     """
     if total is None:
         return None
-    ids = {str(r.get("id")) if isinstance(r, dict) and r.get("id") is not None else repr(sorted(r.items())) for r in records}
+    try:  # the common case, at C speed: dict records whose ids all have one type
+        ids = {r["id"] for r in records}
+        plain = None not in ids and len({type(i) for i in ids}) <= 1
+    except (KeyError, TypeError):
+        plain = False
+    if not plain:
+        ids = {str(r.get("id")) if isinstance(r, dict) and r.get("id") is not None else repr(sorted(r.items())) for r in records}
     if len(ids) < total:
         return f"read {len(ids)} distinct records where the provider announced {total}"
     return None
