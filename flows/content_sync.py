@@ -15,6 +15,7 @@ from flows.page_cache import ChunkSerializer, chunk_cache_key
 from learnsync.http import PageTokenGuard
 from learnsync.runtime import Runtime
 from providers.base import MappingContext
+from providers.fastparse import responsive_switching
 from tasks.bulk_jobs import resolve_pending_jobs
 from tasks.course_upserts import CourseUpserter
 from tasks.diff import drop_repeated_ids, plan_extract, prepare_extract
@@ -162,27 +163,28 @@ async def read_catalog(
     ignored: list[pd.DataFrame] = []
     incomplete: list[str] = []
     client = rt.provider_client()
-    try:
-        for s_index, stream in enumerate(spec.catalog_streams(ctx.options)):
-            walk = CatalogWalk(rt, client, stream)
-            async for chunk in walk:
-                if not chunk.records:
-                    continue
-                if not isinstance(state, pd.DataFrame):
-                    state = await state
-                result, extract, early = await asyncio.to_thread(
-                    _process_chunk, rt, chunk.records, stream, ctx, state, filters, upserter is not None
-                )
-                quarantine.append(result.quarantine)
-                ignored.append(result.ignored)
-                extracts.append(((s_index, chunk.position), extract))
-                if upserter is not None and len(early):
-                    # an id also served by an earlier chunk waits for the plan
-                    upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
-            if walk.incomplete:
-                incomplete.append(f"{stream}: {walk.incomplete}")
-    finally:
-        await client.aclose()
+    with responsive_switching():  # the loop handles pages while the worker thread maps
+        try:
+            for s_index, stream in enumerate(spec.catalog_streams(ctx.options)):
+                walk = CatalogWalk(rt, client, stream)
+                async for chunk in walk:
+                    if not chunk.records:
+                        continue
+                    if not isinstance(state, pd.DataFrame):
+                        state = await state
+                    result, extract, early = await asyncio.to_thread(
+                        _process_chunk, rt, chunk.records, stream, ctx, state, filters, upserter is not None
+                    )
+                    quarantine.append(result.quarantine)
+                    ignored.append(result.ignored)
+                    extracts.append(((s_index, chunk.position), extract))
+                    if upserter is not None and len(early):
+                        # an id also served by an earlier chunk waits for the plan
+                        upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
+                if walk.incomplete:
+                    incomplete.append(f"{stream}: {walk.incomplete}")
+        finally:
+            await client.aclose()
     ordered = [e for _, e in sorted(extracts, key=lambda item: item[0])]
     extract = pd.concat(ordered, ignore_index=True) if ordered else prepare_extract(pd.DataFrame(columns=["externalId"]))
     extract, repeated = drop_repeated_ids(extract, spec.duplicates_keep)

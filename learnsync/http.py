@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import random
 import time
@@ -241,6 +242,13 @@ def json_body(response: httpx.Response) -> Any:
     """
     body = _parsed_bodies.pop(response, _NOT_PARSED)
     return response.json() if body is _NOT_PARSED else body
+
+
+@functools.lru_cache(maxsize=1)
+def tls_context() -> Any:
+    """The TLS context every client of this process shares (httpx's defaults): building one
+    loads the CA bundle, ~20 ms per client and run otherwise."""
+    return httpx.create_ssl_context()
 
 
 class PageTokenGuard:

@@ -25,7 +25,7 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
 from learnsync.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
@@ -176,6 +176,7 @@ class Lms360Client:
             transport=transport,
             headers={"Accept": "application/json"},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            verify=tls_context(),
         )
         self._reads = RateLimiter(settings.reads_per_second)
         self._writes = RateLimiter(settings.writes_per_second)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, json_body, send
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page
 from providers.edflex import settings as edx
@@ -28,7 +28,7 @@ class EdflexClient:
     def __init__(self, settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
-        self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, transport=transport)
+        self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
         self._limiter = RateLimiter(settings.requests_per_second)
         self._token: SecretStr | None = None
         self._token_expires_at = 0.0

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page
 from providers.udemy import settings as K
@@ -50,6 +50,7 @@ class UdemyClient:
             timeout=settings.timeout_seconds,
             headers={"Accept": "application/json"},
             transport=transport,
+            verify=tls_context(),
         )
 
     def __repr__(self) -> str:

@@ -48,3 +48,16 @@ def test_rule_chunk_keeps_records_when_the_client_cannot_reparse() -> None:
         chunk: Any = _chunk(client, pages, next_token=None)
         stored = pickle.loads(pickle.dumps(chunk))
         assert stored["bodies"] is None and [r["id"] for r in stored["records"]] == [r["id"] for p in pages for r in p.records]
+
+
+def test_responsive_switching_is_reentrant_and_restores_the_interval() -> None:
+    import sys
+
+    from providers.fastparse import RESPONSIVE_SWITCH_INTERVAL, responsive_switching
+
+    before = sys.getswitchinterval()
+    with responsive_switching():
+        with responsive_switching():  # a second content run in the same process
+            assert sys.getswitchinterval() == min(before, RESPONSIVE_SWITCH_INTERVAL)
+        assert sys.getswitchinterval() == min(before, RESPONSIVE_SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
