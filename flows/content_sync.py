@@ -241,13 +241,6 @@ async def content_sync(
 
 
 async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None) -> Any:
-    # The whole run holds the catalog's records, frames and payloads (acyclic, freed by
-    # refcounting): a collection halfway would walk all of them for nothing.
-    with paused_gc():
-        return await _run_content_sync(rt, dry_run=dry_run, force=force, progress=progress)
-
-
-async def _run_content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: Any) -> Any:
     spec, store = rt.spec, rt.store
     report = RunReport(provider=spec.key, kind="content", platform=rt.platform, dry_run=dry_run)
     run_pk = None if dry_run else store.start_run(spec.key, rt.platform, "content", dry_run, {"force": force}, flow_run_id())
@@ -268,13 +261,16 @@ async def _run_content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress
                 lms=lms, store=store, integration=integration, run_pk=run_pk, report=report, outcomes=outcomes, now=now_utc(), progress=progress
             )
             try:
-                read = await read_catalog(rt, ctx, loading if loading is not None else pd.DataFrame(), filters, upserter)
-                state = await loading if loading is not None else pd.DataFrame()
-                incomplete = read.incomplete
-                plan = plan_extract(
-                    read.extract, state, spec, filters, guard_ratio=rt.settings.archive_guard_ratio,
-                    force=force, complete=not incomplete, payloads=False,
-                )
+                # Reading and planning hold the catalog's records and frames (acyclic, freed by
+                # refcounting): a cyclic collection halfway would walk all of them for nothing.
+                with paused_gc():
+                    read = await read_catalog(rt, ctx, loading if loading is not None else pd.DataFrame(), filters, upserter)
+                    state = await loading if loading is not None else pd.DataFrame()
+                    incomplete = read.incomplete
+                    plan = plan_extract(
+                        read.extract, state, spec, filters, guard_ratio=rt.settings.archive_guard_ratio,
+                        force=force, complete=not incomplete, payloads=False,
+                    )
             except Exception:
                 if upserter is not None:
                     await upserter.abort()  # jobs already accepted end and are recorded
