@@ -8,6 +8,7 @@ from typing import Any
 
 OUTCOMES = ("created", "updated", "unchanged", "archived", "restored", "ignored", "quarantined", "failed")
 MAX_ERRORS_SHOWN = 50
+MAX_ERRORS_KEPT = 1_000  # in memory; every error also goes to the state store's run outcomes
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 
 
@@ -26,11 +27,17 @@ class RunReport:
     errors: list[dict[str, str]] = field(default_factory=list)  # external_id, outcome, field, reason
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    error_count: int = 0  # every error reported, kept or not
 
     def add(self, outcome: str, n: int = 1) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + int(n)
 
     def error(self, external_id: str, outcome: str, reason: str, field_name: str | None = None) -> None:
+        """Record an error; past MAX_ERRORS_KEPT only the count grows (a stats run with 30,000
+        unknown learners must not hold 30,000 rows: memory stays flat with the rows read)."""
+        self.error_count += 1
+        if len(self.errors) >= MAX_ERRORS_KEPT:
+            return
         self.errors.append(
             {"external_id": mask_emails(str(external_id)), "outcome": outcome, "field": field_name or "", "reason": mask_emails(str(reason))}
         )
@@ -52,7 +59,7 @@ class RunReport:
             lines += [""] + [f"- {n}" for n in self.notes]
         if self.errors:
             shown = self.errors[:MAX_ERRORS_SHOWN]
-            lines += ["", f"## Errors ({len(self.errors)}, first {len(shown)} shown)", "", "| id | outcome | field | reason |", "|---|---|---|---|"]
+            lines += ["", f"## Errors ({self.error_count}, first {len(shown)} shown)", "", "| id | outcome | field | reason |", "|---|---|---|---|"]
             lines += [f"| {e['external_id']} | {e['outcome']} | {e['field']} | {e['reason']} |" for e in shown]
         return "\n".join(lines)
 
@@ -66,6 +73,6 @@ class RunReport:
             "counts": dict(self.counts),
             "skipped": dict(self.skipped),
             "errors": self.errors[:MAX_ERRORS_SHOWN],
-            "error_count": len(self.errors),
+            "error_count": self.error_count,
             "notes": list(self.notes),
         }
