@@ -80,6 +80,19 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int = _CHUNK) -> Iterator[Sequ
         yield rows[i : i + size]
 
 
+def _driver_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
+    """The rows of a SELECT as the driver's own tuples: no SQLAlchemy Row per row (a third of the
+    time to load 50,000 courses). Only for statements whose bound values are plain literals
+    (integers here) and whose columns need no result processing (text, numbers)."""
+    sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _decoded_json(texts: pd.Series) -> pd.Series:
     """JSON text cells decoded, each distinct text once (SQL NULL and JSON null both give None);
     every row gets its own copy of a list."""
@@ -92,7 +105,8 @@ def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     """DataFrame of object columns, so missing values stay ``None`` (not NaN) under pandas 3."""
     # Plain tuples: pandas probes each SQLAlchemy Row for attributes, and a Row answers every
     # unknown name with a caught exception (a third of a 50,000-row load).
-    records = list(rows) if rows and isinstance(rows[0], dict) else [tuple(r) for r in rows]
+    first = rows[0] if rows else None
+    records = list(rows) if isinstance(first, (dict, tuple)) else [tuple(r) for r in rows]
     return pd.DataFrame.from_records(records, columns=columns).astype(object)
 
 
@@ -253,7 +267,7 @@ class StateStore:
         as_text = {"tags", "skills"}
         selected = [cast(t.c[c], Text).label(c) if c in as_text else t.c[c] for c in columns]
         with self._read() as conn:
-            rows = conn.execute(select(*selected).where(t.c.integration_pk == integration_pk)).all()
+            rows = _driver_rows(conn, select(*selected).where(t.c.integration_pk == integration_pk))
         frame = _frame(rows, columns)
         for column in as_text:
             frame[column] = _decoded_json(frame[column])
