@@ -94,11 +94,22 @@ def _driver_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
 
 
 def _decoded_json(texts: pd.Series) -> pd.Series:
-    """JSON text cells decoded, each distinct text once (SQL NULL and JSON null both give None);
-    every row gets its own copy of a list."""
-    decoded = {value: json.loads(value) for value in texts.dropna().unique()}
-    out = [None if v is None else decoded[v] for v in texts.tolist()]
-    return pd.Series([v[:] if isinstance(v, list) else v for v in out], index=texts.index, dtype=object)
+    """JSON text cells decoded (SQL NULL and JSON null both give None). A text seen before is
+    decoded once when it holds a flat list (tags, skills: each row gets its own copy); other
+    values are decoded row by row, so no two rows share a mutable object."""
+    decoded: dict[str, Any] = {}
+    out = []
+    for text in texts.tolist():
+        if not isinstance(text, str):  # SQL NULL (None, or NaN once pandas typed the column)
+            out.append(None)
+            continue
+        value = decoded.get(text)
+        if value is None:
+            value = json.loads(text)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                decoded[text] = value
+        out.append(value[:] if isinstance(value, list) else value)
+    return pd.Series(out, index=texts.index, dtype=object)
 
 
 def _frame(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
@@ -262,9 +273,9 @@ class StateStore:
         """Known courses of an integration: one SELECT into a DataFrame (``COURSE_COLUMNS``, + ``extra``)."""
         t = CourseState.__table__
         columns = COURSE_COLUMNS + (["extra"] if with_extra else [])
-        # JSON list columns come back as text and are decoded once per distinct value: a catalog
-        # of 50,000 courses holds a handful of distinct tag and skill lists.
-        as_text = {"tags", "skills"}
+        # JSON columns come back as text (the driver's own rows carry no SQLAlchemy decoding);
+        # a catalog of 50,000 courses holds a handful of distinct tag and skill lists.
+        as_text = {"tags", "skills", "extra"} & set(columns)
         selected = [cast(t.c[c], Text).label(c) if c in as_text else t.c[c] for c in columns]
         with self._read() as conn:
             rows = _driver_rows(conn, select(*selected).where(t.c.integration_pk == integration_pk))

@@ -193,6 +193,20 @@ def test_course_round_trip_timestamps(store: StateStore, ipk: int) -> None:
         store.apply_course_results(ipk, [{"external_id": "c1", "action": "deleted"}], now=t3)
 
 
+def test_loaded_courses_decode_json_columns_into_objects_of_their_own(store: StateStore, ipk: int) -> None:
+    rows = [
+        {"external_id": f"c{i}", "action": "created", "course_id": f"k{i}", "payload_hash": "h",
+         "extra": {"authors": ["Ann"], "filter_lang": "en"}, "tags": ["a"], "skills": ["s"] if i else None}
+        for i in range(3)
+    ]
+    store.apply_course_results(ipk, rows, now=T0)
+    df = store.load_courses(ipk, with_extra=True).set_index("external_id")
+    assert df.loc["c1", "extra"] == {"authors": ["Ann"], "filter_lang": "en"} and df.loc["c1", "tags"] == ["a"]
+    assert df.loc["c0", "skills"] is None and df.loc["c2", "skills"] == ["s"]
+    # identical stored values still decode to distinct objects: mutating one row leaves the others
+    assert df.loc["c1", "tags"] is not df.loc["c2", "tags"] and df.loc["c1", "extra"] is not df.loc["c2", "extra"]
+
+
 def test_courses_bulk_20000(store: StateStore, ipk: int) -> None:
     n = 20_000
     rows = [
