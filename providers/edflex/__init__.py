@@ -17,6 +17,8 @@ PROVIDER = ProviderSpec(
     archive_missing=True,
     archive_on_provider_status=True,
     restore_on_reappear=True,
+    # The mapping keeps both copies of an id served twice; the last one is synced.
+    duplicates_keep="last",
     # Rule: statistics played before the connector was deployed are retrieved.
     stats_full_history_first_run=True,
     content_cron=CONTENT_CRON,

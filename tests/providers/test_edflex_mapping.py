@@ -406,6 +406,15 @@ def test_rule_content_gone_or_closed_is_archived_and_restored_when_back() -> Non
     assert (PROVIDER.key, PROVIDER.display_name) == ("edflex", "Edflex")
 
 
+def test_rule_resource_served_twice_syncs_its_last_copy() -> None:
+    from tasks.diff import drop_repeated_ids, prepare_extract
+
+    result = catalog(resource(title="Old"), resource(title="New"))
+    assert len(result.courses) == 2  # the mapping keeps both copies
+    kept, ignored = drop_repeated_ids(prepare_extract(result.courses), PROVIDER.duplicates_keep)
+    assert kept["f:name"].tolist() == ["New"] and ignored["external_id"].tolist() == ["r-8f3a2c"]
+
+
 # -- properties: any raw record gives valid output or a quarantine/ignored row ----------------
 
 _junk = st.one_of(
