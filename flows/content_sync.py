@@ -117,8 +117,8 @@ class CatalogWalk:
                         last = chunk
                     yield CatalogChunk(1 + index, chunk["records"])
             finally:
-                for task in pending:
-                    task.cancel()
+                for fetching in pending:
+                    fetching.cancel()
             position = 1 + len(groups)
             token = last["next_token"]  # None, unless the catalog grew while it was read
         elif head.get("tokens") == []:

@@ -56,7 +56,7 @@ async def push_catalog(
     `upserter` (with its `outcomes` list): the one the run already sent courses through while
     the catalog was read; only what it has not queued (or queued with another payload) is sent.
     """
-    pk, iid = integration["id"], integration["integration_id"]
+    pk = integration["id"]
     items = plan.items
     now = _now()
     outcomes = outcomes if outcomes is not None else []
