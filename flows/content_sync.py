@@ -81,10 +81,8 @@ class CatalogWalk:
         self.incomplete: str | None = None
         self.records = 0
 
-    async def __aiter__(self) -> AsyncIterator[CatalogChunk]:
-        with paused_gc():
-            async for chunk in self._walk():
-                yield chunk
+    def __aiter__(self) -> AsyncIterator[CatalogChunk]:
+        return self._walk()
 
     async def _walk(self) -> AsyncIterator[CatalogChunk]:
         rt, client, stream = self._rt, self._client, self._stream
@@ -156,6 +154,7 @@ async def read_catalog(
     at once (a bulk job leaves as soon as it is full), so the bulk jobs run while later pages
     are read. The run's plan over the whole catalog stays the authority (`push_catalog` sends
     what these early sends did not cover). `state`: the stored courses, or an awaitable of them.
+    The caller pauses the cyclic GC around it (run_content_sync does).
     """
     spec = rt.spec
     extracts: list[tuple[tuple[int, int], pd.DataFrame]] = []
@@ -204,10 +203,9 @@ def _process_chunk(
 ) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     """Map a chunk by the provider's rules, prepare it for the plan and, when `early`, pick the
     courses it creates or changes (pure CPU work, run off the event loop)."""
-    with paused_gc():
-        result = rt.spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx)
-        extract = prepare_extract(result.courses)
-        sends = _early_sends(extract, state, rt.spec, filters) if early and len(extract) else extract.iloc[0:0]
+    result = rt.spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx)
+    extract = prepare_extract(result.courses)
+    sends = _early_sends(extract, state, rt.spec, filters) if early and len(extract) else extract.iloc[0:0]
     return result, extract, sends
 
 
