@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    LargeBinary,
     DateTime,
     ForeignKey,
     Index,
@@ -240,3 +241,26 @@ class BulkJob(Base):
     status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
+
+
+class MappedChunk(Base):
+    """A chunk of catalog pages as the engine last mapped it, keyed by the pages' body digests.
+
+    Not sync state: a cache of a pure function (page bodies + mapping context + code -> prepared
+    extract), so a re-sync of an unchanged catalog skips parsing, mapping and hashing. Losing it
+    costs time, never correctness (tasks/mapped_chunks.py).
+    """
+
+    __tablename__ = "mapped_chunks"
+    __table_args__ = (
+        UniqueConstraint("integration_pk", "stream", "chunk_key", name="uq_mapped_chunks_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    integration_pk: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(64))
+    chunk_key: Mapped[str] = mapped_column(String(255))  # the chunk's first page token ("" = page 1)
+    pages: Mapped[list[Any]] = mapped_column(default=list)  # [[body digest, next page token], ...] in order
+    context_key: Mapped[str] = mapped_column(String(64))  # mapping context + code fingerprint
+    mapped: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(pickle) of the mapped chunk
+    written_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table, Text, cast, func, inspect, select, text, update
+from sqlalchemy import Connection, Table, Text, cast, delete, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -35,6 +35,7 @@ from statestore.models import (
     CourseState,
     Integration,
     ItemOutcome,
+    MappedChunk,
     QuarantineItem,
     StatAttempt,
     SyncRun,
@@ -633,3 +634,45 @@ class StateStore:
         )
         with self._read() as conn:
             return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    # -- mapped catalog chunks (a cache: see tasks/mapped_chunks.py) -------------------------------
+    def mapped_chunk_index(self, integration_pk: int, stream: str) -> dict[str, dict[str, Any]]:
+        """{chunk_key: {"pages": [[digest, next_token], ...], "context_key"}} of a stream, without the blobs."""
+        t = MappedChunk.__table__
+        q = select(t.c.chunk_key, t.c.pages, t.c.context_key).where(
+            t.c.integration_pk == integration_pk, t.c.stream == stream
+        )
+        with self._read() as conn:
+            return {r.chunk_key: {"pages": r.pages, "context_key": r.context_key} for r in conn.execute(q)}
+
+    def mapped_chunk(self, integration_pk: int, stream: str, chunk_key: str) -> bytes | None:
+        """The stored mapped chunk's blob, or None."""
+        t = MappedChunk.__table__
+        q = select(t.c.mapped).where(
+            t.c.integration_pk == integration_pk, t.c.stream == stream, t.c.chunk_key == chunk_key
+        )
+        with self._read() as conn:
+            return conn.execute(q).scalar_one_or_none()
+
+    def save_mapped_chunk(
+        self, integration_pk: int, stream: str, chunk_key: str, pages: list[list[Any]], context_key: str, mapped: bytes
+    ) -> None:
+        """Store (or replace) one chunk's mapping."""
+        row = {
+            "integration_pk": integration_pk, "stream": stream, "chunk_key": chunk_key, "pages": pages,
+            "context_key": context_key, "mapped": mapped, "written_at": utcnow(),
+        }
+        with self._write() as conn:
+            self._upsert(
+                conn, MappedChunk.__table__, [row], ["integration_pk", "stream", "chunk_key"],
+                ["pages", "context_key", "mapped", "written_at"],
+            )
+
+    def prune_mapped_chunks(self, integration_pk: int, stream: str, keep: Iterable[str]) -> int:
+        """Drop a stream's chunks whose key is not in `keep` (pages the catalog no longer has)."""
+        t = MappedChunk.__table__
+        keep = list(keep)
+        with self._write() as conn:
+            return conn.execute(
+                delete(t).where(t.c.integration_pk == integration_pk, t.c.stream == stream, t.c.chunk_key.not_in(keep))
+            ).rowcount

@@ -23,7 +23,7 @@ from statestore.store import COURSE_COLUMNS, StateStore, default_url
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 TABLES = {
     "integrations", "course_states", "stat_attempts", "watermarks", "sync_runs",
-    "item_outcomes", "quarantine_items", "bulk_jobs",
+    "item_outcomes", "quarantine_items", "bulk_jobs", "mapped_chunks",
 }
 
 
@@ -357,3 +357,23 @@ def test_frames_keep_none_and_dtypes(store: StateStore, ipk: int) -> None:
     empty = store.load_attempts(ipk)
     assert str(empty["attempt_no"].dtype) == "int64" and str(empty["completed"].dtype) == "bool"
     assert store.open_quarantine(ipk).empty
+
+
+def test_mapped_chunks_are_kept_replaced_and_pruned_per_integration_and_stream(store: StateStore, ipk: int) -> None:
+    other = int(store.upsert_integration("coursera", "default", external_platform="c", group_id="g", author_id="a")["id"])
+    blob = bytes(range(256)) * 1000  # binary, not text
+    store.save_mapped_chunk(ipk, "courses", "", [["d1", "2"]], "ctx", blob)
+    store.save_mapped_chunk(ipk, "courses", "2", [["d2", "3"], ["d3", None]], "ctx", b"two")
+    store.save_mapped_chunk(ipk, "learning_paths", "", [["p1", None]], "ctx", b"paths")
+    store.save_mapped_chunk(other, "courses", "", [["c1", None]], "ctx", b"other")
+    assert store.mapped_chunk_index(ipk, "courses") == {
+        "": {"pages": [["d1", "2"]], "context_key": "ctx"},
+        "2": {"pages": [["d2", "3"], ["d3", None]], "context_key": "ctx"},
+    }
+    assert store.mapped_chunk(ipk, "courses", "") == blob and store.mapped_chunk(ipk, "courses", "9") is None
+    store.save_mapped_chunk(ipk, "courses", "2", [["d4", None]], "ctx2", b"replaced")
+    assert store.mapped_chunk(ipk, "courses", "2") == b"replaced"
+    assert store.mapped_chunk_index(ipk, "courses")["2"] == {"pages": [["d4", None]], "context_key": "ctx2"}
+    assert store.prune_mapped_chunks(ipk, "courses", [""]) == 1
+    assert set(store.mapped_chunk_index(ipk, "courses")) == {""}
+    assert store.mapped_chunk(ipk, "learning_paths", "") == b"paths" and store.mapped_chunk(other, "courses", "") == b"other"
