@@ -25,8 +25,8 @@ from providers.base import DateWindow, Page, ProviderClient
 from providers.fastparse import paused_gc
 
 __all__ = [
-    "PagesChunk", "announced_tokens", "iter_stats_chunks", "paused_gc", "read_announced_pages", "read_first_page",
-    "read_page_chunk", "records_of",
+    "PagesChunk", "announced_tokens", "completeness", "iter_stats_chunks", "paused_gc", "read_announced_pages",
+    "read_first_page", "read_page_chunk", "record_keys", "records_of",
 ]
 
 PageFn = Callable[[str, int, int], None]  # (stream, pages so far, records so far)
@@ -42,12 +42,15 @@ def announced_tokens(client: Any, method: str, *args: Any) -> list[str] | None:
 
 
 class PagesChunk(dict):
-    """{"records", "next_token", "pages", "tokens", "total", "bodies"} of pages read together.
+    """{"records", "next_token", "pages", "tokens", "total", "bodies", "digests", "next_tokens"}
+    of pages read together.
 
     "bodies" holds the raw response bodies when the client can re-parse them
     (`parse_catalog_page`). The chunk is then pickled (Prefect's retry cache) without its
     parsed records: a copy of the bodies costs little, a pickle of every record as much as
-    parsing it. A chunk taken from the cache gets its records back through `records_of`.
+    parsing it. A chunk taken from the cache gets its records back through `records_of`; so
+    does a chunk with a page the client left unparsed (records None until then). "digests" and
+    "next_tokens" are the pages' own (tasks/mapped_chunks.py recognises unchanged pages by them).
     """
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -67,8 +70,14 @@ def records_of(chunk: dict[str, Any], client: Any, stream: str) -> list[dict]:
 def _chunk(client: Any, pages: list[Page], **fields: Any) -> PagesChunk:
     bodies = [getattr(p, "raw", None) for p in pages]
     reparse = hasattr(client, "parse_catalog_page") and all(b is not None for b in bodies)
-    records = [r for p in pages for r in p.records]
-    return PagesChunk(records=records, pages=len(pages), bodies=bodies if reparse else None, **fields)
+    unparsed = any(p.records is None for p in pages)
+    if unparsed and not reparse:
+        raise TypeError(f"{type(client).__name__} left a page unparsed without a body to parse it from later")
+    records = None if unparsed else [r for p in pages for r in p.records]  # type: ignore[union-attr]
+    return PagesChunk(
+        records=records, pages=len(pages), bodies=bodies if reparse else None,
+        digests=[getattr(p, "digest", None) for p in pages], next_tokens=[p.next_token for p in pages], **fields,
+    )
 
 
 async def read_page_chunk(client: ProviderClient, stream: str, token: str | None, max_pages: int) -> dict:
@@ -108,21 +117,31 @@ async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -
     return _chunk(client, pages, next_token=token, tokens=None, total=total)
 
 
-def completeness(records: list[dict[str, Any]], total: int | None) -> str | None:
+def record_keys(records: list[dict[str, Any]]) -> set[str]:
+    """The distinct identities of raw records: their id as text (a record without one: its content)."""
+    try:  # the common case, at C speed: dict records that all have an id
+        ids = {r["id"] for r in records}
+        if None not in ids:
+            return ids if all(type(i) is str for i in ids) else {str(i) for i in ids}
+    except (KeyError, TypeError):
+        pass
+    return {
+        str(r.get("id")) if isinstance(r, dict) and r.get("id") is not None
+        else repr(sorted(r.items())) if isinstance(r, dict) else repr(r)
+        for r in records
+    }
+
+
+def completeness(records: list[dict[str, Any]], total: int | None, keys: set[str] | None = None) -> str | None:
     """Why a catalog read is incomplete (None when complete or when the provider gave no total).
 
     A skipped page, or a duplicated id that hides another record, leaves fewer distinct records
     than the provider announced: archiving what is "missing" would archive live courses.
+    `keys`: the `record_keys` of the records, when the caller has them already.
     """
     if total is None:
         return None
-    try:  # the common case, at C speed: dict records whose ids all have one type
-        ids = {r["id"] for r in records}
-        plain = None not in ids and len({type(i) for i in ids}) <= 1
-    except (KeyError, TypeError):
-        plain = False
-    if not plain:
-        ids = {str(r.get("id")) if isinstance(r, dict) and r.get("id") is not None else repr(sorted(r.items())) for r in records}
+    ids = keys if keys is not None else record_keys(records)
     if len(ids) < total:
         return f"read {len(ids)} distinct records where the provider announced {total}"
     return None

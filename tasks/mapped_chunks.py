@@ -1,0 +1,139 @@
+"""Mapped catalog chunks kept between runs: pages served unchanged are not parsed, mapped or
+hashed again.
+
+What a chunk of catalog pages becomes before the plan (its prepared extract, its quarantined and
+ignored rows, the keys of its records) is a pure function of the pages' bodies, the mapping
+context and the code. The state store keeps it per (integration, stream, chunk key) with the
+pages' body digests. When a walk reads the same bodies again under the same context key, the
+chunk is taken from the store: the plan sees exactly the rows mapping the pages would give, and
+decides against the stored courses as always (a course whose sync failed is still re-sent).
+
+The context key covers the provider, the stream, the owner language, the integration options
+and a fingerprint of the code (every module under `providers/`, `tasks/diff.py`, and the
+versions of Python, pandas, numpy and pyarrow), so a rule changed by an upgrade maps every page
+afresh. A stored chunk that cannot be read back is mapped again; it is a cache, never state.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import pickle
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from providers.base import MappingContext
+
+log = logging.getLogger(__name__)
+
+HEAD_CHUNK = ""  # chunk key of the chunk that starts at page 1 (no token)
+
+
+@dataclass
+class PreparedChunk:
+    """A chunk of pages ready for the plan."""
+
+    extract: pd.DataFrame  # tasks.diff.prepare_extract rows, in page order
+    quarantine: pd.DataFrame
+    ignored: pd.DataFrame
+    record_keys: list[str]  # tasks.extract.record_keys of the raw records (completeness check)
+    records: int  # raw records the pages held
+
+
+def encode(chunk: PreparedChunk) -> bytes:
+    """zlib(pickle): exact round trip of the frames (dtypes, None vs NaN, nested lists and dicts)."""
+    state = {
+        "extract": chunk.extract, "quarantine": chunk.quarantine, "ignored": chunk.ignored,
+        "record_keys": chunk.record_keys, "records": chunk.records,
+    }
+    return zlib.compress(pickle.dumps(state, protocol=5), 1)
+
+
+def decode(blob: bytes) -> PreparedChunk:
+    # The blob comes from our own state store (written by `encode`), as trusted as the code.
+    return PreparedChunk(**pickle.loads(zlib.decompress(blob)))
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Digest of the code and libraries a mapped chunk depends on."""
+    import providers
+    import tasks.diff
+
+    digest = hashlib.sha256()
+    root = Path(providers.__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")) + [Path(tasks.diff.__file__).resolve()]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    versions = [sys.version, pd.__version__, np.__version__]
+    try:
+        import pyarrow
+
+        versions.append(pyarrow.__version__)
+    except ImportError:  # pragma: no cover
+        pass
+    digest.update("|".join(versions).encode())
+    return digest.hexdigest()
+
+
+def context_key(provider: str, stream: str, ctx: MappingContext) -> str:
+    """What a chunk's mapping depends on besides its page bodies (catalog mappings read no clock)."""
+    context = {
+        "provider": provider, "stream": stream, "owner_lang": ctx.owner_lang,
+        "options": ctx.options, "code": code_fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(context, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class MappedChunkCache:
+    """One stream's stored chunks, for one run. `writable=False` (dry runs) only reads."""
+
+    def __init__(self, store: Any, integration_pk: int, stream: str, context: str, *, writable: bool = True) -> None:
+        self._store, self._pk, self._stream, self._context = store, integration_pk, stream, context
+        self._writable = writable
+        self._index = {
+            key: entry for key, entry in store.mapped_chunk_index(integration_pk, stream).items()
+            if entry["context_key"] == context
+        }
+        self.reused = 0  # chunks taken from the store this run
+        self.mapped = 0  # chunks mapped this run
+
+    def known_pages(self) -> dict[str, str | None]:
+        """{body digest: next page token} of the stored pages: a client may leave such a page unparsed."""
+        return {digest: next_token for entry in self._index.values() for digest, next_token in entry["pages"]}
+
+    def lookup(self, chunk_key: str, digests: list[str | None]) -> PreparedChunk | None:
+        """The stored chunk when its pages are these bodies, in this order; else None."""
+        entry = self._index.get(chunk_key)
+        if entry is None or None in digests or [d for d, _ in entry["pages"]] != digests:
+            return None
+        blob = self._store.mapped_chunk(self._pk, self._stream, chunk_key)
+        try:
+            chunk = decode(blob) if blob is not None else None
+        except Exception as exc:  # an unreadable cache entry is mapped again, never trusted
+            log.warning("stored mapping of %s chunk %r unreadable (%s): mapping its pages again", self._stream, chunk_key, type(exc).__name__)
+            chunk = None
+        if chunk is not None:
+            self.reused += 1
+        return chunk
+
+    def save(self, chunk_key: str, digests: list[str | None], next_tokens: list[str | None], chunk: PreparedChunk) -> None:
+        """Keep a freshly mapped chunk (pages without a digest cannot be recognised: not kept)."""
+        self.mapped += 1
+        if not self._writable or None in digests or not digests:
+            return
+        pages = [[d, t] for d, t in zip(digests, next_tokens)]
+        self._store.save_mapped_chunk(self._pk, self._stream, chunk_key, pages, self._context, encode(chunk))
+        self._index[chunk_key] = {"pages": pages, "context_key": self._context}
+
+    def prune(self, visited: set[str]) -> None:
+        """After a complete walk: drop the chunks of pages the catalog no longer has."""
+        if self._writable:
+            self._store.prune_mapped_chunks(self._pk, self._stream, visited)
