@@ -16,7 +16,7 @@ import random
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 from tenacity import (
@@ -165,11 +165,15 @@ async def send(
     policy: RetryPolicy,
     limiter: RateLimiter | None = None,
     stats: RetryStats | None = None,
-    expect_json: bool = True,
+    expect_json: bool | Callable[[httpx.Response], bool] = True,
     on_unauthorized: Any = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request with the shared retry policy; return the successful response.
+
+    `expect_json` may be a callable deciding per successful response whether its body must be
+    JSON (parsed, and retried when it is not): a client that recognises a body it already
+    mapped skips parsing it.
 
     `on_unauthorized`, if given, is an async callable run once on a 401 (e.g. renew a token)
     before the request is retried; `kwargs` may then be rebuilt by it via a returned dict.
@@ -213,7 +217,8 @@ async def send(
                 if response.status_code >= 400:
                     code, message = error_code_and_message(response)
                     raise ApiError(response.status_code, code, message, method, url)
-                if expect_json and response.status_code != 204 and response.content:
+                must_parse = expect_json(response) if callable(expect_json) else expect_json
+                if must_parse and response.status_code != 204 and response.content:
                     try:
                         body = json.loads(response.content)
                     except ValueError as exc:

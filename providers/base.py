@@ -10,6 +10,7 @@ reporting never live in a provider package.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable, Protocol
@@ -80,7 +81,9 @@ class StatsResult:
 
 @dataclass
 class Page:
-    records: list[dict[str, Any]]
+    # None: the body is one the engine already mapped (`digest` in the client's `known_pages`),
+    # left unparsed; `raw` then holds it, and `parse_catalog_page` reads it when needed.
+    records: list[dict[str, Any]] | None
     next_token: str | None  # None: last page
     # Records the provider says the whole stream has, when its API tells (Udemy `count`, Coursera
     # `paging.total`, Edflex `meta.page.total`, OpenClassrooms Content-Range total); None = unknown.
@@ -89,6 +92,14 @@ class Page:
     # The response body the page was parsed from, when the client can parse it again
     # (`parse_catalog_page`): the retry cache keeps bodies, much cheaper than parsed records.
     raw: bytes | None = field(default=None, repr=False, compare=False)
+    # `page_digest` of what the records are read from (the body, plus any header the client
+    # reads records or the next token from): equal digests, equal page. None = not recognisable.
+    digest: str | None = field(default=None, compare=False)
+
+
+def page_digest(body: bytes) -> str:
+    """The digest a client gives a page it reads from `body` alone."""
+    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,12 @@ class DateWindow:
 
 class ProviderClient(Protocol):
     """What the engine calls. Optional extras it uses when present: `catalog_page_tokens` /
-    `stats_page_tokens` (concurrent paging, see tasks/extract.py) and
-    `parse_catalog_page(stream, body) -> Page` with `Page.raw` set (the retry cache keeps bodies)."""
+    `stats_page_tokens` (concurrent paging, see tasks/extract.py);
+    `parse_catalog_page(stream, body) -> Page` with `Page.raw` set (the retry cache keeps bodies);
+    `Page.digest` set on catalog pages (a re-sync reuses the mapping of unchanged pages, see
+    tasks/mapped_chunks.py); and, with both, a `known_pages: dict[digest, next token]` attribute
+    the engine fills: a catalog page (not the first: it carries the total) whose digest is known
+    may come back unparsed (`records` None)."""
 
     async def fetch_catalog_page(self, stream: str, token: str | None) -> Page: ...
 

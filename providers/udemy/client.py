@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page
+from providers.base import DateWindow, Page, page_digest
 from providers.udemy import settings as K
 from providers.udemy.models import RECORD_SCHEMAS, UdemyPage
 
@@ -43,6 +43,8 @@ class UdemyClient:
         self._root = settings.base_url.rstrip("/") + K.API_ROOT.format(org_id=settings.org_id)
         self._org_id = settings.org_id
         self._guards: dict[str, PageTokenGuard] = {}
+        # {body digest: next page token} of catalog pages the engine already mapped (it fills it)
+        self.known_pages: dict[str, str | None] = {}
         self.stats = stats if stats is not None else RetryStats()
         # httpx keeps the Basic credentials inside the auth object; they never reach our repr/logs.
         self._http = httpx.AsyncClient(
@@ -61,7 +63,9 @@ class UdemyClient:
         if stream not in K.CATALOG_PATHS:
             raise ValueError(f"unknown Udemy catalog stream {stream!r}")
         params = dict(K.CATALOG_FIELDS[stream])
-        page, count = await self._page(stream, stream, K.CATALOG_PATHS[stream], params, token)
+        # page 1 is always read: its `count` sizes the walk
+        known = self.known_pages if token is not None else {}
+        page, count = await self._page(stream, stream, K.CATALOG_PATHS[stream], params, token, known)
         page.total = count  # DRF `count`: records in the whole (filtered) list
         return page
 
@@ -98,9 +102,10 @@ class UdemyClient:
         await self.aclose()
 
     async def _page(
-        self, guard_key: str, record_kind: str, path: str, params: dict[str, Any], token: str | None
+        self, guard_key: str, record_kind: str, path: str, params: dict[str, Any], token: str | None,
+        known: dict[str, str | None] | None = None,
     ) -> tuple[Page, int | None]:
-        """One page and the `count` the envelope announces."""
+        """One page and the `count` the envelope announces; a body in `known` comes back unparsed."""
         page_number = _parse_token(token)
         if token is None:  # a new traversal of this stream starts
             self._guards[guard_key] = PageTokenGuard(guard_key)
@@ -108,16 +113,29 @@ class UdemyClient:
         guard = self._guards.setdefault(guard_key, PageTokenGuard(guard_key))
         url = self._root + path
         params = {**params, "page": page_number, "page_size": self._page_size}
+        digest: str | None = None
+
+        def unknown_body(response: httpx.Response) -> bool:
+            nonlocal digest
+            digest = page_digest(response.content) if known else None
+            return digest not in (known or {})
+
         response = await send(
-            self._http, "GET", url, policy=self._policy, limiter=self._limiter, stats=self.stats, params=params
+            self._http, "GET", url, policy=self._policy, limiter=self._limiter, stats=self.stats, params=params,
+            expect_json=unknown_body,
         )
-        try:
-            body = json_body(response)
-        except ValueError:
-            body = None
-        page, count = _parse_page(record_kind, body, url, response.status_code)
+        if known and digest in known:
+            page, count = Page(records=None, next_token=known[digest]), None
+        else:
+            try:
+                body = json_body(response)
+            except ValueError:
+                body = None
+            page, count = _parse_page(record_kind, body, url, response.status_code)
         guard.check(page.next_token)
         page.raw = response.content  # lets a cached chunk keep the body, not the parsed records
+        if known is not None:  # a catalog page (the mapping of an unchanged one is reused)
+            page.digest = digest or page_digest(response.content)
         return page, count
 
     def parse_catalog_page(self, stream: str, body: bytes) -> Page:

@@ -73,6 +73,29 @@ async def test_a_page_parses_again_from_its_body(sandbox):
     assert (again.next_token, again.total) == (fetched.next_token, fetched.total) == ("3", 250)
 
 
+async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(sandbox, monkeypatch):
+    """The engine lists the digests of bodies it already mapped: the client need not parse them."""
+    from providers.base import page_digest
+
+    async with UdemyClient(settings(sandbox.url)) as client:
+        first = await client.fetch_catalog_page("courses", None)
+        second = await client.fetch_catalog_page("courses", "2")
+        assert second.digest == page_digest(second.raw) and first.digest == page_digest(first.raw)
+
+        def no_parse(self: httpx.Response, **kwargs: Any) -> Any:
+            raise AssertionError("a known body was parsed")
+
+        client.known_pages = {second.digest: "3", first.digest: "2"}
+        again = await client.fetch_catalog_page("courses", None)  # page 1 carries the total: parsed
+        assert again.records == first.records and again.total == 250
+        monkeypatch.setattr("providers.udemy.client.json_body", no_parse)
+        known = await client.fetch_catalog_page("courses", "2")
+        assert known.records is None and known.next_token == "3" and known.raw == second.raw
+        assert known.digest == second.digest
+        monkeypatch.undo()
+        assert client.parse_catalog_page("courses", known.raw).records == second.records
+
+
 async def test_learning_paths_stream_is_read(sandbox):
     async with UdemyClient(settings(sandbox.url)) as client:
         records, _ = await read_all(client, "learning_paths")
