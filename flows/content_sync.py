@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, AsyncIterator
 
@@ -19,8 +19,11 @@ from providers.fastparse import responsive_switching
 from tasks.bulk_jobs import resolve_pending_jobs
 from tasks.course_upserts import CourseUpserter
 from tasks.diff import drop_repeated_ids, plan_extract, prepare_extract
-from tasks.extract import completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk, records_of
+from tasks.extract import (
+    completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk, record_keys, records_of,
+)
 from tasks.load import push_catalog
+from tasks.mapped_chunks import HEAD_CHUNK, MappedChunkCache, PreparedChunk, context_key
 from tasks.report import RunReport
 
 
@@ -60,10 +63,12 @@ async def fetch_catalog_chunk(
 
 @dataclass
 class CatalogChunk:
-    """Pages of one stream read together: `position` orders chunks as the provider pages them."""
+    """Pages of one stream read together: `position` orders chunks as the provider pages them;
+    `key` (the first page's token, HEAD_CHUNK for page 1) is where their mapping is kept."""
 
     position: int
-    records: list[dict[str, Any]]
+    key: str
+    pages: dict[str, Any]  # tasks.extract.PagesChunk
 
 
 class CatalogWalk:
@@ -72,26 +77,30 @@ class CatalogWalk:
 
     When the client announces its page tokens, the chunks after the head are fetched
     concurrently (at most `max_concurrent_pages` requests in flight); otherwise the walk is
-    sequential, guarded against a provider handing back a token twice. After the walk,
-    `incomplete` says why the read is not the whole catalog (None when it is).
+    sequential, guarded against a provider handing back a token twice. After the walk, `total`
+    is the record count the provider announced (None when it does not tell) and `visited` the
+    keys of the chunks read.
     """
 
     def __init__(self, rt: Runtime, client: Any, stream: str) -> None:
         self._rt, self._client, self._stream = rt, client, stream
-        self.incomplete: str | None = None
-        self.records = 0
+        self.total: int | None = None
+        self.visited: set[str] = set()
 
     def __aiter__(self) -> AsyncIterator[CatalogChunk]:
         return self._walk()
+
+    def _chunk(self, position: int, key: str, pages: dict[str, Any]) -> CatalogChunk:
+        self.visited.add(key)
+        return CatalogChunk(position, key, pages)
 
     async def _walk(self) -> AsyncIterator[CatalogChunk]:
         rt, client, stream = self._rt, self._client, self._stream
         key, platform = rt.spec.key, rt.platform
         limit = max(1, int(rt.settings.provider(key).max_concurrent_pages))
-        seen: list[list[dict[str, Any]]] = []
         head = await fetch_catalog_chunk(key, platform, stream, None, client)
-        seen.append(records_of(head, client, stream))
-        yield CatalogChunk(0, head["records"])
+        self.total = head.get("total")
+        yield self._chunk(0, HEAD_CHUNK, head)
         token: str | None = head["next_token"]
         position = 1
         guard = PageTokenGuard(f"{key}/{stream}")
@@ -110,10 +119,9 @@ class CatalogWalk:
             try:
                 for next_done in asyncio.as_completed(pending):
                     index, chunk = await next_done
-                    seen.append(records_of(chunk, client, stream))
                     if index == len(groups) - 1:
                         last = chunk
-                    yield CatalogChunk(1 + index, chunk["records"])
+                    yield self._chunk(1 + index, groups[index][0], chunk)
             finally:
                 for fetching in pending:
                     fetching.cancel()
@@ -124,14 +132,9 @@ class CatalogWalk:
         while token is not None:
             guard.check(token)
             chunk = await fetch_catalog_chunk(key, platform, stream, token, client)
-            seen.append(records_of(chunk, client, stream))
-            yield CatalogChunk(position, chunk["records"])
+            yield self._chunk(position, token, chunk)
             position += 1
             token = chunk["next_token"]
-        records = [r for part in seen for r in part]
-        self.records = len(records)
-        logger().info("%s/%s: %d records extracted", key, stream, len(records))
-        self.incomplete = completeness(records, head.get("total"))
 
 
 @dataclass
@@ -142,10 +145,12 @@ class CatalogRead:
     quarantine: pd.DataFrame
     ignored: pd.DataFrame
     incomplete: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 async def read_catalog(
-    rt: Runtime, ctx: MappingContext, state: Any, filters: dict[str, list[str]], upserter: CourseUpserter | None
+    rt: Runtime, ctx: MappingContext, state: Any, filters: dict[str, list[str]], upserter: CourseUpserter | None,
+    *, integration_pk: int | None = None, remember: bool = True,
 ) -> CatalogRead:
     """Read, map and prepare every catalog stream chunk by chunk, as pages arrive.
 
@@ -154,6 +159,8 @@ async def read_catalog(
     at once (a bulk job leaves as soon as it is full), so the bulk jobs run while later pages
     are read. The run's plan over the whole catalog stays the authority (`push_catalog` sends
     what these early sends did not cover). `state`: the stored courses, or an awaitable of them.
+    With an `integration_pk`, chunks whose pages come back unchanged reuse their stored
+    mapping, and fresh mappings are stored when `remember` (tasks/mapped_chunks.py).
     The caller pauses the cyclic GC around it (run_content_sync does).
     """
     spec = rt.spec
@@ -161,28 +168,52 @@ async def read_catalog(
     quarantine: list[pd.DataFrame] = []
     ignored: list[pd.DataFrame] = []
     incomplete: list[str] = []
+    notes: list[str] = []
     client = rt.provider_client()
     with responsive_switching():  # the loop handles pages while the worker thread maps
         try:
             for s_index, stream in enumerate(spec.catalog_streams(ctx.options)):
+                cache = None
+                if integration_pk is not None and rt.settings.mapping_cache:
+                    cache = await asyncio.to_thread(
+                        MappedChunkCache, rt.store, integration_pk, stream, context_key(spec.key, stream, ctx), writable=remember
+                    )
+                    if hasattr(client, "known_pages"):
+                        client.known_pages = cache.known_pages()
                 walk = CatalogWalk(rt, client, stream)
+                keys: set[str] = set()
+                records = 0
                 async for chunk in walk:
-                    if not chunk.records:
-                        continue
                     if not isinstance(state, pd.DataFrame):
                         state = await state
-                    result, extract, early = await asyncio.to_thread(
-                        _process_chunk, rt, chunk.records, stream, ctx, state, filters, upserter is not None
+                    prepared, early = await asyncio.to_thread(
+                        _process_chunk, rt, client, chunk, stream, ctx, state, filters, upserter is not None, cache
                     )
-                    quarantine.append(result.quarantine)
-                    ignored.append(result.ignored)
-                    extracts.append(((s_index, chunk.position), extract))
+                    if prepared is None:
+                        continue
+                    keys.update(prepared.record_keys)
+                    records += prepared.records
+                    quarantine.append(prepared.quarantine)
+                    ignored.append(prepared.ignored)
+                    extracts.append(((s_index, chunk.position), prepared.extract))
                     if upserter is not None and len(early):
                         # an id also served by an earlier chunk waits for the plan
                         upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
-                if walk.incomplete:
-                    incomplete.append(f"{stream}: {walk.incomplete}")
+                logger().info("%s/%s: %d records extracted", spec.key, stream, records)
+                reason = completeness([], walk.total, keys)
+                if reason:
+                    incomplete.append(f"{stream}: {reason}")
+                if cache is not None:
+                    if cache.reused:
+                        notes.append(
+                            f"{stream}: {cache.reused} of {cache.reused + cache.mapped} chunks of pages unchanged "
+                            "since they were last mapped (mapping reused)"
+                        )
+                    if not reason:
+                        await asyncio.to_thread(cache.prune, walk.visited)
         finally:
+            if hasattr(client, "known_pages"):
+                client.known_pages = {}
             await client.aclose()
     ordered = [e for _, e in sorted(extracts, key=lambda item: item[0])]
     extract = pd.concat(ordered, ignore_index=True) if ordered else prepare_extract(pd.DataFrame(columns=["externalId"]))
@@ -194,19 +225,34 @@ async def read_catalog(
         quarantine=pd.concat(quarantine, ignore_index=True) if quarantine else pd.DataFrame(),
         ignored=pd.concat(ignored, ignore_index=True) if ignored else pd.DataFrame(),
         incomplete=incomplete,
+        notes=notes,
     )
 
 
 def _process_chunk(
-    rt: Runtime, records: list[dict[str, Any]], stream: str, ctx: MappingContext, state: pd.DataFrame,
-    filters: dict[str, list[str]], early: bool,
-) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
-    """Map a chunk by the provider's rules, prepare it for the plan and, when `early`, pick the
-    courses it creates or changes (pure CPU work, run off the event loop)."""
-    result = rt.spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx)
-    extract = prepare_extract(result.courses)
+    rt: Runtime, client: Any, chunk: CatalogChunk, stream: str, ctx: MappingContext, state: pd.DataFrame,
+    filters: dict[str, list[str]], early: bool, cache: MappedChunkCache | None,
+) -> tuple[PreparedChunk | None, pd.DataFrame]:
+    """Map a chunk by the provider's rules (or take its stored mapping when its pages are
+    unchanged), prepare it for the plan and, when `early`, pick the courses it creates or
+    changes (pure CPU work, run off the event loop). None for a chunk without records."""
+    pages = chunk.pages
+    digests = pages.get("digests") or []
+    prepared = cache.lookup(chunk.key, digests) if cache is not None else None
+    if prepared is None:
+        records = records_of(pages, client, stream)
+        if not records:
+            return None, pd.DataFrame()
+        result = rt.spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx)
+        prepared = PreparedChunk(
+            extract=prepare_extract(result.courses), quarantine=result.quarantine, ignored=result.ignored,
+            record_keys=list(record_keys(records)), records=len(records),
+        )
+        if cache is not None:
+            cache.save(chunk.key, digests, pages.get("next_tokens") or [], prepared)
+    extract = prepared.extract
     sends = _early_sends(extract, state, rt.spec, filters) if early and len(extract) else extract.iloc[0:0]
-    return result, extract, sends
+    return prepared, sends
 
 
 def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters: dict[str, list[str]]) -> pd.DataFrame:
@@ -262,7 +308,10 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
                 # Reading and planning hold the catalog's records and frames (acyclic, freed by
                 # refcounting): a cyclic collection halfway would walk all of them for nothing.
                 with paused_gc():
-                    read = await read_catalog(rt, ctx, loading if loading is not None else pd.DataFrame(), filters, upserter)
+                    read = await read_catalog(
+                        rt, ctx, loading if loading is not None else pd.DataFrame(), filters, upserter,
+                        integration_pk=integration.get("id"), remember=not dry_run,
+                    )
                     state = await loading if loading is not None else pd.DataFrame()
                     incomplete = read.incomplete
                     plan = plan_extract(
@@ -273,6 +322,7 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
                 if upserter is not None:
                     await upserter.abort()  # jobs already accepted end and are recorded
                 raise
+            report.notes.extend(read.notes)
             for reason in incomplete:
                 report.notes.append(f"incomplete catalog read ({reason}): nothing archived as missing this run")
                 report.error(spec.key, "failed", f"incomplete catalog read: {reason}")

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     stats_initial_lookback_days: int | None = None  # first stats run: None = the full history
     archive_guard_ratio: float = 0.5  # refuse to archive when an extract shrinks under this share
     task_runner: str = "threads"  # "threads" or "dask"
+    mapping_cache: bool = True  # reuse the mapping of catalog pages served unchanged (tasks/mapped_chunks.py)
 
     def provider(self, key: str) -> ProviderSettings:
         return getattr(self, key)
