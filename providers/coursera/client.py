@@ -12,15 +12,16 @@ The access token is cached and renewed a minute before expiry, or at once on a 4
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
 from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page
+from providers.base import DateWindow, Page, page_digest
 from providers.coursera import settings as cs
 from providers.coursera.models import (
     Envelope,
@@ -54,6 +55,8 @@ class CourseraClient:
         self._token_lock = asyncio.Lock()
         self._guards: dict[str, PageTokenGuard] = {}
         self._program_ids: list[str] | None = None
+        # {body digest: next page token} of catalog pages the engine already mapped (it fills it)
+        self.known_pages: dict[str, str | None] = {}
         self.retry_stats = RetryStats()
         self.invalid_records = 0  # records kept raw because the tolerant model refused them
 
@@ -87,13 +90,17 @@ class CourseraClient:
             return {"Authorization": f"Bearer {self._access_token}"}
 
     async def _get(self, path: str, params: dict[str, Any]) -> Envelope:
+        return Envelope.model_validate(json_body(await self._send_get(path, params)))
+
+    async def _send_get(
+        self, path: str, params: dict[str, Any], expect_json: bool | Callable[[httpx.Response], bool] = True
+    ) -> httpx.Response:
         async def renew_on_401() -> dict[str, Any]:
             return {"headers": await self._auth_headers(force=True)}
 
-        response = await send(self._http, "GET", path.format(**self._org_path), policy=self._settings.retry,
-                              limiter=self._limiter, stats=self.retry_stats, on_unauthorized=renew_on_401,
-                              params=params, headers=await self._auth_headers())
-        return Envelope.model_validate(json_body(response))
+        return await send(self._http, "GET", path.format(**self._org_path), policy=self._settings.retry,
+                          limiter=self._limiter, stats=self.retry_stats, on_unauthorized=renew_on_401,
+                          params=params, headers=await self._auth_headers(), expect_json=expect_json)
 
     # --- paging --------------------------------------------------------------------------
     def _guard(self, stream: str, token: str | None) -> PageTokenGuard:
@@ -110,15 +117,34 @@ class CourseraClient:
         return int(token)
 
     async def fetch_catalog_page(self, stream: str, token: str | None) -> Page:
+        """One page of contents; `token` is the offset (None = first). Records, next offset and
+        total all come from the body, so a body in `known_pages` comes back unparsed."""
         if stream != cs.CATALOG_STREAM:
             raise ValueError(f"unknown Coursera stream {stream!r}")
         guard = self._guard(stream, token)
-        envelope = await self._get(cs.CONTENTS_PATH, {"start": self._offset(token), "limit": self._page_size})
-        records, invalid = validate_records(RawContent, envelope.elements)
-        self.invalid_records += invalid
-        next_token = envelope.paging.next if envelope.elements else None  # an empty page ends the walk
-        guard.check(next_token)
-        return Page(records=records, next_token=next_token, total=envelope.paging.total)
+        known = self.known_pages if token is not None else {}  # page 1 is always read: it has the total
+        digest: str | None = None
+
+        def unknown_body(response: httpx.Response) -> bool:
+            nonlocal digest
+            digest = page_digest(response.content)
+            return digest not in known
+
+        response = await self._send_get(cs.CONTENTS_PATH, {"start": self._offset(token), "limit": self._page_size}, unknown_body)
+        if digest in known:
+            page = Page(records=None, next_token=known[digest])
+        else:
+            page, invalid = _catalog_page(json_body(response))
+            self.invalid_records += invalid
+        guard.check(page.next_token)
+        page.raw = response.content  # lets a cached chunk keep the body, not the parsed records
+        page.digest = digest
+        return page
+
+    def parse_catalog_page(self, stream: str, body: bytes) -> Page:
+        """A catalog page again from its response body (a chunk taken back from the retry cache).
+        Its invalid records were counted when it was fetched."""
+        return _catalog_page(json.loads(body))[0]
 
     def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
         """Page-token hint for the engine: every later offset, from page 1's step and `paging.total`."""
@@ -178,6 +204,14 @@ class CourseraClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _catalog_page(body: Any) -> tuple[Page, int]:
+    """A contents page from its JSON body, and how many of its records stayed raw."""
+    envelope = Envelope.model_validate(body)
+    records, invalid = validate_records(RawContent, envelope.elements)
+    next_token = envelope.paging.next if envelope.elements else None  # an empty page ends the walk
+    return Page(records=records, next_token=next_token, total=envelope.paging.total), invalid
 
 
 def make_client(settings: ProviderSettings) -> CourseraClient:

@@ -7,9 +7,10 @@ Page tokens are page numbers as strings ("2"). Every request goes through `learn
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -17,7 +18,7 @@ from pydantic import SecretStr, ValidationError
 
 from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page
+from providers.base import DateWindow, Page, page_digest
 from providers.edflex import settings as edx
 from providers.edflex.models import ListEnvelope, TokenResponse, resource_record, statistic_record
 
@@ -34,6 +35,11 @@ class EdflexClient:
         self._token_expires_at = 0.0
         self._token_lock = asyncio.Lock()
         self._guards: dict[str, PageTokenGuard] = {}
+        # {body digest: next page token} of catalog pages the engine already mapped (it fills it)
+        self.known_pages: dict[str, str | None] = {}
+        # Whether this walk's page 1 named its next page in its body: only then may a known
+        # body come back unparsed (see fetch_catalog_page)
+        self._paged_in_body = False
 
     def __repr__(self) -> str:
         return f"EdflexClient(base_url={self._base!r}, client_id={self._settings.client_id!r})"
@@ -78,6 +84,11 @@ class EdflexClient:
         self._token_expires_at = time.monotonic() + max(0.0, ttl - edx.TOKEN_REFRESH_MARGIN_SECONDS)
 
     async def _get(self, path: str, params: dict[str, Any]) -> ListEnvelope:
+        return _envelope(await self._send_get(path, params), f"{self._base}{path}")
+
+    async def _send_get(
+        self, path: str, params: dict[str, Any], expect_json: bool | Callable[[httpx.Response], bool] = True
+    ) -> httpx.Response:
         url = f"{self._base}{path}"
         used = await self._access_token()
         headers = {"Authorization": f"Bearer {used}", "Accept": "application/vnd.api+json"}
@@ -86,7 +97,7 @@ class EdflexClient:
             fresh = await self._access_token(stale=used)
             return {"headers": {**headers, "Authorization": f"Bearer {fresh}"}}
 
-        response = await send(
+        return await send(
             self._http,
             "GET",
             url,
@@ -95,16 +106,8 @@ class EdflexClient:
             on_unauthorized=renew,
             params=params,
             headers=headers,
+            expect_json=expect_json,
         )
-        body = json_body(response)
-        # Edflex may answer 200 with a JSON:API `errors` array and no data (providers.md §3.5).
-        if isinstance(body, dict) and body.get("errors") and "data" not in body:
-            code, message = error_code_and_message(response)
-            raise ApiError(response.status_code, code, message, "GET", url)
-        try:
-            return ListEnvelope.model_validate(body)
-        except ValidationError:
-            raise ApiError(response.status_code, "invalidPage", "answer is not a JSON:API list", "GET", url) from None
 
     # -- paging -------------------------------------------------------------------------
 
@@ -120,11 +123,11 @@ class EdflexClient:
 
     def _next_token(self, envelope: ListEnvelope, number: int, count: int) -> str | None:
         """Next page number from links.next; else meta totals; else a full page means more."""
-        if envelope.links is not None:
-            if not envelope.links.next:
-                return None
-            values = parse_qs(urlsplit(envelope.links.next).query).get("page[number]")
-            return values[0] if values else str(number + 1)
+        in_body, next_token = _next_in_body(envelope)
+        if in_body:
+            return next_token
+        if envelope.links is not None:  # a next link without a page number
+            return str(number + 1)
         page = envelope.meta.page if envelope.meta else None
         if page is not None and page.total is not None:
             size = page.size or self._settings.page_size
@@ -132,16 +135,49 @@ class EdflexClient:
         return str(number + 1) if count >= self._settings.page_size and count > 0 else None
 
     async def fetch_catalog_page(self, stream: str, token: str | None) -> Page:
+        """One page of resources; `token` is the page number (None = first).
+
+        A page whose next page number is in its body (links.next) is a function of the body:
+        it gets `raw` and `digest`, and a body in `known_pages` may come back unparsed. A page
+        whose next number is worked out from the request (the fallbacks of `_next_token`) gets
+        neither, so the engine never takes it for another page with the same body.
+        """
         if stream != edx.CATALOG_STREAM:
             raise ValueError(f"unknown Edflex catalog stream {stream!r}")
         guard = self._guard(stream, token)
         number, params = self._page_params(token)
-        envelope = await self._get(edx.RESOURCES_PATH, params)
-        next_token = self._next_token(envelope, number, len(envelope.data))
-        guard.check(next_token)
-        page_info = envelope.meta.page if envelope.meta else None
-        total = page_info.total if page_info is not None else None
-        return Page([resource_record(item) for item in envelope.data], next_token, total)
+        # Page 1 is always parsed (it carries the total). Later pages are left unparsed only
+        # in a walk paged by the body: a chunk never mixes an unparsed page with a page that
+        # has no body to parse it from later.
+        known = self.known_pages if token is not None and self._paged_in_body else {}
+        digest: str | None = None
+
+        def unknown_body(response: httpx.Response) -> bool:
+            nonlocal digest
+            digest = page_digest(response.content)
+            return digest not in known
+
+        response = await self._send_get(edx.RESOURCES_PATH, params, unknown_body)
+        if digest in known:
+            page = Page(records=None, next_token=known[digest], raw=response.content, digest=digest)
+        else:
+            envelope = _envelope(response, f"{self._base}{edx.RESOURCES_PATH}")
+            in_body = _next_in_body(envelope)[0]
+            if token is None:
+                self._paged_in_body = in_body
+            page = _resources_page(envelope, self._next_token(envelope, number, len(envelope.data)))
+            if in_body:  # lets a cached chunk keep the body, not the parsed records
+                page.raw, page.digest = response.content, digest
+        guard.check(page.next_token)
+        return page
+
+    def parse_catalog_page(self, stream: str, body: bytes) -> Page:
+        """A catalog page again from its response body (only pages fetched with `raw` set)."""
+        envelope = ListEnvelope.model_validate(json.loads(body))
+        in_body, next_token = _next_in_body(envelope)
+        if not in_body:
+            raise ValueError("this Edflex page's next page number is not in its body")
+        return _resources_page(envelope, next_token)
 
     def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
         """Page-token hint for the engine: page numbers 2..n from page 1's size and `meta.page.total`."""
@@ -158,6 +194,34 @@ class EdflexClient:
         next_token = self._next_token(envelope, number, len(envelope.data))
         guard.check(next_token)
         return Page([statistic_record(item) for item in envelope.data], next_token)
+
+
+def _envelope(response: httpx.Response, url: str) -> ListEnvelope:
+    body = json_body(response)
+    # Edflex may answer 200 with a JSON:API `errors` array and no data (providers.md §3.5).
+    if isinstance(body, dict) and body.get("errors") and "data" not in body:
+        code, message = error_code_and_message(response)
+        raise ApiError(response.status_code, code, message, "GET", url)
+    try:
+        return ListEnvelope.model_validate(body)
+    except ValidationError:
+        raise ApiError(response.status_code, "invalidPage", "answer is not a JSON:API list", "GET", url) from None
+
+
+def _next_in_body(envelope: ListEnvelope) -> tuple[bool, str | None]:
+    """(True, next page number) when links.next names it or there is no next link; else (False, None)."""
+    if envelope.links is None:
+        return False, None
+    if not envelope.links.next:
+        return True, None
+    values = parse_qs(urlsplit(envelope.links.next).query).get("page[number]")
+    return (True, values[0]) if values else (False, None)
+
+
+def _resources_page(envelope: ListEnvelope, next_token: str | None) -> Page:
+    page_info = envelope.meta.page if envelope.meta else None
+    total = page_info.total if page_info is not None else None
+    return Page([resource_record(item) for item in envelope.data], next_token, total)
 
 
 def _window_params(window: DateWindow) -> dict[str, str]:

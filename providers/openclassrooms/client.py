@@ -8,6 +8,7 @@ page token is the next start offset as a string. All requests go through `learns
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 
 from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page
+from providers.base import DateWindow, Page, page_digest
 from providers.openclassrooms import settings as oc
 from providers.openclassrooms.models import (
     RawCourse,
@@ -88,7 +89,10 @@ class OpenClassroomsClient:
         )
 
     # --- paging -------------------------------------------------------------------------------
-    async def _page(self, guard_key: str, path: str, token: str | None, model: type[BaseModel], params: dict[str, str] | None = None) -> Page:
+    async def _page(
+        self, guard_key: str, path: str, token: str | None, model: type[BaseModel], params: dict[str, str] | None = None,
+        *, catalog: bool = False,
+    ) -> Page:
         if token is None:  # a new walk of this stream: forget the tokens of the previous one
             self._guards[guard_key] = PageTokenGuard(guard_key)
         guard = self._guards.setdefault(guard_key, PageTokenGuard(guard_key))
@@ -99,7 +103,18 @@ class OpenClassroomsClient:
         records = [to_record(model, item) for item in items]
         next_token = self._next_token(response, start, len(items))
         guard.check(next_token)
-        return Page(records=records, next_token=next_token, total=self._total(response, len(items)))
+        page = Page(records=records, next_token=next_token, total=self._total(response, len(items)))
+        if catalog:  # a re-sync reuses the mapping of an unchanged page (tasks/mapped_chunks.py)
+            page.digest = self._digest(response, start)
+        return page
+
+    def _digest(self, response: httpx.Response, start: int) -> str:
+        """`page_digest` of all a page is read from: the next token and total come from the status
+        and Content-Range (with the requested start and size when it lacks them), not the body.
+        No `raw`/`parse_catalog_page`: the body alone cannot give the page back."""
+        # JSON escapes NUL, so the first NUL ends the header part: no two inputs digest alike.
+        head = json.dumps([response.status_code, response.headers.get("Content-Range"), start, self._page_size])
+        return page_digest(head.encode() + b"\0" + response.content)
 
     @staticmethod
     def _total(response: httpx.Response, count: int) -> int | None:
@@ -123,7 +138,7 @@ class OpenClassroomsClient:
         if stream != oc.CATALOG_STREAM:
             raise ValueError(f"unknown OpenClassrooms catalog stream {stream!r}")
         path = oc.CATALOG_PATH.format(partner_id=self._settings.org_id)
-        return await self._page(f"catalog:{stream}", path, token, RawCourse)
+        return await self._page(f"catalog:{stream}", path, token, RawCourse, catalog=True)
 
     def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
         """Page-token hint for the engine: every later range start, from page 1's size and the total."""

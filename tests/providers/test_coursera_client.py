@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
@@ -13,7 +14,7 @@ from pydantic import SecretStr
 
 from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
 from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page
+from providers.base import DateWindow, Page, page_digest
 from providers.coursera import PROVIDER
 from providers.coursera.client import CourseraClient
 from sandboxes.coursera import CourseraSandboxConfig, create_app
@@ -204,3 +205,37 @@ async def test_secrets_are_not_in_repr(server: SandboxServer) -> None:
         text = repr(client) + str(client)
         assert "sandbox-secret" not in text and "sandbox-refresh-token" not in text
         assert client._access_token and client._access_token not in text
+
+
+async def test_a_page_parses_again_from_its_body(server: SandboxServer) -> None:
+    """The retry cache keeps `Page.raw`; `parse_catalog_page` gives back the same page."""
+    async with open_client(server.url) as client:
+        await client.fetch_catalog_page("contents", None)
+        fetched = await client.fetch_catalog_page("contents", "100")
+        again = client.parse_catalog_page("contents", fetched.raw)
+    assert fetched.raw and fetched.digest == page_digest(fetched.raw)  # records, next and total: all in the body
+    assert again.records == fetched.records
+    assert (again.next_token, again.total) == (fetched.next_token, fetched.total) == ("200", 250)
+
+
+async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine lists the digests of bodies it already mapped: the client need not decode them."""
+    async with open_client(server.url) as client:
+        first = await client.fetch_catalog_page("contents", None)
+        second = await client.fetch_catalog_page("contents", "100")
+        client.known_pages = {first.digest: "100", second.digest: "200"}
+        again = await client.fetch_catalog_page("contents", None)  # page 1 carries the total: parsed
+        assert again.records == first.records and again.total == 250 and again.digest == first.digest
+
+        def no_decoding(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("a known body was JSON-decoded")
+
+        monkeypatch.setattr(json, "loads", no_decoding)  # send() would decode with it
+        monkeypatch.setattr("providers.coursera.client.json_body", no_decoding)
+        known = await client.fetch_catalog_page("contents", "100")
+        monkeypatch.undo()
+        assert known.records is None and known.next_token == "200"
+        assert known.raw == second.raw and known.digest == second.digest
+        assert client.parse_catalog_page("contents", known.raw).records == second.records

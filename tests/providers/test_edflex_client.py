@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
 from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page
+from providers.base import DateWindow, Page, page_digest
 from providers.edflex.client import EdflexClient
 from providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS
 from sandboxes.edflex import EdflexSandboxConfig, create_app
@@ -205,3 +206,84 @@ async def test_unknown_catalog_stream_is_rejected(sandbox: tuple[Any, str]) -> N
             await client.fetch_catalog_page("courses", None)
     finally:
         await client.aclose()
+
+
+async def test_a_page_parses_again_from_its_body(sandbox: tuple[Any, str]) -> None:
+    """The retry cache keeps `Page.raw`; `parse_catalog_page` gives back the same page."""
+    client = make_client(sandbox[1])
+    try:
+        await client.fetch_catalog_page("resources", None)
+        fetched = await client.fetch_catalog_page("resources", "2")
+        again = client.parse_catalog_page("resources", fetched.raw)
+    finally:
+        await client.aclose()
+    assert fetched.raw and fetched.digest == page_digest(fetched.raw)  # links.next and meta: all in the body
+    assert again.records == fetched.records
+    assert (again.next_token, again.total) == (fetched.next_token, fetched.total) == ("3", 250)
+
+
+async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(
+    sandbox: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine lists the digests of bodies it already mapped: the client need not decode them."""
+    client = make_client(sandbox[1])
+    try:
+        first = await client.fetch_catalog_page("resources", None)
+        second = await client.fetch_catalog_page("resources", "2")
+        client.known_pages = {first.digest: "2", second.digest: "3"}
+        again = await client.fetch_catalog_page("resources", None)  # page 1 carries the total: parsed
+        assert again.records == first.records and again.total == 250 and again.digest == first.digest
+
+        def no_decoding(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("a known body was JSON-decoded")
+
+        monkeypatch.setattr(json, "loads", no_decoding)  # send() would decode with it
+        monkeypatch.setattr("providers.edflex.client.json_body", no_decoding)
+        known = await client.fetch_catalog_page("resources", "2")
+        monkeypatch.undo()
+    finally:
+        await client.aclose()
+    assert known.records is None and known.next_token == "3"
+    assert known.raw == second.raw and known.digest == second.digest
+    assert client.parse_catalog_page("resources", known.raw).records == second.records
+
+
+class _NextLinkWithoutPageNumber(httpx.AsyncBaseTransport):
+    """The sandbox over real HTTP, its links.next rewritten to a cursor (no page[number])."""
+
+    def __init__(self) -> None:
+        self._http = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._http.handle_async_request(request)
+        content = await response.aread()
+        await response.aclose()
+        body = json.loads(content)
+        if isinstance(body, dict) and (body.get("links") or {}).get("next"):
+            body["links"]["next"] = body["links"]["next"].split("?")[0] + "?cursor=opaque"
+        return httpx.Response(response.status_code, json=body)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+async def test_a_page_paged_by_the_request_gets_no_digest_and_a_known_body_is_still_parsed(
+    sandbox: tuple[Any, str]
+) -> None:
+    """Without page[number] in links.next the next token is the request's page number + 1: the
+    body alone is not the page. The last page (no next link) is, but in such a walk it is
+    parsed anyway, so a chunk never mixes an unparsed page with pages it cannot parse later."""
+    app, url = sandbox
+    client = EdflexClient(
+        ProviderSettings(base_url=url, client_secret=SECRET, page_size=100, requests_per_second=500, retry=FAST_RETRY),
+        transport=_NextLinkWithoutPageNumber(),
+    )
+    try:
+        pages = await all_pages(lambda t: client.fetch_catalog_page("resources", t))
+        assert [p.next_token for p in pages] == ["2", "3", None]
+        assert [(p.raw is not None, p.digest is not None) for p in pages] == [(False, False), (False, False), (True, True)]
+        client.known_pages = {pages[2].digest: None}
+        again = await all_pages(lambda t: client.fetch_catalog_page("resources", t))
+    finally:
+        await client.aclose()
+    assert again[2].records == pages[2].records

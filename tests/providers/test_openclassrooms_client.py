@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import SecretStr
 
 from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
 from learnsync.settings import ProviderSettings
-from providers.base import DateWindow
+from providers.base import DateWindow, page_digest
 from providers.openclassrooms.client import OpenClassroomsClient
 from sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app
 from sandboxes.server import SandboxServer
@@ -220,3 +221,45 @@ async def test_secrets_are_not_in_the_client_repr(server):
     finally:
         await client.aclose()
     assert SECRET not in text and "Bearer" not in text and client._token not in text
+
+
+async def test_a_catalog_page_digest_covers_its_content_range_and_request(server):
+    """Next token and total come from the status and Content-Range (and the requested start and
+    size when it lacks them): the digest covers them with the body. The body alone cannot give
+    the page back, so the client keeps no `raw` and offers no re-parse nor unparsed pages."""
+    srv, _ = server
+    seen: list[httpx.Response] = []
+
+    async def keep(response: httpx.Response) -> None:
+        await response.aread()
+        seen.append(response)
+
+    http = httpx.AsyncClient(base_url=srv.url, event_hooks={"response": [keep]})
+    client = OpenClassroomsClient(make_settings(srv.url), http=http)
+    try:
+        await client.fetch_catalog_page("courses", None)
+        page = await client.fetch_catalog_page("courses", "100")
+        stats = await client.fetch_stats_page(DateWindow(), None)
+    finally:
+        await http.aclose()
+    response = seen[-2]  # the second catalog page (after the token and page 1)
+    head = json.dumps([206, response.headers["Content-Range"], 100, 100]).encode()
+    assert page.digest == page_digest(head + b"\0" + response.content) != page_digest(response.content)
+    assert page.raw is None and stats.digest is None
+    assert not hasattr(client, "parse_catalog_page") and not hasattr(client, "known_pages")
+
+
+async def test_a_grown_catalog_changes_page_one_digest_though_its_body_is_the_same():
+    app = sandbox(n_courses=150, n_activities=0)
+    with SandboxServer(app) as srv:
+        client = OpenClassroomsClient(make_settings(srv.url))
+        try:
+            before = await client.fetch_catalog_page("courses", None)
+            unchanged = await client.fetch_catalog_page("courses", None)
+            app.state.store.upsert_course({**next(iter(app.state.store.courses.values())), "id": 999_999})
+            grown = await client.fetch_catalog_page("courses", None)
+        finally:
+            await client.aclose()
+    assert unchanged.digest == before.digest  # same page, same digest: its mapping is reused
+    assert grown.records == before.records and (before.total, grown.total) == (150, 151)
+    assert grown.digest != before.digest
