@@ -21,6 +21,9 @@ class CatalogRun:
     resync_seconds: float
     resync_counts: dict[str, int]
     resync_writes: int  # write requests 360Learning received during the re-sync
+    # the same re-sync with the mapping cache off (every page parsed, mapped and hashed again)
+    resync_unmapped_seconds: float
+    resync_unmapped_writes: int
     full_writes: int
     job_seconds: list[float]  # server-side durations of the full sync's upsert jobs
     phases: dict[str, float] = field(default_factory=dict)
@@ -40,7 +43,8 @@ def _apply(env: dict[str, str]) -> None:
 
 
 def run_catalog(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, index: int, *, naive: bool, keep: bool) -> CatalogRun:
-    """One full sync into a fresh 360Learning sandbox and a fresh state DB, then the re-sync."""
+    """One full sync into a fresh 360Learning sandbox and a fresh state DB, then the re-sync (and
+    once more with the mapping cache off, for reference)."""
     from flows.content_sync import content_sync
 
     key = f"lms-{index}"
@@ -64,12 +68,23 @@ def run_catalog(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, inde
     resync_seconds = time.perf_counter() - started
     after = lms_host.call("lms_counts", key)
 
+    os.environ["LEARNSYNC_MAPPING_CACHE"] = "false"
+    try:
+        started = time.perf_counter()
+        asyncio.run(content_sync(provider=PROVIDER))
+        unmapped_seconds = time.perf_counter() - started
+    finally:
+        os.environ.pop("LEARNSYNC_MAPPING_CACHE", None)
+    unmapped_writes = lms_host.call("lms_counts", key)["writes"] - after["writes"]
+
     run = CatalogRun(
         full_seconds=full_seconds,
         full_counts=full["counts"],
         resync_seconds=resync_seconds,
         resync_counts=resync["counts"],
         resync_writes=after["writes"],
+        resync_unmapped_seconds=unmapped_seconds,
+        resync_unmapped_writes=unmapped_writes,
         full_writes=counts["writes"],
         job_seconds=jobs,
         database_url=database_url,

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             catalog_runs = []
             if "catalog" not in cfg.skip:
                 for i in range(cfg.runs):
-                    _say(f"catalog run {i + 1}/{cfg.runs}: full sync, no-change re-sync" + ("" if "naive" in cfg.skip else ", naive full sync"))
+                    _say(f"catalog run {i + 1}/{cfg.runs}: full sync, no-change re-sync (mapping cache on, then off)" + ("" if "naive" in cfg.skip else ", naive full sync"))
                     catalog_runs.append(
                         run_catalog(cfg, provider_url, lms_host, i, naive="naive" not in cfg.skip, keep=(i == 0 and "memory" not in cfg.skip))
                     )

@@ -29,10 +29,10 @@ def test_bench_command_prints_the_figures_and_the_resync_writes_nothing(tmp_path
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    for figure in ("full catalog sync", "no-change re-sync", "naive full sync", "stats transform"):
+    for figure in ("full catalog sync", "no-change re-sync", "mapping cache off", "naive full sync", "stats transform"):
         assert figure in done.stdout, done.stdout
     figures = json.loads(out.read_text())
     catalog = figures["catalog"]
     assert catalog["created"] == 1200 and catalog["resync_unchanged"] == 1200
-    assert catalog["resync_writes"] == [0]
+    assert catalog["resync_writes"] == [0] and catalog["resync_unmapped_writes"] == [0]
     assert figures["transform"]["rows"] == 3000
