@@ -175,3 +175,26 @@ def test_mapping_cache_can_be_turned_off(fleet, calls, monkeypatch):
     again = run(content_sync(provider="udemy"))
     assert again["counts"]["unchanged"] == 250 and stored_chunks() == {}
     assert sum(calls["mapped_rows"]) == 250 and len(calls["parsed_pages"]) == 25
+
+
+OTHERS = [
+    {"providers": ["coursera"], "configs": {"coursera": {"n_courses": 60, "n_activities": 0}}},
+    {"providers": ["edflex"], "configs": {"edflex": {"n_courses": 60, "n_activities": 0, "bad_record_ratio": 0.0}}},
+    {"providers": ["openclassrooms"], "configs": {"openclassrooms": {"n_courses": 60, "n_activities": 0, "bad_ratio": 0.0}}},
+]
+
+
+@pytest.mark.parametrize("fleet", OTHERS, indirect=True, ids=["coursera", "edflex", "openclassrooms"])
+def test_every_provider_reuses_the_mapping_of_unchanged_pages(fleet, monkeypatch):
+    """Coursera and Edflex leave known pages unparsed; OpenClassrooms (paged by headers) parses
+    them, and still reuses their mapping."""
+    provider = next(name for name in fleet.servers if name != "lms360")
+    monkeypatch.setenv(f"LEARNSYNC_{provider.upper()}__PAGE_SIZE", "5")
+    first = run(content_sync(provider=provider))
+    synced = first["counts"]["created"]
+    assert synced > 20 and len(stored_chunks()) >= 2
+    before = writes(fleet)
+    again = run(content_sync(provider=provider))
+    assert again["counts"]["unchanged"] == synced and writes(fleet) == before
+    n = len(stored_chunks())
+    assert any(f"{n} of {n} chunks of pages unchanged" in note for note in again["notes"]), again["notes"]
