@@ -34,7 +34,7 @@ def run_demo(providers: list[str] | None, *, courses: int, database_url: str | N
     os.environ["LEARNSYNC_DATABASE_URL"] = db_url
     fleet = start_fleet(providers, {p: _catalog_config(p, courses) for p in providers})
     fleet.apply_env()
-    console.print(f"sandboxes: " + ", ".join(f"{n} {s.url}" for n, s in fleet.servers.items()))
+    console.print("sandboxes: " + ", ".join(f"{n} {s.url}" for n, s in fleet.servers.items()))
     console.print("Prefect: " + (os.environ.get("PREFECT_API_URL") or "local ephemeral server (starts on first flow run)"))
     reports: list[dict[str, Any]] = []
     try:

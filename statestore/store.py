@@ -100,15 +100,15 @@ def _decoded_json(texts: pd.Series) -> pd.Series:
     values are decoded row by row, so no two rows share a mutable object."""
     decoded: dict[str, Any] = {}
     out = []
-    for text in texts.tolist():
-        if not isinstance(text, str):  # SQL NULL (None, or NaN once pandas typed the column)
+    for cell in texts.tolist():
+        if not isinstance(cell, str):  # SQL NULL (None, or NaN once pandas typed the column)
             out.append(None)
             continue
-        value = decoded.get(text)
+        value = decoded.get(cell)
         if value is None:
-            value = json.loads(text)
+            value = json.loads(cell)
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                decoded[text] = value
+                decoded[cell] = value
         out.append(value[:] if isinstance(value, list) else value)
     return pd.Series(out, index=texts.index, dtype=object)
 

@@ -6,8 +6,7 @@ required), #6 (never archives; filters archive but never unarchive), #7 (partner
 
 from __future__ import annotations
 
-import copy
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
