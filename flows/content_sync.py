@@ -189,6 +189,10 @@ async def read_catalog(
                     prepared, early = await asyncio.to_thread(
                         _process_chunk, rt, client, chunk, stream, ctx, state, filters, upserter is not None, cache
                     )
+                    if chunk.pages.get("bodies") is not None:
+                        # Prefect keeps each task's result for the whole flow run: keep the
+                        # bodies (a copy of the retry cache), not the parsed records as well.
+                        chunk.pages["records"] = None
                     if prepared is None:
                         continue
                     keys.update(prepared.record_keys)
