@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
@@ -19,6 +18,7 @@ from providers.coursera import PROVIDER
 from providers.coursera.client import CourseraClient
 from sandboxes.coursera import CourseraSandboxConfig, create_app
 from sandboxes.server import SandboxServer
+from tests.providers.known_pages import check_known_body_is_not_decoded
 
 ORG = "Xy12AbOrg"
 
@@ -221,21 +221,5 @@ async def test_a_page_parses_again_from_its_body(server: SandboxServer) -> None:
 async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(
     server: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engine lists the digests of bodies it already mapped: the client need not decode them."""
     async with open_client(server.url) as client:
-        first = await client.fetch_catalog_page("contents", None)
-        second = await client.fetch_catalog_page("contents", "100")
-        client.known_pages = {first.digest: "100", second.digest: "200"}
-        again = await client.fetch_catalog_page("contents", None)  # page 1 carries the total: parsed
-        assert again.records == first.records and again.total == 250 and again.digest == first.digest
-
-        def no_decoding(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("a known body was JSON-decoded")
-
-        monkeypatch.setattr(json, "loads", no_decoding)  # send() would decode with it
-        monkeypatch.setattr("providers.coursera.client.json_body", no_decoding)
-        known = await client.fetch_catalog_page("contents", "100")
-        monkeypatch.undo()
-        assert known.records is None and known.next_token == "200"
-        assert known.raw == second.raw and known.digest == second.digest
-        assert client.parse_catalog_page("contents", known.raw).records == second.records
+        await check_known_body_is_not_decoded(client, "contents", "100", monkeypatch, total=250)

@@ -18,6 +18,7 @@ from providers.edflex.client import EdflexClient
 from providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS
 from sandboxes.edflex import EdflexSandboxConfig, create_app
 from sandboxes.server import SandboxServer
+from tests.providers.known_pages import check_known_body_is_not_decoded
 
 SECRET = "very-secret-edflex-value"
 
@@ -225,27 +226,11 @@ async def test_a_page_parses_again_from_its_body(sandbox: tuple[Any, str]) -> No
 async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(
     sandbox: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engine lists the digests of bodies it already mapped: the client need not decode them."""
     client = make_client(sandbox[1])
     try:
-        first = await client.fetch_catalog_page("resources", None)
-        second = await client.fetch_catalog_page("resources", "2")
-        client.known_pages = {first.digest: "2", second.digest: "3"}
-        again = await client.fetch_catalog_page("resources", None)  # page 1 carries the total: parsed
-        assert again.records == first.records and again.total == 250 and again.digest == first.digest
-
-        def no_decoding(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("a known body was JSON-decoded")
-
-        monkeypatch.setattr(json, "loads", no_decoding)  # send() would decode with it
-        monkeypatch.setattr("providers.edflex.client.json_body", no_decoding)
-        known = await client.fetch_catalog_page("resources", "2")
-        monkeypatch.undo()
+        await check_known_body_is_not_decoded(client, "resources", "2", monkeypatch, total=250)
     finally:
         await client.aclose()
-    assert known.records is None and known.next_token == "3"
-    assert known.raw == second.raw and known.digest == second.digest
-    assert client.parse_catalog_page("resources", known.raw).records == second.records
 
 
 class _NextLinkWithoutPageNumber(httpx.AsyncBaseTransport):

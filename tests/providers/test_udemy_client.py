@@ -22,6 +22,7 @@ from sandboxes.server import SandboxServer
 from sandboxes.udemy import UdemySandboxConfig, create_app
 from sandboxes.udemy.app import DATA_FAULT_STREAMS
 from sandboxes.udemy.data import activity_day, generate
+from tests.providers.known_pages import check_known_body_is_not_decoded
 
 ANCHOR = date(2025, 11, 7)
 
@@ -75,25 +76,8 @@ async def test_a_page_parses_again_from_its_body(sandbox):
 
 async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(sandbox, monkeypatch):
     """The engine lists the digests of bodies it already mapped: the client need not parse them."""
-    from providers.base import page_digest
-
     async with UdemyClient(settings(sandbox.url)) as client:
-        first = await client.fetch_catalog_page("courses", None)
-        second = await client.fetch_catalog_page("courses", "2")
-        assert second.digest == page_digest(second.raw) and first.digest == page_digest(first.raw)
-
-        def no_parse(self: httpx.Response, **kwargs: Any) -> Any:
-            raise AssertionError("a known body was parsed")
-
-        client.known_pages = {second.digest: "3", first.digest: "2"}
-        again = await client.fetch_catalog_page("courses", None)  # page 1 carries the total: parsed
-        assert again.records == first.records and again.total == 250
-        monkeypatch.setattr("providers.udemy.client.json_body", no_parse)
-        known = await client.fetch_catalog_page("courses", "2")
-        assert known.records is None and known.next_token == "3" and known.raw == second.raw
-        assert known.digest == second.digest
-        monkeypatch.undo()
-        assert client.parse_catalog_page("courses", known.raw).records == second.records
+        await check_known_body_is_not_decoded(client, "courses", "2", monkeypatch, total=250)
 
 
 async def test_learning_paths_stream_is_read(sandbox):
