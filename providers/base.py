@@ -61,7 +61,10 @@ class MappingContext:
     """Everything a mapping may depend on besides the raw rows (so mappings stay pure)."""
 
     owner_lang: str = "en"
-    now: datetime | None = None  # controlled clock (tz-aware UTC); None = engine fills it
+    # Controlled clock (tz-aware UTC); None = engine fills it. Stats mappings only: a catalog
+    # mapping is reused while its pages come back unchanged (tasks/mapped_chunks.py), so it
+    # must depend on the pages, owner_lang and options alone.
+    now: datetime | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
