@@ -277,6 +277,7 @@ def iso_utc(arr: Any, index: pd.Index) -> pd.Series:
             return value
 
         y, mo, d, hh, mi, ss = num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
+        y = np.where(valid, y, 2000)  # a non-digit year would index the leap table out of range
         month = np.clip(mo, 0, 12)
         month_days = _MONTH_DAYS[month] + (_IS_LEAP[y] & (mo == 2))
         valid &= (mo >= 1) & (mo <= 12) & (d >= 1) & (d <= month_days) & (hh < 24) & (mi < 60) & (ss < 60)
