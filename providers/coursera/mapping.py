@@ -9,7 +9,8 @@ read either from nested dict columns (`pd.DataFrame(records)`) or from flattened
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import re
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
+from providers import fastparse as fp
 from providers.fastparse import without_gc
 from providers.coursera.settings import (
     ARCHIVE_FLAG_FIELDS,
@@ -106,9 +108,13 @@ def _true(series: pd.Series) -> pd.Series:
 def _utc(series: pd.Series) -> pd.Series:
     """Epoch-ms numbers (or numeric strings) and ISO strings -> tz-aware UTC; unreadable -> NaT."""
     numeric = _numbers(series)
-    as_ms = pd.to_datetime(numeric.where((numeric > 0) & (numeric < 4.2e12)), unit="ms", utc=True, errors="coerce")
     texts = _clean_text(series).where(numeric.isna(), None)
-    as_iso = pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce")
+    return _utc_of(numeric, pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce"))
+
+
+def _utc_of(numeric: pd.Series, as_iso: pd.Series) -> pd.Series:
+    """`_utc` from the column's numbers (epoch ms) and its text read as ISO-8601."""
+    as_ms = pd.to_datetime(numeric.where((numeric > 0) & (numeric < 4.2e12)), unit="ms", utc=True, errors="coerce")
     result = as_ms.where(as_ms.notna(), as_iso)
     result = pd.to_datetime(result, utc=True)
     return result.where((result >= _MIN_TS) & (result < _MAX_TS))
@@ -300,10 +306,11 @@ def _row_ref(ids: pd.Series) -> pd.Series:
 @without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     """`/enrollmentReports` rows -> STAT_COLUMNS; unusable rows -> quarantine; clamps -> skipped."""
-    skipped: dict[str, int] = {}
     if raw is None or len(raw) == 0:
-        return StatsResult(empty_frame(STAT_COLUMNS), empty_frame(QUARANTINE_COLUMNS), skipped)
+        return StatsResult(empty_frame(STAT_COLUMNS), empty_frame(QUARANTINE_COLUMNS), {})
     raw = raw.reset_index(drop=True)
+    if _typed_stats(raw):
+        return _map_stats_typed(raw, ctx)
 
     content_type = _clean_text(_field(raw, "contentType"))
     content_id = _clean_text(_field(raw, "contentId"))
@@ -314,29 +321,60 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     # is quarantined rather than silently swapped.
     mail = _clean_text(_field(raw, "externalId")).fillna(_clean_text(_field(raw, "email")))
     mail = mail.str.lower().where(mail.notna(), None)
+    is_mail = mail.fillna("").str.match(_EMAIL_RX).astype(bool).to_numpy(bool)
+    ref = _row_ref(_clean_text(_field(raw, "id")))
 
-    row_ids = _clean_text(_field(raw, "id"))
-    ref = _row_ref(row_ids).fillna(pd.Series([f"row{i}" for i in range(len(raw))], index=raw.index, dtype="object"))
-    label = course.fillna("<no course>") + "|" + ref
+    return _stats_result(
+        course,
+        mail,
+        is_mail,
+        lambda rows: ref.iloc[rows],
+        completed=_true(_field(raw, "isCompleted")),
+        overall=_numbers(_field(raw, "overallProgress")),
+        hours=_numbers(_field(raw, "approxTotalCourseHrs")),
+        dates={name: _utc(_field(raw, name)) for name in _STATS_DATES},
+        ctx=ctx,
+    )
 
-    completed = _true(_field(raw, "isCompleted"))
-    overall = _numbers(_field(raw, "overallProgress"))
+
+_STATS_TEXT = ("id", "externalId", "email", "contentId", "contentType")
+_STATS_NUMBERS = ("overallProgress", "approxTotalCourseHrs")
+_STATS_DATES = ("enrolledAt", "lastActivityAt", "completedAt")  # epoch ms (decisions #3)
+
+
+def _stats_result(
+    course: pd.Series,
+    mail: pd.Series,
+    is_mail: np.ndarray,
+    row_refs: Callable[[np.ndarray], pd.Series],
+    *,
+    completed: pd.Series,
+    overall: pd.Series,
+    hours: pd.Series,
+    dates: dict[str, pd.Series],
+    ctx: MappingContext,
+    no_course: np.ndarray | None = None,
+    has_mail: np.ndarray | None = None,
+) -> StatsResult:
+    """The stats rules once the columns are read (`course`, `mail`: object cells, None when
+    missing; `is_mail`: `mail` matches `_EMAIL_RX`; `row_refs(positions)`: those rows' `_row_ref`;
+    `no_course`, `has_mail`: the missing masks when the caller has them already)."""
+    skipped: dict[str, int] = {}
+    index = course.index
     clamped = overall.clip(0, 100)
     n_clamped = int((completed.eq(False) & overall.notna() & clamped.ne(overall)).sum())
     if n_clamped:  # decisions #12: clamp and report
         skipped["progress_clamped"] = n_clamped
-    progress = pd.Series(np.where(completed, 100.0, np.where(overall.isna(), 50.0, np.floor(clamped + 0.5))), index=raw.index)
+    progress = pd.Series(np.where(completed, 100.0, np.where(overall.isna(), 50.0, np.floor(clamped + 0.5))), index=index)
 
-    hours = _numbers(_field(raw, "approxTotalCourseHrs"))
     ms = np.floor(hours * 3_600_000 + 0.5)
     time_spent = ms.where((hours >= 0) & (ms < 2**62)).astype("Int64")
 
-    last = _utc(_field(raw, "lastActivityAt"))
-    coursera_completed = _utc(_field(raw, "completedAt"))
+    last = dates["lastActivityAt"]
     now = pd.Timestamp(ctx.now) if ctx.now is not None else pd.Timestamp.now(tz="UTC")
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     # decisions #3: lastActivityAt, else Coursera's completedAt, else now; only when isCompleted.
-    completed_at = last.fillna(coursera_completed).fillna(now).where(completed)
+    completed_at = last.fillna(dates["completedAt"]).fillna(now).where(completed)
 
     stats = pd.DataFrame(
         {
@@ -344,25 +382,195 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
             "user_email": mail,
             "progress": progress.astype("int64"),
             "time_spent_ms": time_spent,
-            "first_activity_at": _utc(_field(raw, "enrolledAt")),
+            "first_activity_at": dates["enrolledAt"],
             "last_activity_at": last,
             "completed_at": pd.to_datetime(completed_at, utc=True),
         },
-        index=raw.index,
+        index=index,
     )
 
     # One quarantine row per bad record (the run report counts rows): first problem wins.
-    no_course = course.isna()
-    no_mail = mail.isna() & ~no_course
-    bad_mail = mail.notna() & ~mail.fillna("").str.match(_EMAIL_RX).astype(bool) & ~no_course
-    problems = [
-        _quarantine(label, no_course, "course_external_id", "missing contentType or contentId"),
-        _quarantine(label, no_mail, "user_email", "missing externalId and email"),
-        _quarantine(label, bad_mail, "user_email", "learner id is not an e-mail address"),
-    ]
+    no_course = course.isna().to_numpy(bool) if no_course is None else no_course
+    has_mail = mail.notna().to_numpy(bool) if has_mail is None else has_mail
+    no_mail = ~has_mail & ~no_course
+    bad_mail = has_mail & ~is_mail & ~no_course
     bad = no_course | no_mail | bad_mail
+    if not bad.any():
+        return StatsResult(stats[list(STAT_COLUMNS)], empty_frame(QUARANTINE_COLUMNS), skipped)
+    rows = np.flatnonzero(bad)  # labels only for the rows quarantined
+    ref = row_refs(rows).set_axis(index[rows])
+    ref = ref.fillna(pd.Series([f"row{i}" for i in rows], index=ref.index, dtype="object"))
+    label = course.iloc[rows].fillna("<no course>") + "|" + ref
+    problems = [
+        _quarantine(label, pd.Series(no_course[rows], index=label.index), "course_external_id", "missing contentType or contentId"),
+        _quarantine(label, pd.Series(no_mail[rows], index=label.index), "user_email", "missing externalId and email"),
+        _quarantine(label, pd.Series(bad_mail[rows], index=label.index), "user_email", "learner id is not an e-mail address"),
+    ]
     kept = stats[~bad].reset_index(drop=True)
     return StatsResult(kept[list(STAT_COLUMNS)], _concat(problems, QUARANTINE_COLUMNS), skipped)
+
+
+# --- stats: the columnar path ---------------------------------------------------------------
+# Pages of clean records give typed columns (Arrow text, float/int numbers, bools). On those the
+# rules run on whole columns (Arrow, numpy) with the same results as the per-value helpers;
+# anything else (a wrong type anywhere in a column) takes the generic path above. Text rules run
+# once per distinct value: a page repeats a few courses and learners over many rows.
+
+# `_EMAIL_RX` for RE2 on ASCII text without a newline: Python's `\s` there is these characters.
+_EMAIL_RE2 = r"^[^@\t\n\x0b\x0c\r\x1c-\x1f ]+@[^@\t\n\x0b\x0c\r\x1c-\x1f ]+\.[^@\t\n\x0b\x0c\r\x1c-\x1f ]+$"
+# What `pd.to_datetime` makes of a column without any text (NaT of this dtype), and `_utc`'s dtype.
+_NO_TEXT_DATES = pd.to_datetime(pd.Series([None], dtype="object"), format="ISO8601", utc=True, errors="coerce").dtype
+_UTC_DATES = _utc_of(pd.Series([1.0]), pd.Series([pd.NaT], dtype=_NO_TEXT_DATES)).dtype
+
+
+def _is_text(s: pd.Series) -> bool:
+    """An Arrow-backed text column (`fp.arrow_strings` reads it without conversion)."""
+    return fp.pa is not None and isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"
+
+
+def _all_none(s: pd.Series) -> bool:
+    """An object column of None / NaN only (what a key no record of the page set gives)."""
+    return s.dtype == object and bool(s.isna().all()) and set(map(type, s.to_numpy())) <= {type(None), float}
+
+
+def _typed_stats(raw: pd.DataFrame) -> bool:
+    """Whether every column the stats rules read has a clean type (or is absent / all missing)."""
+    if fp.pa is None or not raw.columns.is_unique:
+        return False
+
+    def ok(name: str, typed: Callable[[pd.Series], bool]) -> bool:
+        return name not in raw.columns or typed(raw[name]) or _all_none(raw[name])
+
+    return (
+        all(ok(name, _is_text) for name in _STATS_TEXT)
+        and ok("isCompleted", lambda s: s.dtype == np.bool_)
+        and all(ok(name, fp.is_number) for name in _STATS_NUMBERS + _STATS_DATES)
+    )
+
+
+def _map_stats_typed(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
+    """`map_stats` on typed columns (`_typed_stats`), without per-row Python."""
+    index = raw.index
+
+    def text(name: str, rows: np.ndarray | None = None) -> Any:  # the Arrow column (of `rows`), or None
+        if name not in raw.columns or not _is_text(raw[name]):
+            return None
+        arr = fp.arrow_strings(raw[name])
+        return arr if rows is None else arr.take(fp.pa.array(rows))
+
+    def number(name: str) -> pd.Series:  # `_numbers`
+        if name in raw.columns and fp.is_number(raw[name]):
+            return raw[name].astype("float64").replace([np.inf, -np.inf], np.nan)
+        return pd.Series(np.nan, index=index, dtype="float64")
+
+    course, course_codes = _course_cells(text("contentType"), text("contentId"), len(raw))
+    mail, mail_codes, is_mail = _mail_cells(raw, text)
+    completed = raw["isCompleted"] if "isCompleted" in raw.columns and raw["isCompleted"].dtype == np.bool_ else None
+
+    def row_refs(rows: np.ndarray) -> pd.Series:  # hashed only for the rows quarantined
+        ids = text("id", rows)
+        if ids is None:
+            return pd.Series(None, index=index[rows], dtype="object")
+        return _row_ref(fp.objects(fp.clean_text(ids), index[rows]))
+
+    return _stats_result(
+        pd.Series(course, index=index, dtype="object"),
+        pd.Series(mail, index=index, dtype="object"),
+        is_mail,
+        row_refs,
+        completed=pd.Series(False, index=index) if completed is None else completed.astype(bool),
+        overall=number("overallProgress"),
+        hours=number("approxTotalCourseHrs"),
+        dates={name: _utc_numbers(number(name)) for name in _STATS_DATES},
+        ctx=ctx,
+        no_course=course_codes < 0,
+        has_mail=mail_codes >= 0,
+    )
+
+
+def _distinct_text(arr: Any) -> tuple[np.ndarray, Any]:
+    """`_clean_text` of an Arrow text column, per distinct value: (each row's code into the
+    values, -1 where the cleaned text is missing; the cleaned distinct values)."""
+    encoded = arr.dictionary_encode()
+    values = fp.clean_text(encoded.dictionary)
+    lookup = np.arange(len(values) + 1, dtype=np.int64)
+    lookup[np.flatnonzero(np.asarray(fp.pc.is_null(values).to_numpy(zero_copy_only=False), dtype=bool))] = -1
+    lookup[-1] = -1  # null rows
+    codes = fp.pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False)
+    return lookup[codes], values
+
+
+def _object_values(values: Any) -> np.ndarray:
+    """Arrow text as object cells with a None appended (code -1 picks it)."""
+    out = np.empty(len(values) + 1, dtype=object)
+    out[:-1] = values.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _course_cells(content_type: Any, content_id: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`contentType~contentId` per row as object cells (None when either is missing) and a code
+    per row (-1: missing). Equal ids share one str object, which later hashing reads once."""
+    if content_type is None or content_id is None:
+        return np.full(n, None, dtype=object), np.full(n, -1, dtype=np.int64)
+    type_codes, types = _distinct_text(content_type)
+    id_codes, ids = _distinct_text(content_id)
+    both = (type_codes >= 0) & (id_codes >= 0)
+    pairs = np.where(both, type_codes * (len(ids) + 1) + id_codes, -1)
+    codes, uniques = pd.factorize(pairs)
+    present = uniques >= 0
+    names = np.full(len(uniques) + 1, None, dtype=object)  # the last one: code -1
+    type_values, id_values = _object_values(types), _object_values(ids)
+    pair_types, pair_ids = np.divmod(uniques[present], len(ids) + 1)
+    names[np.flatnonzero(present)] = [f"{t}~{i}" for t, i in zip(type_values[pair_types], id_values[pair_ids])]
+    codes = np.where(both, codes, -1)
+    return names[codes], codes
+
+
+def _mail_cells(raw: pd.DataFrame, text: Callable[..., Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The learner e-mail per row: externalId, else email (both cleaned), lower-cased, as object
+    cells (None when missing); a code per row (-1: missing); whether it matches `_EMAIL_RX`."""
+    n = len(raw)
+    external = text("externalId")
+    codes, values = _distinct_text(external) if external is not None else (np.full(n, -1, dtype=np.int64), None)
+    missing = np.flatnonzero(codes < 0)
+    email = text("email", missing) if len(missing) else None
+    if email is not None:  # `email` only where externalId is missing
+        email_codes, email_values = _distinct_text(email)
+        offset = len(values) if values is not None else 0
+        codes[missing] = np.where(email_codes >= 0, email_codes + offset, -1)
+        values = email_values if values is None else fp.pa.concat_arrays([values, email_values])
+    if values is None:
+        return np.full(n, None, dtype=object), codes, np.zeros(n, dtype=bool)
+    values = values.fill_null("")  # blanks no row points to: keeps the arrays free of nulls
+    lowered = fp.pc.utf8_lower(values)
+    ascii_ = np.asarray(fp.pc.string_is_ascii(values).to_numpy(zero_copy_only=False), dtype=bool)
+    if not ascii_.all():  # Arrow and Python disagree on a few non-ASCII case mappings
+        others = fp.pa.array(~ascii_)
+        python = [v.lower() for v in values.filter(others).to_pylist()]
+        lowered = fp.pc.replace_with_mask(lowered, others, fp.pa.array(python, type=lowered.type))
+    matches = np.append(_email_matches(lowered), False)
+    return _object_values(lowered)[codes], codes, matches[codes]
+
+
+def _email_matches(values: Any) -> np.ndarray:
+    """`re.match(_EMAIL_RX, v)` for each value of an Arrow string array without nulls. RE2 and
+    Python differ on `\\s` beyond ASCII and on `$` before a final newline: those values go to `re`."""
+    simple = fp.pc.and_(fp.pc.string_is_ascii(values), fp.pc.invert(fp.pc.match_substring(values, "\n")))
+    out = np.asarray(fp.pc.match_substring_regex(values, _EMAIL_RE2).to_numpy(zero_copy_only=False), dtype=bool)
+    rest = np.flatnonzero(~np.asarray(simple.to_numpy(zero_copy_only=False), dtype=bool))
+    if len(rest):
+        pattern = re.compile(_EMAIL_RX)
+        out[rest] = [pattern.match(v) is not None for v in values.take(fp.pa.array(rest)).to_pylist()]
+    return out
+
+
+def _utc_numbers(numeric: pd.Series) -> pd.Series:
+    """`_utc` of a column of epoch-ms numbers (no text): its ISO half is all NaT, so merging it
+    in changes nothing when the dtypes agree."""
+    as_ms = pd.to_datetime(numeric.where((numeric > 0) & (numeric < 4.2e12)), unit="ms", utc=True, errors="coerce")
+    if as_ms.dtype != _UTC_DATES:  # a pandas picking another resolution: `_utc`'s own steps
+        return _utc_of(numeric, pd.Series(pd.NaT, index=numeric.index, dtype=_NO_TEXT_DATES))
+    return as_ms.where((as_ms >= _MIN_TS) & (as_ms < _MAX_TS))
 
 
 __all__ = ["map_catalog", "map_stats", "map_languages", "map_content_types", "map_difficulty", "seconds_to_minutes", "V2_LANGUAGES"]
