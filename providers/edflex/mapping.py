@@ -7,7 +7,7 @@ contracts of `providers.base`. A bad record is quarantined or ignored, never rai
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
+from providers import fastparse as fp
 from providers.fastparse import without_gc
 from providers.edflex.settings import (
     CATALOG_STREAM,
@@ -112,11 +113,16 @@ def _number(s: pd.Series) -> pd.Series:
 
 def _iso_seconds(s: pd.Series) -> pd.Series:
     """ISO-8601 durations (PT4H30M, P2DT3H, P1W) to seconds; NaN when not one. Y=365 d, M=30 d."""
-    txt = _text(s).fillna("").astype(str).str.upper().str.replace(",", ".", regex=False)
+    text = _text(s)
+    present = text.notna().to_numpy(bool)  # only text can be a duration: the regex skips the rest
+    txt = text[present].astype(str).str.upper().str.replace(",", ".", regex=False)
     parts = txt.str.extract(_ISO_DURATION).astype(float)
-    matched = parts.notna().any(axis=1)
-    seconds = (parts.fillna(0.0).to_numpy() * _ISO_FACTORS).sum(axis=1) if len(parts) else np.zeros(0)
-    return pd.Series(seconds, index=s.index, dtype=float).where(matched)
+    seconds = np.full(len(s), np.nan)
+    if len(parts):
+        matched = parts.notna().any(axis=1).to_numpy(bool)
+        found = (parts.fillna(0.0).to_numpy() * _ISO_FACTORS).sum(axis=1)
+        seconds[np.flatnonzero(present)[matched]] = found[matched]
+    return pd.Series(seconds, index=s.index, dtype=float)
 
 
 def _duration_seconds(s: pd.Series) -> pd.Series:
@@ -305,56 +311,182 @@ def _utc(s: pd.Series) -> pd.Series:
 
 @without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
-    """Edflex statistics → STAT_COLUMNS rows, quarantine and skipped counts."""
-    col = lambda name: _column(raw, name)  # noqa: E731 - local shorthand
-    row_id = _identifier(col("id"))
-    course = _identifier(col("resourceId"))
-    email = _text(col("userEmail")).fillna("").astype(str).str.lower()
-    status = _key(col("status"))
-    # Rule: 100 when completed, 50 when "in progress" / in_progress (#9), 0 otherwise.
-    progress = status.map(PROGRESS_BY_STATUS).fillna(0).astype(float)
-    clamped = progress.lt(0) | progress.gt(100)
-    completed = status.eq("completed")
+    """Edflex statistics → STAT_COLUMNS rows, quarantine and skipped counts.
 
-    first = _utc(col("firstActivityAt"))
-    last_raw = _utc(col("lastActivityAt"))
+    Columns with few distinct values (course, learner, status, time spent) are read once per
+    distinct value, dates of Arrow text columnwise (`_dates`): the rules stay the per-value ones.
+    """
+    col = lambda name: raw[name] if name in raw.columns else _column(raw, name)  # noqa: E731 - `_distinct` reads any dtype
+    row_id = _row_ids(raw)
+    course_codes, course_cells = _distinct(col("resourceId"))
+    course_by_code = _identifier(course_cells)
+    email_codes, email_cells = _distinct(col("userEmail"))
+    email_by_code = _text(email_cells).fillna("").astype(str).str.lower()
+    status_codes, status_cells = _distinct(col("status"))
+    status_by_code = _key(status_cells)
+    # Rule: 100 when completed, 50 when "in progress" / in_progress (#9), 0 otherwise.
+    progress = status_by_code.map(PROGRESS_BY_STATUS).fillna(0).astype(float).to_numpy()[status_codes]
+    clamped = (progress < 0) | (progress > 100)
+    completed = status_by_code.eq("completed").to_numpy(bool)[status_codes]
+
+    first = _dates(raw, "firstActivityAt")
+    last_raw = _dates(raw, "lastActivityAt")
     # Completion = the provider's completion date, else the last activity (#2); only for "completed".
-    completed_at = _utc(col("completedAt")).fillna(last_raw).where(completed)
+    completed_at = _dates(raw, "completedAt").fillna(last_raw).where(completed)
     last = last_raw.fillna(completed_at).fillna(first)
 
-    qid = course.fillna("?") + "|" + row_id.fillna(pd.Series(raw.index.astype(str), index=raw.index))
-    no_course = course.isna()
-    no_email = ~no_course & email.eq("")
-    bad_email = ~no_course & ~no_email & ~email.str.match(_EMAIL)
-    no_date = ~no_course & ~no_email & ~bad_email & last.isna()
+    no_course = course_by_code.isna().to_numpy(bool)[course_codes]
+    no_email = ~no_course & email_by_code.eq("").to_numpy(bool)[email_codes]
+    bad_email = ~no_course & ~no_email & ~email_by_code.str.match(_EMAIL).to_numpy(bool)[email_codes]
+    no_date = ~no_course & ~no_email & ~bad_email & last.isna().to_numpy(bool)
     good = ~(no_course | no_email | bad_email | no_date)
-    quarantine = _frame(
+    time_codes, time_cells = _distinct(col("timeSpent"))
+    ms_by_code = _milliseconds_of(time_cells)
+    quarantine = _stats_quarantine(raw, course_by_code, course_codes, row_id, no_course, no_email, bad_email, no_date)
+    if good.all():  # the usual page: no row to drop
+        good = slice(None)
+    stats = pd.DataFrame(
+        {
+            "course_external_id": pd.Series(course_by_code.to_numpy(dtype=object)[course_codes[good]], dtype=object),
+            "user_email": pd.Series(email_by_code.to_numpy(dtype=object)[email_codes[good]], dtype=object),
+            "progress": pd.Series(progress[good]).clip(0, 100).astype("int64"),
+            "time_spent_ms": ms_by_code.array.take(time_codes[good]),
+            "first_activity_at": first.array[good],
+            "last_activity_at": last.array[good],
+            "completed_at": completed_at.array[good],
+        }
+    )[list(STAT_COLUMNS)]
+    # Rule #12: progress outside 0..100 is clamped and reported (never quarantined).
+    return StatsResult(stats=stats, quarantine=quarantine, skipped={"progress_clamped": int(clamped[good].sum())})
+
+
+def _stats_quarantine(
+    raw: pd.DataFrame,
+    course_by_code: pd.Series,
+    course_codes: np.ndarray,
+    row_id: Callable[[np.ndarray], pd.Series],
+    no_course: np.ndarray,
+    no_email: np.ndarray,
+    bad_email: np.ndarray,
+    no_date: np.ndarray,
+) -> pd.DataFrame:
+    """Quarantine rows (`course|row id`, else `course|row index`), built for the bad rows only."""
+    rows = np.flatnonzero(no_course | no_email | bad_email | no_date)
+    index = raw.index[rows]
+    course = pd.Series(course_by_code.to_numpy()[course_codes[rows]], index=index, dtype=object)
+    qid = course.fillna("?") + "|" + row_id(rows).set_axis(index).fillna(pd.Series(index.astype(str), index=index))
+
+    def where(mask: np.ndarray) -> pd.Series:
+        return pd.Series(mask[rows], index=index)
+
+    return _frame(
         [
-            _quarantine(qid, no_course, "resourceId", "missing course id"),
+            _quarantine(qid, where(no_course), "resourceId", "missing course id"),
             # Rule: a row without a learner e-mail is quarantined (#12); the e-mail is never echoed.
-            _quarantine(qid, no_email, "userEmail", "missing learner email"),
-            _quarantine(qid, bad_email, "userEmail", "invalid learner email"),
-            _quarantine(qid, no_date, "lastActivityAt", "no activity date"),
+            _quarantine(qid, where(no_email), "userEmail", "missing learner email"),
+            _quarantine(qid, where(bad_email), "userEmail", "invalid learner email"),
+            _quarantine(qid, where(no_date), "lastActivityAt", "no activity date"),
         ],
         QUARANTINE_COLUMNS,
     )
-    stats = pd.DataFrame(
-        {
-            "course_external_id": course[good].astype(object),
-            "user_email": email[good].astype(object),
-            "progress": progress[good].clip(0, 100).astype("int64"),
-            "time_spent_ms": _milliseconds(col("timeSpent"))[good],
-            "first_activity_at": first[good],
-            "last_activity_at": last[good],
-            "completed_at": completed_at[good],
-        }
-    )[list(STAT_COLUMNS)].reset_index(drop=True)
-    # Rule #12: progress outside 0..100 is clamped and reported (never quarantined).
-    return StatsResult(stats=stats, quarantine=quarantine, skipped={"progress_clamped": int((clamped & good).sum())})
 
 
 def _milliseconds(s: pd.Series) -> pd.Series:
     """Rule: time spent in milliseconds; Edflex sends ISO-8601 or seconds. Negative/unreadable → NA."""
-    seconds = _duration_seconds(s)
+    return _seconds_to_milliseconds(_duration_seconds(s))
+
+
+def _seconds_to_milliseconds(seconds: pd.Series) -> pd.Series:
     ms = np.floor(seconds.clip(upper=1e15) * 1000.0 + 0.5)
     return ms.where(seconds >= 0).astype("Int64")
+
+
+def _milliseconds_of(cells: pd.Series) -> pd.Series:
+    """`_milliseconds`, reading integer cells directly: the rule takes an integer as that many
+    seconds (exact below 2**53). Seconds are many distinct values, so only the other cells (ISO
+    text, floats...) go through the per-value checks."""
+    values = cells.to_numpy(dtype=object)
+    ints = np.fromiter(map(type, values), dtype=object, count=len(values)) == int
+    if not ints.any() or not _small_ints(values):  # pandas parses huge integers by what else the column holds
+        return _milliseconds(cells)
+    whole = np.full(len(values), np.nan)
+    whole[ints] = values[ints].astype(np.float64)
+    out = _seconds_to_milliseconds(pd.Series(whole, index=cells.index)).array.copy()
+    if not ints.all():
+        out[~ints] = _milliseconds(cells[~ints]).array
+    return pd.Series(out, index=cells.index)
+
+
+# -- statistics: columnar reading (same rules, fewer per-value steps) ------------------------
+
+_DISTINCT_TYPES = frozenset({str, int, float, type(None)})
+
+
+def _arrow_text(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"
+
+
+def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(code per row, cells) such that `rule(cells)[codes]` is `rule(s)` for an element-wise rule.
+
+    The cells are the distinct values and a last None (the code of missing rows) for Arrow text,
+    numpy numbers and object columns of str, int or float (not both int and float: factorizing
+    merges 1 and 1.0, which `_identifier` tells apart). Anything else, and integers beyond 2**53
+    (pandas parses those differently depending on the column's other values), keeps every value.
+    """
+    if s.dtype == object:
+        values = s.to_numpy()
+        types = set(map(type, values))
+        if not types <= _DISTINCT_TYPES or {int, float} <= types:
+            return np.arange(len(s)), s
+    elif _arrow_text(s) or s.dtype.kind in "iuf":
+        values, types = s, {int} if s.dtype.kind in "iu" else set()
+    else:
+        return np.arange(len(s)), s.astype(object)
+    codes, uniques = pd.factorize(values)
+    cells = pd.Series([*uniques.tolist(), None], dtype=object)
+    if int in types and not _small_ints(cells.to_numpy()):
+        return np.arange(len(s)), s.astype(object)
+    return np.where(codes < 0, len(uniques), codes), cells
+
+
+def _small_ints(values: np.ndarray) -> bool:
+    """Whether every int among the object values is below 2**53 in magnitude (exact as a float)."""
+    ints = values[np.fromiter(map(type, values), dtype=object, count=len(values)) == int]
+    try:
+        return bool((np.abs(ints.astype(np.float64)) < 2**53).all())
+    except OverflowError:
+        return False
+
+
+def _row_ids(raw: pd.DataFrame) -> Callable[[np.ndarray], pd.Series]:
+    """`_identifier` of the `id` column for some rows: only quarantined rows need it. A column of
+    other values than text or integers is read whole first, as the rule reads it."""
+    if "id" in raw.columns and (_arrow_text(raw["id"]) or raw["id"].dtype.kind in "iu"):
+        return lambda rows: _identifier(raw["id"].iloc[rows].astype(object))
+    whole = _identifier(_column(raw, "id"))
+    return lambda rows: whole.iloc[rows]
+
+
+_ISO_SECONDS_LEN = len("2026-01-01T00:00:00Z")
+
+
+def _dates(raw: pd.DataFrame, name: str) -> pd.Series:
+    """`_utc` of a column; Arrow parses a text column whose values all have the API's shape.
+
+    Values of exactly 20 bytes (`YYYY-MM-DDTHH:MM:SSZ`) are parsed by Arrow, which agrees with
+    pandas on every such value it accepts; a column with another value, or one Arrow refuses
+    (e.g. a 30 February), takes `_utc`: pandas reads a column at the finest resolution any of its
+    values needs (at nanoseconds it drops dates outside 1677..2262), so values are not read apart.
+    """
+    if name not in raw.columns or not _arrow_text(raw[name]) or fp.pa is None:
+        return _utc(_column(raw, name))
+    text = fp.arrow_strings(raw[name])
+    if fp.pc.any(fp.pc.not_equal(fp.pc.binary_length(text), _ISO_SECONDS_LEN)).as_py():
+        return _utc(_column(raw, name))
+    try:
+        seconds = fp.pc.cast(text, fp.pa.timestamp("s", tz="UTC")).cast(fp.pa.int64())
+    except fp.pa.ArrowInvalid:
+        return _utc(_column(raw, name))
+    micros = fp.pc.multiply(seconds, 1_000_000).fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
+    return pd.Series(micros.view("datetime64[us]"), index=raw.index).dt.tz_localize("UTC")

@@ -25,6 +25,7 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
+from providers import fastparse as fp
 from providers.fastparse import without_gc
 from providers.openclassrooms import settings as oc
 from providers.openclassrooms.models import RawCourse, RawProgress, canonical_frame
@@ -185,18 +186,26 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
 # --- learner progress -----------------------------------------------------------------------------
 @without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
-    """Progress rows -> STAT_COLUMNS; time spent is theoretical (course time x progress), in ms."""
+    """Progress rows -> STAT_COLUMNS; time spent is theoretical (course time x progress), in ms.
+
+    Course ids and e-mails (a few distinct values repeated over many rows) are read once per
+    distinct value, dates of Arrow text columnwise (`_stat_dates`): the rules stay the per-value ones.
+    """
     df = canonical_frame(raw, RawProgress)
-    course = _ids(df["course_id"])
-    label = course.fillna("?").astype(str) + "|row" + pd.Series(df.index.astype(str), index=df.index)
+    course_codes, course_cells = _distinct(df["course_id"])
+    course_by_code = _ids(course_cells)
+    course = pd.Series(course_by_code.to_numpy(dtype=object)[course_codes], index=df.index, dtype=object)
 
-    email = _strings(df["user_email"]).fillna("").astype(str).str.strip().str.lower()
-    has_email = email.str.len() > 0
-    good_email = has_email & email.str.fullmatch(_EMAIL).fillna(False).astype(bool)
+    email_codes, email_cells = _distinct(df["user_email"])
+    email_by_code = _strings(email_cells).fillna("").astype(str).str.strip().str.lower()
+    email = email_by_code.take(email_codes).set_axis(df.index)
+    has_by_code = email_by_code.str.len() > 0
+    good_by_code = has_by_code & email_by_code.str.fullmatch(_EMAIL).fillna(False).astype(bool)
+    has_email, good_email = has_by_code.to_numpy(bool)[email_codes], good_by_code.to_numpy(bool)[email_codes]
 
-    started = _dates(df["started_at"])
-    last = _dates(df["last_activity_at"])
-    completed = _dates(df["completed_at"])
+    started = _stat_dates(df["started_at"])
+    last = _stat_dates(df["last_activity_at"])
+    completed = _stat_dates(df["completed_at"])
 
     raw_progress = _numbers(df["progress"])
     # A completion date with no progress value still says the course was finished.
@@ -228,22 +237,88 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
         index=df.index,
     )[list(STAT_COLUMNS)]
 
-    quarantine = _concat(
-        [
-            _quarantine(label, course.isna(), "courseId", "missing course id"),
-            _quarantine(label, ~has_email, "userEmail", "missing learner email"),
-            _quarantine(label, has_email & ~good_email, "userEmail", "invalid learner email"),
-            _quarantine(label, progress.isna(), "progress", "missing or not a number"),
-        ],
-        QUARANTINE_COLUMNS,
-    )
-    bad = course.isna() | ~good_email | progress.isna()
+    no_course = course_by_code.isna().to_numpy(bool)[course_codes]
+    no_progress = progress.isna().to_numpy(bool)
+    bad = no_course | ~good_email | no_progress
     kept = ~bad
     return StatsResult(
-        stats=stats[kept].reset_index(drop=True),
-        quarantine=quarantine,
+        stats=stats[kept].reset_index(drop=True) if bad.any() else stats.reset_index(drop=True),
+        quarantine=_stats_quarantine(course, no_course, has_email, good_email, no_progress),
         skipped={
             "progress_clamped": int((clamped_mask & kept).sum()),
             "time_spent_invalid": int((invalid_spent & kept).sum()),
         },
     )
+
+
+def _stats_quarantine(
+    course: pd.Series, no_course: np.ndarray, has_email: np.ndarray, good_email: np.ndarray, no_progress: np.ndarray
+) -> pd.DataFrame:
+    """Quarantine rows labelled `course|row<index>`, built for the bad rows only."""
+    rows = np.flatnonzero(no_course | ~has_email | (has_email & ~good_email) | no_progress)
+    index = course.index[rows]
+    label = course.iloc[rows].fillna("?").astype(str) + "|row" + pd.Series(index.astype(str), index=index)
+
+    def where(mask: np.ndarray) -> pd.Series:
+        return pd.Series(mask[rows], index=index)
+
+    return _concat(
+        [
+            _quarantine(label, where(no_course), "courseId", "missing course id"),
+            _quarantine(label, where(~has_email), "userEmail", "missing learner email"),
+            _quarantine(label, where(has_email & ~good_email), "userEmail", "invalid learner email"),
+            _quarantine(label, where(no_progress), "progress", "missing or not a number"),
+        ],
+        QUARANTINE_COLUMNS,
+    )
+
+
+# --- learner progress: columnar reading (same rules, fewer per-value steps) ----------------------
+def _arrow_text(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"
+
+
+def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(code per row, cells): `rule(cells).take(codes)` is `rule(s)` for an element-wise rule.
+
+    Cells are the distinct values (same dtype, a missing value last if any) of Arrow text,
+    numbers and object columns of str / None only; any other column is its own cells (factorizing
+    mixed objects would merge 1, 1.0 and True, which the rules tell apart).
+    """
+    if s.dtype == object:
+        typed = set(map(type, s.to_numpy())) <= {str, type(None)}
+    else:
+        typed = _arrow_text(s) or s.dtype.kind in "iuf"
+    if not typed:
+        return np.arange(len(s)), s
+    codes, uniques = pd.factorize(s)
+    cells = pd.Series(uniques, dtype=s.dtype)
+    if (codes < 0).any():
+        cells = pd.concat([cells, pd.Series([None], dtype=s.dtype)], ignore_index=True)
+        codes = np.where(codes < 0, len(uniques), codes)
+    return codes, cells
+
+
+_ISO_SECONDS_LEN = len("2026-01-01T00:00:00Z")
+
+
+def _stat_dates(s: pd.Series) -> pd.Series:
+    """`_dates`; Arrow parses a text column whose values all have the API's shape.
+
+    Values of exactly 20 bytes (`YYYY-MM-DDTHH:MM:SSZ`) are parsed by Arrow, which agrees with
+    pandas on every such value it accepts; a column with another value, or one Arrow refuses
+    (e.g. a 30 February), takes `_dates`: pandas reads a column at the finest resolution any of
+    its values needs, so values are not read apart.
+    """
+    if not _arrow_text(s) or fp.pa is None:
+        return _dates(s)
+    text = fp.arrow_strings(s)
+    if fp.pc.any(fp.pc.not_equal(fp.pc.binary_length(text), _ISO_SECONDS_LEN)).as_py():
+        return _dates(s)
+    try:
+        seconds = fp.pc.cast(text, fp.pa.timestamp("s", tz="UTC")).cast(fp.pa.int64())
+    except fp.pa.ArrowInvalid:
+        return _dates(s)
+    micros = fp.pc.multiply(seconds, 1_000_000).fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
+    out = pd.Series(micros.view("datetime64[us]"), index=s.index).dt.tz_localize("UTC")
+    return out.where((out >= _MIN_DATE) & (out < _MAX_DATE)).astype("datetime64[us, UTC]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from providers.base import COURSE_FIELDS, COURSE_META, IGNORED_COLUMNS, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
 from providers.edflex import PROVIDER
+from providers.edflex import mapping as edflex_mapping
 from providers.edflex.mapping import V2_LANGUAGES, map_catalog, map_stats
 from providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS, resource_record, statistic_record
 
@@ -485,3 +487,67 @@ def test_property_any_statistic_maps_to_a_valid_row_or_a_quarantine_row(records:
     for column in ("first_activity_at", "last_activity_at", "completed_at"):
         assert str(out[column].dt.tz) == "UTC"
     assert out["last_activity_at"].notna().all()
+
+
+# -- columnar stats reading -----------------------------------------------------------------
+# Course, learner, status and time spent are read once per distinct value, and date columns of
+# API-shaped text by Arrow; the per-value rules say what each value means. Both must agree.
+_typed_text = st.one_of(
+    st.none(), st.text(max_size=6),
+    st.sampled_from(["", "  ", "r-1", " R-1 ", "42", "ALICE@Example.COM", "a@b", "a b@c.de", "a@b.c\n", "İ@x.io", "completed",
+                     "In Progress", "in_progress", " in--progress ", "started", "done+"]),
+)  # fmt: skip
+_exact_dates = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)).map(
+    lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
+)
+_typed_dates = st.one_of(
+    st.none(), _exact_dates, _exact_dates, _exact_dates,
+    st.sampled_from(["2025-02-30T00:00:00Z", "2025-13-01T00:00:00Z", "2025-01-01T24:00:00Z", "2025-01-01 10:00:00Z",
+                     "2025-01-01t10:00:00Z", " 2025-01-01T00:00:0Z", "2025-01-01", "0001-01-01T00:00:00.1234567Z", "yesterday", ""]),
+)  # fmt: skip
+_typed_spent = st.one_of(st.none(), st.integers(-5, 10**6), _durations, st.sampled_from(["PT1,5H", "-PT1H", "pt5m", " 90 ", "four hours"]))
+
+
+@st.composite
+def _typed_statistic_frames(draw: st.DrawFn) -> pd.DataFrame:
+    """Statistics pages as the client hands them: Arrow text columns, ids as text or integers,
+    timeSpent mixing ISO text and seconds; odd values of those types included."""
+    n = draw(st.integers(1, 8))
+
+    def column(values: st.SearchStrategy[Any], dtype: str | None = "str") -> pd.Series:
+        return pd.Series(draw(st.lists(values, min_size=n, max_size=n)), dtype=dtype)
+
+    def ids() -> pd.Series:  # Edflex ids arrive as text or as integers
+        return column(st.integers(-(2**63), 2**63 - 1), "int64") if draw(st.booleans()) else column(_typed_text)
+
+    columns = {
+        "id": ids(), "resourceId": ids(), "userEmail": column(_typed_text), "status": column(_typed_text),
+        "timeSpent": column(_typed_spent, None), "firstActivityAt": column(_typed_dates), "lastActivityAt": column(_typed_dates),
+        "completedAt": column(_typed_dates),
+    }  # fmt: skip
+    frame = pd.DataFrame({k: v for k, v in columns.items() if draw(st.integers(0, 9))}, index=pd.RangeIndex(n))  # some absent
+    if draw(st.booleans()):  # pages concatenated without a new index
+        frame.index = pd.Index(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    return frame
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_typed_statistic_frames())
+def test_columnar_stats_reading_follows_the_per_value_rules(frame: pd.DataFrame) -> None:
+    columnar = map_stats(frame, CTX)
+    with pytest.MonkeyPatch.context() as patch:  # every value through the rules, dates by pandas
+        patch.setattr(edflex_mapping, "_distinct", lambda s: (np.arange(len(s)), s.astype(object)))
+        patch.setattr(edflex_mapping, "_dates", lambda raw, name: edflex_mapping._utc(edflex_mapping._column(raw, name)))
+        patch.setattr(edflex_mapping, "_milliseconds_of", edflex_mapping._milliseconds)
+        per_value = map_stats(frame, CTX)
+    pd.testing.assert_frame_equal(columnar.stats, per_value.stats, check_exact=True)
+    pd.testing.assert_frame_equal(columnar.quarantine, per_value.quarantine, check_exact=True)
+    assert columnar.skipped == per_value.skipped
+
+
+def test_distinct_values_keep_apart_what_the_rules_tell_apart() -> None:
+    codes, cells = edflex_mapping._distinct(pd.Series(["a", None, "a", 7], dtype=object))
+    assert cells.tolist() == ["a", 7, None] and codes.tolist() == [0, 2, 0, 1]
+    mixed = pd.Series([1, 1.0, True], dtype=object)  # equal to pandas' factorize, not to the rules
+    assert edflex_mapping._distinct(mixed)[1].tolist() == [1, 1.0, True]
+    assert edflex_mapping._identifier(mixed).tolist() == ["1", None, None]

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lms360.models import COURSE_LANGS
 from providers.base import COURSE_FIELDS, COURSE_META, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
 from providers.openclassrooms import PROVIDER
+from providers.openclassrooms import mapping as oc_mapping
 from providers.openclassrooms.mapping import map_catalog, map_stats
 
 CTX = MappingContext(owner_lang="fr", now=datetime(2025, 12, 1, tzinfo=timezone.utc))
@@ -390,3 +393,63 @@ def test_property_any_progress_page_maps_to_valid_stats_or_quarantine(records):
     assert out["user_email"].str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+").all()
     for col in ("first_activity_at", "last_activity_at", "completed_at"):
         assert str(out[col].dtype).endswith("UTC]")
+
+
+# --- columnar stats reading ----------------------------------------------------------------------------
+# Course ids and e-mails are read once per distinct value, date columns of API-shaped text by Arrow;
+# the per-value rules say what each value means. Both must agree.
+typed_text = st.one_of(
+    st.none(), st.text(max_size=6),
+    st.sampled_from(["", "  ", " Learner1@Example.com ", "a@b", "a b@c.de", "a@b.c\n", "İ@x.io", "4921316", " 4921316.0 ", "x1"]),
+)  # fmt: skip
+exact_dates = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)).map(
+    lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}Z"
+)
+typed_dates = st.one_of(
+    st.none(), exact_dates, exact_dates, exact_dates,
+    st.sampled_from(["2025-02-30T00:00:00Z", "1969-12-31T23:59:59Z", "2199-12-31T23:59:59Z", "2200-01-01T00:00:00Z",
+                     "2025-01-01 10:00:00Z", " 2025-01-01T00:00:0Z", "2025-01-01", "yesterday-ish", ""]),
+)  # fmt: skip
+typed_numbers = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([-5.0, 0.0, 65.0, 100.0, 130.0]))
+
+
+@st.composite
+def typed_progress_frames(draw: st.DrawFn) -> pd.DataFrame:
+    """Progress pages as the client hands them: Arrow text, integer course ids, float numbers."""
+    n = draw(st.integers(1, 8))
+
+    def column(values: st.SearchStrategy[Any], dtype: str) -> pd.Series:
+        return pd.Series(draw(st.lists(values, min_size=n, max_size=n)), dtype=dtype)
+
+    course_ids = column(st.integers(-(2**63), 2**63 - 1), "int64") if draw(st.booleans()) else column(typed_text, "str")
+    columns = {
+        "user_email": column(typed_text, "str"), "course_id": course_ids, "progress": column(typed_numbers, "float64"),
+        "time_spent_minutes": column(typed_numbers, "float64"), "started_at": column(typed_dates, "str"),
+        "last_activity_at": column(typed_dates, "str"), "completed_at": column(typed_dates, "str"),
+    }  # fmt: skip
+    return pd.DataFrame({k: v for k, v in columns.items() if draw(st.integers(0, 9))}, index=pd.RangeIndex(n))  # some absent
+
+
+def _mapped_or_error(frame: pd.DataFrame) -> Any:
+    """map_stats' result, or the type of the error it raised: both readings must agree on either
+    (a completion date on a row with a tiny negative progress rescales time spent out of Int64)."""
+    try:
+        return map_stats(frame, CTX)
+    except (TypeError, ValueError, OverflowError) as error:
+        return type(error)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed_progress_frames())
+def test_columnar_stats_reading_follows_the_per_value_rules(frame):
+    columnar = _mapped_or_error(frame)
+    with pytest.MonkeyPatch.context() as patch:  # every value through the rules, dates by pandas
+        patch.setattr(oc_mapping, "_distinct", lambda s: (np.arange(len(s)), s))
+        patch.setattr(oc_mapping, "_stat_dates", oc_mapping._dates)
+        per_value = _mapped_or_error(frame)
+    if isinstance(per_value, type):
+        assert columnar is per_value
+        return
+    pd.testing.assert_frame_equal(columnar.stats, per_value.stats, check_exact=True)
+    pd.testing.assert_frame_equal(columnar.quarantine, per_value.quarantine, check_exact=True)
+    assert columnar.skipped == per_value.skipped
