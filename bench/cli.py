@@ -4,6 +4,9 @@
     python -m bench --runs 3        # medians of 3 runs (catalog figures and transform)
     python -m bench --quick         # small sizes, a smoke test of the whole pipeline
 
+The stats transform (map_stats + plan_stats on the same rows, no I/O) is timed for every
+provider, on records from its own sandbox generator; the other figures run against Udemy.
+
 Every sandbox runs in a child process (so its CPU and memory are not charged to learnsync) with
 `--latency` added to each request; 360Learning's bulk jobs take `--bulk-item-ms` per item.
 The flows run through a temporary local Prefect API (or `PREFECT_API_URL` when set).
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.catalog import run_catalog, snapshot_database
     from bench.config import PROVIDER, lms_sandbox_config, provider_sandbox_config
     from bench.sandbox_host import SandboxHost
-    from bench.stats import run_stats_child, run_transform, stats_window_rows
+    from bench.stats import run_stats_child, run_transforms, stats_window_rows
 
     figures: dict[str, Any] = {"config": cfg.public(), "python": sys.version.split()[0]}
     began = time.perf_counter()
@@ -113,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures["catalog"] = report.catalog_figures(cfg, catalog_runs)
 
             if "transform" not in cfg.skip:
-                _say(f"stats transform on {cfg.rows:,} rows ({cfg.transform_repeats} timed repeats after a cold one)…")
-                figures["transform"] = report.transform_figures(run_transform(cfg))
+                _say(f"stats transform on {cfg.rows:,} rows per provider ({cfg.transform_repeats} timed repeats after a cold one)…")
+                figures["transform"] = report.transform_figures(run_transforms(cfg, say=_say))
 
             if "memory" not in cfg.skip:
                 if not catalog_runs:

@@ -56,18 +56,22 @@ def catalog_figures(cfg: BenchConfig, runs: list[Any]) -> dict[str, Any]:
     return out
 
 
-def transform_figures(result: Any) -> dict[str, Any]:
+def transform_figures(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per provider: the transform's timings (`bench.stats.TransformResult`)."""
     return {
-        "rows": result.rows,
-        "seconds": result.seconds,
-        "median_seconds": _median(result.seconds),
-        "rows_per_second": result.rows_per_second,
-        "cold_seconds": result.cold_seconds,
-        "cold_rows_per_second": result.rows / result.cold_seconds,
-        "map_seconds": result.map_seconds,
-        "plan_seconds": result.plan_seconds,
-        "items": result.items,
-        "replan_seconds": result.replan_seconds,
+        provider: {
+            "rows": result.rows,
+            "seconds": result.seconds,
+            "median_seconds": _median(result.seconds),
+            "rows_per_second": result.rows_per_second,
+            "cold_seconds": result.cold_seconds,
+            "cold_rows_per_second": result.rows / result.cold_seconds,
+            "map_seconds": result.map_seconds,
+            "plan_seconds": result.plan_seconds,
+            "items": result.items,
+            "replan_seconds": result.replan_seconds,
+        }
+        for provider, result in results.items()
     }
 
 
@@ -146,18 +150,17 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
                      + " | re-sync " + ", ".join(f"{v:.2f}" for v in c["resync_seconds"])
                      + " | re-sync, cache off " + ", ".join(f"{v:.2f}" for v in c["resync_unmapped_seconds"])
                      + (" | naive " + ", ".join(f"{v:.1f}" for v in c["naive_seconds"]) if "naive_seconds" in c else ""))
-    t = figures.get("transform")
-    if t:
+    for provider, t in (figures.get("transform") or {}).items():
         rps = t["rows_per_second"]
         rows.append(_row(
-            f"stats transform (map_stats + plan_stats), {t['rows']:,} rows",
+            f"stats transform (map_stats + plan_stats), {t['rows']:,} rows, {provider}",
             f"{rps:,.0f} rows/s",
             ">= 1,000,000 rows/s",
             f"{rps / 1_000_000:.2f} x target",
             rps >= 1_000_000,
         ))
         notes.append(
-            f"transform: median {t['median_seconds']:.2f} s (map {t['map_seconds']:.2f} s + plan {t['plan_seconds']:.2f} s), "
+            f"transform {provider}: median {t['median_seconds']:.2f} s (map {t['map_seconds']:.2f} s + plan {t['plan_seconds']:.2f} s), "
             f"cold first pass {t['cold_seconds']:.2f} s ({t['cold_rows_per_second']:,.0f} rows/s), "
             f"re-plan with every attempt stored {t['replan_seconds']:.2f} s"
         )
@@ -190,7 +193,7 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
     widths = [max(len(r[i]) for r in rows + [("figure", "measured", "target", "ratio", "met")]) for i in range(5)]
     line = "  ".join("{:<%d}" % w for w in widths)
     print()
-    print(f"learnsync benchmark — provider {PROVIDER}, latency {cfg.latency * 1000:.0f} ms/request, "
+    print(f"learnsync benchmark — provider {PROVIDER} (stats transform: every provider), latency {cfg.latency * 1000:.0f} ms/request, "
           f"page size {cfg.page_size}, 360 bulk {cfg.bulk_item_ms:g} ms/item, medians of {cfg.runs} run(s)")
     if c:
         from flows.stats_sync import STATS_CHUNK_ROWS

@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -21,28 +21,85 @@ from bench.config import PROVIDER, BenchConfig
 
 # --------------------------------------------------------------------------- transform
 
+BASE_ROWS = 100_000  # generated once per provider, then repeated up to the wanted size
 
-def activity_frame(rows: int, seed: int = 7) -> pd.DataFrame:
-    """`rows` activity records as the Udemy client hands them to the engine, as one DataFrame.
 
-    100,000 rows come from the sandbox's generator (through the client's record model); they are
-    repeated with the learner's e-mail tagged per copy (`learner3+c2@example.com`), so every
-    (course, learner) pair stays distinct, as in a real extract.
-    """
+def _udemy_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Activity rows as the Udemy client hands them on (its record model, unset keys left out)."""
     from providers.udemy.models import UdemyCourseActivity
     from sandboxes.udemy.data import generate
 
-    base_rows = min(rows, 100_000)
-    data = generate(seed, max(500, base_rows // 40), 50, base_rows, n_learning_paths=0, anchor=date(2026, 6, 1))
-    records = [UdemyCourseActivity.model_validate(r).model_dump(exclude_unset=True) for r in data.activities]
-    base = pd.DataFrame.from_records(records)
+    data = generate(seed, max(500, n // 40), 50, n, n_learning_paths=0, anchor=date(2026, 6, 1))
+    return [UdemyCourseActivity.model_validate(r).model_dump(exclude_unset=True) for r in data.activities]
+
+
+def _coursera_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """`/enrollmentReports` elements through the Coursera client's tolerant record validation."""
+    from providers.coursera.models import RawEnrollment, validate_records
+    from sandboxes.coursera.data import generate
+
+    data = generate(seed, max(500, n // 40), 50, n)
+    return validate_records(RawEnrollment, data.enrollments)[0]
+
+
+def _edflex_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Statistics items flattened by the Edflex client (`statistic_record`)."""
+    from providers.edflex.models import statistic_record
+    from sandboxes.edflex.data import generate
+
+    data = generate(seed, max(500, n // 40), 50, n)
+    return [statistic_record(item) for item in data.statistics]
+
+
+def _openclassrooms_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Progress rows renamed and dumped by the OpenClassrooms client (`to_record`)."""
+    from providers.openclassrooms.models import RawProgress, to_record
+    from sandboxes.openclassrooms.data import generate
+
+    data = generate(seed, max(500, n // 40), 50, n)
+    return [to_record(RawProgress, item) for item in data.activities]
+
+
+# provider -> (records builder, columns holding the learner's e-mail; Coursera's row id starts with it)
+_ACTIVITY_SOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "udemy": (_udemy_records, ("user_email",)),
+    "coursera": (_coursera_records, ("externalId", "email", "id")),
+    "edflex": (_edflex_records, ("userEmail",)),
+    "openclassrooms": (_openclassrooms_records, ("user_email",)),
+}
+TRANSFORM_PROVIDERS = tuple(_ACTIVITY_SOURCES)
+
+
+def _tag_emails(column: pd.Series, copy_no: int) -> pd.Series:
+    """The column with `+c<copy_no>` before each value's first "@" (copy 0 unchanged, same dtype)."""
+    if copy_no == 0:
+        return column
+    tag = f"+c{copy_no}@"
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.str.replace("@", tag, n=1, regex=False)
+    # bench setup only: a mixed column (e.g. faulty values) keeps its non-text cells
+    values = [v.replace("@", tag, 1) if isinstance(v, str) else v for v in column.tolist()]
+    return pd.Series(values, index=column.index, dtype=column.dtype)
+
+
+def activity_frame(rows: int, seed: int = 7, provider: str = PROVIDER) -> pd.DataFrame:
+    """`rows` activity records as `provider`'s client hands them to the engine, as one DataFrame.
+
+    Up to 100,000 rows come from the provider sandbox's generator (through the client's record
+    conversion); they are repeated with the learner's e-mail tagged per copy
+    (`learner3+c2@example.com`), so every (course, learner) pair stays distinct, as in a real extract.
+    """
+    build, email_columns = _ACTIVITY_SOURCES[provider]
+    base = pd.DataFrame.from_records(build(min(rows, BASE_ROWS), seed))
     copies = math.ceil(rows / len(base))
-    frame = pd.concat([base] * copies, ignore_index=True).iloc[:rows].copy()
-    emails = base["user_email"].astype("str")
-    tagged = [emails] + [emails.str.replace("@", f"+c{k}@", n=1, regex=False) for k in range(1, copies)]
-    frame["user_email"] = pd.concat(tagged, ignore_index=True).iloc[:rows].astype("str").to_numpy()
-    frame["user_email"] = frame["user_email"].astype("str")
-    return frame.reset_index(drop=True)
+    parts = []
+    for k in range(copies):
+        part = base.copy(deep=False)
+        for name in email_columns:
+            if name in part.columns:
+                part[name] = _tag_emails(base[name], k)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True).iloc[:rows].reset_index(drop=True)
 
 
 @dataclass
@@ -54,19 +111,21 @@ class TransformResult:
     plan_seconds: float
     items: int
     replan_seconds: float | None = None  # same rows again, every attempt already stored
+    provider: str = PROVIDER
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / statistics.median(self.seconds)
 
 
-def run_transform(cfg: BenchConfig) -> TransformResult:
+def run_transform(cfg: BenchConfig, provider: str = PROVIDER) -> TransformResult:
+    """`provider`'s map_stats + plan_stats on `cfg.rows` rows: a cold pass, then timed repeats."""
     from providers.base import MappingContext
     from providers.registry import get_provider
     from tasks.stats_rules import ATTEMPT_COLUMNS, plan_stats
 
-    spec = get_provider(PROVIDER)
-    frame = activity_frame(cfg.rows)
+    spec = get_provider(provider)
+    frame = activity_frame(cfg.rows, provider=provider)
     ctx = MappingContext(owner_lang="en", now=datetime(2026, 6, 2, tzinfo=timezone.utc))
     empty = pd.DataFrame(columns=ATTEMPT_COLUMNS)
 
@@ -94,7 +153,7 @@ def run_transform(cfg: BenchConfig) -> TransformResult:
     replan = plan_stats(spec.map_stats(frame, ctx).stats, stored)
     replan_seconds = time.perf_counter() - started
     if len(replan.items):
-        raise RuntimeError(f"re-planning identical rows resent {len(replan.items)} items")
+        raise RuntimeError(f"{provider}: re-planning identical rows resent {len(replan.items)} items")
     return TransformResult(
         rows=len(frame),
         cold_seconds=cold,
@@ -103,7 +162,18 @@ def run_transform(cfg: BenchConfig) -> TransformResult:
         plan_seconds=statistics.median(b for _, b, _ in runs),
         items=len(plan.items),
         replan_seconds=replan_seconds,
+        provider=provider,
     )
+
+
+def run_transforms(cfg: BenchConfig, say: Callable[[str], None] | None = None) -> dict[str, TransformResult]:
+    """`run_transform` for every provider, one frame in memory at a time."""
+    results: dict[str, TransformResult] = {}
+    for provider in TRANSFORM_PROVIDERS:
+        if say is not None:
+            say(f"  {provider}…")
+        results[provider] = run_transform(cfg, provider)
+    return results
 
 
 # --------------------------------------------------------------------------- memory

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from providers.registry import PROVIDER_KEYS
+
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
@@ -29,10 +31,15 @@ def test_bench_command_prints_the_figures_and_the_resync_writes_nothing(tmp_path
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    for figure in ("full catalog sync", "no-change re-sync", "mapping cache off", "naive full sync", "stats transform"):
+    for figure in ("full catalog sync", "no-change re-sync", "mapping cache off", "naive full sync"):
         assert figure in done.stdout, done.stdout
+    for provider in PROVIDER_KEYS:  # the stats transform is timed for every provider
+        assert f"stats transform (map_stats + plan_stats), 3,000 rows, {provider}" in done.stdout, done.stdout
     figures = json.loads(out.read_text())
     catalog = figures["catalog"]
     assert catalog["created"] == 1200 and catalog["resync_unchanged"] == 1200
     assert catalog["resync_writes"] == [0] and catalog["resync_unmapped_writes"] == [0]
-    assert figures["transform"]["rows"] == 3000
+    assert set(figures["transform"]) == set(PROVIDER_KEYS)
+    for provider, transform in figures["transform"].items():
+        assert transform["rows"] == 3000, provider
+        assert transform["rows_per_second"] > 0 and transform["items"] > 0, provider
