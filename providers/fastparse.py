@@ -104,7 +104,7 @@ def without_gc(fn: F) -> F:
 
 def arrow_strings(s: pd.Series) -> Any | None:
     """The column as one pyarrow string array (zero copy), or None if it is not Arrow-backed text."""
-    if pa is None or not isinstance(s.dtype, pd.StringDtype) or getattr(s.dtype, "storage", None) != "pyarrow":
+    if not is_text(s):
         return None
     arr = pa.array(s.array)
     if isinstance(arr, pa.ChunkedArray):
@@ -113,7 +113,8 @@ def arrow_strings(s: pd.Series) -> Any | None:
 
 
 def is_text(s: pd.Series) -> bool:
-    return arrow_strings(s) is not None
+    """An Arrow-backed text column (`arrow_strings` reads it without conversion)."""
+    return pa is not None and isinstance(s.dtype, pd.StringDtype) and getattr(s.dtype, "storage", None) == "pyarrow"
 
 
 def is_number(s: pd.Series) -> bool:

@@ -423,11 +423,6 @@ _NO_TEXT_DATES = pd.to_datetime(pd.Series([None], dtype="object"), format="ISO86
 _UTC_DATES = _utc_of(pd.Series([1.0]), pd.Series([pd.NaT], dtype=_NO_TEXT_DATES)).dtype
 
 
-def _is_text(s: pd.Series) -> bool:
-    """An Arrow-backed text column (`fp.arrow_strings` reads it without conversion)."""
-    return fp.pa is not None and isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"
-
-
 def _all_none(s: pd.Series) -> bool:
     """An object column of None / NaN only (what a key no record of the page set gives)."""
     return s.dtype == object and bool(s.isna().all()) and set(map(type, s.to_numpy())) <= {type(None), float}
@@ -442,7 +437,7 @@ def _typed_stats(raw: pd.DataFrame) -> bool:
         return name not in raw.columns or typed(raw[name]) or _all_none(raw[name])
 
     return (
-        all(ok(name, _is_text) for name in _STATS_TEXT)
+        all(ok(name, fp.is_text) for name in _STATS_TEXT)
         and ok("isCompleted", lambda s: s.dtype == np.bool_)
         and all(ok(name, fp.is_number) for name in _STATS_NUMBERS + _STATS_DATES)
     )
@@ -453,7 +448,7 @@ def _map_stats_typed(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     index = raw.index
 
     def text(name: str, rows: np.ndarray | None = None) -> Any:  # the Arrow column (of `rows`), or None
-        if name not in raw.columns or not _is_text(raw[name]):
+        if name not in raw.columns or not fp.is_text(raw[name]):
             return None
         arr = fp.arrow_strings(raw[name])
         return arr if rows is None else arr.take(fp.pa.array(rows))

@@ -422,10 +422,6 @@ def _milliseconds_of(cells: pd.Series) -> pd.Series:
 _DISTINCT_TYPES = frozenset({str, int, float, type(None)})
 
 
-def _arrow_text(s: pd.Series) -> bool:
-    return isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"
-
-
 def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """(code per row, cells) such that `rule(cells)[codes]` is `rule(s)` for an element-wise rule.
 
@@ -439,7 +435,7 @@ def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
         types = set(map(type, values))
         if not types <= _DISTINCT_TYPES or {int, float} <= types:
             return np.arange(len(s)), s
-    elif _arrow_text(s) or s.dtype.kind in "iuf":
+    elif fp.is_text(s) or s.dtype.kind in "iuf":
         values, types = s, {int} if s.dtype.kind in "iu" else set()
     else:
         return np.arange(len(s)), s.astype(object)
@@ -462,7 +458,7 @@ def _small_ints(values: np.ndarray) -> bool:
 def _row_ids(raw: pd.DataFrame) -> Callable[[np.ndarray], pd.Series]:
     """`_identifier` of the `id` column for some rows: only quarantined rows need it. A column of
     other values than text or integers is read whole first, as the rule reads it."""
-    if "id" in raw.columns and (_arrow_text(raw["id"]) or raw["id"].dtype.kind in "iu"):
+    if "id" in raw.columns and (fp.is_text(raw["id"]) or raw["id"].dtype.kind in "iu"):
         return lambda rows: _identifier(raw["id"].iloc[rows].astype(object))
     whole = _identifier(_column(raw, "id"))
     return lambda rows: whole.iloc[rows]
@@ -479,7 +475,7 @@ def _dates(raw: pd.DataFrame, name: str) -> pd.Series:
     (e.g. a 30 February), takes `_utc`: pandas reads a column at the finest resolution any of its
     values needs (at nanoseconds it drops dates outside 1677..2262), so values are not read apart.
     """
-    if name not in raw.columns or not _arrow_text(raw[name]) or fp.pa is None:
+    if name not in raw.columns or not fp.is_text(raw[name]) or fp.pa is None:
         return _utc(_column(raw, name))
     text = fp.arrow_strings(raw[name])
     if fp.pc.any(fp.pc.not_equal(fp.pc.binary_length(text), _ISO_SECONDS_LEN)).as_py():

@@ -274,10 +274,6 @@ def _stats_quarantine(
 
 
 # --- learner progress: columnar reading (same rules, fewer per-value steps) ----------------------
-def _arrow_text(s: pd.Series) -> bool:
-    return isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"
-
-
 def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """(code per row, cells): `rule(cells).take(codes)` is `rule(s)` for an element-wise rule.
 
@@ -288,7 +284,7 @@ def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     if s.dtype == object:
         typed = set(map(type, s.to_numpy())) <= {str, type(None)}
     else:
-        typed = _arrow_text(s) or s.dtype.kind in "iuf"
+        typed = fp.is_text(s) or s.dtype.kind in "iuf"
     if not typed:
         return np.arange(len(s)), s
     codes, uniques = pd.factorize(s)
@@ -310,7 +306,7 @@ def _stat_dates(s: pd.Series) -> pd.Series:
     (e.g. a 30 February), takes `_dates`: pandas reads a column at the finest resolution any of
     its values needs, so values are not read apart.
     """
-    if not _arrow_text(s) or fp.pa is None:
+    if not fp.is_text(s) or fp.pa is None:
         return _dates(s)
     text = fp.arrow_strings(s)
     if fp.pc.any(fp.pc.not_equal(fp.pc.binary_length(text), _ISO_SECONDS_LEN)).as_py():
