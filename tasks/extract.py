@@ -67,12 +67,15 @@ def records_of(chunk: dict[str, Any], client: Any, stream: str) -> list[dict]:
     return chunk["records"]
 
 
-def _chunk(client: Any, pages: list[Page], **fields: Any) -> PagesChunk:
+def _chunk(client: Any, stream: str, pages: list[Page], **fields: Any) -> PagesChunk:
     bodies = [getattr(p, "raw", None) for p in pages]
     reparse = hasattr(client, "parse_catalog_page") and all(b is not None for b in bodies)
     unparsed = any(p.records is None for p in pages)
     if unparsed and not reparse:
-        raise TypeError(f"{type(client).__name__} left a page unparsed without a body to parse it from later")
+        # Some page of the chunk has no body to parse it from later (the client could not tell
+        # it from its body): the chunk keeps records, so the pages left unparsed are parsed now.
+        pages = [p if p.records is not None else client.parse_catalog_page(stream, p.raw) for p in pages]
+        unparsed = False
     records = None if unparsed else [r for p in pages for r in p.records]  # type: ignore[union-attr]
     return PagesChunk(
         records=records, pages=len(pages), bodies=bodies if reparse else None,
@@ -89,7 +92,7 @@ async def read_page_chunk(client: ProviderClient, stream: str, token: str | None
         token = page.next_token
         if token is None:
             break
-    return _chunk(client, pages, next_token=token)
+    return _chunk(client, stream, pages, next_token=token)
 
 
 async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -> dict:
@@ -105,16 +108,16 @@ async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -
         tokens = None  # the hint disagrees with the API's own next token: trust the API
     total = getattr(page, "total", None)
     if tokens is not None:
-        return _chunk(client, [page], next_token=page.next_token, tokens=tokens, total=total)
+        return _chunk(client, stream, [page], next_token=page.next_token, tokens=tokens, total=total)
     if page.next_token is None:
-        return _chunk(client, [page], next_token=None, tokens=[], total=total)
+        return _chunk(client, stream, [page], next_token=None, tokens=[], total=total)
     pages = [page]
     token = page.next_token
     while len(pages) < max_pages and token is not None:
         more = await client.fetch_catalog_page(stream, token)
         pages.append(more)
         token = more.next_token
-    return _chunk(client, pages, next_token=token, tokens=None, total=total)
+    return _chunk(client, stream, pages, next_token=token, tokens=None, total=total)
 
 
 def record_keys(records: list[dict[str, Any]]) -> set[str]:
@@ -159,7 +162,7 @@ async def read_announced_pages(client: ProviderClient, stream: str, tokens: list
             return await client.fetch_catalog_page(stream, token)
 
     pages = list(await asyncio.gather(*(one(t) for t in tokens)))
-    return _chunk(client, pages, next_token=pages[-1].next_token if pages else None)
+    return _chunk(client, stream, pages, next_token=pages[-1].next_token if pages else None)
 
 
 async def iter_stats_chunks(

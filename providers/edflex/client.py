@@ -147,8 +147,8 @@ class EdflexClient:
         guard = self._guard(stream, token)
         number, params = self._page_params(token)
         # Page 1 is always parsed (it carries the total). Later pages are left unparsed only
-        # in a walk paged by the body: a chunk never mixes an unparsed page with a page that
-        # has no body to parse it from later.
+        # in a walk paged by the body: in a walk paged by the request no page keeps its body,
+        # and a chunk with a bodiless page parses its unparsed ones at once (tasks/extract).
         known = self.known_pages if token is not None and self._paged_in_body else {}
         digest: str | None = None
 
