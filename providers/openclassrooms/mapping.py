@@ -223,6 +223,11 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     spent = spent.where(~invalid_spent)
     scale = (progress / raw_progress).where(clamped_mask & (raw_progress != 0), 1.0)
     spent_ms = (spent * scale * 60_000).round()
+    # A rescale from a negative progress (a completion date forcing 100 %) has no meaning:
+    # a time spent it pushes below 0 or past the cap is invalid, as a reported one would be.
+    out_of_range = spent_ms.notna() & ((spent_ms < 0) | (spent_ms > oc.MAX_TIME_SPENT_MINUTES * 60_000))
+    invalid_spent |= out_of_range
+    spent_ms = spent_ms.where(~out_of_range)
 
     stats = pd.DataFrame(
         {

@@ -270,6 +270,17 @@ def test_time_spent_missing_negative_or_absurd_is_left_to_the_engine():
     assert result.skipped["time_spent_invalid"] == 2
 
 
+def test_time_spent_rescaled_from_a_negative_progress_is_invalid_not_an_error():
+    # A completion date forces 100 %: rescaling 390 min from a -1e-91 % (or -5 %) progress
+    # would give an absurd (or negative) time; the row still syncs, its time left to the engine.
+    result = stats(
+        progress_row(progress=-1e-91, completed_at="2025-11-05T19:12:00Z"),
+        progress_row(course_id=2, progress=-5, completed_at="2025-11-05T19:12:00Z"),
+    )
+    assert result.stats["progress"].tolist() == [100, 100] and result.quarantine.empty
+    assert result.stats["time_spent_ms"].isna().all() and result.skipped["time_spent_invalid"] == 2
+
+
 def test_rule_learners_are_matched_by_lower_cased_email():
     assert stats(progress_row(user_email="  Learner1@Example.COM ")).stats["user_email"].tolist() == ["learner1@example.com"]
 
@@ -431,8 +442,7 @@ def typed_progress_frames(draw: st.DrawFn) -> pd.DataFrame:
 
 
 def _mapped_or_error(frame: pd.DataFrame) -> Any:
-    """map_stats' result, or the type of the error it raised: both readings must agree on either
-    (a completion date on a row with a tiny negative progress rescales time spent out of Int64)."""
+    """map_stats' result, or the type of the error it raised: both readings must agree on either."""
     try:
         return map_stats(frame, CTX)
     except (TypeError, ValueError, OverflowError) as error:
