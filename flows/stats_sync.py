@@ -107,6 +107,15 @@ def _empty_attempts() -> pd.DataFrame:
     return pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
 
 
+def content_caught_up(store: Any, provider: str, platform: str) -> bool:
+    """Whether the latest content sync of this provider and platform completed (with or without
+    item errors): courses it did not sync are then filtered, ignored or failed, not late."""
+    for run in store.list_runs(limit=50, provider=provider, kind="content"):
+        if run["platform"] == platform and not run["dry_run"]:
+            return run["status"] in ("completed", "completed_with_errors")
+    return False
+
+
 async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str, dry_run: bool = False) -> Any:
     """Daily (windows=None: from the watermark, and moves it) or backfill (explicit windows, never moves it)."""
     store, spec = rt.store, rt.spec
@@ -127,8 +136,17 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str,
                 logger().info("%s stats window %s .. %s", spec.key, window.since or "start of history", window.until)
                 await sync_window(rt, lms, integration, window, run_pk, report, dry_run)
             if daily and not dry_run:
-                # Only a fully read window moves the watermark; item failures (unknown learners) do not block it.
-                store.set_watermark(integration["id"], "stats", started)
+                # Only a fully read window moves the watermark; item failures (unknown learners) do
+                # not block it. Activity on courses not synced yet does while the catalog is behind:
+                # once the content sync completes, the next daily run reads it again and sends it.
+                waiting = report.skipped.get("course_not_synced", 0)
+                if waiting and not content_caught_up(store, spec.key, rt.platform):
+                    report.notes.append(
+                        f"{waiting} activity rows are on courses not synced yet and the last content sync did not "
+                        "complete: the stats watermark stays put, so the next daily run reads them again"
+                    )
+                else:
+                    store.set_watermark(integration["id"], "stats", started)
     except Exception as exc:
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")

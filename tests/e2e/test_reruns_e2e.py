@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from flows.content_sync import content_sync
@@ -224,3 +226,32 @@ def test_skipped_page_archives_nothing_and_the_next_clean_run_catches_up(fleet, 
     fleet.app("openclassrooms").state.data_faults.clear()
     clean = run(content_sync(provider="openclassrooms"))
     assert clean["counts"]["archived"] == 0 and clean["counts"]["failed"] == 0
+
+
+ACTIVE = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 40, "n_activities": 150, "n_learning_paths": 0}}}
+
+
+@pytest.mark.parametrize("fleet", [ACTIVE], indirect=True)
+def test_stats_of_courses_a_failed_content_sync_left_behind_are_sent_after_the_rerun(fleet):
+    """The 07:45 stats run after a failed 07:30 catalog run must not lose the activity of the
+    courses that run did not sync: the watermark stays put until a content sync completes."""
+    faults = fleet.app("lms360").state.faults
+    faults.add("status", status=500, path=UPSERT, method="PUT", times=None)
+    with pytest.raises(Exception):
+        run(content_sync(provider="udemy"))
+    waiting = run(stats_sync(provider="udemy"))
+    assert waiting["counts"]["created"] == 0 and waiting["skipped"]["course_not_synced"] > 0
+    assert any("watermark stays put" in n for n in waiting["notes"])
+    integration = store().get_integration("udemy")
+    assert store().get_watermark(integration["id"], "stats") is None
+
+    faults.clear()  # on-call reruns the catalog, then the next stats run catches up
+    run(content_sync(provider="udemy"))
+    caught_up = run(stats_sync(provider="udemy"))
+    attempts = lms(fleet).attempts()
+    assert caught_up["counts"]["created"] == len(attempts) > 0
+    assert caught_up["skipped"].get("course_not_synced", 0) == 0
+    # activity older than the daily overlap was read: the window was not narrowed meanwhile
+    oldest = min(a["lastActivityAt"] for a in attempts)
+    assert oldest < (datetime.now(timezone.utc) - timedelta(days=7)).isoformat()
+    assert store().get_watermark(integration["id"], "stats") is not None
