@@ -204,7 +204,7 @@ async def read_catalog(
                         # an id also served by an earlier chunk waits for the plan
                         upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
                 logger().info("%s/%s: %d records extracted", spec.key, stream, records)
-                reason = completeness([], walk.total, keys)
+                reason = completeness(keys, walk.total)
                 if reason:
                     incomplete.append(f"{stream}: {reason}")
                 if cache is not None:
@@ -216,8 +216,6 @@ async def read_catalog(
                     if not reason:
                         await asyncio.to_thread(cache.prune, walk.visited)
         finally:
-            if hasattr(client, "known_pages"):
-                client.known_pages = {}
             await client.aclose()
     ordered = [e for _, e in sorted(extracts, key=lambda item: item[0])]
     extract = pd.concat(ordered, ignore_index=True) if ordered else prepare_extract(pd.DataFrame(columns=["externalId"]))

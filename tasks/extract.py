@@ -135,19 +135,16 @@ def record_keys(records: list[dict[str, Any]]) -> set[str]:
     }
 
 
-def completeness(records: list[dict[str, Any]], total: int | None, keys: set[str] | None = None) -> str | None:
-    """Why a catalog read is incomplete (None when complete or when the provider gave no total).
+def completeness(keys: set[str], total: int | None) -> str | None:
+    """Why a catalog read is incomplete (None when complete or when the provider gave no total),
+    from the `record_keys` of every record read.
 
     A skipped page, or a duplicated id that hides another record, leaves fewer distinct records
     than the provider announced: archiving what is "missing" would archive live courses.
-    `keys`: the `record_keys` of the records, when the caller has them already.
     """
-    if total is None:
+    if total is None or len(keys) >= total:
         return None
-    ids = keys if keys is not None else record_keys(records)
-    if len(ids) < total:
-        return f"read {len(ids)} distinct records where the provider announced {total}"
-    return None
+    return f"read {len(keys)} distinct records where the provider announced {total}"
 
 
 async def read_announced_pages(client: ProviderClient, stream: str, tokens: list[str], gate: asyncio.Semaphore) -> dict:

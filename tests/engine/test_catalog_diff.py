@@ -166,8 +166,8 @@ def test_incomplete_extract_archives_nothing_as_missing():
 
 
 def test_completeness_counts_distinct_ids_against_the_announced_total():
-    from tasks.extract import completeness
+    from tasks.extract import completeness, record_keys
 
-    assert completeness([{"id": 1}, {"id": 2}], 2) is None
-    assert completeness([{"id": 1}, {"id": 1}], 2) == "read 1 distinct records where the provider announced 2"
-    assert completeness([{"id": 1}], None) is None
+    assert completeness(record_keys([{"id": 1}, {"id": 2}]), 2) is None
+    assert completeness(record_keys([{"id": 1}, {"id": 1}]), 2) == "read 1 distinct records where the provider announced 2"
+    assert completeness(record_keys([{"id": 1}]), None) is None

@@ -131,4 +131,4 @@ def test_record_keys_are_text_so_chunks_add_up_whatever_the_id_type():
     assert record_keys([{"id": "a"}, {"id": "b"}]) == {"a", "b"}
     assert record_keys([{"id": 1}, {"title": "no id"}]) == {"1", repr([("title", "no id")])}
     keys = record_keys([{"id": 1}, {"id": 2}]) | record_keys([{"id": "2"}, {"id": 3}])
-    assert completeness([], 3, keys) is None and completeness([], 4, keys) == "read 3 distinct records where the provider announced 4"
+    assert completeness(keys, 3) is None and completeness(keys, 4) == "read 3 distinct records where the provider announced 4"
