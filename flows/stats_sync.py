@@ -110,10 +110,8 @@ def _empty_attempts() -> pd.DataFrame:
 def content_caught_up(store: Any, provider: str, platform: str) -> bool:
     """Whether the latest content sync of this provider and platform completed (with or without
     item errors): courses it did not sync are then filtered, ignored or failed, not late."""
-    for run in store.list_runs(limit=50, provider=provider, kind="content"):
-        if run["platform"] == platform and not run["dry_run"]:
-            return run["status"] in ("completed", "completed_with_errors")
-    return False
+    run = store.last_run(provider, platform, "content")
+    return run is not None and run["status"] in ("completed", "completed_with_errors")
 
 
 async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str, dry_run: bool = False) -> Any:

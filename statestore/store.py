@@ -497,16 +497,21 @@ class StateStore:
 
     def last_successful_run(self, provider: str, platform: str, kind: str) -> dict[str, Any] | None:
         """Latest non-dry run that ended completed / completed_with_errors, or None."""
+        return self.last_run(provider, platform, kind, statuses=("completed", "completed_with_errors"))
+
+    def last_run(
+        self, provider: str, platform: str, kind: str, statuses: Sequence[str] | None = None
+    ) -> dict[str, Any] | None:
+        """Latest non-dry run (among `statuses`, if given; a run still going counts as "running"), or None."""
         t = SyncRun.__table__
         q = (
             select(t)
-            .where(
-                t.c.provider == provider, t.c.platform == platform, t.c.kind == kind,
-                t.c.dry_run.is_(False), t.c.status.in_(("completed", "completed_with_errors")),
-            )
+            .where(t.c.provider == provider, t.c.platform == platform, t.c.kind == kind, t.c.dry_run.is_(False))
             .order_by(t.c.started_at.desc(), t.c.id.desc())
             .limit(1)
         )
+        if statuses is not None:
+            q = q.where(t.c.status.in_(list(statuses)))
         with self._read() as conn:
             row = conn.execute(q).mappings().first()
         return dict(row) if row else None
