@@ -8,7 +8,7 @@ unchanged, archived, restored, ignored (quarantined and failed are added by the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -218,6 +218,76 @@ def drop_repeated_ids(extract: pd.DataFrame, keep: str = "first") -> tuple[pd.Da
     return extract[~repeated].reset_index(drop=True), dropped
 
 
+@dataclass(frozen=True)
+class CourseFacts:
+    """What the decision table reads about each course of the merged extract + state (bool arrays)."""
+
+    in_extract: np.ndarray  # the provider served it this run
+    in_state: np.ndarray  # learnsync synced it before
+    active: np.ndarray  # last confirmed active in 360Learning
+    archived: np.ndarray  # last confirmed archived
+    keep: np.ndarray  # the provider lists it as live (not closed / retired)
+    matches: np.ndarray  # it matches the saved filters
+    same: np.ndarray  # its payload hash equals the one last confirmed
+    restorable: np.ndarray  # the provider's rule lets an archived course come back
+    archive_missing: bool  # the provider's rule archives what left a catalog read completely
+
+    @property
+    def wanted(self) -> np.ndarray:
+        return self.in_extract & self.keep & self.matches
+
+    @classmethod
+    def of(cls, merged: pd.DataFrame, spec: ProviderSpec, complete: bool) -> "CourseFacts":
+        def flag(values: pd.Series) -> np.ndarray:
+            return values.fillna(False).to_numpy(bool)
+
+        reason = merged["archived_reason"].fillna("").to_numpy(dtype=object)
+        # What deactivation archived comes back on reactivation, whatever the provider's rule.
+        restorable = np.where(
+            reason == "filter", bool(spec.filter_restores), np.where(reason == "deactivated", True, bool(spec.restore_on_reappear))
+        ).astype(bool)
+        return cls(
+            in_extract=merged["_merge"].isin(["both", "left_only"]).to_numpy(bool),
+            in_state=merged["_merge"].isin(["both", "right_only"]).to_numpy(bool),
+            active=flag(merged["status"] == "active"),
+            archived=flag(merged["status"] == "archived"),
+            keep=flag(merged["provider_status"] == "keep"),
+            matches=flag(merged["matches"].astype(object)),
+            same=flag(merged["payload_hash"] == merged["state_hash"]),
+            restorable=restorable,
+            archive_missing=bool(spec.archive_missing and complete),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One row of the catalog decision table: a course for which `condition` holds gets `outcome`."""
+
+    name: str
+    condition: Callable[[CourseFacts], np.ndarray]
+    outcome: str
+    reason: str = ""
+
+
+# Read top to bottom; the first row whose condition holds decides (np.select). The reasons
+# "provider", "filter" and "missing" are stored as the course's archived_reason.
+CATALOG_DECISIONS: tuple[Decision, ...] = (
+    Decision("new and wanted", lambda f: f.wanted & ~f.in_state, "created"),
+    Decision("wanted, same payload", lambda f: f.wanted & f.active & f.same, "unchanged"),
+    Decision("wanted, payload changed", lambda f: f.wanted & f.active & ~f.same, "updated"),
+    Decision("wanted again, provider restores", lambda f: f.wanted & f.archived & f.restorable, "restored"),
+    Decision("wanted again, provider never restores", lambda f: f.wanted & f.archived & ~f.restorable, "unchanged", "stays archived"),
+    Decision("served but not wanted, never synced", lambda f: f.in_extract & ~f.wanted & ~f.in_state, "ignored"),
+    Decision("closed at the provider", lambda f: f.in_extract & ~f.keep & f.active, "archived", "provider"),
+    Decision("no longer matches the filters", lambda f: f.in_extract & f.keep & ~f.matches & f.active, "archived", "filter"),
+    Decision("not wanted, already archived", lambda f: f.in_extract & ~f.wanted & f.archived, "unchanged"),
+    Decision("gone from a complete catalog read", lambda f: ~f.in_extract & f.active & f.archive_missing, "archived", "missing"),
+    Decision(
+        "gone, nothing to do", lambda f: ~f.in_extract & (f.archived | (f.active & (not f.archive_missing))), "absent"
+    ),
+)
+
+
 def plan_catalog(
     mapped: pd.DataFrame,
     state: pd.DataFrame,
@@ -264,57 +334,20 @@ def plan_extract(
             state[col] = pd.Series(dtype=object)
     merged = extract.merge(state[state_cols], on="external_id", how="outer", indicator=True)
 
-    in_extract = merged["_merge"].isin(["both", "left_only"]).to_numpy()
-    in_state = merged["_merge"].isin(["both", "right_only"]).to_numpy()
-    active = (merged["status"] == "active").fillna(False).to_numpy(bool)
-    archived = (merged["status"] == "archived").fillna(False).to_numpy(bool)
-    keep = (merged["provider_status"] == "keep").fillna(False).to_numpy(bool)
-    matches = merged["matches"].fillna(False).to_numpy(bool)
-    same = (merged["payload_hash"] == merged["state_hash"]).fillna(False).to_numpy(bool)
-    reason = merged["archived_reason"].fillna("").to_numpy(str)
-    wanted = in_extract & keep & matches
-    # What deactivation archived comes back on reactivation, whatever the provider's rule.
-    restorable = np.select(
-        [reason == "filter", reason == "deactivated"], [bool(spec.filter_restores), True], default=bool(spec.restore_on_reappear)
-    ).astype(bool)
-
-    conditions = [
-        wanted & ~in_state,
-        wanted & active & same,
-        wanted & active & ~same,
-        wanted & archived & restorable,
-        wanted & archived & ~restorable,
-        in_extract & ~wanted & ~in_state,
-        in_extract & ~keep & active,
-        in_extract & keep & ~matches & active,
-        in_extract & ~wanted & archived,
-        ~in_extract & active & bool(spec.archive_missing and complete),
-        ~in_extract & (archived | (active & (not (spec.archive_missing and complete)))),
-    ]
-    outcomes = [
-        "created",
-        "unchanged",
-        "updated",
-        "restored",
-        "unchanged",
-        "ignored",
-        "archived",
-        "archived",
-        "unchanged",
-        "archived",
-        "absent",
-    ]
-    reasons = ["", "", "", "", "stays archived", "", "provider", "filter", "", "missing", ""]
-    merged["outcome"] = np.select(conditions, outcomes, default="unchanged")
+    facts = CourseFacts.of(merged, spec, complete)
+    conditions = [d.condition(facts) for d in CATALOG_DECISIONS]
+    merged["outcome"] = np.select(conditions, [d.outcome for d in CATALOG_DECISIONS], default="unchanged").astype(object)
+    merged["reason"] = np.select(conditions, [d.reason for d in CATALOG_DECISIONS], default="").astype(object)
+    in_extract, active, keep = facts.in_extract, facts.active, facts.keep
     # Tags are merged into the course: only tags we never set call for a tags-only change.
     # Only courses that carry tags can miss one (most catalogs sync none: no per-row work then).
-    tagged = np.flatnonzero(((merged["outcome"] == "unchanged").to_numpy() & active) & [isinstance(t, list) and bool(t) for t in merged["tags"]])
+    carries_tags = np.fromiter((isinstance(t, list) and bool(t) for t in merged["tags"]), dtype=bool, count=len(merged))
+    tagged = np.flatnonzero((merged["outcome"] == "unchanged").to_numpy(bool) & active & carries_tags)
     missing_tags = np.zeros(len(merged), dtype=bool)
     for i in tagged:
         stored = merged["state_tags"].iat[i]
         missing_tags[i] = bool(set(merged["tags"].iat[i]) - set(stored if isinstance(stored, list) else []))
     merged.loc[missing_tags, "outcome"] = "retag"
-    merged["reason"] = np.select(conditions, reasons, default="")
     ignored_reason = np.where(keep, "filtered out, never synced", "closed at provider, never synced")
     merged.loc[merged["outcome"] == "ignored", "reason"] = ignored_reason[(merged["outcome"] == "ignored").to_numpy()]
     merged["archived_reason"] = np.where(merged["outcome"] == "archived", merged["reason"], merged["archived_reason"])
