@@ -24,6 +24,7 @@ from tasks.extract import (
 )
 from tasks.load import push_catalog
 from tasks.mapped_chunks import HEAD_CHUNK, MappedChunkCache, PreparedChunk, context_key
+from statestore.models import RunKind
 from tasks.report import RunReport
 
 
@@ -289,7 +290,7 @@ async def content_sync(
 async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None) -> Any:
     spec, store = rt.spec, rt.store
     report = RunReport(provider=spec.key, kind="content", platform=rt.platform, dry_run=dry_run)
-    run_pk = None if dry_run else store.start_run(spec.key, rt.platform, "content", dry_run, {"force": force}, flow_run_id())
+    run_pk = None if dry_run else store.start_run(spec.key, rt.platform, RunKind.content, dry_run, {"force": force}, flow_run_id())
     try:
         async with rt.lms_client() as lms:
             integration = await ensure_integration(rt, lms, create=not dry_run) if not dry_run else (
@@ -337,6 +338,7 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
                 report.notes.append("dry run: the counts are what a real run would do; nothing was written")
             else:
                 report.add("unchanged", plan.counts.get("unchanged", 0))
+                _count_resumed(report, plan.items)
                 _record_quarantine(store, integration["id"], run_pk, read.quarantine, read.extract, report)
                 await push_catalog(
                     plan, lms=lms, store=store, integration=integration, run_pk=run_pk, report=report,
@@ -353,6 +355,20 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
     await publish_report(report)
     logger().info("%s content sync: %s", spec.key, report.counts)
     return final_state(report)
+
+
+def _count_resumed(report: RunReport, items: pd.DataFrame) -> None:
+    """Courses a resumed bulk job confirmed at the start of this run count as what that job did
+    (created, updated, archived), not as unchanged: the plan found them already in state."""
+    if not report.resumed:
+        return
+    unchanged = items.loc[items["outcome"].isin(["unchanged", "absent"]), "external_id"]
+    for ext in unchanged:
+        outcome = report.resumed.get(ext)
+        if outcome in ("created", "updated", "archived"):
+            if items.loc[items["external_id"] == ext, "outcome"].iat[0] == "unchanged":
+                report.counts["unchanged"] -= 1
+            report.add(outcome)
 
 
 def _report_mapping_rejects(report: RunReport, quarantine: pd.DataFrame, ignored: pd.DataFrame) -> None:

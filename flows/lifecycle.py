@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -9,9 +10,15 @@ from prefect import flow
 
 from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
 from learnsync.runtime import Runtime
-from tasks.diff import plan_filter_change
-from tasks.load import result_fields
+from tasks.confirmed import restored_row
+from tasks.diff import filter_mask
+from tasks.filters import plan_filter_change, validate_filters
+from tasks.load import archive_courses, result_fields
+from statestore.models import RunKind
 from tasks.report import RunReport
+
+
+RESTORABLE_REASONS = ("filter", "missing", "provider")
 
 
 @flow(name="configure-integration", flow_run_name="configure-{provider}-{platform}")
@@ -27,26 +34,36 @@ async def configure_integration(provider: str, platform: str = "default", option
     if options:
         merged = {**(integration.get("options") or {}), **options}
         integration = rt.store.set_integration_fields(integration["id"], options=merged)
+    run_pk = rt.store.start_run(provider, platform, RunKind.configure, False, {"options": options or {}}, flow_run_id())
+    rt.store.finish_run(run_pk, "completed", {})
     return integration
 
 
 @flow(name="set-filters", flow_run_name="filters-{provider}-{platform}")
-async def set_filters(provider: str, filters: dict[str, list[str]], platform: str = "default") -> dict[str, Any]:
-    """Save the filters and apply them at once: archive what no longer matches; unarchive per provider rule."""
+async def set_filters(provider: str, filters: dict[str, list[str]], platform: str = "default", force: bool = False) -> dict[str, Any]:
+    """Save the filters and apply them at once: archive what no longer matches; unarchive per provider rule.
+
+    Values the provider does not use are refused before anything is saved; an archiving that would
+    leave fewer than LEARNSYNC_ARCHIVE_GUARD_RATIO of the active courses is refused unless `force`.
+    """
     rt = Runtime.build(provider, platform)
     spec, store = rt.spec, rt.store
-    unknown = set(filters) - set(spec.supports_filters)
-    if unknown:
-        raise ValueError(f"{provider} has no filter {sorted(unknown)}; it supports {list(spec.supports_filters) or 'none'}")
-    report = RunReport(provider=provider, kind="filters", platform=platform)
-    run_pk = store.start_run(provider, platform, "content", False, {"filters": filters}, flow_run_id())
+    report = RunReport(provider=provider, kind=RunKind.filters.value, platform=platform)
     async with rt.lms_client() as lms:
         integration = await ensure_integration(rt, lms)
-        store.set_filters(integration["id"], filters)
         state = store.load_courses(integration["id"], with_extra=True)
         extras = _filter_values(state)
-        changes = plan_filter_change(state.drop(columns=["extra"]), extras, spec, filters)
-        await _apply_filter_changes(lms, store, integration, changes, report, run_pk)
+        filters = validate_filters(spec, filters, extras) if not force else filters
+        changes = plan_filter_change(
+            state.drop(columns=["extra"]), extras, spec, filters, guard_ratio=rt.settings.archive_guard_ratio, force=force
+        )
+        run_pk = store.start_run(provider, platform, RunKind.filters, False, {"filters": filters, "force": force}, flow_run_id())
+        try:
+            store.set_filters(integration["id"], filters)
+            await _apply_filter_changes(lms, store, integration, changes, report, run_pk)
+        except Exception as exc:
+            store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+            raise
     store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
     return final_state(report)
@@ -64,37 +81,86 @@ def _filter_values(state: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-async def _archive(lms: Any, store: Any, integration: dict, external_ids: list[str], reason: str, report: RunReport) -> None:
-    """Archive courses in 360Learning; record in state the ones it confirmed, report the others."""
-    if not external_ids:
-        return
-    rows = []
-    for r in await lms.archive_courses(integration["integration_id"], external_ids):
-        ok, _res, msg, inp = result_fields(r)
-        if ok:
-            rows.append({"external_id": inp["externalId"], "status": "archived", "archived_reason": reason, "action": "archived"})
-        else:
-            report.add("failed")
-            report.error(inp.get("externalId"), "failed", f"archive: {msg}")
-    store.apply_course_results(integration["id"], rows, now_utc())
-    report.add("archived", len(rows))
-
-
 async def _apply_filter_changes(lms: Any, store: Any, integration: dict, changes: pd.DataFrame, report: RunReport, run_pk: int) -> None:
     now = now_utc()
-    to_archive = changes[changes["outcome"] == "archived"]
-    await _archive(lms, store, integration, to_archive["external_id"].tolist(), "filter", report)
+    outcomes: list[dict[str, Any]] = []
+    to_archive = changes[changes["outcome"] == "archived"].assign(reason="filter")
+    if len(to_archive):
+        await archive_courses(lms, store, integration, run_pk, to_archive, report, outcomes, now)
+    restore = changes[changes["outcome"] == "restored"]
+    await _unarchive(lms, store, integration, list(zip(restore["external_id"], restore["course_id"])), report, outcomes)
+    if outcomes:
+        store.add_outcomes(run_pk, outcomes)
+
+
+async def _unarchive(lms: Any, store: Any, integration: dict, pairs: list[tuple[str, str]], report: RunReport, outcomes: list) -> None:
+    """Unarchive courses in 360Learning; record in state the ones it confirmed, report the others."""
     rows = []
-    for ext, cid in changes.loc[changes["outcome"] == "restored", ["external_id", "course_id"]].itertuples(index=False):
+    for ext, cid in pairs:
         try:
             await lms.set_course_archived(cid, False)
-            rows.append({"external_id": ext, "status": "active", "archived_reason": None, "action": "restored"})
         except Exception as exc:
             report.add("failed")
             report.error(ext, "failed", f"restore: {exc}")
-    store.apply_course_results(integration["id"], rows, now)
+            outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": f"restore: {exc}"})
+            continue
+        rows.append(restored_row(ext, cid))
+        outcomes.append({"kind": "course", "external_id": ext, "outcome": "restored"})
+    if rows:
+        store.apply_course_results(integration["id"], rows, now_utc())
     report.add("restored", len(rows))
-    store.add_outcomes(run_pk, [{"kind": "course", "external_id": r["external_id"], "outcome": r["action"]} for r in rows])
+
+
+@flow(name="restore-courses", flow_run_name="restore-{provider}-{platform}")
+async def restore_courses(
+    provider: str, platform: str = "default", reason: str = "filter", since: datetime | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Undo an archiving that was a mistake: unarchive the courses archived for `reason`
+    (filter, missing, provider), archived at or after `since` when given.
+
+    Courses the saved filters still exclude stay archived (a sync would archive them again):
+    change the filters first. The only way Coursera content archived by a filter comes back.
+    """
+    if reason not in RESTORABLE_REASONS:
+        raise ValueError(f"reason must be one of {', '.join(RESTORABLE_REASONS)}, not {reason!r}")
+    rt = Runtime.build(provider, platform)
+    store, spec = rt.store, rt.spec
+    integration = store.get_integration(provider, platform)
+    if not integration:
+        raise ValueError(f"no {provider} integration on platform {platform}: nothing to restore")
+    report = RunReport(provider=provider, kind=RunKind.restore.value, platform=platform, dry_run=dry_run)
+    state = store.load_courses(integration["id"], with_extra=True)
+    archived = state[(state["status"] == "archived") & (state["archived_reason"] == reason) & state["course_id"].notna()]
+    if since is not None:
+        when = {e: (store.get_course(integration["id"], e) or {}).get("archived_at") for e in archived["external_id"]}
+        archived = archived[[when[e] is not None and when[e] >= since for e in archived["external_id"]]]
+    extras = _filter_values(archived)
+    matches = filter_mask(extras["filter_lang"], extras["filter_type"], integration.get("filters") or {}).to_numpy(bool)
+    excluded = archived[~matches]
+    if len(excluded):
+        report.notes.append(
+            f"{len(excluded)} courses archived for {reason} are still excluded by the saved filters and stay archived"
+        )
+    chosen = archived[matches]
+    if dry_run:
+        report.add("restored", len(chosen))
+        report.notes.append("dry run: the courses above would be unarchived; nothing was written")
+        await publish_report(report)
+        return final_state(report)
+    run_pk = store.start_run(provider, platform, RunKind.restore, False, {"reason": reason, "since": since and since.isoformat()}, flow_run_id())
+    outcomes: list[dict[str, Any]] = []
+    try:
+        async with rt.lms_client() as lms:
+            await _unarchive(lms, store, integration, list(zip(chosen["external_id"], chosen["course_id"])), report, outcomes)
+    except Exception as exc:
+        store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+        raise
+    if outcomes:
+        store.add_outcomes(run_pk, outcomes)
+    store.finish_run(run_pk, report.status, report.counts)
+    logger().info("%s: %d courses archived for %s restored", spec.display_name, report.counts["restored"], reason)
+    await publish_report(report)
+    return final_state(report)
 
 
 @flow(name="share-courses", flow_run_name="share-{provider}-{platform}")
@@ -107,11 +173,17 @@ async def share_courses(provider: str, group_ids: list[str], platform: str = "de
     state = rt.store.load_courses(rt.store.get_integration(provider, platform)["id"])
     course_ids = state.loc[(state["status"] == "active") & state["course_id"].notna(), "course_id"].tolist()
     shared: dict[str, int] = {}
-    async with rt.lms_client() as lms:
-        for target in targets:
-            items = [ShareItem(groupId=g, contentType="course", contentId=c) for g in group_ids for c in course_ids]
-            results = await lms.share_courses(items, target)
-            shared[target] = sum(1 for r in results if result_fields(r)[0])
+    run_pk = rt.store.start_run(provider, platform, RunKind.share, False, {"groups": group_ids, "targets": targets}, flow_run_id())
+    try:
+        async with rt.lms_client() as lms:
+            for target in targets:
+                items = [ShareItem(groupId=g, contentType="course", contentId=c) for g in group_ids for c in course_ids]
+                results = await lms.share_courses(items, target)
+                shared[target] = sum(1 for r in results if result_fields(r)[0])
+    except Exception as exc:
+        rt.store.finish_run(run_pk, "failed", {}, error=f"{type(exc).__name__}: {exc}")
+        raise
+    rt.store.finish_run(run_pk, "completed", {"shared": sum(shared.values())})
     logger().info("shared %s courses: %s", provider, shared)
     return {"courses": len(course_ids), "groups": group_ids, "shared": shared}
 
@@ -124,11 +196,21 @@ async def deactivate_integration(provider: str, platform: str = "default") -> di
     integration = store.get_integration(provider, platform)
     if not integration:
         raise ValueError(f"no {provider} integration on platform {platform}")
-    report = RunReport(provider=provider, kind="deactivate", platform=platform)
+    report = RunReport(provider=provider, kind=RunKind.deactivate.value, platform=platform)
     state = store.load_courses(integration["id"])
-    active = state.loc[state["status"] == "active", "external_id"].tolist()
-    async with rt.lms_client() as lms:
-        await _archive(lms, store, integration, active, "deactivated", report)
+    active = state.loc[state["status"] == "active", ["external_id"]].assign(reason="deactivated")
+    run_pk = store.start_run(provider, platform, RunKind.deactivate, False, {}, flow_run_id())
+    outcomes: list[dict[str, Any]] = []
+    try:
+        async with rt.lms_client() as lms:
+            if len(active):
+                await archive_courses(lms, store, integration, run_pk, active, report, outcomes, now_utc())
+    except Exception as exc:
+        store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+        raise
+    if outcomes:
+        store.add_outcomes(run_pk, outcomes)
+    store.finish_run(run_pk, report.status, report.counts)
     store.set_integration_fields(integration["id"], active=False)
     paused = await _set_paused(provider, platform, paused=True)
     report.notes.append(f"paused {paused} deployment(s); learner statistics and attempts are kept")

@@ -14,6 +14,8 @@ from learnsync.runtime import Runtime
 from providers.base import DateWindow, MappingContext
 from tasks.extract import iter_stats_chunks
 from tasks.load import push_stats, resolve_pending_jobs
+from tasks.parked_stats import deliver_parked, settle_chunk
+from statestore.models import RunKind
 from tasks.report import RunReport
 from tasks.stats_rules import plan_stats
 
@@ -46,17 +48,20 @@ def backfill_windows(since: date, until: date, days: int = 7) -> list[DateWindow
 
 
 @task(name="sync-stats-window", cache_policy=NO_CACHE, task_run_name="stats-{window.since}-{window.until}")
-async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWindow, run_pk: int | None, report: RunReport, dry_run: bool) -> None:
+async def sync_window(
+    rt: Runtime, lms: Any, integration: dict, window: DateWindow, run_pk: int | None, report: RunReport, dry_run: bool,
+    known: set[str] | None = None,
+) -> None:
     """Stream one window in bounded chunks: memory depends on the chunk size, not on the rows.
 
     Pages are fetched ahead (at most `max_concurrent_pages` in flight) while a chunk is mapped,
     planned and pushed; each chunk reads only the stored attempts of its own learner x course
-    pairs, so neither time nor memory grows with the integration's history.
+    pairs, so neither time nor memory grows with the integration's history. Activity on courses
+    not synced (`known`: the synced ones) and items 360Learning did not take are parked
+    (tasks/parked_stats.py), not dropped.
     """
     options = {**rt.spec.default_options, **(integration.get("options") or {})}
     concurrency = max(1, int(rt.settings.provider(rt.spec.key).max_concurrent_pages))
-    # Stats only for courses this integration synced: others would fail as courseNotFound.
-    known = set(rt.store.load_courses(integration["id"])["external_id"]) if integration.get("id") else None
     client = rt.provider_client()
     try:
         async for raw in iter_stats_chunks(client, window, chunk_rows=STATS_CHUNK_ROWS, concurrency=concurrency):
@@ -69,8 +74,11 @@ async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWind
             if known is not None:
                 synced = stats["course_external_id"].astype(str).isin(known).to_numpy(bool)
                 if not synced.all():
-                    report.add("ignored", int((~synced).sum()))
-                    report.skipped["course_not_synced"] = report.skipped.get("course_not_synced", 0) + int((~synced).sum())
+                    waiting = int((~synced).sum())
+                    report.add("ignored", waiting)
+                    report.skipped["course_not_synced"] = report.skipped.get("course_not_synced", 0) + waiting
+                    if not dry_run:
+                        report.parked += rt.store.park_stats(integration["id"], stats[~synced], "course_not_synced", now=now_utc())
                     stats = stats[synced]
             attempts = _attempts_for(rt, integration, stats)
             plan = plan_stats(stats, attempts)
@@ -86,7 +94,8 @@ async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWind
                 report.add("updated", int(plan.items["existing"].sum()))
                 report.add("created", int((~plan.items["existing"]).sum()))
                 continue
-            await push_stats(plan, lms=lms, store=rt.store, integration=integration, run_pk=run_pk, report=report)
+            delivery = await push_stats(plan, lms=lms, store=rt.store, integration=integration, run_pk=run_pk, report=report)
+            settle_chunk(rt.store, integration["id"], stats, delivery, report, now_utc())
     finally:
         await client.aclose()
 
@@ -107,17 +116,10 @@ def _empty_attempts() -> pd.DataFrame:
     return pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
 
 
-def content_caught_up(store: Any, provider: str, platform: str) -> bool:
-    """Whether the latest content sync of this provider and platform completed (with or without
-    item errors): courses it did not sync are then filtered, ignored or failed, not late."""
-    run = store.last_run(provider, platform, "content")
-    return run is not None and run["status"] in ("completed", "completed_with_errors")
-
-
-async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str, dry_run: bool = False) -> Any:
+async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunKind, dry_run: bool = False) -> Any:
     """Daily (windows=None: from the watermark, and moves it) or backfill (explicit windows, never moves it)."""
     store, spec = rt.store, rt.spec
-    report = RunReport(provider=spec.key, kind=kind, platform=rt.platform, dry_run=dry_run)
+    report = RunReport(provider=spec.key, kind=kind.value, platform=rt.platform, dry_run=dry_run)
     params = {"windows": [[str(w.since), str(w.until)] for w in windows or []]}
     run_pk = None if dry_run else store.start_run(spec.key, rt.platform, kind, dry_run, params, flow_run_id())
     started = now_utc()
@@ -130,21 +132,23 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str,
             if daily:
                 watermark = store.get_watermark(integration["id"], "stats") if integration.get("id") else None
                 windows = [daily_window(rt, watermark, started.date())]
+            # Stats only for courses this integration synced: others would fail as courseNotFound.
+            known = set(store.load_courses(integration["id"])["external_id"]) if integration.get("id") else None
+            if not dry_run:
+                await deliver_parked(
+                    lms, store, integration, known, report, run_pk, lambda rows: _attempts_for(rt, integration, rows)
+                )
             for window in windows:
                 logger().info("%s stats window %s .. %s", spec.key, window.since or "start of history", window.until)
-                await sync_window(rt, lms, integration, window, run_pk, report, dry_run)
+                await sync_window(rt, lms, integration, window, run_pk, report, dry_run, known)
+            if report.parked:
+                report.notes.append(
+                    f"{report.parked} activity rows parked in the state store (course not synced yet, or not taken by "
+                    "360Learning): every stats run sends them first, until they are delivered"
+                )
             if daily and not dry_run:
-                # Only a fully read window moves the watermark; item failures (unknown learners) do
-                # not block it. Activity on courses not synced yet does while the catalog is behind:
-                # once the content sync completes, the next daily run reads it again and sends it.
-                waiting = report.skipped.get("course_not_synced", 0)
-                if waiting and not content_caught_up(store, spec.key, rt.platform):
-                    report.notes.append(
-                        f"{waiting} activity rows are on courses not synced yet and the last content sync did not "
-                        "complete: the stats watermark stays put, so the next daily run reads them again"
-                    )
-                else:
-                    store.set_watermark(integration["id"], "stats", started)
+                # A fully read window moves the watermark: what was read and not delivered is parked.
+                store.set_watermark(integration["id"], "stats", started)
     except Exception as exc:
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
@@ -160,7 +164,7 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str,
 @flow(name="stats-sync", flow_run_name="stats-{provider}-{platform}", log_prints=True)
 async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False) -> dict[str, Any]:
     """Daily learner statistics since the watermark (minus an overlap); moves the watermark."""
-    return await run_stats(Runtime.build(provider, platform), None, kind="stats", dry_run=dry_run)
+    return await run_stats(Runtime.build(provider, platform), None, kind=RunKind.stats, dry_run=dry_run)
 
 
 @flow(name="stats-backfill", flow_run_name="backfill-{provider}-{platform}-{since}-{until}", log_prints=True)
@@ -169,4 +173,4 @@ async def stats_backfill(
 ) -> dict[str, Any]:
     """Historical statistics for [since, until), in independent windows; never moves the daily watermark."""
     until = until or datetime.now(timezone.utc).date() + timedelta(days=1)
-    return await run_stats(Runtime.build(provider, platform), backfill_windows(since, until, window_days), kind="backfill", dry_run=dry_run)
+    return await run_stats(Runtime.build(provider, platform), backfill_windows(since, until, window_days), kind=RunKind.backfill, dry_run=dry_run)

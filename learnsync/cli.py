@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from datetime import date
+from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Any, Optional
 
@@ -222,8 +222,12 @@ def filters(
     language: Optional[list[str]] = typer.Option(None, "--language", "-l", help="repeat for several (OR)"),
     content_type: Optional[list[str]] = typer.Option(None, "--content-type", "-t", help="repeat for several (OR)"),
     platform: str = typer.Option("default"),
+    force: bool = typer.Option(False, "--force", help="accept values no synced course carries, and archive past the mass-archive guard"),
 ) -> None:
-    """Save filters and apply them at once (archive what no longer matches; unarchive where the provider's rule says so)."""
+    """Save filters and apply them at once (archive what no longer matches; unarchive where the provider's rule says so).
+
+    Values the provider does not use are refused; a change that would archive more than the
+    mass-archive guard allows is refused too (undo a mistaken one with `learnsync restore`)."""
     from flows.lifecycle import set_filters
 
     chosen: dict[str, list[str]] = {}
@@ -231,7 +235,24 @@ def filters(
         chosen["languages"] = language
     if content_type:
         chosen["content_types"] = content_type
-    print_report(_run_flow(set_filters(provider=provider, filters=chosen, platform=platform)))
+    print_report(_run_flow(set_filters(provider=provider, filters=chosen, platform=platform, force=force)))
+
+
+@app.command()
+def restore(
+    provider: str = typer.Option(..., "--provider", "-p"),
+    reason: str = typer.Option("filter", help="what archived them: filter, missing or provider"),
+    since: Optional[datetime] = typer.Option(None, help="only courses archived at or after this time (UTC)"),
+    platform: str = typer.Option("default"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would be unarchived, change nothing"),
+) -> None:
+    """Undo an archiving that was a mistake (e.g. a wrong filter): unarchive the courses archived for REASON.
+
+    Courses the saved filters still exclude stay archived: fix the filters first."""
+    from flows.lifecycle import restore_courses
+
+    when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
+    print_report(_run_flow(restore_courses(provider=provider, platform=platform, reason=reason, since=when, dry_run=dry_run)))
 
 
 @app.command()

@@ -69,6 +69,8 @@ class Lms360Settings(BaseModel):
     max_stats_batch: int = 10_000
     bulk_submit_patience_seconds: float = 900.0  # keep resubmitting while 360Learning says busy (429/503)
     bulk_wait_timeout_seconds: float = 6 * 3600.0
+    # A job a killed run left unconfirmed for longer is given up (expired) and its items sent again.
+    bulk_job_expiry_seconds: float = 6 * 3600.0
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 

@@ -146,6 +146,9 @@ class ProviderSpec:
     filter_restores: bool = False  # a filter match unarchives (OpenClassrooms: True, Coursera: False)
     duplicates_keep: str = "first"  # which copy of an id served twice is synced ("first" | "last"), as the mapping does
     supports_filters: tuple[str, ...] = ()  # e.g. ("languages", "content_types")
+    # filter -> whether a value is one the provider uses, beyond those the synced courses carry
+    # (tasks/filters.py: a value neither accepts is refused before anything is archived)
+    filter_vocabulary: dict[str, Callable[[str], bool]] = field(default_factory=dict)
     stats_full_history_first_run: bool = False  # first stats run ignores the watermark (Edflex)
     content_cron: str = "0 7 * * *"
     stats_cron: str = "30 7 * * *"

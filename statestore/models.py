@@ -7,11 +7,14 @@ There is deliberately no column for secrets.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
+    Float,
     LargeBinary,
     DateTime,
     ForeignKey,
@@ -40,11 +43,27 @@ COURSE_ACTIONS = frozenset({"created", "updated", "archived", "restored", "tags"
 OUTCOMES = frozenset(
     {"created", "updated", "unchanged", "archived", "restored", "ignored", "quarantined", "failed"}
 )
-RUN_KINDS = frozenset({"content", "stats", "backfill"})
+class RunKind(str, Enum):
+    """What a recorded run did. Only `content` runs read the catalog (the stats engine and the
+    status view rely on that); every lifecycle action is a kind of its own."""
+
+    content = "content"  # catalog sync
+    stats = "stats"  # daily statistics sync (moves the watermark)
+    backfill = "backfill"  # statistics over a date range (never moves the watermark)
+    filters = "filters"  # a filter change applied at once
+    configure = "configure"  # integration created, adopted or reactivated; options set
+    share = "share"  # courses shared with other groups
+    deactivate = "deactivate"  # every synced course archived, the integration paused
+    restore = "restore"  # an operator undid an archiving
+    reconcile = "reconcile"  # drift between 360Learning and the state store repaired
+
+
+RUN_KINDS = frozenset(k.value for k in RunKind)
 RUN_STATUSES = frozenset({"running", "completed", "completed_with_errors", "failed"})
 ITEM_KINDS = frozenset({"course", "stat"})
 BULK_OPERATIONS = frozenset({"upsert", "archive", "stats", "share"})
-BULK_STATUSES = frozenset({"submitted", "confirmed", "failed"})
+BULK_STATUSES = frozenset({"submitted", "confirmed", "failed", "expired"})
+PARK_REASONS = frozenset({"course_not_synced", "undelivered"})
 
 
 def utcnow() -> datetime:
@@ -264,3 +283,33 @@ class MappedChunk(Base):
     context_key: Mapped[str] = mapped_column(String(64))  # mapping context + code fingerprint
     mapped: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(pickle) of the mapped chunk
     written_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ParkedStat(Base):
+    """Learner activity read from a provider and not delivered yet, kept until 360Learning takes it.
+
+    Rows wait here while their course is not synced (a failed or filtered catalog run) or after a
+    transient rejection; every stats run sends the ones it can first, so the stats watermark can
+    move on without losing them. Keyed by the attempt as the provider reported it.
+    """
+
+    __tablename__ = "parked_stats"
+    __table_args__ = (
+        UniqueConstraint("integration_pk", "course_external_id", "user_email", "attempt_at", name="uq_parked_stats_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    integration_pk: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    course_external_id: Mapped[str] = mapped_column(String(255))
+    user_email: Mapped[str] = mapped_column(String(320))
+    attempt_at: Mapped[datetime]  # first activity, else last activity, else completion: the attempt's key
+    progress: Mapped[float | None] = mapped_column(Float)
+    time_spent_ms: Mapped[int | None] = mapped_column(BigInteger)
+    first_activity_at: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    tries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    parked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

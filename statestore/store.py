@@ -30,12 +30,15 @@ from statestore.models import (
     ITEM_KINDS,
     OUTCOMES,
     RUN_KINDS,
+    RunKind,
     RUN_STATUSES,
     BulkJob,
     CourseState,
     Integration,
     ItemOutcome,
     MappedChunk,
+    PARK_REASONS,
+    ParkedStat,
     QuarantineItem,
     StatAttempt,
     SyncRun,
@@ -50,6 +53,9 @@ COURSE_COLUMNS = [
 ]
 ATTEMPT_COLUMNS = [
     "course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash",
+]
+PARKED_COLUMNS = [
+    "course_external_id", "user_email", "progress", "time_spent_ms", "first_activity_at", "last_activity_at", "completed_at",
 ]
 OUTCOME_COLUMNS = ["kind", "external_id", "outcome", "field", "reason", "created_at"]
 QUARANTINE_COLUMNS = [
@@ -408,6 +414,129 @@ class StateStore:
                 rec["attempt_no"] = max(known.values(), default=0) + 1
             known.setdefault(rec["first_activity_at"], rec["attempt_no"])
 
+    # -- parked statistics ----------------------------------------------------------------------
+    def park_stats(
+        self, integration_pk: int, rows: pd.DataFrame, reason: str, detail: str | None = None, now: datetime | None = None
+    ) -> int:
+        """Keep mapped activity rows (``PARKED_COLUMNS``) until 360Learning takes them.
+
+        A row is keyed by its attempt (course, learner, first activity else last activity else
+        completion); parking it again replaces its values (the newer read wins) and keeps when it
+        was first parked. Rows without any date are not kept (they can never be sent). Returns
+        the rows kept.
+        """
+        _check(reason, PARK_REASONS, "park reason")
+        if not len(rows):
+            return 0
+        now = as_utc(now) or utcnow()
+        dates = {c: _utc_series(rows[c]) if c in rows.columns else pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns, UTC]")
+                 for c in ("first_activity_at", "last_activity_at", "completed_at")}
+        attempt_at = dates["first_activity_at"].fillna(dates["last_activity_at"]).fillna(dates["completed_at"])
+
+        def stamp(value: Any) -> datetime | None:
+            return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+        def number(value: Any, kind: type) -> Any:
+            return None if value is None or pd.isna(value) else kind(value)
+
+        progress = rows["progress"] if "progress" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
+        spent = rows["time_spent_ms"] if "time_spent_ms" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
+        recs = []
+        for c, u, at, p, t, f, la, done in zip(
+            rows["course_external_id"].astype(str), rows["user_email"].astype(str), attempt_at, progress, spent,
+            dates["first_activity_at"], dates["last_activity_at"], dates["completed_at"],
+        ):
+            if pd.isna(at):
+                continue
+            recs.append({
+                "integration_pk": integration_pk, "course_external_id": c, "user_email": u, "attempt_at": stamp(at),
+                "progress": number(pd.to_numeric(p, errors="coerce"), float), "time_spent_ms": number(pd.to_numeric(t, errors="coerce"), int),
+                "first_activity_at": stamp(f), "last_activity_at": stamp(la), "completed_at": stamp(done),
+                "reason": reason, "detail": detail, "tries": 0, "parked_at": now, "last_seen_at": now,
+            })
+        keys = ("integration_pk", "course_external_id", "user_email", "attempt_at")
+        values = ("progress", "time_spent_ms", "first_activity_at", "last_activity_at", "completed_at", "reason", "detail", "last_seen_at")
+        with self._write() as conn:
+            self._upsert(conn, ParkedStat.__table__, recs, keys, values)
+        return len(recs)
+
+    def parked_stats(self, integration_pk: int, courses: Iterable[str] | None = None) -> pd.DataFrame:
+        """Parked rows (``PARKED_COLUMNS`` + id, reason, detail, tries, parked_at), oldest attempt
+        first; only those of `courses` when given."""
+        t = ParkedStat.__table__
+        columns = ["id", *PARKED_COLUMNS, "attempt_at", "reason", "detail", "tries", "parked_at"]
+        q = select(*(t.c[c] for c in columns)).where(t.c.integration_pk == integration_pk).order_by(t.c.attempt_at, t.c.id)
+        wanted = None if courses is None else set(courses)
+        with self._read() as conn:
+            rows = [r for r in conn.execute(q).all() if wanted is None or r[1] in wanted]
+        frame = _frame([tuple(r) for r in rows], columns)
+        for c in ("first_activity_at", "last_activity_at", "completed_at", "attempt_at", "parked_at"):
+            frame[c] = _utc_series(frame[c])
+        for c, kind in (("progress", "float64"), ("time_spent_ms", "Int64"), ("tries", "int64"), ("id", "int64")):
+            frame[c] = pd.to_numeric(frame[c]).astype(kind) if len(frame) else frame[c].astype(kind)
+        return frame
+
+    def unpark_stats(self, ids: Iterable[int]) -> int:
+        """Forget parked rows (delivered, or rejected for good)."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0
+        t = ParkedStat.__table__
+        with self._write() as conn:
+            return sum(conn.execute(delete(t).where(t.c.id.in_(part))).rowcount for part in (ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)))
+
+    def retry_parked_stats(self, ids: Iterable[int], detail: str | None, now: datetime | None = None) -> int:
+        """Count one more delivery attempt of parked rows that 360Learning did not take again."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return 0
+        now = as_utc(now) or utcnow()
+        t = ParkedStat.__table__
+        with self._write() as conn:
+            return sum(
+                conn.execute(
+                    update(t).where(t.c.id.in_(ids[i : i + _CHUNK])).values(
+                        tries=t.c.tries + 1, detail=detail, reason="undelivered", last_seen_at=now
+                    )
+                ).rowcount
+                for i in range(0, len(ids), _CHUNK)
+            )
+
+    def unpark_superseded(self, integration_pk: int, delivered: Iterable[tuple[str, str, Any]]) -> int:
+        """Forget parked rows of (course, learner) pairs at or before an attempt just delivered:
+        360Learning holds newer data for them, and an older attempt sent now would overwrite it."""
+        t = ParkedStat.__table__
+        newest: dict[tuple[str, str], datetime] = {}
+        for course, email, at in delivered:
+            if at is None or pd.isna(at):
+                continue
+            stamp = as_utc(pd.Timestamp(at).to_pydatetime())
+            key = (course, email)
+            if key not in newest or stamp > newest[key]:  # type: ignore[operator]
+                newest[key] = stamp  # type: ignore[assignment]
+        if not newest:
+            return 0
+        removed = 0
+        courses = sorted({c for c, _ in newest})
+        with self._write() as conn:
+            parked = []
+            for start in range(0, len(courses), _CHUNK):
+                q = select(t.c.id, t.c.course_external_id, t.c.user_email, t.c.attempt_at).where(
+                    t.c.integration_pk == integration_pk, t.c.course_external_id.in_(courses[start : start + _CHUNK])
+                )
+                parked.extend(conn.execute(q).all())
+            gone = [i for i, c, u, at in parked if (c, u) in newest and as_utc(at) <= newest[(c, u)]]
+            for start in range(0, len(gone), _CHUNK):
+                removed += conn.execute(delete(t).where(t.c.id.in_(gone[start : start + _CHUNK]))).rowcount
+        return removed
+
+    def parked_counts(self, integration_pk: int) -> dict[str, int]:
+        """Parked rows per reason."""
+        t = ParkedStat.__table__
+        q = select(t.c.reason, func.count()).where(t.c.integration_pk == integration_pk).group_by(t.c.reason)
+        with self._read() as conn:
+            return {reason: int(n) for reason, n in conn.execute(q)}
+
     # -- watermarks ---------------------------------------------------------------------------
     def get_watermark(self, integration_pk: int, stream: str = "stats") -> datetime | None:
         """Watermark value (UTC) or None."""
@@ -428,12 +557,13 @@ class StateStore:
         self,
         provider: str,
         platform: str,
-        kind: str,
+        kind: RunKind | str,
         dry_run: bool = False,
         params: dict[str, Any] | None = None,
         flow_run_id: str | None = None,
     ) -> int:
         """Record a new running run; returns its pk."""
+        kind = kind.value if isinstance(kind, RunKind) else kind
         _check(kind, RUN_KINDS, "run kind")
         t = SyncRun.__table__
         values = {

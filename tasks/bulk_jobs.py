@@ -10,9 +10,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import pandas as pd
+import logging
 
+from learnsync.http import ApiError
+from statestore.models import as_utc
+from tasks.confirmed import course_row, parked_from_journal, stat_row
+from tasks.item_errors import is_permanent
 from tasks.report import RunReport
+
+log = logging.getLogger("learnsync.bulk_jobs")
 
 
 def _now() -> datetime:
@@ -51,48 +57,84 @@ def result_fields(result: Any) -> tuple[bool, str | None, str | None, dict[str, 
 
 
 async def resolve_pending_jobs(lms: Any, store: Any, integration: dict, report: RunReport) -> int:
-    """A previous run died between a bulk job's acceptance and its confirmation: apply its results now."""
+    """Bulk jobs a previous run left between acceptance and confirmation: apply what ended.
+
+    Each job's status is read once (never waited for: one stuck job must not stall every later
+    run). A job still running is left for a later run until it is older than the client's
+    `bulk_job_expiry_seconds`; then it is recorded as expired and its items planned again:
+    courses are upserted by externalId (idempotent), and its stats are parked and resent, which
+    360Learning's attempt rules make safe (same first activity: the same attempt is updated).
+    """
     pending = store.pending_bulk_jobs(integration["id"])
     now = _now()
+    expiry = float(getattr(lms.settings, "bulk_job_expiry_seconds", 6 * 3600.0))
+    resolved = 0
     for job in pending:
-        status = await lms.wait_bulk(job["bulk_operation_id"])
-        done = getattr(status, "status", None) or status.get("status")
-        if done != "completed":
-            store.confirm_bulk_job(job["bulk_operation_id"], "failed")
-            continue
-        results = await lms.bulk_results(job["bulk_operation_id"])
-        by_key = {item_key(job["operation"], result_fields(r)[3]): result_fields(r) for r in results}
-        rows = []
-        for item in job["items"] or []:
-            ok, resource, _msg, _inp = by_key.get(item.get("key"), (False, None, None, {}))
-            if not ok:
+        op_id = job["bulk_operation_id"]
+        try:
+            status = await lms.get_bulk_status(op_id)
+            done = getattr(status, "status", None) or status.get("status")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            done = "unknown"  # 360Learning no longer knows the job
+        if done in ("completed", "error"):
+            resolved += 1
+            if done == "error":
+                _expire(store, integration, job, report, f"ended in error at 360Learning ({_error_of(status)})", "failed")
                 continue
-            if job["operation"] == "upsert":
-                # A course being restored stays archived until its unarchive call: the next plan redoes it.
-                status = "archived" if item.get("outcome") == "restored" else "active"
-                rows.append({"external_id": item["key"], "course_id": resource, "status": status, "payload_hash": item.get("payload_hash"), "action": "updated"})
-            elif job["operation"] == "archive":
-                rows.append({"external_id": item["key"], "status": "archived", "archived_reason": item.get("reason"), "action": "archived"})
-        if job["operation"] in ("upsert", "archive") and rows:
-            store.apply_course_results(integration["id"], rows, now)
-        if job["operation"] == "stats":
-            stat_rows = [
-                stat_state_row(item)
-                for item in job["items"] or []
-                if by_key.get(item.get("key"), (False,))[0]
-            ]
-            if stat_rows:
-                store.apply_stat_results(integration["id"], stat_rows, now)
-        store.confirm_bulk_job(job["bulk_operation_id"], "confirmed")
-        report.notes.append(f"resumed bulk job {job['bulk_operation_id']} ({job['operation']}): applied the results it had left unconfirmed")
-    return len(pending)
+            _apply(store, integration, job, await lms.bulk_results(op_id), report, now)
+            continue
+        age = (now - as_utc(job["submitted_at"])).total_seconds()
+        if done != "unknown" and age < expiry:
+            report.notes.append(
+                f"bulk job {op_id} ({job['operation']}) accepted {age / 60:.0f} min ago is still {done}: left for a later run"
+            )
+            continue
+        resolved += 1
+        why = "unknown to 360Learning" if done == "unknown" else f"still {done} {age / 3600:.1f} h after it was accepted"
+        _expire(store, integration, job, report, why, "expired")
+    return resolved
 
 
-def stat_state_row(item: dict[str, Any]) -> dict[str, Any]:
-    """A confirmed stat as the state store keeps it (the job record holds JSON, the store datetimes)."""
-    row = {k: item[k] for k in ("course_external_id", "user_email", "attempt_no", "completed", "payload_hash")}
-    row["first_activity_at"] = pd.Timestamp(item["first_activity_at"]).to_pydatetime()
-    return row
+def _error_of(status: Any) -> str:
+    return str(getattr(status, "error_message", None) or (status.get("errorMessage") if isinstance(status, dict) else None) or "no message")
+
+
+def _apply(store: Any, integration: dict, job: dict[str, Any], results: list[Any], report: RunReport, now: datetime) -> None:
+    """Write the state rows of the items a resumed job confirmed; park stats it did not take."""
+    op = job["operation"]
+    by_key = {item_key(op, result_fields(r)[3]): result_fields(r) for r in results}
+    items = job["items"] or []
+    confirmed = [(item, by_key[item.get("key")][1]) for item in items if by_key.get(item.get("key"), (False,))[0]]
+    if op in ("upsert", "archive") and confirmed:
+        store.apply_course_results(integration["id"], [course_row(op, item, resource) for item, resource in confirmed], now)
+        for item, _ in confirmed:
+            report.resumed[item["key"]] = "archived" if op == "archive" else (item.get("outcome") or "updated")
+    if op == "stats":
+        if confirmed:
+            store.apply_stat_results(integration["id"], [stat_row(item) for item, _ in confirmed], now)
+        missing = [
+            item for item in items
+            if not by_key.get(item.get("key"), (False,))[0] and not is_permanent(by_key.get(item.get("key"), (None, None, None))[2])
+        ]
+        if missing:
+            report.parked += store.park_stats(integration["id"], parked_from_journal(missing), "undelivered", "not confirmed by a resumed bulk job", now)
+    store.confirm_bulk_job(job["bulk_operation_id"], "confirmed")
+    report.notes.append(
+        f"resumed bulk job {job['bulk_operation_id']} ({op}): applied the {len(confirmed)} results it had left unconfirmed"
+    )
+
+
+def _expire(store: Any, integration: dict, job: dict[str, Any], report: RunReport, why: str, status: str) -> None:
+    """Give up on a job: its courses are planned again by the next plan, its stats are parked."""
+    op_id, op = job["bulk_operation_id"], job["operation"]
+    items = job["items"] or []
+    if op == "stats" and items:
+        report.parked += store.park_stats(integration["id"], parked_from_journal(items), "undelivered", f"bulk job {op_id} {status}", _now())
+    store.confirm_bulk_job(op_id, status)
+    report.notes.append(f"bulk job {op_id} ({op}, {len(items)} items) {why}: recorded as {status}, its items are sent again")
+    log.warning("bulk job %s (%s) %s: recorded as %s", op_id, op, why, status)
 
 
 def item_key(operation: str, item_input: dict[str, Any]) -> str:

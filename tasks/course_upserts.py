@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
+from tasks.confirmed import course_row, upsert_journal_items
 from tasks.report import RunReport
 
 ProgressFn = Callable[[str, int, int], None]
@@ -120,44 +121,23 @@ class CourseUpserter:
 
     async def _run(self, rows: pd.DataFrame) -> None:
         pk, iid = self._integration["id"], self._integration["integration_id"]
-        hashes = dict(zip(rows["external_id"], rows["payload_hash"]))
-        planned = dict(zip(rows["external_id"], rows["outcome"]))
-        recorder = JobRecorder(
-            self._store, pk, self._run_pk, "upsert",
-            lambda it: {"key": it["externalId"], "payload_hash": hashes.get(it["externalId"]), "outcome": planned.get(it["externalId"])},
-        )
+        journal = upsert_journal_items(rows)
+        recorder = JobRecorder(self._store, pk, self._run_pk, "upsert", lambda it: journal[str(it["externalId"])])
         results = await self._lms.upsert_courses(iid, rows["payload"].tolist(), on_submitted=recorder)
-        # Plain dicts, not per-row DataFrame lookups: this loop sees every confirmed course.
-        payloads = dict(zip(rows["external_id"], rows["payload"]))
-        known_ids = dict(zip(rows["external_id"], rows["course_id"]))
-        extras = {
-            e: {**(x if isinstance(x, dict) else {}), "filter_lang": fl, "filter_type": ft}
-            for e, x, fl, ft in zip(rows["external_id"], rows["extra"], rows["filter_lang"], rows["filter_type"])
-        }
         state_rows = []
         for r in results:
             ok, resource, msg, inp = result_fields(r)
             ext = str(inp.get("externalId"))
-            outcome = planned.get(ext, "updated")
+            item = journal.get(ext) or {"key": ext, "outcome": "updated"}
+            outcome = item["outcome"]
             if not ok:
                 self._report.add("failed")
                 self._report.error(ext, "failed", msg or "rejected by 360Learning")
                 self._outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": msg})
                 continue
-            course_id = resource or known_ids.get(ext)
-            self.confirmed[ext] = course_id
-            state_rows.append(
-                {
-                    "external_id": ext,
-                    "course_id": course_id,
-                    # a restored course stays archived until its unarchive call succeeds
-                    "status": "archived" if outcome == "restored" else "active",
-                    "payload_hash": hashes[ext],
-                    "payload": payloads[ext],
-                    "extra": extras[ext],
-                    "action": "created" if outcome == "created" else "updated",
-                }
-            )
+            row = course_row("upsert", item, resource)
+            self.confirmed[ext] = row["course_id"]
+            state_rows.append(row)
             if outcome != "restored":
                 self._report.add(outcome)
                 self._outcomes.append({"kind": "course", "external_id": ext, "outcome": outcome})

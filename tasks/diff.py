@@ -288,6 +288,20 @@ CATALOG_DECISIONS: tuple[Decision, ...] = (
 )
 
 
+def check_archive_guard(
+    spec: ProviderSpec, *, kept: int, active_before: int, to_archive: int, ratio: float, force: bool, what: str
+) -> None:
+    """The mass-archive guard: refuse to archive when fewer than `ratio` of the active courses
+    would be kept (a provider glitch, a filter typo), unless forced. One rule for every path."""
+    if force or active_before <= 0 or to_archive <= 0 or kept >= ratio * active_before:
+        return
+    raise ArchiveGuardError(
+        f"{spec.key}: {what} {kept} courses where {active_before} are active "
+        f"(under {ratio:.0%}); refusing to archive {to_archive} courses. "
+        "Check the provider (or the filter values), then rerun with --force to archive them."
+    )
+
+
 def plan_catalog(
     mapped: pd.DataFrame,
     state: pd.DataFrame,
@@ -360,20 +374,14 @@ def plan_extract(
     plan = CatalogPlan(items=merged.drop(columns=["_merge"]))
     # The guard compares extract sizes: provider-closed courses still appear in the extract.
     to_archive = int(((merged["outcome"] == "archived") & (merged["reason"] == "missing")).sum())
-    kept_now = int(in_extract.sum())
-    active_before = int(active.sum())
-    if (
-        not force
-        and active_before > 0
-        and to_archive > 0
-        and kept_now < guard_ratio * active_before
-    ):
-        plan.guard_tripped = True
-        raise ArchiveGuardError(
-            f"{spec.key}: the extract keeps {kept_now} courses where {active_before} are active "
-            f"(under {guard_ratio:.0%}); refusing to archive {to_archive} courses. "
-            "Check the provider, then rerun with --force to archive them."
+    try:
+        check_archive_guard(
+            spec, kept=int(in_extract.sum()), active_before=int(active.sum()), to_archive=to_archive,
+            ratio=guard_ratio, force=force, what="the extract keeps",
         )
+    except ArchiveGuardError:
+        plan.guard_tripped = True
+        raise
     counts = merged["outcome"].replace({"retag": "updated"}).value_counts().to_dict()
     counts.pop("absent", None)
     plan.counts = {k: int(v) for k, v in counts.items()}
@@ -385,22 +393,3 @@ def with_payloads(items: pd.DataFrame) -> pd.DataFrame:
     if not len(items) or ("payload" in items.columns and items["payload"].notna().all()):
         return items
     return items.assign(payload=build_payloads(items, prefix=FIELD_PREFIX))
-
-
-def plan_filter_change(
-    state: pd.DataFrame, extras: pd.DataFrame, spec: ProviderSpec, filters: dict[str, list[str]] | None
-) -> pd.DataFrame:
-    """Apply a saved filter to state at once: archive what no longer matches; restore per provider rule.
-
-    `extras` has external_id, filter_lang, filter_type (as stored at the last sync).
-    Returns external_id, outcome ("archived"|"restored"), course_id.
-    """
-    merged = state.merge(extras, on="external_id", how="left")
-    matches = filter_mask(merged["filter_lang"], merged["filter_type"], filters).to_numpy(bool)
-    active = (merged["status"] == "active").to_numpy(bool)
-    filter_archived = ((merged["status"] == "archived") & (merged["archived_reason"] == "filter")).to_numpy(bool)
-    outcome = np.select(
-        [active & ~matches, filter_archived & matches & spec.filter_restores], ["archived", "restored"], default=""
-    )
-    merged["outcome"] = outcome
-    return merged.loc[merged["outcome"] != "", ["external_id", "outcome", "course_id"]].reset_index(drop=True)

@@ -9,14 +9,17 @@ killed before confirmation is resolved by the next run (`resolve_pending_jobs`).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
-from tasks.bulk_jobs import JobRecorder, confirm_jobs, item_key, resolve_pending_jobs, result_fields, stat_state_row
+from tasks.bulk_jobs import JobRecorder, confirm_jobs, item_key, resolve_pending_jobs, result_fields
+from tasks.confirmed import archive_journal_item, course_row, restored_row, stat_journal_items, stat_row, tags_row
 from tasks.course_upserts import SEND_OUTCOMES, CourseUpserter
 from tasks.diff import CatalogPlan, with_payloads
+from tasks.item_errors import is_permanent, is_unknown_learner
 from tasks.report import RunReport
 from tasks.stats_rules import StatsPlan, stat_payloads
 
@@ -71,7 +74,7 @@ async def push_catalog(
     archive = items[items["outcome"] == "archived"]
     try:
         if len(archive):
-            await _archive(lms, store, integration, run_pk, archive, report, outcomes, now)
+            await archive_courses(lms, store, integration, run_pk, archive, report, outcomes, now)
             if progress:
                 progress("archive", len(archive), len(archive))
     except Exception:
@@ -102,12 +105,12 @@ async def push_catalog(
     store.add_outcomes(run_pk, outcomes) if run_pk is not None and outcomes else None
 
 
-async def _archive(
+async def archive_courses(
     lms: Any, store: Any, integration: dict, run_pk: int | None, archive: pd.DataFrame, report: RunReport, outcomes: list, now: datetime
 ) -> None:
     pk, iid = integration["id"], integration["integration_id"]
     reasons = dict(zip(archive["external_id"], archive["reason"]))
-    recorder = JobRecorder(store, pk, run_pk, "archive", lambda it: {"key": it["externalId"], "reason": reasons.get(it["externalId"])})
+    recorder = JobRecorder(store, pk, run_pk, "archive", lambda it: archive_journal_item(it["externalId"], reasons.get(it["externalId"])))
     results = await _recording_failures(
         lms, store, integration, report, lms.archive_courses(iid, archive["external_id"].tolist(), on_submitted=recorder)
     )
@@ -116,7 +119,7 @@ async def _archive(
         ok, _res, msg, inp = result_fields(r)
         ext = str(inp.get("externalId"))
         if ok:
-            rows.append({"external_id": ext, "status": "archived", "archived_reason": reasons.get(ext), "action": "archived"})
+            rows.append(course_row("archive", archive_journal_item(ext, reasons.get(ext)), None))
             outcomes.append({"kind": "course", "external_id": ext, "outcome": "archived", "reason": reasons.get(ext)})
         else:
             report.add("failed")
@@ -149,7 +152,7 @@ async def _restore(lms: Any, store: Any, pk: int, pairs: list[tuple[str, str]], 
             report.error(ext, "failed", f"restore: {res}")
             outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": f"restore: {res}"})
         else:
-            rows.append({"external_id": ext, "course_id": cid, "status": "active", "archived_reason": None, "action": "restored"})
+            rows.append(restored_row(ext, cid))
             outcomes.append({"kind": "course", "external_id": ext, "outcome": "restored"})
     report.add("restored", len(rows))
     store.apply_course_results(pk, rows, now)
@@ -180,7 +183,7 @@ async def _apply_tags_and_skills(
                 report.error(ext, "failed", f"tags: {res}")
                 outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": f"tags: {res}"})
             else:
-                rows.append({"external_id": ext, "tags": res, "action": "tags"})
+                rows.append(tags_row(ext, tags=res))
         store.apply_course_results(pk, rows, now)
     if len(with_skills):
         await sync_skills(lms, store, pk, with_skills, course_ids, report, outcomes, now, count_drift=False)
@@ -215,12 +218,21 @@ async def sync_skills(
             report.error(ext, "failed", f"skills: {res}")
             outcomes.append({"kind": "course", "external_id": ext, "outcome": "failed", "reason": f"skills: {res}"})
             continue
-        done.append({"external_id": ext, "skills": wanted, "action": "tags"})
+        done.append(tags_row(ext, skills=wanted))
         if res and count_drift:
             report.counts["unchanged"] -= 1
             report.add("updated")
             outcomes.append({"kind": "course", "external_id": ext, "outcome": "updated", "reason": "skills changed in 360Learning"})
     store.apply_course_results(pk, done, now)
+
+
+@dataclass
+class StatsDelivery:
+    """What 360Learning did with a chunk's stat items, by (course external id, learner e-mail)."""
+
+    delivered: set[tuple[str, str]] = field(default_factory=set)
+    undelivered: dict[tuple[str, str], str] = field(default_factory=dict)  # may succeed later: kept
+    rejected: dict[tuple[str, str], str] = field(default_factory=dict)  # for good (learner unknown...)
 
 
 async def push_stats(
@@ -231,21 +243,16 @@ async def push_stats(
     integration: dict,
     run_pk: int | None,
     report: RunReport,
-) -> None:
-    """Import planned stat items; record confirmed attempts; failures (unknown users...) reported."""
+) -> StatsDelivery:
+    """Import planned stat items and record the confirmed attempts; say which items were not taken."""
     pk, iid = integration["id"], integration["integration_id"]
     items = plan.items
     report.add("unchanged", plan.unchanged)
+    delivery = StatsDelivery()
     if items.empty:
-        return
+        return delivery
     items = items.assign(key=items["course_external_id"].astype(str) + "|" + items["user_email"].astype(str))
-    first_iso = items["first"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
-    state_items = {
-        k: {"key": k, "course_external_id": c, "user_email": u, "first_activity_at": f, "attempt_no": int(a), "completed": bool(done), "payload_hash": h}
-        for k, c, u, f, a, done, h in zip(
-            items["key"], items["course_external_id"], items["user_email"], first_iso, items["attempt_no"], items["completed"], items["payload_hash"]
-        )
-    }
+    state_items = stat_journal_items(items)
     recorder = JobRecorder(store, pk, run_pk, "stats", lambda it: state_items[item_key("stats", it)])
     results = await _recording_failures(
         lms, store, integration, report, lms.import_stats(iid, stat_payloads(items), on_submitted=recorder)
@@ -254,15 +261,23 @@ async def push_stats(
     for r in results:
         ok, _res, msg, inp = result_fields(r)
         key = item_key("stats", inp)
+        pair = (state_items[key]["course_external_id"], state_items[key]["user_email"]) if key in state_items else tuple(key.split("|", 1))
         if ok:
-            rows.append(stat_state_row(state_items[key]))
+            rows.append(stat_row(state_items[key]))
+            delivery.delivered.add(pair)  # type: ignore[arg-type]
+            continue
+        reason = msg or "rejected by 360Learning"
+        if is_permanent(msg):
+            # A learner without a 360Learning account is expected (the same e-mail on both sides is
+            # the matching rule): reported as ignored, not as an error.
+            outcome = "ignored" if is_unknown_learner(msg) else "failed"
+            delivery.rejected[pair] = reason  # type: ignore[index]
         else:
-            # A learner without a 360Learning account is expected (same e-mail on both sides is the
-            # matching rule): reported as ignored, retried next run in case the account appears.
-            outcome = "ignored" if msg and "userNotFound" in msg else "failed"
-            report.add(outcome)
-            report.error(key, outcome, msg or "rejected by 360Learning")
-            outcomes.append({"kind": "stat", "external_id": key, "outcome": outcome, "reason": msg})
+            outcome = "failed"
+            delivery.undelivered[pair] = reason  # type: ignore[index]
+        report.add(outcome)
+        report.error(key, outcome, reason)
+        outcomes.append({"kind": "stat", "external_id": key, "outcome": outcome, "reason": msg})
     existing = dict(zip(items["key"], items["existing"]))
     for row in rows:
         key = f"{row['course_external_id']}|{row['user_email']}"
@@ -273,3 +288,4 @@ async def push_stats(
     await confirm_jobs(store, lms, recorder.operations)
     if run_pk is not None and outcomes:
         store.add_outcomes(run_pk, outcomes)
+    return delivery

@@ -28,6 +28,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     error_count: int = 0  # every error reported, kept or not
+    resumed: dict[str, str] = field(default_factory=dict)  # course -> outcome a resumed bulk job confirmed
+    parked: int = 0  # activity rows kept in the state store for a later delivery (tasks/parked_stats.py)
 
     def add(self, outcome: str, n: int = 1) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + int(n)
@@ -74,5 +76,6 @@ class RunReport:
             "skipped": dict(self.skipped),
             "errors": self.errors[:MAX_ERRORS_SHOWN],
             "error_count": self.error_count,
+            "parked": self.parked,
             "notes": list(self.notes),
         }

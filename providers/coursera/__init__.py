@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from providers.base import ProviderSpec
+from providers.kit.languages import is_language_code
 from providers.coursera import settings as cs
 from providers.coursera.client import CourseraClient, make_client
-from providers.coursera.mapping import map_catalog, map_stats
+from providers.coursera.mapping import content_type_key, map_catalog, map_stats
 
 PROVIDER = ProviderSpec(
     key=cs.KEY,
@@ -19,6 +20,10 @@ PROVIDER = ProviderSpec(
     restore_on_reappear=False,
     filter_restores=False,  # a filter match does not unarchive (decisions #6)
     supports_filters=("languages", "content_types"),
+    filter_vocabulary={
+        "languages": is_language_code,
+        "content_types": lambda value: content_type_key(value) in cs.CONTENT_TYPES,
+    },
     content_cron=cs.CONTENT_CRON,
     stats_cron=cs.STATS_CRON,
     default_options={},

@@ -160,6 +160,11 @@ def _normalise_key(series: pd.Series) -> pd.Series:
     return clean.str.lower().str.replace(r"[\s_\-]", "", regex=True).where(clean.notna(), None)
 
 
+def content_type_key(value: str) -> str:
+    """A content type as the CONTENT_TYPES table is keyed ("Professional Certificate" -> professionalcertificate)."""
+    return "".join(ch for ch in str(value).lower() if ch not in " _-\t")
+
+
 def map_content_types(types: pd.Series) -> pd.Series:
     return _normalise_key(types).map(CONTENT_TYPES).astype("object").where(lambda s: s.notna(), None)
 

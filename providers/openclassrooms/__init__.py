@@ -9,6 +9,7 @@ active/coming-soon/pre-registration; a language-filter match restores archived c
 from __future__ import annotations
 
 from providers.base import ProviderSpec
+from providers.kit.languages import is_language_code
 from providers.openclassrooms import settings as oc
 from providers.openclassrooms.client import OpenClassroomsClient, make_client
 from providers.openclassrooms.mapping import map_catalog, map_stats
@@ -26,6 +27,7 @@ PROVIDER = ProviderSpec(
     filter_restores=True,
     duplicates_keep="last",
     supports_filters=("languages",),
+    filter_vocabulary={"languages": is_language_code},
     content_cron=oc.CONTENT_CRON,
     stats_cron=oc.STATS_CRON,
     default_options={},

@@ -71,6 +71,8 @@ class BulkRunner:
         await asyncio.sleep(half)
         started = iso(now())
         self.store.bulk_update(op_id, status="running", startedAt=started, progress={"index": 0, "updatedAt": started})
+        if self.store.take_stall():
+            return  # a job that never ends (store.stall_next_bulk)
         forced = self.store.take_forced_bulk_error()
         if forced is not None:
             self.store.bulk_finish(op_id, [], error=forced)
@@ -80,7 +82,9 @@ class BulkRunner:
         try:
             for index, item in enumerate(items):
                 rejection = self.store.rejection_for(item)
-                if rejection is not None:
+                if self.store.result_dropped(item):
+                    run_item(item, handler)  # applied, but its result entry is lost (store.drop_results)
+                elif rejection is not None:
                     results.append({"status": "error", "input": item, "errorMessage": rejection})
                 else:
                     results.append(run_item(item, handler))

@@ -642,6 +642,7 @@ class Lms360Store:
     def clear_rejections(self) -> None:
         with self._lock:
             self._rejected_items = {}
+            self._dropped_results = set()
 
     def rejection_for(self, item: Any) -> str | None:
         if not isinstance(item, dict):
@@ -649,6 +650,31 @@ class Lms360Store:
         key = item.get("externalId") or (item.get("courseIdentifier") or {}).get("value")
         with self._lock:
             return getattr(self, "_rejected_items", {}).get(key)
+
+    def drop_results(self, external_ids: list[str]) -> None:
+        """Test hook: later bulk jobs leave the items of these externalIds (course or stat course)
+        out of their results, as a job whose results lost entries would."""
+        with self._lock:
+            self._dropped_results = {*getattr(self, "_dropped_results", set()), *external_ids}
+
+    def result_dropped(self, item: Any) -> bool:
+        if not isinstance(item, dict):
+            return False
+        key = item.get("externalId") or (item.get("courseIdentifier") or {}).get("value")
+        with self._lock:
+            return key in getattr(self, "_dropped_results", set())
+
+    def stall_next_bulk(self, jobs: int = 1) -> None:
+        """Test hook: the next `jobs` bulk operations to start stay `running` for ever."""
+        with self._lock:
+            self._stalls = getattr(self, "_stalls", 0) + jobs
+
+    def take_stall(self) -> bool:
+        with self._lock:
+            if getattr(self, "_stalls", 0) > 0:
+                self._stalls -= 1
+                return True
+            return False
 
     def force_next_bulk_error(self, message: str) -> None:
         """Test hook: the next bulk operation to start ends in status `error` with `message`."""

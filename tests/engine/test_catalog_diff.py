@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from providers.base import ProviderSpec
-from tasks.diff import ArchiveGuardError, plan_catalog, plan_filter_change
+from tasks.diff import ArchiveGuardError, plan_catalog
+from tasks.filters import plan_filter_change
 
 
 def spec(**kw) -> ProviderSpec:

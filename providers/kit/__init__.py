@@ -1,0 +1,1 @@
+"""The provider toolkit: what every provider connector is built from (auth, paging, cleaning, languages)."""
