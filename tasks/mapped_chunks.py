@@ -9,9 +9,8 @@ chunk is taken from the store: the plan sees exactly the rows mapping the pages 
 decides against the stored courses as always (a course whose sync failed is still re-sent).
 
 The context key covers the provider, the stream, the owner language, the integration options
-and a fingerprint of the code (every module under `providers/`, `tasks/diff.py`, and the
-versions of Python, pandas, numpy and pyarrow), so a rule changed by an upgrade maps every page
-afresh. A stored chunk that cannot be read back is mapped again; it is a cache, never state.
+and a fingerprint of the code (every module of learnsync's packages, and the versions of Python
+and the libraries that parse and map), so a rule changed by an upgrade maps every page afresh. A stored chunk that cannot be read back is mapped again; it is a cache, never state.
 """
 
 from __future__ import annotations
@@ -62,23 +61,38 @@ def decode(blob: bytes) -> PreparedChunk:
     return PreparedChunk(**pickle.loads(zlib.decompress(blob)))
 
 
+# Every package a mapped chunk can depend on: the provider's client (parsing), models and mapping,
+# what they import (languages, contract types, HTTP decoding) and the engine's preparation. All of
+# their modules are hashed, not a hand-picked list: an import added later is covered too.
+FINGERPRINTED_PACKAGES = ("providers", "tasks", "lms360", "learnsync", "statestore", "flows")
+FINGERPRINTED_LIBRARIES = ("pandas", "numpy", "pyarrow", "pydantic", "pydantic_core", "httpx")
+
+
+def fingerprinted_files() -> list[Path]:
+    """The source files the code fingerprint covers."""
+    import importlib
+
+    files: list[Path] = []
+    for name in FINGERPRINTED_PACKAGES:
+        root = Path(importlib.import_module(name).__file__).resolve().parent  # type: ignore[arg-type]
+        files.extend(sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts))
+    return files
+
+
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """Digest of the code and libraries a mapped chunk depends on."""
-    import providers
-    import tasks.diff
+    import importlib.metadata
 
     digest = hashlib.sha256()
-    root = Path(providers.__file__).resolve().parent
-    for path in sorted(root.rglob("*.py")) + [Path(tasks.diff.__file__).resolve()]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    versions = [sys.version, pd.__version__, np.__version__]
-    try:
-        import pyarrow
-
-        versions.append(pyarrow.__version__)
-    except ImportError:  # pragma: no cover
-        pass
+    for path in fingerprinted_files():
+        digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
+    versions = [sys.version]
+    for library in FINGERPRINTED_LIBRARIES:
+        try:
+            versions.append(f"{library}={importlib.metadata.version(library.replace('_', '-'))}")
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover - optional library
+            versions.append(f"{library}=absent")
     digest.update("|".join(versions).encode())
     return digest.hexdigest()
 

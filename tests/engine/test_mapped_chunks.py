@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import logging
 
 import numpy as np
@@ -76,6 +78,43 @@ def test_context_key_follows_everything_a_catalog_mapping_reads_besides_the_page
 def test_code_fingerprint_covers_the_provider_mappings_and_the_diff():
     fingerprint = mapped_chunks.code_fingerprint()
     assert len(fingerprint) == 64 and fingerprint == mapped_chunks.code_fingerprint()
+
+
+def _project_imports(path: Path, roots: set[str]) -> set[str]:
+    """Modules of the project a source file imports (absolute imports, any depth of the tree)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        found.update(n for n in names if n.split(".")[0] in roots)
+    return found
+
+
+def test_code_fingerprint_covers_every_module_a_provider_mapping_imports_transitively():
+    """A change anywhere a mapping reads from (e.g. the v2 language list in lms360/models.py)
+    must map unchanged pages afresh: the whole import closure of every provider is fingerprinted."""
+    import importlib
+
+    from providers.registry import PROVIDER_KEYS
+
+    covered = {p.resolve() for p in mapped_chunks.fingerprinted_files()}
+    roots = {"providers", "tasks", "lms360", "learnsync", "statestore", "flows", "sandboxes", "bench", "deployments"}
+    todo = [f"providers.{key}" for key in PROVIDER_KEYS] + ["tasks.diff", "tasks.extract"]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # `from package import name` of a function, not a module
+            continue
+        path = Path(module.__file__).resolve()
+        assert path in covered, f"{name} ({path}) is read by a mapping but not fingerprinted"
+        todo.extend(_project_imports(path, roots))
+    assert "lms360.models" in seen  # the language list the mappings validate against
 
 
 def test_a_stored_chunk_is_reused_only_for_the_same_bodies_in_the_same_order(store, integration):
