@@ -17,6 +17,7 @@ from learnsync.runtime import Runtime
 from providers.base import MappingContext
 from providers.fastparse import responsive_switching
 from tasks.bulk_jobs import resolve_pending_jobs
+from tasks.contract import enforce_course_contract
 from tasks.course_upserts import CourseUpserter
 from tasks.diff import drop_repeated_ids, plan_extract, prepare_extract
 from tasks.extract import (
@@ -183,7 +184,7 @@ async def read_catalog(
                         client.known_pages = cache.known_pages()
                 walk = CatalogWalk(rt, client, stream)
                 keys: set[str] = set()
-                records = 0
+                records = truncated = 0
                 async for chunk in walk:
                     if not isinstance(state, pd.DataFrame):
                         state = await state
@@ -198,6 +199,7 @@ async def read_catalog(
                         continue
                     keys.update(prepared.record_keys)
                     records += prepared.records
+                    truncated += prepared.truncated
                     quarantine.append(prepared.quarantine)
                     ignored.append(prepared.ignored)
                     extracts.append(((s_index, chunk.position), prepared.extract))
@@ -205,6 +207,8 @@ async def read_catalog(
                         # an id also served by an earlier chunk waits for the plan
                         upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
                 logger().info("%s/%s: %d records extracted", spec.key, stream, records)
+                if truncated:
+                    notes.append(f"{stream}: {truncated} descriptions longer than the accepted size were cut (with an ellipsis)")
                 reason = completeness(keys, walk.total)
                 if reason:
                     incomplete.append(f"{stream}: {reason}")
@@ -247,9 +251,11 @@ def _process_chunk(
         if not records:
             return None, pd.DataFrame()
         result = rt.spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx)
+        contract = enforce_course_contract(result.courses)
+        quarantine = pd.concat([result.quarantine, contract.quarantine], ignore_index=True) if len(contract.quarantine) else result.quarantine
         prepared = PreparedChunk(
-            extract=prepare_extract(result.courses), quarantine=result.quarantine, ignored=result.ignored,
-            record_keys=list(record_keys(records)), records=len(records),
+            extract=prepare_extract(contract.courses), quarantine=quarantine, ignored=result.ignored,
+            record_keys=list(record_keys(records)), records=len(records), truncated=contract.truncated,
         )
         if cache is not None:
             cache.save(chunk.key, digests, pages.get("next_tokens") or [], prepared)

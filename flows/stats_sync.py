@@ -13,6 +13,7 @@ from flows.common import ensure_integration, final_state, flow_run_id, logger, n
 from learnsync.runtime import Runtime
 from providers.base import DateWindow, MappingContext
 from tasks.extract import iter_stats_chunks
+from tasks.contract import unreadable_stats
 from tasks.load import push_stats, resolve_pending_jobs
 from tasks.parked_stats import deliver_parked, settle_chunk
 from statestore.models import RunKind
@@ -70,7 +71,11 @@ async def sync_window(
             del raw
             for k, v in mapped.skipped.items():
                 report.skipped[k] = report.skipped.get(k, 0) + int(v)
-            stats = mapped.stats
+            stats = mapped.stats.reset_index(drop=True)
+            unreadable = unreadable_stats(stats)
+            if len(unreadable):
+                stats = stats.drop(index=unreadable.pop("_row").unique()).reset_index(drop=True)
+                mapped.quarantine = pd.concat([mapped.quarantine, unreadable], ignore_index=True)
             if known is not None:
                 synced = stats["course_external_id"].astype(str).isin(known).to_numpy(bool)
                 if not synced.all():

@@ -13,6 +13,7 @@ import email.utils
 import functools
 import json
 import random
+import re
 import time
 import weakref
 from dataclasses import dataclass
@@ -220,7 +221,7 @@ async def send(
                 must_parse = expect_json(response) if callable(expect_json) else expect_json
                 if must_parse and response.status_code != 204 and response.content:
                     try:
-                        body = json.loads(response.content)
+                        body = decode_json(response.content)
                     except ValueError as exc:
                         raise TransientError(f"badjson: {method} {_strip_query(url)}") from exc
                     _parsed_bodies[response] = body
@@ -246,7 +247,46 @@ def json_body(response: httpx.Response) -> Any:
     Raises ValueError on a body that is not JSON.
     """
     body = _parsed_bodies.pop(response, _NOT_PARSED)
-    return response.json() if body is _NOT_PARSED else body
+    return decode_json(response.content) if body is _NOT_PARSED else body
+
+
+# A \uXXXX escape of a UTF-16 surrogate: a page whose body has none cannot hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+UNREADABLE = "\ufffd"  # what an unreadable character becomes (the text cleaners quarantine it)
+
+
+def decode_json(content: bytes | str) -> Any:
+    """JSON from a response body, never failing on one bad character.
+
+    An invalid UTF-8 byte or a lone surrogate escape (`"\\ud800"`) in one value must not lose the
+    page: each becomes U+FFFD, and the record holding it is quarantined by the mapping's text
+    rules (providers/kit/cleaning.py) while the rest of the page goes through. Raises ValueError
+    on a body that is not JSON at all.
+    """
+    try:
+        body = json.loads(content)
+    except UnicodeDecodeError:
+        body = json.loads(content.decode("utf-8", "replace") if isinstance(content, bytes) else content)
+    raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
+    return _without_lone_surrogates(body) if _SURROGATE_ESCAPE.search(raw) else body
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _replace_surrogates(value)
+        return value
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _replace_surrogates(text: str) -> str:
+    return "".join(UNREADABLE if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,9 @@ any HTTP client (`POST /_sandbox/faults`, `DELETE /_sandbox/faults`). Transport-
 - `drop`: start the response then drop the connection (client sees a protocol error).
 - `truncate`: send the real response cut in half (invalid JSON).
 - `badjson`: send a 200 with a body that is not JSON.
+- `rewrite`: send the real response with the first `occurrences` of `find` in its body replaced by
+  `replace` (both as Latin-1 text, so any byte can be written: `"\\xff"` is one invalid UTF-8
+  byte, `"\\\\ud800"` a lone surrogate escape). Corrupts one value, keeps the rest valid.
 
 Data-level faults (bad records, repeated pages...) belong to each provider's generator.
 """
@@ -26,7 +29,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson")
+FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "rewrite")
 
 
 @dataclass
@@ -41,6 +44,9 @@ class FaultRule:
     times: int | None = 1  # None = until removed
     probability: float = 1.0
     skip: int = 0  # let this many matching requests through first
+    find: str = ""  # rewrite: Latin-1 text to look for in the body
+    replace: str = ""  # rewrite: what replaces it
+    occurrences: int = 1  # rewrite: how many of them (the first ones)
     fired: int = 0
     seen: int = 0
     _rx: re.Pattern[str] | None = field(default=None, repr=False)
@@ -162,8 +168,10 @@ class FaultMiddleware:
             await _respond(send, 200, b"<html>upstream hiccup</html>", [(b"content-type", b"application/json")])
         elif rule.kind == "truncate":
             await self._truncated(scope, receive, send)
+        elif rule.kind == "rewrite":
+            await self._truncated(scope, receive, send, rule)
 
-    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _truncated(self, scope: Scope, receive: Receive, send: Send, rewrite: FaultRule | None = None) -> None:
         captured: dict[str, Any] = {"body": b"", "status": 200, "headers": []}
 
         async def capture(message: dict[str, Any]) -> None:
@@ -175,6 +183,10 @@ class FaultMiddleware:
 
         await self.app(scope, receive, capture)
         body: bytes = captured["body"]
+        if rewrite is not None:
+            changed = body.replace(rewrite.find.encode("latin-1"), rewrite.replace.encode("latin-1"), rewrite.occurrences)
+            await _respond(send, captured["status"], changed, captured["headers"])
+            return
         await _respond(send, captured["status"], body[: max(1, len(body) // 2)], captured["headers"])
 
     async def _admin(self, method: str, receive: Receive, send: Send) -> None:

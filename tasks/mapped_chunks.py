@@ -45,13 +45,14 @@ class PreparedChunk:
     ignored: pd.DataFrame
     record_keys: list[str]  # tasks.extract.record_keys of the raw records (completeness check)
     records: int  # raw records the pages held
+    truncated: int = 0  # descriptions cut to the contract's limit (tasks/course_contract.py)
 
 
 def encode(chunk: PreparedChunk) -> bytes:
     """zlib(pickle): exact round trip of the frames (dtypes, None vs NaN, nested lists and dicts)."""
     state = {
         "extract": chunk.extract, "quarantine": chunk.quarantine, "ignored": chunk.ignored,
-        "record_keys": chunk.record_keys, "records": chunk.records,
+        "record_keys": chunk.record_keys, "records": chunk.records, "truncated": chunk.truncated,
     }
     return zlib.compress(pickle.dumps(state, protocol=5), 1)
 

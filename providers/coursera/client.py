@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import httpx
 
-from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
+from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.coursera import settings as cs
@@ -144,7 +144,7 @@ class CourseraClient:
     def parse_catalog_page(self, stream: str, body: bytes) -> Page:
         """A catalog page again from its response body (a chunk taken back from the retry cache).
         Its invalid records were counted when it was fetched."""
-        return _catalog_page(json.loads(body))[0]
+        return _catalog_page(decode_json(body))[0]
 
     def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
         """Page-token hint for the engine: every later offset, from page 1's step and `paging.total`."""

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from providers.kit.types import Number
+
 
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -69,7 +71,7 @@ class RawSkill(_Tolerant):
 
 class RawDefinition(_Tolerant):
     skills: list[RawSkill] | None = None
-    estimatedLearningTime: float | None = None  # seconds (decisions #8)
+    estimatedLearningTime: Number | None = None  # seconds (decisions #8)
     promoPhoto: str | None = None
 
 
@@ -106,8 +108,8 @@ class RawEnrollment(_Tolerant):
     contentId: str | None = None
     contentType: str | None = None
     isCompleted: bool | None = None
-    overallProgress: float | None = None
-    approxTotalCourseHrs: float | None = None
+    overallProgress: Number | None = None
+    approxTotalCourseHrs: Number | None = None
     enrolledAt: Timestamp | None = None
     lastActivityAt: Timestamp | None = None
     completedAt: Timestamp | None = None

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, json_body, send, tls_context
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.edflex import settings as edx
@@ -173,7 +173,7 @@ class EdflexClient:
 
     def parse_catalog_page(self, stream: str, body: bytes) -> Page:
         """A catalog page again from its response body (only pages fetched with `raw` set)."""
-        envelope = ListEnvelope.model_validate(json.loads(body))
+        envelope = ListEnvelope.model_validate(decode_json(body))
         in_body, next_token = _next_in_body(envelope)
         if not in_body:
             raise ValueError("this Edflex page's next page number is not in its body")

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from providers.kit.types import Identifier
+
 Scalar = str | int | float | bool | None
 
 
@@ -42,7 +44,7 @@ class Image(_Tolerant):
 
 
 class Category(_Tolerant):
-    id: str | int | None = None
+    id: Identifier | None = None
     name: str | None = None
 
 
@@ -67,7 +69,7 @@ class ResourceAttributes(_Tolerant):
 class Resource(_Tolerant):
     """One item of GET /connect/v1/resources `data` (JSON:API resource object, 6.11)."""
 
-    id: str | int
+    id: Identifier
     type: str | None = None
     attributes: ResourceAttributes = Field(default_factory=ResourceAttributes)
 
@@ -85,7 +87,7 @@ class StatisticAttributes(_Tolerant):
 class Statistic(_Tolerant):
     """One item of GET /connect/v1/statistics `data` (ASSUMED shape, 6.14)."""
 
-    id: str | int | None = None
+    id: Identifier | None = None
     type: str | None = None
     attributes: StatisticAttributes = Field(default_factory=StatisticAttributes)
 

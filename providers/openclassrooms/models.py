@@ -17,6 +17,8 @@ from typing import Any
 import pandas as pd
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from providers.kit.types import Identifier, Number
+
 
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -35,14 +37,14 @@ class TokenResponse(_Tolerant):
 class RawCourse(_Tolerant):
     """One catalog item (sample 6.15)."""
 
-    id: int | str | None = None
+    id: Identifier | None = None
     title: str | None = None
     description: str | None = None
     language: str | None = None
     status: str | None = None
     url: str | None = None
     image_url: str | None = Field(default=None, validation_alias=AliasChoices("image_url", "illustration", "image"))
-    duration_hours: float | None = Field(default=None, validation_alias=AliasChoices("duration_hours", "duration"))
+    duration_hours: Number | None = Field(default=None, validation_alias=AliasChoices("duration_hours", "duration"))
     difficulty: str | None = None
     categories: list[str] | None = Field(default=None, validation_alias=AliasChoices("categories", "topics"))
 
@@ -55,9 +57,9 @@ class RawProgress(_Tolerant):
     """
 
     user_email: str | None = Field(default=None, validation_alias=AliasChoices("user_email", "userEmail"))
-    course_id: int | str | None = Field(default=None, validation_alias=AliasChoices("course_id", "courseId"))
-    progress: float | None = None
-    time_spent_minutes: float | None = Field(
+    course_id: Identifier | None = Field(default=None, validation_alias=AliasChoices("course_id", "courseId"))
+    progress: Number | None = None
+    time_spent_minutes: Number | None = Field(
         default=None, validation_alias=AliasChoices("time_spent_minutes", "timeSpent")
     )
     started_at: datetime | None = Field(default=None, validation_alias=AliasChoices("started_at", "startedAt"))

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.udemy import settings as K
@@ -141,7 +141,7 @@ class UdemyClient:
     def parse_catalog_page(self, stream: str, body: bytes) -> Page:
         """A catalog page again from its response body (a chunk taken back from the retry cache)."""
         url = self._root + K.CATALOG_PATHS[stream]
-        page, count = _parse_page(stream, json.loads(body), url, 200)
+        page, count = _parse_page(stream, decode_json(body), url, 200)
         page.total = count
         return page
 

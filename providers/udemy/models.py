@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, with_config
+
+from providers.kit.types import Count, Identifier, Number
 from typing_extensions import NotRequired, TypedDict  # pydantic rejects typing.TypedDict before 3.12
 
 
@@ -28,16 +30,16 @@ class UdemyLocale(_Raw):
 
 class UdemyPromoVideo(_Raw):
     type: str | None = None
-    label: str | int | None = None
+    label: Identifier | None = None
     file: str | None = None
 
 
 class UdemyCourse(_Raw):
-    id: int | str
+    id: Identifier
     title: str | None = None
     description: str | None = None
     url: str | None = None
-    estimated_content_length: float | None = None
+    estimated_content_length: Number | None = None
     instructors: list[Any] | None = None
     locale: UdemyLocale | None = None
     images: dict[str, str | None] | None = None
@@ -51,38 +53,38 @@ class UdemyEditor(_Raw):
 
 
 class UdemyPathItem(_Raw):
-    id: int | str | None = None
+    id: Identifier | None = None
     type: str | None = None
     title: str | None = None
     url: str | None = None
     resource_url: str | None = None
-    order: int | None = None
+    order: Count | None = None
 
 
 class UdemyPathSection(_Raw):
-    id: int | str | None = None
+    id: Identifier | None = None
     title: str | None = None
-    order: int | None = None
+    order: Count | None = None
     items: list[UdemyPathItem] | None = None
 
 
 class UdemyLearningPath(_Raw):
-    id: int | str
+    id: Identifier
     title: str | None = None
     description: str | None = None
     url: str | None = None
     last_modified: str | None = None
-    estimated_content_length: float | None = None
+    estimated_content_length: Number | None = None
     editors: list[UdemyEditor] | None = None
     sections: list[UdemyPathSection] | None = None
     thumbnail: str | dict[str, str | None] | None = None
 
 
 class UdemyCourseActivity(_Raw):
-    course_id: int | str | None = None
+    course_id: Identifier | None = None
     user_email: str | None = None
-    completion_ratio: float | None = None
-    num_video_consumed_minutes: float | None = None
+    completion_ratio: Number | None = None
+    num_video_consumed_minutes: Number | None = None
     course_enroll_date: str | None = None
     course_start_date: str | None = None
     course_completion_date: str | None = None
@@ -118,17 +120,17 @@ class UdemyLocaleRecord(TypedDict, total=False):
 @with_config(_EXTRA)
 class UdemyPromoVideoRecord(TypedDict, total=False):
     type: str | None
-    label: str | int | None
+    label: Identifier | None
     file: str | None
 
 
 @with_config(_EXTRA)
 class UdemyCourseRecord(TypedDict):
-    id: int | str
+    id: Identifier
     title: NotRequired[str | None]
     description: NotRequired[str | None]
     url: NotRequired[str | None]
-    estimated_content_length: NotRequired[float | None]
+    estimated_content_length: NotRequired[Number | None]
     instructors: NotRequired[list[Any] | None]
     locale: NotRequired[UdemyLocaleRecord | None]
     images: NotRequired[dict[str, str | None] | None]
@@ -144,30 +146,30 @@ class UdemyEditorRecord(TypedDict, total=False):
 
 @with_config(_EXTRA)
 class UdemyPathItemRecord(TypedDict, total=False):
-    id: int | str | None
+    id: Identifier | None
     type: str | None
     title: str | None
     url: str | None
     resource_url: str | None
-    order: int | None
+    order: Count | None
 
 
 @with_config(_EXTRA)
 class UdemyPathSectionRecord(TypedDict, total=False):
-    id: int | str | None
+    id: Identifier | None
     title: str | None
-    order: int | None
+    order: Count | None
     items: list[UdemyPathItemRecord] | None
 
 
 @with_config(_EXTRA)
 class UdemyLearningPathRecord(TypedDict):
-    id: int | str
+    id: Identifier
     title: NotRequired[str | None]
     description: NotRequired[str | None]
     url: NotRequired[str | None]
     last_modified: NotRequired[str | None]
-    estimated_content_length: NotRequired[float | None]
+    estimated_content_length: NotRequired[Number | None]
     editors: NotRequired[list[UdemyEditorRecord] | None]
     sections: NotRequired[list[UdemyPathSectionRecord] | None]
     thumbnail: NotRequired[str | dict[str, str | None] | None]
@@ -175,10 +177,10 @@ class UdemyLearningPathRecord(TypedDict):
 
 @with_config(_EXTRA)
 class UdemyCourseActivityRecord(TypedDict, total=False):
-    course_id: int | str | None
+    course_id: Identifier | None
     user_email: str | None
-    completion_ratio: float | None
-    num_video_consumed_minutes: float | None
+    completion_ratio: Number | None
+    num_video_consumed_minutes: Number | None
     course_enroll_date: str | None
     course_start_date: str | None
     course_completion_date: str | None
