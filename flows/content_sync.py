@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any, AsyncIterator
 
 import pandas as pd
@@ -46,7 +47,7 @@ async def fetch_catalog_chunk(
     stream: str,
     token: str | None,
     client: Any,
-    tokens: list[str] | None = None,
+    tokens: Sequence[str] | None = None,
     gate: asyncio.Semaphore | None = None,
 ) -> dict[str, Any]:
     """One cacheable unit of catalog pages.
@@ -106,37 +107,69 @@ class CatalogWalk:
         token: str | None = head["next_token"]
         position = 1
         guard = PageTokenGuard(f"{key}/{stream}")
-        if head.get("tokens"):
-            announced = head["tokens"]
-            gate = asyncio.Semaphore(limit)
-            groups = [announced[i : i + PAGES_PER_CHUNK] for i in range(0, len(announced), PAGES_PER_CHUNK)]
-            for t in announced:
-                guard.check(t)
-
-            async def fetch(index: int, group: list[str]) -> tuple[int, dict[str, Any]]:
-                return index, await fetch_catalog_chunk(key, platform, stream, group[0], client, tokens=group, gate=gate)
-
-            pending = [asyncio.ensure_future(fetch(i, g)) for i, g in enumerate(groups)]
-            last: dict[str, Any] = {"next_token": None}
-            try:
-                for next_done in asyncio.as_completed(pending):
-                    index, chunk = await next_done
-                    if index == len(groups) - 1:
-                        last = chunk
-                    yield self._chunk(1 + index, groups[index][0], chunk)
-            finally:
-                for fetching in pending:
-                    fetching.cancel()
-            position = 1 + len(groups)
-            token = last["next_token"]  # None, unless the catalog grew while it was read
-        elif head.get("tokens") == []:
+        announced = head.get("tokens")
+        if announced:
             token = None
+            async for index, group, chunk in self._announced(announced, limit):
+                yield self._chunk(1 + index, group[0], chunk)
+                if index == self._groups(announced) - 1 and not chunk.get("ended"):
+                    token = chunk["next_token"]  # None, unless the catalog goes on past the announced pages
+            position = 1 + self._groups(announced)
         while token is not None:
             guard.check(token)
             chunk = await fetch_catalog_chunk(key, platform, stream, token, client)
             yield self._chunk(position, token, chunk)
             position += 1
             token = chunk["next_token"]
+
+    @staticmethod
+    def _groups(tokens: Sequence[str]) -> int:
+        return -(-len(tokens) // PAGES_PER_CHUNK)
+
+    async def _announced(self, tokens: Sequence[str], limit: int) -> AsyncIterator[tuple[int, Sequence[str], dict[str, Any]]]:
+        """The announced pages in chunks, at most `limit` chunks in flight, in completion order.
+
+        A chunk is started only while no page has ended the walk (`tasks.extract.ends_walk`), so
+        an announced total larger than the catalog costs at most `limit` chunks of pages past
+        its end; chunks after the end are dropped, errors included.
+        """
+        key, platform, stream, client = self._rt.spec.key, self._rt.platform, self._stream, self._client
+        gate = asyncio.Semaphore(limit)
+        count = self._groups(tokens)
+        end: int | None = None
+        started = 0
+        in_flight: dict[asyncio.Future[tuple[int, dict[str, Any]]], int] = {}
+
+        async def fetch(index: int, group: Sequence[str]) -> tuple[int, dict[str, Any]]:
+            return index, await fetch_catalog_chunk(key, platform, stream, group[0], client, tokens=group, gate=gate)
+
+        def group(index: int) -> Sequence[str]:
+            return tokens[index * PAGES_PER_CHUNK : (index + 1) * PAGES_PER_CHUNK]
+
+        try:
+            while True:
+                while len(in_flight) < limit and started < count and end is None:
+                    in_flight[asyncio.ensure_future(fetch(started, group(started)))] = started
+                    started += 1
+                if not in_flight:
+                    return
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for future in sorted(done, key=in_flight.__getitem__):
+                    index = in_flight.pop(future)
+                    if end is not None and index > end:
+                        if not future.cancelled():
+                            future.exception()  # a page past the end: its answer does not count
+                        continue
+                    _, chunk = future.result()
+                    if chunk.get("ended"):
+                        end = index if end is None else min(end, index)
+                        for other, later in list(in_flight.items()):
+                            if later > end:
+                                other.cancel()
+                    yield index, group(index), chunk
+        finally:
+            for future in in_flight:
+                future.cancel()
 
 
 @dataclass
@@ -209,7 +242,7 @@ async def read_catalog(
                 logger().info("%s/%s: %d records extracted", spec.key, stream, records)
                 if truncated:
                     notes.append(f"{stream}: {truncated} descriptions longer than the accepted size were cut (with an ellipsis)")
-                reason = completeness(keys, walk.total)
+                reason = completeness(keys, walk.total, records)
                 if reason:
                     incomplete.append(f"{stream}: {reason}")
                 if cache is not None:

@@ -64,8 +64,9 @@ async def sync_window(
     options = {**rt.spec.default_options, **(integration.get("options") or {})}
     concurrency = max(1, int(rt.settings.provider(rt.spec.key).max_concurrent_pages))
     client = rt.provider_client()
+    tally: dict[str, Any] = {}
     try:
-        async for raw in iter_stats_chunks(client, window, chunk_rows=STATS_CHUNK_ROWS, concurrency=concurrency):
+        async for raw in iter_stats_chunks(client, window, chunk_rows=STATS_CHUNK_ROWS, concurrency=concurrency, tally=tally):
             ctx = MappingContext(owner_lang=rt.lms_settings.owner_lang, now=now_utc(), options=options)
             mapped = rt.spec.map_stats(raw, ctx)
             del raw
@@ -103,6 +104,10 @@ async def sync_window(
             settle_chunk(rt.store, integration["id"], stats, delivery, report, now_utc())
     finally:
         await client.aclose()
+    total, rows = tally.get("total"), tally.get("rows", 0)
+    if total is not None and rows != total:
+        # Rows may have been skipped (or shifted between pages): this window must be read again.
+        report.incomplete_reads.append(f"stats {window.since or 'start'} .. {window.until}: read {rows} rows where the provider announced {total}")
 
 
 def _attempts_for(rt: Runtime, integration: dict, stats: pd.DataFrame) -> pd.DataFrame:
@@ -151,7 +156,11 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunK
                     f"{report.parked} activity rows parked in the state store (course not synced yet, or not taken by "
                     "360Learning): every stats run sends them first, until they are delivered"
                 )
-            if daily and not dry_run:
+            for reason in report.incomplete_reads:
+                report.notes.append(f"incomplete read ({reason})" + (": the stats watermark stays where it was" if daily else ""))
+                report.error(spec.key, "failed", f"incomplete read: {reason}")
+                report.add("failed")
+            if daily and not dry_run and not report.incomplete_reads:
                 # A fully read window moves the watermark: what was read and not delivered is parked.
                 store.set_watermark(integration["id"], "stats", started)
     except Exception as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Any, AsyncIterator, Callable
 
 import pandas as pd
@@ -32,13 +33,32 @@ __all__ = [
 PageFn = Callable[[str, int, int], None]  # (stream, pages so far, records so far)
 
 
-def announced_tokens(client: Any, method: str, *args: Any) -> list[str] | None:
-    """The client's page-token hint (`catalog_page_tokens` / `stats_page_tokens`), if it has one."""
+def announced_tokens(client: Any, method: str, *args: Any) -> Sequence[str] | None:
+    """The client's page-token hint (`catalog_page_tokens` / `stats_page_tokens`), if it has one.
+
+    A lazy sequence (providers.kit.paging.TokenRange): never materialised, however large the
+    announced total.
+    """
     hint = getattr(client, method, None)
     if hint is None:
         return None
-    tokens = hint(*args)
-    return [str(t) for t in tokens] if tokens is not None else None
+    return hint(*args)
+
+
+def trusted_hint(tokens: Sequence[str] | None, page: Page) -> Sequence[str] | None:
+    """The announced tokens, or None when they disagree with page 1's own next token: the API's
+    next token wins (an announced end with a next link, or another next page, means the
+    announcement is wrong and the pages are followed one by one)."""
+    if tokens is None or page.next_token is None:
+        return tokens if page.next_token is not None else None
+    if not len(tokens) or tokens[0] != page.next_token:
+        return None
+    return tokens
+
+
+def ends_walk(page: Page) -> bool:
+    """A page after which a walk stops: it names no next page, or holds no record at all."""
+    return page.next_token is None or (page.records is not None and len(page.records) == 0)
 
 
 class PagesChunk(dict):
@@ -103,14 +123,12 @@ async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -
     reading sequentially up to `max_pages` pages (the historical chunk).
     """
     page = await client.fetch_catalog_page(stream, None)
-    tokens = announced_tokens(client, "catalog_page_tokens", stream, page) if page.next_token is not None else []
-    if tokens is not None and tokens and tokens[0] != page.next_token:
-        tokens = None  # the hint disagrees with the API's own next token: trust the API
     total = getattr(page, "total", None)
+    if ends_walk(page):
+        return _chunk(client, stream, [page], next_token=None, tokens=[], total=total)
+    tokens = trusted_hint(announced_tokens(client, "catalog_page_tokens", stream, page), page)
     if tokens is not None:
         return _chunk(client, stream, [page], next_token=page.next_token, tokens=tokens, total=total)
-    if page.next_token is None:
-        return _chunk(client, stream, [page], next_token=None, tokens=[], total=total)
     pages = [page]
     token = page.next_token
     while len(pages) < max_pages and token is not None:
@@ -135,31 +153,48 @@ def record_keys(records: list[dict[str, Any]]) -> set[str]:
     }
 
 
-def completeness(keys: set[str], total: int | None) -> str | None:
+def completeness(keys: set[str], total: int | None, records: int | None = None) -> str | None:
     """Why a catalog read is incomplete (None when complete or when the provider gave no total),
-    from the `record_keys` of every record read.
+    from the `record_keys` of every record read and the count of records read.
 
     A skipped page, or a duplicated id that hides another record, leaves fewer distinct records
-    than the provider announced: archiving what is "missing" would archive live courses.
+    than the provider announced: archiving what is "missing" would archive live courses. More
+    records than announced is a disagreement too (the total, or the paging, is wrong): nothing
+    proves the read saw everything.
     """
-    if total is None or len(keys) >= total:
+    if total is None:
         return None
-    return f"read {len(keys)} distinct records where the provider announced {total}"
+    if len(keys) < total:
+        return f"read {len(keys)} distinct records where the provider announced {total}"
+    if records is not None and records > total:
+        return f"read {records} records where the provider announced {total}"
+    return None
 
 
-async def read_announced_pages(client: ProviderClient, stream: str, tokens: list[str], gate: asyncio.Semaphore) -> dict:
-    """The pages of `tokens`, fetched concurrently (`gate` bounds the requests in flight), in order.
+async def read_announced_pages(client: ProviderClient, stream: str, tokens: Sequence[str], gate: asyncio.Semaphore) -> dict:
+    """The pages of `tokens`, fetched concurrently (`gate` bounds the requests in flight), in order,
+    up to the first that ends the walk (`ends_walk`): pages after it are dropped, and their
+    errors too (an announced total larger than the catalog names pages that do not exist).
 
-    `next_token` is the last page's: None when the walk is over, a token when the catalog grew
-    while it was read (the caller continues sequentially from there).
+    `next_token` is the last kept page's: None when the walk is over ("ended" is then True), a
+    token when the catalog goes on past the announced pages (the caller continues from there).
     """
 
     async def one(token: str) -> Page:
         async with gate:
             return await client.fetch_catalog_page(stream, token)
 
-    pages = list(await asyncio.gather(*(one(t) for t in tokens)))
-    return _chunk(client, stream, pages, next_token=pages[-1].next_token if pages else None)
+    results = await asyncio.gather(*(one(t) for t in tokens), return_exceptions=True)
+    pages: list[Page] = []
+    ended = False
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        pages.append(result)
+        if ends_walk(result):
+            ended = True
+            break
+    return _chunk(client, stream, pages, next_token=None if ended else (pages[-1].next_token if pages else None), ended=ended)
 
 
 async def iter_stats_chunks(
@@ -168,21 +203,26 @@ async def iter_stats_chunks(
     chunk_rows: int = 50_000,
     on_page: PageFn | None = None,
     concurrency: int = 1,
+    tally: dict[str, Any] | None = None,
 ) -> AsyncIterator[pd.DataFrame]:
     """Stream activity in bounded chunks so memory does not grow with the number of rows.
 
     With `concurrency` > 1 and a client that announces its stats page tokens, up to that many
     pages are in flight while earlier ones are consumed (in order); memory stays bounded by
-    one chunk plus `concurrency` pages.
+    one chunk plus `concurrency` pages. The walk follows each page's next token and stops at the
+    first page that ends it, whatever was announced. `tally` receives the announced "total"
+    and the "rows" read (a caller compares them: a disagreement means rows may be missing).
     """
     buffer: list[dict] = []
     pages = rows = 0
+    tally = tally if tally is not None else {}
 
     def take(page: Page) -> pd.DataFrame | None:
         nonlocal buffer, pages, rows
         buffer.extend(page.records)
         pages += 1
         rows += len(page.records)
+        tally["rows"] = rows
         if on_page:
             on_page("stats", pages, rows)
         if len(buffer) >= chunk_rows:
@@ -191,15 +231,14 @@ async def iter_stats_chunks(
         return None
 
     first = await client.fetch_stats_page(window, None)
+    tally["total"] = getattr(first, "total", None)
     tokens = None
-    if concurrency > 1 and first.next_token is not None:
-        tokens = announced_tokens(client, "stats_page_tokens", window, first)
-        if tokens is not None and (not tokens or tokens[0] != first.next_token):
-            tokens = None
+    if concurrency > 1 and not ends_walk(first):
+        tokens = trusted_hint(announced_tokens(client, "stats_page_tokens", window, first), first)
     frame = take(first)
     if frame is not None:
         yield frame
-    token = first.next_token
+    token = None if ends_walk(first) else first.next_token
     if tokens is not None:
         in_flight: deque[asyncio.Task[Page]] = deque()
         queue = iter(tokens)
@@ -210,24 +249,39 @@ async def iter_stats_chunks(
                     break
             while in_flight:
                 page = await in_flight.popleft()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    in_flight.append(asyncio.ensure_future(client.fetch_stats_page(window, nxt)))
-                token = page.next_token
+                ended = ends_walk(page)
+                if ended:
+                    token = None  # pages after the end are not read (their errors do not count)
+                else:
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        in_flight.append(asyncio.ensure_future(client.fetch_stats_page(window, nxt)))
+                    token = page.next_token
                 frame = take(page)
                 if frame is not None:
                     yield frame
+                if ended:
+                    break
         finally:
-            for pending in in_flight:
-                pending.cancel()
+            _drop(in_flight)
         # `token` is now the last page's next token: None, unless rows were added meanwhile.
     guard = PageTokenGuard(f"stats:{window.since}:{window.until}")
     while token is not None:
         guard.check(token)
         page = await client.fetch_stats_page(window, token)
-        token = page.next_token
+        token = None if ends_walk(page) else page.next_token
         frame = take(page)
         if frame is not None:
             yield frame
     if buffer:
         yield pd.DataFrame.from_records(buffer)
+
+
+def _drop(in_flight: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel fetches no longer wanted; an error they already raised is read (not left unretrieved)."""
+    for pending in in_flight:
+        if pending.done():
+            if not pending.cancelled():
+                pending.exception()
+        else:
+            pending.cancel()

@@ -29,6 +29,7 @@ class RunReport:
     skipped: dict[str, int] = field(default_factory=dict)
     error_count: int = 0  # every error reported, kept or not
     resumed: dict[str, str] = field(default_factory=dict)  # course -> outcome a resumed bulk job confirmed
+    incomplete_reads: list[str] = field(default_factory=list)  # provider reads that disagreed with the announced total
     parked: int = 0  # activity rows kept in the state store for a later delivery (tasks/parked_stats.py)
 
     def add(self, outcome: str, n: int = 1) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 from datetime import date, datetime, timezone
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import httpx
@@ -22,6 +23,7 @@ import httpx
 from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
+from providers.kit.paging import offsets_after
 from providers.coursera import settings as cs
 from providers.coursera.models import (
     Envelope,
@@ -146,12 +148,9 @@ class CourseraClient:
         Its invalid records were counted when it was fetched."""
         return _catalog_page(decode_json(body))[0]
 
-    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> Sequence[str] | None:
         """Page-token hint for the engine: every later offset, from page 1's step and `paging.total`."""
-        step = first_page.next_token
-        if first_page.total is None or step is None or not step.isdigit() or int(step) < 1:
-            return None
-        return [str(offset) for offset in range(int(step), first_page.total, int(step))]
+        return offsets_after(first_page)
 
     async def _programs(self) -> list[str]:
         if self._program_ids is None:

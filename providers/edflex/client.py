@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from datetime import date, datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ from pydantic import SecretStr, ValidationError
 from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
+from providers.kit.paging import page_numbers_after
 from providers.edflex import settings as edx
 from providers.edflex.models import ListEnvelope, TokenResponse, resource_record, statistic_record
 
@@ -179,12 +181,9 @@ class EdflexClient:
             raise ValueError("this Edflex page's next page number is not in its body")
         return _resources_page(envelope, next_token)
 
-    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> Sequence[str] | None:
         """Page-token hint for the engine: page numbers 2..n from page 1's size and `meta.page.total`."""
-        if first_page.total is None or first_page.next_token != "2" or not first_page.records:
-            return None
-        pages = -(-first_page.total // len(first_page.records))
-        return [str(n) for n in range(2, pages + 1)]
+        return page_numbers_after(first_page)
 
     async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
         guard = self._guard(f"{edx.STATS_STREAM}:{window.since}:{window.until}", token)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
+from providers.kit.paging import offsets_after
 from providers.openclassrooms import settings as oc
 from providers.openclassrooms.models import (
     RawCourse,
@@ -140,12 +142,12 @@ class OpenClassroomsClient:
         path = oc.CATALOG_PATH.format(partner_id=self._settings.org_id)
         return await self._page(f"catalog:{stream}", path, token, RawCourse, catalog=True)
 
-    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> Sequence[str] | None:
         """Page-token hint for the engine: every later range start, from page 1's size and the total."""
-        return _offsets_after(first_page)
+        return offsets_after(first_page)
 
-    def stats_page_tokens(self, window: DateWindow, first_page: Page) -> list[str] | None:
-        return _offsets_after(first_page)
+    def stats_page_tokens(self, window: DateWindow, first_page: Page) -> Sequence[str] | None:
+        return offsets_after(first_page)
 
     async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
         """Progress rows active in the half-open window; the API's `to` is an inclusive date."""
@@ -162,13 +164,6 @@ class OpenClassroomsClient:
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
-
-
-def _offsets_after(first_page: Page) -> list[str] | None:
-    step = first_page.next_token
-    if first_page.total is None or step is None or not step.isdigit() or int(step) < 1:
-        return None
-    return [str(offset) for offset in range(int(step), first_page.total, int(step))]
 
 
 def make_client(settings: ProviderSettings) -> OpenClassroomsClient:

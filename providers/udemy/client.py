@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
+from providers.kit.paging import page_numbers_after
 from providers.udemy import settings as K
 from providers.udemy.models import RECORD_SCHEMAS, UdemyPage
 
@@ -85,11 +87,11 @@ class UdemyClient:
         page.total = count
         return page
 
-    def catalog_page_tokens(self, stream: str, first_page: Page) -> list[str] | None:
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> Sequence[str] | None:
         """Page-token hint for the engine: pages 2..n once page 1 (with DRF's `count`) is read."""
         return page_numbers_after(first_page)
 
-    def stats_page_tokens(self, window: DateWindow, first_page: Page) -> list[str] | None:
+    def stats_page_tokens(self, window: DateWindow, first_page: Page) -> Sequence[str] | None:
         return page_numbers_after(first_page)
 
     async def aclose(self) -> None:
@@ -155,14 +157,6 @@ def _parse_page(record_kind: str, body: Any, url: str, status: int) -> tuple[Pag
     next_token = _next_page(envelope.next, url)
     records = _tolerant(record_kind, envelope.results)
     return Page(records=records, next_token=next_token), envelope.count
-
-
-def page_numbers_after(first_page: Page) -> list[str] | None:
-    """"2".."n" from page 1's size and the announced total; None when the total is unknown."""
-    if first_page.total is None or first_page.next_token != "2" or not first_page.records:
-        return None
-    pages = -(-first_page.total // len(first_page.records))
-    return [str(n) for n in range(2, pages + 1)]
 
 
 def _parse_token(token: str | None) -> int:

@@ -69,7 +69,8 @@ def test_openclassrooms_language_filter_archives_unarchives_and_rearchive(fleet)
     assert french and others
 
     # Rule: saving a filter archives at once what no longer matches
-    report = run(set_filters(provider="openclassrooms", filters={"languages": ["fr"]}))
+    # (most of the catalog on purpose: past the mass-archive guard, as an operator would with --force)
+    report = run(set_filters(provider="openclassrooms", filters={"languages": ["fr"]}, force=True))
     courses = synced_courses(fleet)
     assert {e for e in others if courses[e]["status"] == "archived"} == others
     assert all(courses[e]["status"] == "published" for e in french)
