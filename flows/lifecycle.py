@@ -11,7 +11,7 @@ from flows.common import ensure_integration, final_state, flow_run_id, logger, n
 from learnsync.runtime import Runtime
 from tasks.diff import plan_filter_change
 from tasks.load import result_fields
-from tasks.report import RunReport
+from tasks.report import MAX_ERRORS_KEPT, RunReport
 
 
 @flow(name="configure-integration", flow_run_name="configure-{provider}-{platform}")
@@ -104,16 +104,32 @@ async def share_courses(provider: str, group_ids: list[str], platform: str = "de
     from lms360.models import ShareItem
 
     targets = targets or ["catalog", "library"]
-    state = rt.store.load_courses(rt.store.get_integration(provider, platform)["id"])
+    integration = rt.store.get_integration(provider, platform)
+    if not integration:
+        raise ValueError(f"no {provider} integration on platform {platform}; run `learnsync configure --provider {provider}` first")
+    state = rt.store.load_courses(integration["id"])
     course_ids = state.loc[(state["status"] == "active") & state["course_id"].notna(), "course_id"].tolist()
     shared: dict[str, int] = {}
+    attempted: dict[str, int] = {}
+    failed: list[dict[str, str]] = []  # one row per item 360Learning refused: nothing is dropped silently
     async with rt.lms_client() as lms:
         for target in targets:
             items = [ShareItem(groupId=g, contentType="course", contentId=c) for g in group_ids for c in course_ids]
             results = await lms.share_courses(items, target)
-            shared[target] = sum(1 for r in results if result_fields(r)[0])
+            attempted[target] = len(items)
+            shared[target] = 0
+            for r in results:
+                ok, _res, message, item = result_fields(r)
+                if ok:
+                    shared[target] += 1
+                else:
+                    failed.append({"target": target, "group": str(item.get("groupId")), "course": str(item.get("contentId")), "reason": message or "no reason given"})
     logger().info("shared %s courses: %s", provider, shared)
-    return {"courses": len(course_ids), "groups": group_ids, "shared": shared}
+    return {
+        "courses": len(course_ids), "groups": group_ids, "shared": shared, "attempted": attempted,
+        "failed_count": len(failed), "failed": failed[:MAX_ERRORS_KEPT],
+        "status": "completed_with_errors" if failed else "completed",
+    }
 
 
 @flow(name="deactivate-integration", flow_run_name="deactivate-{provider}-{platform}")

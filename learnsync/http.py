@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import functools
 import json
+import logging
 import random
 import time
 import weakref
@@ -26,6 +27,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+log = logging.getLogger("learnsync.http")  # retries at INFO, every request at DEBUG (progress)
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 
 
@@ -56,6 +58,11 @@ class PagingLoopError(RuntimeError):
 def _strip_query(url: str) -> str:
     # Query strings can hold tokens or e-mails; errors and logs keep the path only.
     return url.split("?", 1)[0]
+
+
+def _host_port(url: httpx.URL) -> str:
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme, 0)
+    return f"{url.host}:{port}"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -186,9 +193,18 @@ async def send(
         return policy.wait_seconds(state.attempt_number, hint)
 
     def _before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        reason = type(exc).__name__ if not isinstance(exc, TransientError) else str(exc).split(":")[0]
         if stats is not None and state.outcome is not None:
-            exc = state.outcome.exception()
-            stats.add(type(exc).__name__ if not isinstance(exc, TransientError) else str(exc).split(":")[0])
+            stats.add(reason)
+        if log.isEnabledFor(logging.INFO):
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            target = _strip_query(str(client.base_url.join(url)))
+            log.info(
+                "%s %s: %s, attempt %d of %d failed; next try in %.1fs",
+                method, target, reason, state.attempt_number, policy.attempts, wait,
+                extra={"learnsync_event": "retry", "reason": reason, "attempt": state.attempt_number, "wait": wait},
+            )
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
@@ -203,6 +219,12 @@ async def send(
                 if limiter is not None:
                     await limiter.acquire()
                 response = await client.request(method, url, **kwargs)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s %s -> %d", method, _strip_query(str(response.request.url)), response.status_code,
+                        extra={"learnsync_event": "request", "method": method, "host": _host_port(response.request.url),
+                               "status": response.status_code},
+                    )
                 if response.status_code == 401 and on_unauthorized is not None and not renewed:
                     renewed = True
                     new_kwargs = await on_unauthorized()

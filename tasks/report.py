@@ -28,6 +28,8 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     error_count: int = 0  # every error reported, kept or not
+    planned: list[dict[str, Any]] | None = None  # dry runs: the first planned items (tasks/plan_preview.py)
+    planned_total: int = 0
 
     def add(self, outcome: str, n: int = 1) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + int(n)
@@ -75,4 +77,5 @@ class RunReport:
             "errors": self.errors[:MAX_ERRORS_SHOWN],
             "error_count": self.error_count,
             "notes": list(self.notes),
+            **({"planned": list(self.planned), "planned_total": self.planned_total} if self.planned is not None else {}),
         }
