@@ -75,20 +75,25 @@ def sync_history_chart(data: dict[str, Any], path: str | Path) -> Path:
     return out
 
 
-def bench_chart(rows: list[tuple[str, float, float | None]], path: str | Path, title: str = "learnsync benchmark") -> Path:
-    """Horizontal bars: each figure's measured seconds, with its floor (the time the APIs' limits
-    allow at best) as a marker. `rows`: (figure, measured seconds, floor seconds or None)."""
+def bench_chart(rows: list[tuple[str, list[float], float | None]], path: str | Path, title: str = "learnsync benchmark") -> Path:
+    """Horizontal bars: each figure's median seconds, each run as a dot, and its floor (the time
+    the APIs' limits or the target rate allow at best) as a red mark.
+    `rows`: (figure, seconds of each run, floor seconds or None)."""
+    import statistics
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 0.6 * max(3, len(rows)) + 1.2))
-    names = [r[0] for r in rows]
-    ax.barh(range(len(rows)), [r[1] for r in rows], color="#1565c0", label="measured")
+    fig, ax = plt.subplots(figsize=(11, 0.6 * max(3, len(rows)) + 1.4))
+    medians = [statistics.median(r[1]) if r[1] else 0.0 for r in rows]
+    ax.barh(range(len(rows)), medians, color="#90caf9", label="measured (median)")
+    for i, r in enumerate(rows):
+        ax.scatter(r[1], [i] * len(r[1]), color="#1565c0", s=14, zorder=3, label="each run" if i == 0 else None)
     floors = [(i, r[2]) for i, r in enumerate(rows) if r[2]]
     if floors:
-        ax.scatter([f for _, f in floors], [i for i, _ in floors], marker="|", s=400, color="#c62828", label="floor", zorder=3)
-    for i, r in enumerate(rows):
-        ratio = f"  ×{r[1] / r[2]:.2f} of floor" if r[2] else ""
-        ax.text(r[1], i, f" {r[1]:.1f}s{ratio}", va="center", fontsize=8)
-    ax.set_yticks(range(len(rows)), names, fontsize=8)
+        ax.scatter([f for _, f in floors], [i for i, _ in floors], marker="|", s=500, color="#c62828", label="floor", zorder=4)
+    for i, (r, m) in enumerate(zip(rows, medians)):
+        ratio = f"  {m / r[2]:.2f} x floor" if r[2] else ""
+        ax.text(max(m, r[2] or 0), i, f" {m:.2f} s{ratio}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
     ax.set_title(title)

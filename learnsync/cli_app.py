@@ -8,7 +8,6 @@ import sys
 import traceback
 from typing import Any, Sequence
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -60,17 +59,18 @@ class LearnsyncGroup(TyperGroup):
             return super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             rv = super().main(argv, prog_name or "learnsync", complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:
-            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-            sys.exit(0)
-        except click.ClickException as exc:
-            where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) is not None else ""
-            output.error_line(exc.format_message() + where)
+        except typer.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except typer.Abort:
             output.error_line("interrupted")
             sys.exit(INTERRUPTED)
-        except click.exceptions.Exit as exc:
+        except typer.TyperException as exc:  # click's usage errors (typer's own copy of click)
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                typer.echo(ctx.get_help())
+                sys.exit(0)
+            where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            output.error_line(exc.format_message() + where)
             sys.exit(exc.exit_code)
         except BaseException as exc:  # noqa: BLE001 - every error ends here, as one line
             if isinstance(exc, SystemExit):

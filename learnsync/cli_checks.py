@@ -10,7 +10,6 @@ import asyncio
 import difflib
 import os
 import re
-import socket
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 from learnsync.errors import ConfigProblem, Unreachable, UsageProblem, describe, host_of
 
 CONNECT_TIMEOUT_SECONDS = 3.0
+ANSWER_TIMEOUT_SECONDS = 5.0
 GROUP_ID = re.compile(r"^[a-fA-F0-9]{24}$")  # 360Learning ids (the OpenAPI documents' pattern)
 
 
@@ -139,22 +139,30 @@ def open_state_store(url: str) -> Any:
 
 # -- services -------------------------------------------------------------------------------------
 def check_reachable(url: str, setting: str, *, hint: str = "") -> None:
-    """Fail in seconds, naming the host, when nothing answers at `url`."""
+    """Fail in seconds, naming the host, when nothing answers at `url` (any HTTP answer counts)."""
+    import httpx
+
+    from learnsync.http import tls_context
+
     parts = urlsplit(url)
-    host = parts.hostname
-    if not host or parts.scheme not in ("http", "https"):
+    if not parts.hostname or parts.scheme not in ("http", "https"):
         raise ConfigProblem(f"{setting}={url!r} is not an http(s) URL")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    timeout = httpx.Timeout(ANSWER_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
+        with httpx.Client(timeout=timeout, verify=tls_context()) as client:
+            client.get(url)
             return
-    except socket.timeout:
-        why = f"no answer within {CONNECT_TIMEOUT_SECONDS:.0f}s"
-    except socket.gaierror:
-        why = "unknown host name"
-    except OSError as exc:
-        why = (exc.strerror or str(exc)).lower()
-    raise Unreachable(f"{host}:{port} ({setting}) does not answer: {why}{hint}")
+    except httpx.ConnectTimeout:
+        why = f"no connection within {CONNECT_TIMEOUT_SECONDS:.0f}s"
+    except httpx.ConnectError as exc:
+        text = str(exc).lower()
+        why = ("connection refused" if "refused" in text else "unknown host name" if "name" in text or "resolution" in text
+               else str(exc) or "cannot connect")
+    except httpx.TimeoutException:
+        why = f"it accepted the connection but sent no answer within {ANSWER_TIMEOUT_SECONDS:.0f}s"
+    except httpx.HTTPError as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    raise Unreachable(f"{host_of(url)} ({setting}) does not answer: {why}{hint}")
 
 
 SANDBOX_HINT = "; start the sandboxes with `learnsync sandbox all`, or set it to the real service"

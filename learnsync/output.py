@@ -214,7 +214,9 @@ class ProgressLog(logging.Handler):
                     pass
             elif " ended: " in message:
                 c.bulk_ended += 1
-        if record.levelno >= logging.WARNING and not message.startswith(("Finished in state", "Encountered exception")):
+        if record.levelno >= logging.ERROR:
+            return  # the error that ends the command is printed once, as one line, at the end
+        if record.levelno == logging.WARNING:
             self.progress.console.print(f"[yellow]warning[/] {escape(message)}", soft_wrap=True)
             return
         if not message.startswith(("Beginning ", "Finished in state", "Created task run", "Executing ")):
