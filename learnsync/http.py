@@ -60,6 +60,14 @@ def _strip_query(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+def _absolute(client: httpx.AsyncClient, url: str) -> str:
+    """The URL with its host (a client with a base_url sends relative paths): errors name the host."""
+    try:
+        return str(client.base_url.join(url))
+    except Exception:  # pragma: no cover - a URL httpx cannot join is reported as given
+        return url
+
+
 def _host_port(url: httpx.URL) -> str:
     port = url.port or {"https": 443, "http": 80}.get(url.scheme, 0)
     return f"{url.host}:{port}"
@@ -201,8 +209,8 @@ async def send(
             wait = state.next_action.sleep if state.next_action is not None else 0.0
             target = _strip_query(str(client.base_url.join(url)))
             log.info(
-                "%s %s: %s, attempt %d of %d failed; next try in %.1fs",
-                method, target, reason, state.attempt_number, policy.attempts, wait,
+                "%s %s: %s, attempt %d of %d failed; next try in %ss",
+                method, target, reason, state.attempt_number, policy.attempts, f"{wait:.1f}" if wait >= 1 else f"{wait:.2f}",
                 extra={"learnsync_event": "retry", "reason": reason, "attempt": state.attempt_number, "wait": wait},
             )
 
@@ -238,7 +246,7 @@ async def send(
                     )
                 if response.status_code >= 400:
                     code, message = error_code_and_message(response)
-                    raise ApiError(response.status_code, code, message, method, url)
+                    raise ApiError(response.status_code, code, message, method, str(response.request.url))
                 must_parse = expect_json(response) if callable(expect_json) else expect_json
                 if must_parse and response.status_code != 204 and response.content:
                     try:
@@ -248,9 +256,9 @@ async def send(
                     _parsed_bodies[response] = body
                 return response
     except TransientError as exc:
-        raise ApiError(0, "retriesExhausted", str(exc), method, url) from None
+        raise ApiError(0, "retriesExhausted", str(exc), method, _absolute(client, url)) from None
     except httpx.TransportError as exc:
-        raise ApiError(0, type(exc).__name__, "network error after retries", method, url) from None
+        raise ApiError(0, type(exc).__name__, "network error after retries", method, _absolute(client, url)) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 

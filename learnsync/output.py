@@ -223,7 +223,7 @@ class ProgressLog(logging.Handler):
             c.last = message
 
 
-WATCHED_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "learnsync", "learnsync.lms360", "learnsync.http")
+WATCHED_LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "learnsync")  # learnsync.* propagate to "learnsync"
 
 
 def run_flow(call: Callable[[], Any], *, lms_url: str = "") -> tuple[dict[str, Any], str | None]:
@@ -235,19 +235,21 @@ def run_flow(call: Callable[[], Any], *, lms_url: str = "") -> tuple[dict[str, A
     counts = ProgressCounts(lms_host=host_of(lms_url) if lms_url else "")
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True)
     loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
-    http_log = logging.getLogger("learnsync.http")
-    previous_level = http_log.level
+    http_log, own_log = logging.getLogger("learnsync.http"), logging.getLogger("learnsync")
+    previous = http_log.level, own_log.level
     with progress:
         task_id = progress.add_task("starting the flow run", total=None)
         handler = ProgressLog(progress, task_id, counts)
         for log in loggers:
             log.addHandler(handler)
-        http_log.setLevel(logging.DEBUG)
+        http_log.setLevel(logging.DEBUG)  # every request (pages read), retries at INFO
+        own_log.setLevel(logging.INFO)  # bulk jobs accepted and ended
         started = time.monotonic()
         try:
             state = asyncio.run(call())
         finally:
-            http_log.setLevel(previous_level)
+            http_log.setLevel(previous[0])
+            own_log.setLevel(previous[1])
             for log in loggers:
                 log.removeHandler(handler)
     run_id = None

@@ -9,7 +9,10 @@ document); `render_status` prints it as tables.
 from __future__ import annotations
 
 import os
+import sys
+import tomllib
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -43,12 +46,31 @@ def open_read_only(url: str) -> tuple[Any, str]:
     return store, state
 
 
+def _prefect_setting(name: str) -> str | None:
+    """A Prefect setting from the environment or the active profile, without importing Prefect
+    (seconds of start-up); from Prefect itself when this process already loaded it."""
+    if "prefect.settings" in sys.modules:
+        settings = sys.modules["prefect.settings"].get_current_settings()
+        return {"PREFECT_UI_URL": settings.ui_url if settings.api.url else None, "PREFECT_API_URL": settings.api.url}.get(name)
+    if os.environ.get(name):
+        return os.environ[name]
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    value = (profiles.get("profiles") or {}).get(active, {}).get(name)
+    return str(value) if value else None
+
+
 def prefect_ui_base() -> str | None:
     """The Prefect UI flow run links point at (PREFECT_UI_URL, else the API URL without /api)."""
-    ui = os.environ.get("PREFECT_UI_URL")
+    ui = _prefect_setting("PREFECT_UI_URL")
     if ui:
         return ui.rstrip("/")
-    api = os.environ.get("PREFECT_API_URL")
+    api = _prefect_setting("PREFECT_API_URL")
     if api:
         return api.rstrip("/").removesuffix("/api")
     return None
@@ -165,7 +187,7 @@ def _params(params: dict[str, Any]) -> str:
 
 
 def _run_link(run: dict[str, Any]) -> str:
-    return run["flow_run_url"] or (run["flow_run_id"] or "-")
+    return (run["flow_run_id"] or "-")[:8]  # the full id and UI link: below the table, and in JSON
 
 
 def render_status(data: dict[str, Any], console: Console) -> None:
@@ -192,6 +214,9 @@ def render_status(data: dict[str, Any], console: Console) -> None:
         if not pair["runs"]:
             table.add_row("-", "", "no sync run yet", "", "", "", "", "")
         console.print(table)
+        latest = next((r for r in pair["runs"] if r["flow_run_id"]), None)
+        if latest:
+            console.print(f"  latest flow run: {latest['flow_run_url'] or latest['flow_run_id']}", soft_wrap=True)
     if data["quarantine"]:
         table = Table(title=f"open quarantine ({len(data['quarantine'])} item(s))", title_justify="left")
         for col in ("provider", "platform", "kind", "key", "field", "reason", "since (UTC)", "runs"):
