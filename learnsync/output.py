@@ -94,7 +94,7 @@ def print_report(report: dict[str, Any], title: str | None = None, *, show_plann
     from tasks.report import OUTCOMES
 
     status = report.get("status")
-    table = Table(title=title or f"{report.get('provider')} {report.get('kind')}: {status}")
+    table = Table(title=title or f"{report.get('provider')} {report.get('kind')}: {status}", title_justify="left", min_width=44)
     table.add_column("outcome")
     table.add_column("count", justify="right")
     for outcome in OUTCOMES:
@@ -162,6 +162,17 @@ class ProgressCounts:
     retries: int = 0
     last: str = "starting"
     extra: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """What the run did over HTTP, for the record (the live line is gone once it ends)."""
+        parts = []
+        if self.pages:
+            parts.append(f"{self.pages} provider pages read")
+        if self.bulk_accepted:
+            parts.append(f"{self.items_pushed} items pushed in {self.bulk_accepted} bulk job(s)")
+        if self.retries:
+            parts.append(f"{self.retries} request(s) retried")
+        return " · ".join(parts)
 
     def line(self) -> str:
         parts = [self.last[:70]]
@@ -252,6 +263,8 @@ def run_flow(call: Callable[[], Any], *, lms_url: str = "") -> tuple[dict[str, A
             own_log.setLevel(previous[1])
             for log in loggers:
                 log.removeHandler(handler)
+    if counts.summary():
+        note(counts.summary())
     run_id = None
     details = getattr(state, "state_details", None)
     if details is not None and getattr(details, "flow_run_id", None):

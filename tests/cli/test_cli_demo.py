@@ -43,6 +43,7 @@ def test_a_sync_on_a_temporary_prefect_server_prints_no_alarming_noise(tmp_path)
         fleet.close()
     assert result.exit_code == 0, result.output[-3000:]
     assert "Prefect API: a temporary local server" in result.stderr
+    assert f"state DB: sqlite:///{tmp_path / '.learnsync' / 'state.db'}" in result.stderr
     for noise in ("Traceback", "ERROR", "telemetry", "Exception"):
         assert noise not in result.output, result.output[-3000:]
     assert "created" in result.stdout

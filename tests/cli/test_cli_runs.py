@@ -122,6 +122,8 @@ def test_each_retry_is_shown_with_its_reason_and_wait(fleet):
     assert len(retries) == 3, result.output
     assert all("http503" in ln and "next try in" in ln and "/api/v2/bulk/" in ln for ln in retries)
     assert [ln.split("attempt ")[1].split(" ")[0] for ln in retries] == ["1", "2", "3"]
+    assert "provider pages read" in result.output and "items pushed in 1 bulk job(s)" in result.output
+    assert "3 request(s) retried" in result.output
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -187,6 +189,13 @@ def read_only_folder(tmp_path):
         yield folder, lambda: subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
     finally:
         subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_read_only_folder_for_the_default_state_db_is_named_before_anything_runs(read_only_folder):
+    folder, make_read_only = read_only_folder
+    make_read_only()
+    result = run_cli(["sync", "content", "-p", "udemy"], cwd=folder, env=clean_env())
+    assert_one_line_error(result, CONFIG, f"cannot create the state DB folder {folder / '.learnsync'}", "LEARNSYNC_DATABASE_URL")
 
 
 @pytest.mark.usefixtures("prefect_harness")
