@@ -33,10 +33,6 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-def print_report(report: dict[str, Any], title: str | None = None) -> None:
-    output.print_report(report, title)
-
-
 def _prepare(provider: str | None, platform: str, *, writes: bool = True, services: bool = True) -> tuple[Any, Any]:
     """Check a provider command's arguments, settings, state DB and services; (settings, store)."""
     if provider is not None:
@@ -44,7 +40,7 @@ def _prepare(provider: str | None, platform: str, *, writes: bool = True, servic
     settings = checks.load_settings()
     checks.check_platform(settings, platform)
     url = checks.database_url(settings)
-    store = checks.open_state_store(url) if writes else None
+    store = checks.open_state_store(url, writable=writes)
     output.context_line(url, prefect=True)
     if services:
         checks.check_services(settings, platform, [provider] if provider else [])
@@ -60,7 +56,7 @@ def _finish(report: dict[str, Any], run_id: str | None, fmt: OutputFormat, title
     if fmt is OutputFormat.json:
         output.print_json({**report, "flow_run_id": run_id, "state_db": output.current_db_url() and redact_url(output.current_db_url())})
     else:
-        print_report(report, title)
+        output.print_report(report, title)
     output.flow_run_line(run_id)
     if report.get("status") == "completed_with_errors":
         raise typer.Exit(code=ITEM_ERRORS)
@@ -119,8 +115,6 @@ def sync(
 ) -> None:
     """Run one sync now (a Prefect flow run)."""
     settings, _store = _prepare(provider, platform, writes=not dry_run)
-    if dry_run:
-        checks.open_state_store(checks.database_url(settings))
     if kind is SyncKind.content:
         from flows.content_sync import content_sync
 
@@ -177,7 +171,7 @@ def status(
 ) -> None:
     """Integrations, last runs (state, duration, counts, error, Prefect run), open quarantine and
     lifecycle actions, read from the state store (read-only: never migrates or writes)."""
-    from learnsync.status_view import collect_status, open_read_only, render_status
+    from learnsync.status_view import collect_status, open_read_only, prefect_ui_base, render_status
 
     if provider is not None:
         checks.check_provider(provider)
@@ -187,7 +181,8 @@ def status(
         url = checks.database_url(checks.load_settings())
     output.set_db_url(url)
     store, schema = open_read_only(url)
-    output.context_line(url, prefect=False)
+    ui = prefect_ui_base()
+    output.note(f"state DB: {redact_url(url)} (read-only) · Prefect UI: {ui or 'none set (PREFECT_API_URL); runs on a temporary server leave no link'}")
     if schema == "older":
         output.note("this state DB has an older schema: the next sync upgrades it; shown as it is")
     data = collect_status(store, provider=provider, platform=platform, limit=limit)

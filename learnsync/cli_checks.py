@@ -123,13 +123,15 @@ def check_writable_sqlite(url: str) -> None:
         )
 
 
-def open_state_store(url: str) -> Any:
-    """The state store for a command that writes (migrated to the current schema), checked now."""
+def open_state_store(url: str, *, writable: bool = True) -> Any:
+    """The state store of a run (migrated to the current schema), checked now; `writable`: the
+    command writes to it (a dry run only reads)."""
     from learnsync import output
     from learnsync.runtime import state_store
 
     output.set_db_url(url)
-    check_writable_sqlite(url)
+    if writable:
+        check_writable_sqlite(url)
     try:
         return state_store(url)
     except Exception as exc:

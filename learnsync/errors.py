@@ -158,7 +158,7 @@ def _database_error(exc: Exception) -> Problem:
         return Problem(CONFIG, f"cannot open {where}: check its folder exists and is writable, or point LEARNSYNC_DATABASE_URL elsewhere")
     if "database is locked" in lowered:
         return Problem(UNREACHABLE, f"{where} stayed locked by another process: wait for it to finish, then retry")
-    if "password authentication failed" in lowered or "role" in lowered and "does not exist" in lowered:
+    if "password authentication failed" in lowered or ("role" in lowered and "does not exist" in lowered):
         return Problem(CONFIG, f"{where} refused the login: check the user and password in LEARNSYNC_DATABASE_URL")
     if "does not exist" in lowered and "database" in lowered:
         return Problem(CONFIG, f"{where}: the database does not exist; create it or fix LEARNSYNC_DATABASE_URL")
@@ -265,9 +265,7 @@ def describe(exc: BaseException) -> Problem:
     try:
         from pydantic import ValidationError
 
-        if isinstance(exc, ValidationError) and exc.title in ("Settings", "Lms360Settings") or (
-            isinstance(exc, ValidationError) and exc.title.endswith("Settings")
-        ):
+        if isinstance(exc, ValidationError) and exc.title.endswith("Settings"):
             return _settings_validation(exc)
     except ImportError:  # pragma: no cover
         pass

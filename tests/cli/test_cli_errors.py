@@ -6,11 +6,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from learnsync.errors import CONFIG, ITEM_ERRORS, UNREACHABLE, USAGE
+from learnsync.errors import CONFIG, UNREACHABLE, USAGE
 from tests.cli.helpers import REPO, assert_one_line_error, clean_env, run_cli
 
 
@@ -87,7 +86,7 @@ def test_postgresql_without_its_driver_says_what_to_install(tmp_path):
 def test_postgresql_down_names_the_database_and_fails_at_once(tmp_path):
     url = f"postgresql+psycopg://learnsync:hunter2@127.0.0.1:{_closed_port()}/learnsync"
     result = run_cli(["sync", "content", "-p", "udemy"], cwd=tmp_path, env=clean_env(LEARNSYNC_DATABASE_URL=url))
-    line = assert_one_line_error(result, UNREACHABLE, "the state DB postgresql+psycopg://learnsync:***@127.0.0.1", "is the database server running")
+    assert_one_line_error(result, UNREACHABLE, "the state DB postgresql+psycopg://learnsync:***@127.0.0.1", "is the database server running")
     assert "hunter2" not in result.output
 
 
@@ -117,3 +116,59 @@ def test_exit_codes_are_documented_in_help_and_readme(tmp_path):
         assert f"{code}  {meaning}" in help_text
         assert f"| {code} |" in readme
     assert "issue" not in run_cli(["bench", "--help"], cwd=tmp_path).stdout.lower()
+
+
+def test_faults_on_a_sandbox_that_is_not_running_name_its_address(tmp_path):
+    port = _closed_port()
+    result = run_cli(["faults", "list", f"http://127.0.0.1:{port}"], cwd=tmp_path)
+    assert_one_line_error(result, UNREACHABLE, f"127.0.0.1:{port}", "does not answer")
+
+
+def test_sandbox_all_starts_every_sandbox_prints_the_settings_and_stops_on_ctrl_c(tmp_path):
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    base = _free_ports(5)
+    proc = subprocess.Popen([sys.executable, "-c", "from learnsync.cli import app; app()", "sandbox", "all", "--port", str(base)],
+                            cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{base + 4}/", timeout=1).status_code:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        answers = [httpx.get(f"http://127.0.0.1:{base + i}/", timeout=5).status_code for i in range(5)]
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert all(code > 0 for code in answers)
+    assert proc.returncode == 0 and "Traceback" not in stdout + stderr, stderr
+    for i, var in enumerate(("LMS360", "UDEMY", "COURSERA", "EDFLEX", "OPENCLASSROOMS")):
+        assert f"export LEARNSYNC_{var}__BASE_URL=http://127.0.0.1:{base + i}" in stdout
+    assert "sandboxes stopped" in stdout
+
+
+def _free_ports(n: int) -> int:
+    """The first of n consecutive free loopback ports."""
+    import random
+
+    for _ in range(200):
+        base = random.randint(20_000, 60_000)
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
