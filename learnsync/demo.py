@@ -75,7 +75,7 @@ def run_demo(providers: list[str] | None, *, courses: int, database_url: str | N
                 reports.append(report)
         lms = fleet.app("lms360").state.store
         table = Table(title="what was synced into the 360Learning sandbox")
-        table.add_column("provider")
+        table.add_column("provider", no_wrap=True)
         table.add_column("flow")
         table.add_column("status")
         for outcome in OUTCOMES:
@@ -89,12 +89,12 @@ def run_demo(providers: list[str] | None, *, courses: int, database_url: str | N
                 console.print(f"  {rep['provider']} {rep['kind']}: {err['outcome']} {err['external_id']} {err['field']}: {err['reason']}")
         console.print(
             f"State DB: {redact_url(db_url)} (course_states, stat_attempts, sync_runs, item_outcomes, quarantine_items); "
-            "the demo starts it afresh each time."
+            "the demo starts it afresh each time.", soft_wrap=True,
         )
-        console.print(f"Try: learnsync status --db {db_arg}")
+        console.print(f"Try: learnsync status --db {db_arg}", soft_wrap=True)
         console.print(
             "Then sync against sandboxes of your own: `learnsync sandbox all` in another terminal, "
-            "then `learnsync sync content --provider udemy` (the default settings point at them)."
+            "then `learnsync sync content --provider udemy` (the default settings point at them).", soft_wrap=True,
         )
     finally:
         fleet.close()

@@ -244,7 +244,9 @@ def run_flow(call: Callable[[], Any], *, lms_url: str = "") -> tuple[dict[str, A
     from learnsync.errors import host_of
 
     counts = ProgressCounts(lms_host=host_of(lms_url) if lms_url else "")
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True)
+    # A live line only on a terminal: a log file gets the retries, warnings and the summary line.
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True,
+                        disable=not err.is_terminal)
     loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
     http_log, own_log = logging.getLogger("learnsync.http"), logging.getLogger("learnsync")
     previous = http_log.level, own_log.level
