@@ -65,7 +65,7 @@ def _finish(report: dict[str, Any], run_id: str | None, fmt: OutputFormat, title
 @app.command()
 def sandbox(
     name: str = typer.Argument(..., help="360, udemy, coursera, edflex, openclassrooms, or all"),
-    port: int = typer.Option(0, min=0, max=65535, help="port (default: 8100 for 360, 8101 udemy, 8102 coursera, 8103 edflex, "
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="port (default: 8100 for 360, 8101 udemy, 8102 coursera, 8103 edflex, "
                              "8104 openclassrooms, the ports learnsync's default settings use; with `all`, the first of five)"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
 ) -> None:
