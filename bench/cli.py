@@ -1,4 +1,5 @@
-"""`python -m bench`: run every figure of issue 9 against live sandboxes and print them.
+"""`python -m bench`: measure learnsync's performance figures against live sandboxes, print them
+as a table and draw them as a chart (each figure's time against its floor).
 
     python -m bench                 # 50,000 courses, 1,000,000 activity rows, 50 ms latency, 1 run
     python -m bench --runs 3        # medians of 3 runs (catalog figures and transform)
@@ -40,6 +41,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]
     p.add_argument("--skip", action="append", default=[], choices=["catalog", "naive", "transform", "memory"])
     p.add_argument("--quick", action="store_true", help="5,000 courses and 50,000 rows")
     p.add_argument("--json", help="also write the raw figures to this file")
+    p.add_argument("--chart", default="learnsync-bench.png", help="PNG chart of the figures against their floors (default: %(default)s)")
     p.add_argument("--workdir", default=None, help="state DBs and Prefect results (default: a temporary directory)")
     args = p.parse_args(argv)
     cfg = BenchConfig(
@@ -141,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(cfg.workdir, ignore_errors=True)
     figures["bench_seconds"] = time.perf_counter() - began
     report.print_figures(cfg, figures)
+    rows = report.chart_rows(figures)
+    if args.chart and rows:
+        from learnsync.charts import bench_chart
+
+        chart = bench_chart(rows, args.chart, title=f"learnsync benchmark: {cfg.courses:,} courses, {cfg.rows:,} rows")
+        print(f"chart: {chart}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=2, default=str)

@@ -100,6 +100,26 @@ def _row(name: str, measured: str, target: str, ratio: str, ok: bool | None) -> 
     return name, measured, target, ratio, "" if ok is None else ("yes" if ok else "NO")
 
 
+TRANSFORM_TARGET_ROWS_PER_SECOND = 1_000_000
+
+
+def chart_rows(figures: dict[str, Any]) -> list[tuple[str, list[float], float | None]]:
+    """(figure, seconds of each run, floor seconds) for the chart: the catalog figures against
+    the floor 360Learning's limits set, each stats transform against its target rate."""
+    rows: list[tuple[str, list[float], float | None]] = []
+    c = figures.get("catalog")
+    if c:
+        floor = c["floor_configured"]
+        rows.append(("full catalog sync", list(c["full_seconds"]), floor))
+        if "naive_seconds" in c:
+            rows.append(("naive full sync", list(c["naive_seconds"]), floor))
+        rows.append(("no-change re-sync", list(c["resync_seconds"]), None))
+        rows.append(("re-sync, mapping cache off", list(c["resync_unmapped_seconds"]), None))
+    for provider, t in (figures.get("transform") or {}).items():
+        rows.append((f"stats transform, {provider}", list(t["seconds"]), t["rows"] / TRANSFORM_TARGET_ROWS_PER_SECOND))
+    return rows
+
+
 def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
     rows: list[tuple[str, str, str, str, str]] = []
     notes: list[str] = []

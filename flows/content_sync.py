@@ -27,6 +27,7 @@ from tasks.extract import (
 from tasks.load import push_catalog
 from tasks.mapped_chunks import HEAD_CHUNK, MappedChunkCache, PreparedChunk, context_key
 from statestore.models import RunKind
+from tasks.plan_preview import MAX_PLANNED, planned_items
 from tasks.report import RunReport
 
 
@@ -375,6 +376,7 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
                 for outcome in ("created", "updated", "unchanged", "archived", "restored"):
                     report.add(outcome, plan.counts.get(outcome, 0))
                 report.notes.append("dry run: the counts are what a real run would do; nothing was written")
+                report.planned, report.planned_total = planned_items(plan.items, _stored_payloads(store, integration, plan.items))
             else:
                 report.add("unchanged", plan.counts.get("unchanged", 0))
                 _count_resumed(report, plan.items)
@@ -408,6 +410,10 @@ def _count_resumed(report: RunReport, items: pd.DataFrame) -> None:
             if items.loc[items["external_id"] == ext, "outcome"].iat[0] == "unchanged":
                 report.counts["unchanged"] -= 1
             report.add(outcome)
+def _stored_payloads(store: Any, integration: dict, items: pd.DataFrame) -> dict[str, Any]:
+    """What 360Learning holds of the courses a dry run would update (their changed fields)."""
+    updated = items.loc[items["outcome"].isin(["updated", "retag"]), "external_id"].head(MAX_PLANNED)
+    return store.course_payloads(integration["id"], updated.tolist()) if integration.get("id") and len(updated) else {}
 
 
 def _report_mapping_rejects(report: RunReport, quarantine: pd.DataFrame, ignored: pd.DataFrame) -> None:

@@ -15,7 +15,7 @@ from tasks.diff import filter_mask
 from tasks.filters import plan_filter_change, validate_filters
 from tasks.load import archive_courses, result_fields
 from statestore.models import RunKind
-from tasks.report import RunReport
+from tasks.report import MAX_ERRORS_KEPT, RunReport
 
 
 RESTORABLE_REASONS = ("filter", "missing", "provider")
@@ -170,22 +170,38 @@ async def share_courses(provider: str, group_ids: list[str], platform: str = "de
     from lms360.models import ShareItem
 
     targets = targets or ["catalog", "library"]
-    state = rt.store.load_courses(rt.store.get_integration(provider, platform)["id"])
+    integration = rt.store.get_integration(provider, platform)
+    if not integration:
+        raise ValueError(f"no {provider} integration on platform {platform}; run `learnsync configure --provider {provider}` first")
+    state = rt.store.load_courses(integration["id"])
     course_ids = state.loc[(state["status"] == "active") & state["course_id"].notna(), "course_id"].tolist()
     shared: dict[str, int] = {}
+    attempted: dict[str, int] = {}
+    failed: list[dict[str, str]] = []  # one row per item 360Learning refused: nothing is dropped silently
     run_pk = rt.store.start_run(provider, platform, RunKind.share, False, {"groups": group_ids, "targets": targets}, flow_run_id())
     try:
         async with rt.lms_client() as lms:
             for target in targets:
                 items = [ShareItem(groupId=g, contentType="course", contentId=c) for g in group_ids for c in course_ids]
                 results = await lms.share_courses(items, target)
-                shared[target] = sum(1 for r in results if result_fields(r)[0])
+                attempted[target] = len(items)
+                shared[target] = 0
+                for r in results:
+                    ok, _res, message, item = result_fields(r)
+                    if ok:
+                        shared[target] += 1
+                    else:
+                        failed.append({"target": target, "group": str(item.get("groupId")), "course": str(item.get("contentId")), "reason": message or "no reason given"})
     except Exception as exc:
         rt.store.finish_run(run_pk, "failed", {}, error=f"{type(exc).__name__}: {exc}")
         raise
-    rt.store.finish_run(run_pk, "completed", {"shared": sum(shared.values())})
+    rt.store.finish_run(run_pk, "completed_with_errors" if failed else "completed", {"shared": sum(shared.values()), "failed": len(failed)})
     logger().info("shared %s courses: %s", provider, shared)
-    return {"courses": len(course_ids), "groups": group_ids, "shared": shared}
+    return {
+        "courses": len(course_ids), "groups": group_ids, "shared": shared, "attempted": attempted,
+        "failed_count": len(failed), "failed": failed[:MAX_ERRORS_KEPT],
+        "status": "completed_with_errors" if failed else "completed",
+    }
 
 
 @flow(name="deactivate-integration", flow_run_name="deactivate-{provider}-{platform}")

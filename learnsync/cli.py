@@ -1,24 +1,27 @@
-"""`learnsync` command line: sandboxes, demo, syncs, backfills, status, integration lifecycle."""
+"""`learnsync` command line: sandboxes, demo, syncs, backfills, status, integration lifecycle.
+
+Commands stay thin: arguments and settings are checked first (`learnsync.cli_checks`, before
+Prefect starts), errors become one line with an exit code (`learnsync.cli_app`,
+`learnsync.errors`), and output goes through `learnsync.output`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import sys
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from tasks.report import OUTCOMES
+from learnsync import cli_checks as checks
+from learnsync import output
+from learnsync.cli_app import make_app
+from learnsync.errors import ITEM_ERRORS, ConfigProblem, UsageProblem, redact_url
+from learnsync.output import out as console
 
-app = typer.Typer(help="learnsync: keep 360Learning fed from Udemy Business, Coursera, Edflex and OpenClassrooms.", no_args_is_help=True)
-console = Console(width=None if sys.stdout.isatty() else 160)
+app = make_app("learnsync: keep 360Learning fed from Udemy Business, Coursera, Edflex and OpenClassrooms.")
 
 
 class SyncKind(str, Enum):
@@ -26,97 +29,107 @@ class SyncKind(str, Enum):
     stats = "stats"
 
 
-class _ProgressLog(logging.Handler):
-    """Shows the flow's latest log line (pages read, batches confirmed...) on the progress bar."""
-
-    def __init__(self, progress: Progress, task_id: Any) -> None:
-        super().__init__(level=logging.INFO)
-        self.progress, self.task_id = progress, task_id
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage().splitlines()[0][:90]
-        self.progress.update(self.task_id, description=message, advance=1)
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
 
 
-def _run_flow(coro: Any) -> dict[str, Any]:
-    """Run a flow with a live progress bar fed by its run logs; return its report."""
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
-    watched = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs", "learnsync.lms360")]
-    with progress:
-        task_id = progress.add_task("starting (watch it in the Prefect UI too)", total=None)
-        handler = _ProgressLog(progress, task_id)
-        for log in watched:
-            log.addHandler(handler)
-        try:
-            result = asyncio.run(coro)
-        finally:
-            for log in watched:
-                log.removeHandler(handler)
-    return _result_dict(result)
+def _prepare(provider: str | None, platform: str, *, writes: bool = True, services: bool = True) -> tuple[Any, Any]:
+    """Check a provider command's arguments, settings, state DB and services; (settings, store)."""
+    if provider is not None:
+        checks.check_provider(provider)
+    settings = checks.load_settings()
+    checks.check_platform(settings, platform)
+    url = checks.database_url(settings)
+    store = checks.open_state_store(url, writable=writes)
+    output.context_line(url, prefect=True)
+    if services:
+        checks.check_services(settings, platform, [provider] if provider else [])
+        checks.check_lms_credentials(settings, platform)
+    return settings, store
 
 
-def _result_dict(result: Any) -> dict[str, Any]:
-    if hasattr(result, "result"):  # a Prefect State
-        result = result.result()
-    return result if isinstance(result, dict) else {}
+def _lms_url(settings: Any, platform: str) -> str:
+    return checks.check_platform(settings, platform).base_url
 
 
-def print_report(report: dict[str, Any], title: str | None = None) -> None:
-    table = Table(title=title or f"{report.get('provider')} {report.get('kind')} — {report.get('status')}")
-    table.add_column("outcome")
-    table.add_column("count", justify="right")
-    for outcome in OUTCOMES:
-        table.add_row(outcome, str(report.get("counts", {}).get(outcome, 0)))
-    console.print(table)
-    if report.get("skipped"):
-        console.print("skipped: " + ", ".join(f"{k}={v}" for k, v in report["skipped"].items()))
-    for note in report.get("notes", []):
-        console.print(f"• {note}")
-    errors = report.get("errors") or []
-    if errors:
-        err = Table(title=f"errors ({report.get('error_count', len(errors))}, first {len(errors)})")
-        for col in ("external_id", "outcome", "field", "reason"):
-            err.add_column(col)
-        for e in errors[:20]:
-            err.add_row(e["external_id"], e["outcome"], e["field"], e["reason"])
-        console.print(err)
+def _finish(report: dict[str, Any], run_id: str | None, fmt: OutputFormat, title: str | None = None) -> None:
+    if fmt is OutputFormat.json:
+        output.print_json({**report, "flow_run_id": run_id, "state_db": output.current_db_url() and redact_url(output.current_db_url())})
+    else:
+        output.print_report(report, title)
+    output.flow_run_line(run_id)
+    if report.get("status") == "completed_with_errors":
+        raise typer.Exit(code=ITEM_ERRORS)
 
 
 @app.command()
 def sandbox(
-    name: str = typer.Argument(..., help="360 (or lms360), udemy, coursera, edflex, openclassrooms"),
-    port: int = typer.Option(0, help="port on 127.0.0.1 (default: the settings' port for that sandbox)"),
-    host: str = typer.Option("127.0.0.1"),
+    name: str = typer.Argument(..., help="360, udemy, coursera, edflex, openclassrooms, or all"),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="port (default: 8100 for 360, 8101 udemy, 8102 coursera, 8103 edflex, "
+                             "8104 openclassrooms, the ports learnsync's default settings use; with `all`, the first of five)"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
 ) -> None:
-    """Serve one sandbox API in the foreground (Ctrl-C to stop)."""
-    from learnsync.sandboxes_runtime import sandbox_app
+    """Serve sandbox APIs in the foreground (Ctrl-C to stop); `all` starts every one and prints the settings that point at them."""
+    import time
+
+    from learnsync.sandboxes_runtime import default_ports, sandbox_app, start_fleet
     from sandboxes.server import serve_forever
 
-    key = "lms360" if name in ("360", "lms360", "360learning") else name
-    defaults = {"lms360": 8100, "udemy": 8101, "coursera": 8102, "edflex": 8103, "openclassrooms": 8104}
-    serve_forever(sandbox_app(key), host, port or defaults[key])
+    keys = checks.check_sandbox_name(name)
+    ports = default_ports()
+    if len(keys) == 1:
+        try:
+            serve_forever(sandbox_app(keys[0]), host, port or ports[keys[0]])
+        except OSError as exc:
+            raise ConfigProblem(f"cannot listen on {host}:{port or ports[keys[0]]}: {exc.strerror or exc}; pass another --port") from None
+        return
+    chosen = {k: (port + i if port else ports[k]) for i, k in enumerate(keys)}
+    try:
+        fleet = start_fleet([k for k in keys if k != "lms360"], host=host, ports=chosen)
+    except OSError as exc:
+        raise ConfigProblem(f"cannot listen on {host} ports {min(chosen.values())}-{max(chosen.values())}: {exc.strerror or exc} "
+                            "(sandboxes already running?); pass another --port") from None
+    try:
+        console.print("sandboxes running (Ctrl-C stops them):")
+        for key, server in fleet.servers.items():
+            console.print(f"  {key:<15} {server.url}")
+        console.print("Point learnsync at them (already the defaults when the ports are 8100-8104):")
+        for var, value in fleet.env().items():
+            console.print(f"  export {var}={value}")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("sandboxes stopped")
+    finally:
+        fleet.close()
 
 
 @app.command()
 def sync(
     kind: SyncKind = typer.Argument(..., help="content or stats"),
-    provider: str = typer.Option(..., "--provider", "-p"),
-    platform: str = typer.Option("default"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="compute and report the full diff, write nothing"),
+    provider: str = typer.Option(..., "--provider", "-p", help="udemy, coursera, edflex or openclassrooms"),
+    platform: str = typer.Option("default", help="360Learning platform (default, or one of LEARNSYNC_PLATFORMS)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what would be created, updated, archived and restored; write nothing"),
     force: bool = typer.Option(False, "--force", help="archive even if the extract shrank below the guard"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
 ) -> None:
     """Run one sync now (a Prefect flow run)."""
+    settings, _store = _prepare(provider, platform, writes=not dry_run)
     if kind is SyncKind.content:
         from flows.content_sync import content_sync
 
-        report = _run_flow(content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force))
+        report, run_id = output.run_flow(
+            lambda: content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force, return_state=True),
+            lms_url=_lms_url(settings, platform),
+        )
     else:
         from flows.stats_sync import stats_sync
 
-        report = _run_flow(stats_sync(provider=provider, platform=platform, dry_run=dry_run))
-    print_report(report)
-    if report.get("status") == "completed_with_errors":
-        raise typer.Exit(code=3)
+        report, run_id = output.run_flow(
+            lambda: stats_sync(provider=provider, platform=platform, dry_run=dry_run, return_state=True), lms_url=_lms_url(settings, platform)
+        )
+    _finish(report, run_id, fmt)
 
 
 @app.command()
@@ -126,60 +139,73 @@ def backfill(
     since: str = typer.Option(..., help="first day, YYYY-MM-DD"),
     until: Optional[str] = typer.Option(None, help="day after the last one, YYYY-MM-DD (default: tomorrow)"),
     platform: str = typer.Option("default"),
-    window_days: int = typer.Option(7, help="size of each independent window"),
+    window_days: int = typer.Option(7, min=1, help="days in each independent window (at least 1)"),
     dry_run: bool = typer.Option(False, "--dry-run"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
 ) -> None:
     """Re-import historical statistics for a date range; the daily watermark is not moved."""
     if what != "stats":
-        raise typer.BadParameter("only stats can be backfilled")
+        raise UsageProblem(f"only stats can be backfilled, not {what!r}: learnsync backfill stats --provider P --since YYYY-MM-DD")
+    first = checks.parse_day(since, "--since")
+    last = checks.parse_day(until, "--until")
+    assert first is not None
+    checks.check_window(first, last)
+    settings, _store = _prepare(provider, platform)
     from flows.stats_sync import stats_backfill
 
-    report = _run_flow(
-        stats_backfill(
-            provider=provider,
-            since=date.fromisoformat(since),
-            until=date.fromisoformat(until) if until else None,
-            platform=platform,
-            window_days=window_days,
-            dry_run=dry_run,
-        )
+    report, run_id = output.run_flow(
+        lambda: stats_backfill(provider=provider, since=first, until=last, platform=platform, window_days=window_days,
+                               dry_run=dry_run, return_state=True),
+        lms_url=_lms_url(settings, platform),
     )
-    print_report(report)
+    _finish(report, run_id, fmt)
 
 
 @app.command()
-def status(limit: int = typer.Option(10, help="runs to show")) -> None:
-    """Integrations, last runs and open quarantine from the state store."""
-    from learnsync.runtime import state_store
-    from learnsync.settings import load_settings
+def status(
+    limit: int = typer.Option(5, min=1, help="runs shown per provider and platform"),
+    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="only this provider"),
+    platform: Optional[str] = typer.Option(None, help="only this 360Learning platform"),
+    db: Optional[str] = typer.Option(None, "--db", help="state DB URL or SQLite file (default: LEARNSYNC_DATABASE_URL, else .learnsync/state.db)"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
+    chart: Optional[str] = typer.Option(None, "--chart", help="also draw the sync history (outcomes per run, open quarantine) to this PNG file"),
+) -> None:
+    """Integrations, last runs (state, duration, counts, error, Prefect run), open quarantine and
+    lifecycle actions, read from the state store (read-only: never migrates or writes)."""
+    from learnsync.status_view import collect_status, open_read_only, prefect_ui_base, render_status
 
-    store = state_store(load_settings().database_url)
-    integ = Table(title="integrations")
-    for col in ("provider", "platform", "360 integration", "active", "options", "filters"):
-        integ.add_column(col)
-    for row in store.list_integrations():
-        integ.add_row(row["provider"], row["platform"], str(row.get("integration_id")), str(row.get("active")), str(row.get("options")), str(row.get("filters")))
-    console.print(integ)
-    runs = Table(title=f"last {limit} runs")
-    for col in ("id", "provider", "kind", "status", "started", "counts"):
-        runs.add_column(col)
-    for run in store.list_runs(limit=limit):
-        counts = {k: v for k, v in (run.get("counts") or {}).items() if v}
-        runs.add_row(str(run["id"]), run["provider"], run["kind"], run["status"], str(run["started_at"])[:19], str(counts))
-    console.print(runs)
-    quarantine = store.open_quarantine()
-    console.print(f"open quarantine: {len(quarantine)} item(s)")
-    if len(quarantine):
-        console.print(quarantine.head(20).to_string(index=False))
+    if provider is not None:
+        checks.check_provider(provider)
+    if db:
+        url = db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
+    else:
+        url = checks.database_url(checks.load_settings())
+    output.set_db_url(url)
+    store, schema = open_read_only(url)
+    ui = prefect_ui_base()
+    output.note(f"state DB: {redact_url(url)} (read-only) · Prefect UI: {ui or 'none set (PREFECT_API_URL); runs on a temporary server leave no link'}")
+    if schema == "older":
+        output.note("this state DB has an older schema: the next sync upgrades it; shown as it is")
+    data = collect_status(store, provider=provider, platform=platform, limit=limit)
+    if chart:
+        from learnsync.charts import sync_history_chart
+
+        output.note(f"sync history drawn to {sync_history_chart(data, chart)}")
+    if fmt is OutputFormat.json:
+        output.print_json(data)
+    else:
+        render_status(data, console)
 
 
 @app.command()
 def demo(
     providers: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: every provider available"),
-    courses: int = typer.Option(200, help="catalog size per provider"),
-    database_url: Optional[str] = typer.Option(None, help="default: sqlite file .learnsync/demo.db"),
+    courses: int = typer.Option(200, min=1, help="catalog size per provider"),
+    database_url: Optional[str] = typer.Option(None, help="an empty state DB (default: .learnsync/demo.db, started afresh each run)"),
 ) -> None:
     """Start the sandboxes on loopback and run content + stats sync for every provider through Prefect."""
+    for p in providers or []:
+        checks.check_provider(p)
     from learnsync.demo import run_demo
 
     run_demo(providers, courses=courses, database_url=database_url, console=console)
@@ -187,33 +213,36 @@ def demo(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def bench(ctx: typer.Context) -> None:
-    """Run the performance benchmark (same as `python -m bench`; `learnsync bench --help` for its options)."""
+    """Run the performance benchmark and draw its chart (same as `python -m bench`; `learnsync bench --help` for its options)."""
     from bench.cli import main as bench_main
 
     raise typer.Exit(bench_main(list(ctx.args)))
-
-
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--option expects key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key] = {"true": True, "false": False}.get(value.lower(), value)
-    return out
 
 
 @app.command()
 def configure(
     provider: str = typer.Option(..., "--provider", "-p"),
     platform: str = typer.Option("default"),
-    option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="e.g. tags_sync=true, learning_paths_sync=true, skills_sync=true"),
+    option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="key=value, typed by the provider's options: e.g. tags_sync=true (booleans: true/false, 1/0, yes/no)"),
 ) -> None:
     """Create (or adopt) the provider's integration in 360Learning, verify it is listed, store its id and options."""
+    from learnsync.settings import OptionValueError, parse_integration_options
+    from providers.registry import get_provider
+
+    checks.check_provider(provider)
+    try:
+        options = parse_integration_options(option or [], get_provider(provider).default_options)
+    except OptionValueError as exc:
+        raise UsageProblem(f"--option: {exc}") from None
+    settings, _store = _prepare(provider, platform, services=False)
+    checks.check_services(settings, platform, [])
+    checks.check_lms_credentials(settings, platform)
     from flows.lifecycle import configure_integration
 
-    row = asyncio.run(configure_integration(provider=provider, platform=platform, options=_parse_options(option or [])))
+    row, run_id = output.run_flow(lambda: configure_integration(provider=provider, platform=platform, options=options, return_state=True),
+                                  lms_url=_lms_url(settings, platform))
     console.print(f"{provider} on {platform}: integration {row['integration_id']} options={row.get('options')} filters={row.get('filters')}")
+    output.flow_run_line(run_id)
 
 
 @app.command()
@@ -228,14 +257,38 @@ def filters(
 
     Values the provider does not use are refused; a change that would archive more than the
     mass-archive guard allows is refused too (undo a mistaken one with `learnsync restore`)."""
-    from flows.lifecycle import set_filters
+    from providers.registry import get_provider
 
+    checks.check_provider(provider)
     chosen: dict[str, list[str]] = {}
     if language:
         chosen["languages"] = language
     if content_type:
         chosen["content_types"] = content_type
-    print_report(_run_flow(set_filters(provider=provider, filters=chosen, platform=platform, force=force)))
+    supported = get_provider(provider).supports_filters
+    unknown = sorted(set(chosen) - set(supported))
+    if unknown:
+        flags = {"languages": "--language", "content_types": "--content-type"}
+        raise UsageProblem(f"{provider} cannot filter by {', '.join(flags[u] for u in unknown)}; it supports "
+                           f"{', '.join(flags[s] for s in supported) or 'no filter'}")
+    settings, _store = _prepare(provider, platform, services=False)
+    checks.check_services(settings, platform, [])
+    checks.check_lms_credentials(settings, platform)
+    from flows.lifecycle import set_filters
+
+    report, run_id = output.run_flow(lambda: set_filters(provider=provider, filters=chosen, platform=platform, force=force, return_state=True),
+                                     lms_url=_lms_url(settings, platform))
+    _finish(report, run_id, OutputFormat.table)
+
+
+def _require_integration(store: Any, provider: str, platform: str) -> dict[str, Any]:
+    integration = store.get_integration(provider, platform)
+    if not integration or not integration.get("integration_id"):
+        raise ConfigProblem(
+            f"no {provider} integration on platform {platform} in the state DB {redact_url(store.url)}: "
+            f"run `learnsync sync content --provider {provider}` (or `learnsync configure --provider {provider}`) first"
+        )
+    return integration
 
 
 @app.command()
@@ -249,10 +302,23 @@ def restore(
     """Undo an archiving that was a mistake (e.g. a wrong filter): unarchive the courses archived for REASON.
 
     Courses the saved filters still exclude stay archived: fix the filters first."""
+    from flows.lifecycle import RESTORABLE_REASONS
+
+    checks.check_provider(provider)
+    if reason not in RESTORABLE_REASONS:
+        raise UsageProblem(f"--reason {reason!r}: choose one of {', '.join(RESTORABLE_REASONS)}")
+    settings, store = _prepare(provider, platform, services=False, writes=not dry_run)
+    _require_integration(store, provider, platform)
+    checks.check_services(settings, platform, [])
+    checks.check_lms_credentials(settings, platform)
     from flows.lifecycle import restore_courses
 
     when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
-    print_report(_run_flow(restore_courses(provider=provider, platform=platform, reason=reason, since=when, dry_run=dry_run)))
+    report, run_id = output.run_flow(
+        lambda: restore_courses(provider=provider, platform=platform, reason=reason, since=when, dry_run=dry_run, return_state=True),
+        lms_url=_lms_url(settings, platform),
+    )
+    _finish(report, run_id, OutputFormat.table)
 
 
 @app.command()
@@ -261,23 +327,70 @@ def share(
     group: list[str] = typer.Option(..., "--group", "-g", help="target group id (repeat)"),
     target: Optional[list[str]] = typer.Option(None, help="catalog and/or library (default both)"),
     platform: str = typer.Option("default"),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
 ) -> None:
     """Share every synced course with other groups' catalogs and libraries (bulk endpoints)."""
+    checks.check_provider(provider)
+    checks.check_group_ids(group)
+    for t in target or []:
+        if t not in ("catalog", "library"):
+            raise UsageProblem(f"--target {t!r}: choose catalog or library")
+    settings, store = _prepare(provider, platform, services=False)
+    _require_integration(store, provider, platform)
+    checks.check_services(settings, platform, [])
+    checks.check_lms_credentials(settings, platform)
     from flows.lifecycle import share_courses
 
-    result = asyncio.run(share_courses(provider=provider, group_ids=group, platform=platform, targets=target))
-    console.print(result)
+    result, run_id = output.run_flow(
+        lambda: share_courses(provider=provider, group_ids=group, platform=platform, targets=target, return_state=True),
+        lms_url=_lms_url(settings, platform),
+    )
+    if fmt is OutputFormat.json:
+        output.print_json({**result, "flow_run_id": run_id})
+    else:
+        _print_share(result)
+    output.flow_run_line(run_id)
+    if result.get("failed_count"):
+        raise typer.Exit(code=ITEM_ERRORS)
+
+
+def _print_share(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    if not result["courses"]:
+        console.print("nothing to share: no active synced course (run `learnsync sync content` first)")
+        return
+    done = ", ".join(f"{t} {result['shared'][t]}/{result['attempted'][t]}" for t in result["shared"])
+    console.print(f"shared {result['courses']} course(s) with {len(result['groups'])} group(s): {done}")
+    if result.get("failed"):
+        grouped: dict[tuple[str, str, str], int] = {}
+        for f in result["failed"]:
+            k = (f["target"], f["group"], f["reason"])
+            grouped[k] = grouped.get(k, 0) + 1
+        table = Table(title=f"not shared ({result['failed_count']} item(s))")
+        for col in ("target", "group", "reason", "items"):
+            table.add_column(col, overflow="fold")
+        for (t, g, reason), n in sorted(grouped.items()):
+            table.add_row(t, g, reason, str(n))
+        console.print(table)
 
 
 @app.command()
 def deactivate(provider: str = typer.Option(..., "--provider", "-p"), platform: str = typer.Option("default")) -> None:
     """Archive every synced course and pause the schedules; learning data is kept."""
+    checks.check_provider(provider)
+    settings, store = _prepare(provider, platform, services=False)
+    _require_integration(store, provider, platform)
+    checks.check_services(settings, platform, [])
+    checks.check_lms_credentials(settings, platform)
     from flows.lifecycle import deactivate_integration
 
-    print_report(_run_flow(deactivate_integration(provider=provider, platform=platform)))
+    report, run_id = output.run_flow(lambda: deactivate_integration(provider=provider, platform=platform, return_state=True),
+                                     lms_url=_lms_url(settings, platform))
+    _finish(report, run_id, OutputFormat.table)
 
 
-faults_app = typer.Typer(help="Switch fault injection on a running sandbox (see sandboxes/faults.py).", no_args_is_help=True)
+faults_app = typer.Typer(help="Switch fault injection on a running sandbox.", no_args_is_help=True)
 app.add_typer(faults_app, name="faults")
 
 
@@ -397,5 +510,4 @@ def main() -> None:  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     app()

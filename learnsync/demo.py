@@ -1,8 +1,13 @@
-"""`learnsync demo`: every sandbox on loopback, SQLite state, local Prefect; sync all; show what changed."""
+"""`learnsync demo`: every sandbox on loopback, SQLite state, Prefect; sync all; show what changed.
+
+Rerunnable: the sandboxes start empty each time, so the demo starts from an empty state DB of
+its own (`.learnsync/demo.db`, replaced on each run). It never touches the real state DB; an
+explicit `--database-url` must hold no integration yet.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -10,43 +15,67 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from learnsync.sandboxes_runtime import start_fleet
+from learnsync.errors import ConfigProblem, redact_url
+from learnsync.sandboxes_runtime import PROVIDER_SANDBOXES, start_fleet
 from providers.registry import available_providers
 from tasks.report import OUTCOMES
 
+DEMO_DB = Path(".learnsync") / "demo.db"
+# Settings the demo sets itself: the user's (real hosts, real credentials) must not leak in.
+_SERVICE_SETTINGS = ("LEARNSYNC_LMS360__", "LEARNSYNC_PLATFORMS", "LEARNSYNC_UDEMY__", "LEARNSYNC_COURSERA__",
+                     "LEARNSYNC_EDFLEX__", "LEARNSYNC_OPENCLASSROOMS__", "LEARNSYNC_DATABASE_URL")
+
 
 def _catalog_config(provider: str, courses: int) -> dict[str, Any]:
-    from learnsync.sandboxes_runtime import PROVIDER_SANDBOXES
-    import importlib
-
     cls = getattr(importlib.import_module(f"sandboxes.{provider}"), PROVIDER_SANDBOXES[provider])
     fields = getattr(cls, "model_fields", None) or getattr(cls, "__dataclass_fields__", {})
     return {"n_courses": courses} if "n_courses" in fields else {}
 
 
+def demo_database(database_url: str | None) -> tuple[str, str]:
+    """(the demo's state DB URL, the `--db` value that reaches it from this folder).
+
+    The default file is replaced: its state describes sandboxes that are gone."""
+    if database_url:
+        from statestore.store import StateStore
+
+        if StateStore(database_url).list_integrations():
+            raise ConfigProblem(
+                f"the demo needs an empty state DB, and {redact_url(database_url)} already holds integrations "
+                "(the demo's sandboxes start empty): drop --database-url to use .learnsync/demo.db"
+            )
+        return database_url, database_url
+    DEMO_DB.parent.mkdir(exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{DEMO_DB.resolve()}", str(DEMO_DB)
+
+
 def run_demo(providers: list[str] | None, *, courses: int, database_url: str | None, console: Console) -> list[dict[str, Any]]:
     from flows.content_sync import content_sync
     from flows.stats_sync import stats_sync
+    from learnsync import output
 
     providers = providers or available_providers()
-    db_url = database_url or os.environ.get("LEARNSYNC_DATABASE_URL") or f"sqlite:///{Path('.learnsync').resolve() / 'demo.db'}"
-    Path(".learnsync").mkdir(exist_ok=True)
+    for key in [k for k in os.environ if k.startswith(_SERVICE_SETTINGS)]:
+        del os.environ[key]
+    db_url, db_arg = demo_database(database_url)
     os.environ["LEARNSYNC_DATABASE_URL"] = db_url
+    output.set_db_url(db_url)
     fleet = start_fleet(providers, {p: _catalog_config(p, courses) for p in providers})
     fleet.apply_env()
-    console.print("sandboxes: " + ", ".join(f"{n} {s.url}" for n, s in fleet.servers.items()))
-    console.print("Prefect: " + (os.environ.get("PREFECT_API_URL") or "local ephemeral server (starts on first flow run)"))
+    output.note("sandboxes: " + ", ".join(f"{n} {s.url}" for n, s in fleet.servers.items()))
+    output.context_line(db_url, prefect=True)
     reports: list[dict[str, Any]] = []
     try:
         for provider in providers:
             for name, flow_fn in (("content", content_sync), ("stats", stats_sync)):
-                with console.status(f"{provider}: {name} sync…"):
-                    state = asyncio.run(flow_fn(provider=provider))
-                report = state.result() if hasattr(state, "result") else state
+                output.note(f"{provider}: {name} sync…")
+                report, _run_id = output.run_flow(lambda: flow_fn(provider=provider, return_state=True), lms_url=fleet.url("lms360"))
                 reports.append(report)
         lms = fleet.app("lms360").state.store
         table = Table(title="what was synced into the 360Learning sandbox")
-        table.add_column("provider")
+        table.add_column("provider", no_wrap=True)
         table.add_column("flow")
         table.add_column("status")
         for outcome in OUTCOMES:
@@ -59,8 +88,13 @@ def run_demo(providers: list[str] | None, *, courses: int, database_url: str | N
             for err in rep.get("errors", [])[:3]:
                 console.print(f"  {rep['provider']} {rep['kind']}: {err['outcome']} {err['external_id']} {err['field']}: {err['reason']}")
         console.print(
-            f"State DB: {db_url} — tables course_states (one row per synced course), stat_attempts, sync_runs, "
-            "item_outcomes, quarantine_items. Try: learnsync status"
+            f"State DB: {redact_url(db_url)} (course_states, stat_attempts, sync_runs, item_outcomes, quarantine_items); "
+            "the demo starts it afresh each time.", soft_wrap=True,
+        )
+        console.print(f"Try: learnsync status --db {db_arg}", soft_wrap=True)
+        console.print(
+            "Then sync against sandboxes of your own: `learnsync sandbox all` in another terminal, "
+            "then `learnsync sync content --provider udemy` (the default settings point at them).", soft_wrap=True,
         )
     finally:
         fleet.close()

@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import functools
 import json
+import logging
 import random
 import re
 import time
@@ -27,6 +28,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+log = logging.getLogger("learnsync.http")  # retries at INFO, every request at DEBUG (progress)
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 
 
@@ -57,6 +59,19 @@ class PagingLoopError(RuntimeError):
 def _strip_query(url: str) -> str:
     # Query strings can hold tokens or e-mails; errors and logs keep the path only.
     return url.split("?", 1)[0]
+
+
+def _absolute(client: httpx.AsyncClient, url: str) -> str:
+    """The URL with its host (a client with a base_url sends relative paths): errors name the host."""
+    try:
+        return str(client.base_url.join(url))
+    except Exception:  # pragma: no cover - a URL httpx cannot join is reported as given
+        return url
+
+
+def _host_port(url: httpx.URL) -> str:
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme, 0)
+    return f"{url.host}:{port}"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -187,9 +202,18 @@ async def send(
         return policy.wait_seconds(state.attempt_number, hint)
 
     def _before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        reason = type(exc).__name__ if not isinstance(exc, TransientError) else str(exc).split(":")[0]
         if stats is not None and state.outcome is not None:
-            exc = state.outcome.exception()
-            stats.add(type(exc).__name__ if not isinstance(exc, TransientError) else str(exc).split(":")[0])
+            stats.add(reason)
+        if log.isEnabledFor(logging.INFO):
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
+            target = _strip_query(str(client.base_url.join(url)))
+            log.info(
+                "%s %s: %s, attempt %d of %d failed; next try in %ss",
+                method, target, reason, state.attempt_number, policy.attempts, f"{wait:.1f}" if wait >= 1 else f"{wait:.2f}",
+                extra={"learnsync_event": "retry", "reason": reason, "attempt": state.attempt_number, "wait": wait},
+            )
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
@@ -204,6 +228,12 @@ async def send(
                 if limiter is not None:
                     await limiter.acquire()
                 response = await client.request(method, url, **kwargs)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s %s -> %d", method, _strip_query(str(response.request.url)), response.status_code,
+                        extra={"learnsync_event": "request", "method": method, "host": _host_port(response.request.url),
+                               "status": response.status_code},
+                    )
                 if response.status_code == 401 and on_unauthorized is not None and not renewed:
                     renewed = True
                     new_kwargs = await on_unauthorized()
@@ -217,7 +247,7 @@ async def send(
                     )
                 if response.status_code >= 400:
                     code, message = error_code_and_message(response)
-                    raise ApiError(response.status_code, code, message, method, url)
+                    raise ApiError(response.status_code, code, message, method, str(response.request.url))
                 must_parse = expect_json(response) if callable(expect_json) else expect_json
                 if must_parse and response.status_code != 204 and response.content:
                     try:
@@ -227,9 +257,9 @@ async def send(
                     _parsed_bodies[response] = body
                 return response
     except TransientError as exc:
-        raise ApiError(0, "retriesExhausted", str(exc), method, url) from None
+        raise ApiError(0, "retriesExhausted", str(exc), method, _absolute(client, url)) from None
     except httpx.TransportError as exc:
-        raise ApiError(0, type(exc).__name__, "network error after retries", method, url) from None
+        raise ApiError(0, type(exc).__name__, "network error after retries", method, _absolute(client, url)) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -55,11 +55,33 @@ class SandboxFleet:
         self._stack.close()
 
 
-def start_fleet(providers: list[str], configs: dict[str, dict[str, Any]] | None = None) -> SandboxFleet:
+def default_ports() -> dict[str, int]:
+    """The port of each sandbox that learnsync's settings point at by default (8100-8104)."""
+    from urllib.parse import urlsplit
+
+    from learnsync.settings import Lms360Settings, Settings
+
+    ports = {"lms360": urlsplit(Lms360Settings.model_fields["base_url"].default).port or 8100}
+    for name in PROVIDER_SANDBOXES:
+        model = Settings.model_fields[name].annotation
+        ports[name] = urlsplit(model.model_fields["base_url"].default).port or 0  # type: ignore[union-attr]
+    return ports
+
+
+def start_fleet(
+    providers: list[str], configs: dict[str, dict[str, Any]] | None = None, *, host: str = "127.0.0.1",
+    ports: dict[str, int] | None = None,
+) -> SandboxFleet:
+    """Start the 360Learning sandbox and these providers' (on free ports unless `ports` says)."""
     configs = configs or {}
+    ports = ports or {}
     fleet = SandboxFleet()
-    for name in ["lms360", *providers]:
-        server = SandboxServer(sandbox_app(name, **configs.get(name, {})))
-        fleet._stack.enter_context(server)
-        fleet.servers[name] = server
+    try:
+        for name in ["lms360", *providers]:
+            server = SandboxServer(sandbox_app(name, **configs.get(name, {})), host=host, port=ports.get(name, 0))
+            fleet._stack.enter_context(server)
+            fleet.servers[name] = server
+    except BaseException:
+        fleet.close()  # the ones already started stop (a port in use must not leave the others up)
+        raise
     return fleet

@@ -440,6 +440,7 @@ class Lms360Client:
                 if on_submitted is not None:
                     await on_submitted(op_id, batch)
                 status = await self.wait_bulk(op_id, len(batch))
+                log.info("bulk %s operation %s ended: %s", kind, op_id, status.status)
         if refused is not None:
             if refused.status == 413 and len(batch) > 1:  # body too large: split in half (section 12 #5)
                 half = len(batch) // 2

@@ -61,6 +61,60 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or _is_memory_sqlite(url):
+        return None
+    return Path(str(u.database)).expanduser()
+
+
+def make_read_only_engine(url: str) -> Engine:
+    """An engine that can only read: SQLite opened with mode=ro (immutable when even its journal
+    cannot be read in place, e.g. a read-only folder), PostgreSQL in read-only transactions.
+    Never creates a file or folder, never migrates."""
+    u = make_url(url)
+    path = sqlite_file(url)
+    if path is None:
+        if u.get_backend_name() == "postgresql":
+            return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"})
+        return create_engine(url, pool_pre_ping=True)
+    if not path.exists():
+        raise FileNotFoundError(2, "no state DB file", str(path))
+    resolved = path.resolve()
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        engine = create_engine(
+            f"sqlite:///file:{resolved}?{flags}&uri=true",
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            poolclass=StaticPool,
+        )
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+            return engine
+        except Exception:
+            engine.dispose()
+            if flags.endswith("immutable=1"):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def schema_state(engine: Engine) -> tuple[str, str | None, str | None]:
+    """("current" | "older" | "newer" | "empty", the database's revision, this code's head)."""
+    head = head_revision()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current is None:
+        return "empty", None, head
+    if current == head:
+        return "current", current, head
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(current)
+    except Exception:
+        known = None
+    return ("older" if known is not None else "newer"), current, head
+
+
 def get_engine(url: str) -> Engine:
     """Process-wide cached engine for ``url``."""
     with _lock:

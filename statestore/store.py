@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Table, Text, cast, delete, func, inspect, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from statestore.db import get_engine, upgrade
+from statestore.db import get_engine, make_read_only_engine, schema_state, upgrade
 from statestore.models import (
     BULK_OPERATIONS,
     BULK_STATUSES,
@@ -168,6 +168,18 @@ class StateStore:
         self.engine: Engine = get_engine(self.url)
         upgrade(self.engine)
 
+    @classmethod
+    def read_only(cls, url: str) -> "StateStore":
+        """A store that only reads: no migration, no file or folder created (see `schema_state`)."""
+        store = cls.__new__(cls)
+        store.url = url
+        store.engine = make_read_only_engine(url)
+        return store
+
+    def schema_state(self) -> tuple[str, str | None, str | None]:
+        """("current" | "older" | "newer" | "empty", database revision, expected revision)."""
+        return schema_state(self.engine)
+
     # -- plumbing -----------------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -299,6 +311,19 @@ class StateStore:
                 select(t).where(t.c.integration_pk == integration_pk, t.c.external_id == external_id)
             ).mappings().first()
         return dict(row) if row else None
+
+    def course_payloads(self, integration_pk: int, external_ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """The payload 360Learning last confirmed for each of these courses (read-only)."""
+        t = CourseState.__table__
+        ids = list(dict.fromkeys(map(str, external_ids)))
+        out: dict[str, dict[str, Any] | None] = {}
+        with self._read() as conn:
+            for i in range(0, len(ids), 500):
+                q = select(t.c.external_id, t.c.payload).where(
+                    t.c.integration_pk == integration_pk, t.c.external_id.in_(ids[i : i + 500])
+                )
+                out.update({r.external_id: r.payload for r in conn.execute(q)})
+        return out
 
     def apply_course_results(
         self, integration_pk: int, rows: Sequence[dict[str, Any]], now: datetime | None = None
@@ -613,15 +638,20 @@ class StateStore:
         return dict(row) if row else None
 
     def list_runs(
-        self, limit: int = 20, provider: str | None = None, kind: str | None = None
+        self, limit: int = 20, provider: str | None = None, kind: str | None = None,
+        platform: str | None = None, since: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Most recent runs first."""
+        """Most recent runs first (those started at or after `since`, when given)."""
         t = SyncRun.__table__
         q = select(t).order_by(t.c.started_at.desc(), t.c.id.desc()).limit(limit)
         if provider:
             q = q.where(t.c.provider == provider)
         if kind:
             q = q.where(t.c.kind == kind)
+        if platform:
+            q = q.where(t.c.platform == platform)
+        if since is not None:
+            q = q.where(t.c.started_at >= since)
         with self._read() as conn:
             return [dict(r) for r in conn.execute(q).mappings().all()]
 

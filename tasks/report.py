@@ -31,6 +31,8 @@ class RunReport:
     resumed: dict[str, str] = field(default_factory=dict)  # course -> outcome a resumed bulk job confirmed
     incomplete_reads: list[str] = field(default_factory=list)  # provider reads that disagreed with the announced total
     parked: int = 0  # activity rows kept in the state store for a later delivery (tasks/parked_stats.py)
+    planned: list[dict[str, Any]] | None = None  # dry runs: the first planned items (tasks/plan_preview.py)
+    planned_total: int = 0
 
     def add(self, outcome: str, n: int = 1) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + int(n)
@@ -79,4 +81,5 @@ class RunReport:
             "error_count": self.error_count,
             "parked": self.parked,
             "notes": list(self.notes),
+            **({"planned": list(self.planned), "planned_total": self.planned_total} if self.planned is not None else {}),
         }

@@ -1,4 +1,4 @@
-"""`learnsync bench` runs from a checkout with one command and prints every figure of issue 9.
+"""`learnsync bench` runs from a checkout with one command, prints every figure and draws its chart.
 
 A smoke run at toy sizes (the real figures come from `python -m bench`, not from tests): it
 checks the benchmark works end to end against its sandboxes and that the re-sync writes nothing.
@@ -35,6 +35,9 @@ def test_bench_command_prints_the_figures_and_the_resync_writes_nothing(tmp_path
         assert figure in done.stdout, done.stdout
     for provider in PROVIDER_KEYS:  # the stats transform is timed for every provider
         assert f"stats transform (map_stats + plan_stats), 3,000 rows, {provider}" in done.stdout, done.stdout
+    chart = tmp_path / "learnsync-bench.png"  # next to the table, in the folder it ran from
+    assert f"chart: {chart.name}" in done.stdout
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
     figures = json.loads(out.read_text())
     catalog = figures["catalog"]
     assert catalog["created"] == 1200 and catalog["resync_unchanged"] == 1200

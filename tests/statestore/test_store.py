@@ -377,3 +377,16 @@ def test_mapped_chunks_are_kept_replaced_and_pruned_per_integration_and_stream(s
     assert store.prune_mapped_chunks(ipk, "courses", [""]) == 1
     assert set(store.mapped_chunk_index(ipk, "courses")) == {""}
     assert store.mapped_chunk(ipk, "learning_paths", "") == b"paths" and store.mapped_chunk(other, "courses", "") == b"other"
+
+
+def test_a_read_only_store_reads_without_migrating_and_cannot_write(url: str) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    written = StateStore(url)
+    pk = written.upsert_integration("udemy", "default", integration_id="i-1")["id"]
+    reader = StateStore.read_only(url)
+    assert reader.schema_state()[0] == "current"
+    assert [i["integration_id"] for i in reader.list_integrations()] == ["i-1"]
+    with pytest.raises(DBAPIError):
+        reader.set_integration_fields(pk, active=False)
+    assert written.get_integration("udemy")["active"] is True
