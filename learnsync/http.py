@@ -4,6 +4,11 @@ Every connector (360Learning and each provider) sends its requests through `send
 transient faults are handled one way: 429/5xx/timeouts/dropped connections/unparseable JSON
 are retried with exponential backoff and jitter, honouring Retry-After; any other 4xx raises
 `ApiError` at once. Prefect task retries are *not* stacked on top of these (see flows).
+
+httpx's timeout bounds each network operation (connect, one read...), not a request: a server
+sending one byte per second never trips it. Every attempt therefore also has a total deadline,
+covering the whole request and its body (`set_request_deadline`, else DEADLINE_TIMEOUT_FACTOR
+times the client's timeout); an attempt past it is a transient fault like any timeout.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from tenacity import (
 )
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
+DEADLINE_TIMEOUT_FACTOR = 4.0  # default total deadline of one attempt: this many times the client's timeout
 
 
 class ApiError(Exception):
@@ -47,6 +53,35 @@ class TransientError(Exception):
     def __init__(self, description: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(description)
+
+
+def _origin(url: str | httpx.URL) -> str:
+    """scheme://host:port of a URL (the default port spelled out), for messages and host checks."""
+    u = httpx.URL(str(url))
+    port = u.port or {"http": 80, "https": 443}.get(u.scheme)
+    return f"{u.scheme}://{u.host}:{port}"
+
+
+_deadlines: weakref.WeakKeyDictionary[httpx.AsyncClient, float] = weakref.WeakKeyDictionary()
+
+
+def set_request_deadline(client: httpx.AsyncClient, seconds: float | None) -> httpx.AsyncClient:
+    """Give every request `client` sends through `send()` a total deadline of `seconds` (None:
+    the default, DEADLINE_TIMEOUT_FACTOR times the client's timeout). Returns the client."""
+    if seconds is not None:
+        if not seconds > 0:
+            raise ValueError(f"request deadline must be a positive number of seconds, got {seconds!r}")
+        _deadlines[client] = float(seconds)
+    return client
+
+
+def request_deadline(client: httpx.AsyncClient) -> float | None:
+    """Seconds one attempt of a request may take in all (None: the client has no timeout at all)."""
+    if client in _deadlines:
+        return _deadlines[client]
+    timeout = client.timeout
+    parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
+    return DEADLINE_TIMEOUT_FACTOR * max(parts) if parts else None
 
 
 class PagingLoopError(RuntimeError):
@@ -190,6 +225,19 @@ async def send(
             exc = state.outcome.exception()
             stats.add(type(exc).__name__ if not isinstance(exc, TransientError) else str(exc).split(":")[0])
 
+    deadline = request_deadline(client)
+
+    async def _request() -> httpx.Response:
+        # One attempt, body included, within the deadline (httpx's timeout is per read).
+        try:
+            async with asyncio.timeout(deadline) as scope:
+                return await client.request(method, url, **kwargs)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            where = _strip_query(str(client.base_url.join(url)))
+            raise TransientError(f"deadline: {method} {where} did not answer in full within {deadline:g}s") from None
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
         wait=_wait,
@@ -202,7 +250,7 @@ async def send(
             with attempt:
                 if limiter is not None:
                     await limiter.acquire()
-                response = await client.request(method, url, **kwargs)
+                response = await _request()
                 if response.status_code == 401 and on_unauthorized is not None and not renewed:
                     renewed = True
                     new_kwargs = await on_unauthorized()

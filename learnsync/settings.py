@@ -23,6 +23,8 @@ class ProviderSettings(BaseModel):
     page_size: int = 100
     requests_per_second: float = 20.0
     timeout_seconds: float = 30.0
+    # Whole request, body included (httpx's timeout is per read); None: 4 x timeout_seconds
+    request_deadline_seconds: float | None = Field(default=None, gt=0)
     max_concurrent_pages: int = 4
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
@@ -65,6 +67,8 @@ class Lms360Settings(BaseModel):
     poll_interval_seconds: float = 2.0
     poll_max_interval_seconds: float = 5.0  # polls are cheap (50 reads/s); long waits idle the run
     timeout_seconds: float = 30.0
+    # Whole request, body included (httpx's timeout is per read); None: 4 x timeout_seconds
+    request_deadline_seconds: float | None = Field(default=None, gt=0)
     max_upsert_batch: int = 10_000  # the API's maximum; smaller batches confirm (and checkpoint) sooner
     max_stats_batch: int = 10_000
     bulk_submit_patience_seconds: float = 900.0  # keep resubmitting while 360Learning says busy (429/503)

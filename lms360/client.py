@@ -25,7 +25,7 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, set_request_deadline, tls_context
 from learnsync.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
@@ -178,6 +178,7 @@ class Lms360Client:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             verify=tls_context(),
         )
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._reads = RateLimiter(settings.reads_per_second)
         self._writes = RateLimiter(settings.writes_per_second)
         self._bulk_slots = asyncio.Semaphore(max(1, settings.max_concurrent_bulk))

@@ -8,6 +8,8 @@ any HTTP client (`POST /_sandbox/faults`, `DELETE /_sandbox/faults`). Transport-
 - `drop`: start the response then drop the connection (client sees a protocol error).
 - `truncate`: send the real response cut in half (invalid JSON).
 - `badjson`: send a 200 with a body that is not JSON.
+- `drip`: send the real response one byte every `delay` seconds (each read is quick, the whole
+  answer takes ages: what a per-read timeout never notices). Stops when the client hangs up.
 
 Data-level faults (bad records, repeated pages...) belong to each provider's generator.
 """
@@ -26,7 +28,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson")
+FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "drip")
 
 
 @dataclass
@@ -162,8 +164,11 @@ class FaultMiddleware:
             await _respond(send, 200, b"<html>upstream hiccup</html>", [(b"content-type", b"application/json")])
         elif rule.kind == "truncate":
             await self._truncated(scope, receive, send)
+        elif rule.kind == "drip":
+            await self._dripped(scope, receive, send, rule.delay)
 
-    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _captured(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        """The app's whole response (status, headers without content-length, body)."""
         captured: dict[str, Any] = {"body": b"", "status": 200, "headers": []}
 
         async def capture(message: dict[str, Any]) -> None:
@@ -174,8 +179,34 @@ class FaultMiddleware:
                 captured["body"] += message.get("body", b"")
 
         await self.app(scope, receive, capture)
+        return captured
+
+    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        captured = await self._captured(scope, receive)
         body: bytes = captured["body"]
         await _respond(send, captured["status"], body[: max(1, len(body) // 2)], captured["headers"])
+
+    async def _dripped(self, scope: Scope, receive: Receive, send: Send, delay: float) -> None:
+        captured = await self._captured(scope, receive)
+        body: bytes = captured["body"]
+        gone = asyncio.Event()
+
+        async def watch() -> None:  # the request is read: the next message is the disconnect
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            headers = list(captured["headers"]) + [(b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": captured["status"], "headers": headers})
+            for i in range(len(body)):
+                if gone.is_set():
+                    return
+                await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": i + 1 < len(body)})
+                await asyncio.sleep(delay)
+        finally:
+            watcher.cancel()
 
     async def _admin(self, method: str, receive: Receive, send: Send) -> None:
         if method == "DELETE":

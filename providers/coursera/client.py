@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import httpx
 
-from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
+from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, json_body, send, set_request_deadline, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.coursera import settings as cs
@@ -48,6 +48,7 @@ class CourseraClient:
         self._org_path = {"org_id": settings.org_id}
         self._page_size = max(cs.MIN_PAGE_SIZE, min(cs.MAX_PAGE_SIZE, settings.page_size))
         self._http = httpx.AsyncClient(base_url=settings.base_url.rstrip("/"), timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._limiter = RateLimiter(settings.requests_per_second)
         self._refresh_token = settings.refresh_token  # may be rotated by the token endpoint
         self._access_token: str | None = None

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, json_body, send, tls_context
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, json_body, send, set_request_deadline, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.edflex import settings as edx
@@ -30,6 +30,7 @@ class EdflexClient:
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
         self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._limiter = RateLimiter(settings.requests_per_second)
         self._token: SecretStr | None = None
         self._token_expires_at = 0.0

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, tls_context
+from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, set_request_deadline, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.openclassrooms import settings as oc
@@ -39,6 +39,7 @@ class OpenClassroomsClient:
         self._settings = settings
         self._page_size = max(1, min(settings.page_size, oc.MAX_PAGE_SIZE))
         self._http = http or httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout_seconds, verify=tls_context())
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._owns_http = http is None
         self._limiter = RateLimiter(settings.requests_per_second)
         self._token: str | None = None

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, set_request_deadline, tls_context
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.udemy import settings as K
@@ -54,6 +54,7 @@ class UdemyClient:
             transport=transport,
             verify=tls_context(),
         )
+        set_request_deadline(self._http, settings.request_deadline_seconds)
 
     def __repr__(self) -> str:
         return f"UdemyClient(root={self._root!r})"
