@@ -84,6 +84,25 @@ def request_deadline(client: httpx.AsyncClient) -> float | None:
     return DEADLINE_TIMEOUT_FACTOR * max(parts) if parts else None
 
 
+class ForeignLinkError(ApiError):
+    """A paging link names another scheme, host or port than the configured API: following it
+    would send our credentials there, so nothing is sent."""
+
+
+def same_origin(url: str | httpx.URL, base_url: str | httpx.URL) -> bool:
+    """Whether `url` is on the scheme, host and port of `base_url`."""
+    return _origin(url) == _origin(base_url)
+
+
+def followable_link(link: str, base_url: str, *, request_url: str, what: str = "paging link") -> str:
+    """`link` when it is on the configured API's origin; else ForeignLinkError naming the link
+    (query stripped: it may carry tokens or e-mails)."""
+    if not same_origin(link, base_url):
+        message = f"{what} {_strip_query(link)} is not on the configured host {_origin(base_url)}; not followed"
+        raise ForeignLinkError(200, "foreignPagingLink", message, "GET", request_url)
+    return link
+
+
 class PagingLoopError(RuntimeError):
     """The provider handed back a page token it had already given: paging would never end."""
 

@@ -25,7 +25,9 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, set_request_deadline, tls_context
+from learnsync.http import (
+    ApiError, PageTokenGuard, RateLimiter, RetryStats, followable_link, json_body, send, set_request_deadline, tls_context,
+)
 from learnsync.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
@@ -284,10 +286,13 @@ class Lms360Client:
             return None
         target = match.group(1).strip()
         if target.startswith(("http://", "https://")):
-            return target
-        if target.startswith("?"):
-            return urljoin(str(response.request.url), target)
-        return urljoin(self._base + "/", target)  # relative links resolve against the base URL
+            pass
+        elif target.startswith("?"):
+            target = urljoin(str(response.request.url), target)
+        else:
+            target = urljoin(self._base + "/", target)  # relative links resolve against the base URL
+        # The bearer token goes with every page: only the configured host may have it.
+        return followable_link(target, self._base, request_url=str(response.request.url), what="360Learning next-page link")
 
     async def _pages(self, path: str, stream: str) -> AsyncIterator[list[Any]]:
         """Yield each page (bare JSON array) following `Link: <…>; rel="next"` with loop detection."""

@@ -10,6 +10,8 @@ any HTTP client (`POST /_sandbox/faults`, `DELETE /_sandbox/faults`). Transport-
 - `badjson`: send a 200 with a body that is not JSON.
 - `drip`: send the real response one byte every `delay` seconds (each read is quick, the whole
   answer takes ages: what a per-read timeout never notices). Stops when the client hangs up.
+- `relink`: the real response, its `Link` header's URLs moved to the origin `target`
+  (e.g. "http://127.0.0.1:9999"): a proxy or a compromised API pointing clients elsewhere.
 
 Data-level faults (bad records, repeated pages...) belong to each provider's generator.
 """
@@ -28,7 +30,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "drip")
+FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "drip", "relink")
 
 
 @dataclass
@@ -43,6 +45,7 @@ class FaultRule:
     times: int | None = 1  # None = until removed
     probability: float = 1.0
     skip: int = 0  # let this many matching requests through first
+    target: str | None = None  # kind=relink: the origin Link URLs are moved to
     fired: int = 0
     seen: int = 0
     _rx: re.Pattern[str] | None = field(default=None, repr=False)
@@ -166,6 +169,8 @@ class FaultMiddleware:
             await self._truncated(scope, receive, send)
         elif rule.kind == "drip":
             await self._dripped(scope, receive, send, rule.delay)
+        elif rule.kind == "relink":
+            await self.app(scope, receive, _relinking(send, rule.target or "http://127.0.0.1:9"))
 
     async def _captured(self, scope: Scope, receive: Receive) -> dict[str, Any]:
         """The app's whole response (status, headers without content-length, body)."""
@@ -228,6 +233,27 @@ class FaultMiddleware:
                 return
         payload = {"rules": self.injector.rules(), "fired": self.injector.fired}
         await _respond(send, 200, json.dumps(payload).encode(), [(b"content-type", b"application/json")])
+
+
+def _relinking(send: Send, target: str) -> Send:
+    """`send`, with the URLs of a `Link` response header moved to the origin `target`."""
+    origin = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#]*", re.IGNORECASE)
+
+    def move(match: re.Match[str]) -> str:
+        url = match.group(1)
+        moved = origin.sub(target.rstrip("/"), url) if origin.match(url) else target.rstrip("/") + "/" + url.lstrip("/")
+        return f"<{moved}>"
+
+    async def relinked(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k, re.sub(r"<([^>]*)>", move, v.decode("latin-1")).encode("latin-1") if k.lower() == b"link" else v)
+                for k, v in message.get("headers", [])
+            ]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return relinked
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
