@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -12,6 +12,7 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
+from learnsync.redaction import redact, scrubbed
 from learnsync.runtime import Runtime
 from tasks.report import MAX_ERRORS_SHOWN, RunReport
 
@@ -93,7 +94,8 @@ async def publish_report(report: RunReport) -> None:
     """Markdown summary + counts table + capped error table, under stable keys per provider/kind."""
     key = f"{report.provider}-{report.kind}-{report.platform}".lower().replace("_", "-")
     try:
-        await acreate_markdown_artifact(markdown=report.markdown(), key=f"{key}-summary", description="learnsync run summary")
+        # The report masks secrets itself; the markdown is masked once more as a whole (one function).
+        await acreate_markdown_artifact(markdown=redact(report.markdown()), key=f"{key}-summary", description="learnsync run summary")
         await acreate_table_artifact(table=report.summary_rows(), key=f"{key}-counts", description="items per outcome")
         if report.errors:
             await acreate_table_artifact(
@@ -120,7 +122,16 @@ def final_state(report: RunReport) -> State | dict[str, Any]:
 
 
 def failed_state(report: RunReport, exc: BaseException) -> State:
-    return Failed(message=f"{type(exc).__name__}: {exc}", data=report.as_dict())
+    return Failed(message=redact(f"{type(exc).__name__}: {exc}"), data=report.as_dict())
+
+
+def reraise_redacted(exc: BaseException) -> NoReturn:
+    """Raise `exc` again, or, when its text holds a secret, the same text masked (the original
+    is dropped: Prefect would put it in the run's state, logs and tracebacks)."""
+    clean = scrubbed(exc)
+    if clean is exc:
+        raise exc
+    raise clean from None
 
 
 def now_utc() -> datetime:

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 import pandas as pd
 from prefect import flow, task
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, reraise_redacted
 from flows.page_cache import ChunkSerializer, chunk_cache_key
 from learnsync.http import PageTokenGuard
 from learnsync.runtime import Runtime
@@ -347,7 +347,7 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
         report.notes.append(f"run failed: {type(exc).__name__}: {exc}")
         await publish_report(report)
-        raise
+        reraise_redacted(exc)
     if run_pk is not None:
         store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)

@@ -9,7 +9,7 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, reraise_redacted
 from learnsync.runtime import Runtime
 from providers.base import DateWindow, MappingContext
 from tasks.extract import iter_stats_chunks
@@ -149,7 +149,7 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str,
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
         await publish_report(report)
-        raise
+        reraise_redacted(exc)
     if run_pk is not None:
         store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)

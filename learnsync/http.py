@@ -21,9 +21,10 @@ import random
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -31,20 +32,23 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from learnsync.redaction import redact, register
+
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 DEADLINE_TIMEOUT_FACTOR = 4.0  # default total deadline of one attempt: this many times the client's timeout
 
 
 class ApiError(Exception):
-    """A non-retryable (or exhausted) HTTP error. Never carries request headers or bodies sent."""
+    """A non-retryable (or exhausted) HTTP error. Never carries request headers or bodies sent;
+    what it quotes from the answer is redacted (a server may echo the credentials it was sent)."""
 
     def __init__(self, status: int, code: str, message: str, method: str, url: str) -> None:
         self.status = status
-        self.code = code
-        self.message = message
+        self.code = redact(str(code))
+        self.message = redact(str(message))
         self.method = method
-        self.url = _strip_query(url)
-        super().__init__(f"{method} {self.url} -> HTTP {status} {code}: {message}")
+        self.url = redact(_strip_query(url))
+        super().__init__(f"{method} {self.url} -> HTTP {status} {self.code}: {self.message}")
 
 
 class TransientError(Exception):
@@ -52,7 +56,7 @@ class TransientError(Exception):
 
     def __init__(self, description: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
-        super().__init__(description)
+        super().__init__(redact(description))
 
 
 def _origin(url: str | httpx.URL) -> str:
@@ -314,6 +318,24 @@ def json_body(response: httpx.Response) -> Any:
     """
     body = _parsed_bodies.pop(response, _NOT_PARSED)
     return response.json() if body is _NOT_PARSED else body
+
+
+TokenModel = TypeVar("TokenModel", bound=BaseModel)
+
+
+def token_answer(model: type[TokenModel], response: httpx.Response, url: str) -> TokenModel:
+    """A token endpoint's answer as `model`, with the tokens it hands out registered for
+    redaction. An answer that does not fit raises ApiError quoting nothing of it: the body may
+    echo the credentials sent."""
+    try:
+        answer = model.model_validate(json_body(response))
+    except (ValueError, ValidationError):
+        raise ApiError(response.status_code, "invalidTokenResponse", "token answer does not match the contract", "POST", url) from None
+    for name in type(answer).model_fields:
+        value = getattr(answer, name)
+        if isinstance(value, SecretStr) or (isinstance(value, str) and name.endswith("token")):
+            register(value, runtime=True)
+    return answer
 
 
 @functools.lru_cache(maxsize=1)

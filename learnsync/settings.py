@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from learnsync.http import RetryPolicy
+from learnsync.redaction import register_settings
 
 
 class ProviderSettings(BaseModel):
@@ -99,4 +100,7 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; their secrets are registered for redaction at once."""
+    settings = Settings()
+    register_settings(settings)
+    return settings

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from learnsync.http import (
     ApiError, PageTokenGuard, RateLimiter, RetryStats, followable_link, json_body, send, set_request_deadline, tls_context,
 )
+from learnsync.redaction import register_settings
 from learnsync.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
@@ -164,6 +165,7 @@ class Lms360Client:
         bulk_wait_timeout: float | None = 6 * 3600.0,
         bulk_submit_patience: float = 900.0,
     ) -> None:
+        register_settings(settings)  # its secret is masked in whatever this process logs or stores
         self.settings = settings
         self.max_upsert_batch = max_upsert_batch
         self.max_archive_batch = max_archive_batch

@@ -10,6 +10,8 @@ any HTTP client (`POST /_sandbox/faults`, `DELETE /_sandbox/faults`). Transport-
 - `badjson`: send a 200 with a body that is not JSON.
 - `drip`: send the real response one byte every `delay` seconds (each read is quick, the whole
   answer takes ages: what a per-read timeout never notices). Stops when the client hangs up.
+- `echo`: answer `status` with an OAuth-style error quoting the request (body and
+  Authorization header), as careless servers do: whatever credentials were sent come back.
 - `relink`: the real response, its `Link` header's URLs moved to the origin `target`
   (e.g. "http://127.0.0.1:9999"): a proxy or a compromised API pointing clients elsewhere.
 
@@ -30,7 +32,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "drip", "relink")
+FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "drip", "relink", "echo")
 
 
 @dataclass
@@ -169,6 +171,8 @@ class FaultMiddleware:
             await self._truncated(scope, receive, send)
         elif rule.kind == "drip":
             await self._dripped(scope, receive, send, rule.delay)
+        elif rule.kind == "echo":
+            await self._echoed(scope, receive, send, rule.status)
         elif rule.kind == "relink":
             await self.app(scope, receive, _relinking(send, rule.target or "http://127.0.0.1:9"))
 
@@ -185,6 +189,19 @@ class FaultMiddleware:
 
         await self.app(scope, receive, capture)
         return captured
+
+    @staticmethod
+    async def _echoed(scope: Scope, receive: Receive, send: Send, status: int) -> None:
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        quoted = f"{scope['method']} {scope['path']} body={raw.decode('utf-8', 'replace')} authorization={headers.get('authorization', '')}"
+        body = {"error": "invalid_client", "error_description": f"request rejected: {quoted}"}
+        await _respond(send, status, json.dumps(body).encode(), [(b"content-type", b"application/json")])
 
     async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
         captured = await self._captured(scope, receive)

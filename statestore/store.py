@@ -1,7 +1,8 @@
 """StateStore: the only API the rest of learnsync uses to read/write sync state.
 
 Every method is synchronous, runs one short transaction and returns plain
-dicts / pandas DataFrames. Datetimes are tz-aware UTC.
+dicts / pandas DataFrames. Datetimes are tz-aware UTC. Free text (run errors, outcome and
+quarantine reasons) is stored with secrets masked (learnsync.redaction).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, Table, Text, cast, delete, func, inspect, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from learnsync.redaction import redact
 from statestore.db import get_engine, upgrade
 from statestore.models import (
     BULK_OPERATIONS,
@@ -145,6 +147,11 @@ def _attempts_frame(rows: Sequence[Any]) -> pd.DataFrame:
     df["attempt_no"] = df["attempt_no"].astype("int64")
     df["completed"] = df["completed"].astype(bool)
     return df
+
+
+def _redacted(text: Any) -> Any:
+    """Free text bound for the store, secrets masked (a reason may quote an API's answer)."""
+    return redact(text) if isinstance(text, str) else text
 
 
 def _check(value: str, allowed: frozenset[str], what: str) -> None:
@@ -453,7 +460,7 @@ class StateStore:
         with self._write() as conn:
             conn.execute(
                 update(t).where(t.c.id == run_pk).values(
-                    status=status, counts=counts or {}, error=error, ended_at=utcnow()
+                    status=status, counts=counts or {}, error=redact(error) if error else error, ended_at=utcnow()
                 )
             )
 
@@ -466,7 +473,7 @@ class StateStore:
             _check(o["kind"], ITEM_KINDS, "item kind")
             recs.append({
                 "run_pk": run_pk, "kind": o["kind"], "external_id": str(o["external_id"]),
-                "outcome": o["outcome"], "field": o.get("field"), "reason": o.get("reason"),
+                "outcome": o["outcome"], "field": o.get("field"), "reason": _redacted(o.get("reason")),
                 "created_at": now,
             })
         if recs:
@@ -537,7 +544,7 @@ class StateStore:
         recs = [
             {
                 "integration_pk": integration_pk, "kind": kind, "external_id": str(i["external_id"]),
-                "field": i.get("field") or "", "reason": i.get("reason"),
+                "field": i.get("field") or "", "reason": _redacted(i.get("reason")),
                 "first_seen_at": now, "last_seen_at": now, "resolved_at": None,
             }
             for i in items

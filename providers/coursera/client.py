@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import httpx
 
-from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, json_body, send, set_request_deadline, tls_context
+from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, json_body, send, set_request_deadline, tls_context, token_answer
+from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.coursera import settings as cs
@@ -44,6 +45,7 @@ class CourseraClient:
     def __init__(self, settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         if not settings.org_id:
             raise ValueError("Coursera needs org_id")
+        register_settings(settings)  # its secrets are masked in whatever this process logs or stores
         self._settings = settings
         self._org_path = {"org_id": settings.org_id}
         self._page_size = max(cs.MIN_PAGE_SIZE, min(cs.MAX_PAGE_SIZE, settings.page_size))
@@ -78,7 +80,7 @@ class CourseraClient:
             response = await send(self._http, "POST", cs.CLIENT_CREDENTIALS_TOKEN_PATH, policy=s.retry, limiter=self._limiter,
                                   stats=self.retry_stats, data={"grant_type": "client_credentials"},
                                   auth=(s.client_id, s.client_secret.get_secret_value()))
-        token = TokenResponse.model_validate(json_body(response))
+        token = token_answer(TokenResponse, response, str(response.request.url))
         if token.refresh_token is not None:
             self._refresh_token = token.refresh_token
         self._access_token = token.access_token.get_secret_value()

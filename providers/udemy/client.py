@@ -17,6 +17,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, set_request_deadline, tls_context
+from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.udemy import settings as K
@@ -37,6 +38,7 @@ class UdemyClient:
     ) -> None:
         if not settings.org_id:
             raise ValueError("Udemy needs settings.org_id (the numeric organization id)")
+        register_settings(settings)  # its secret is masked in whatever this process logs or stores
         self._policy = settings.retry
         self._limiter = RateLimiter(settings.requests_per_second)
         self._page_size = max(1, min(settings.page_size, K.MAX_PAGE_SIZE))
