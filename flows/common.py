@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, NoReturn
 
@@ -14,6 +17,7 @@ from prefect.states import Completed, Failed, State
 
 from learnsync.redaction import redact, scrubbed
 from learnsync.runtime import Runtime
+from statestore.leases import Lease, RunInProgress, new_holder
 from tasks.report import MAX_ERRORS_SHOWN, RunReport
 
 
@@ -27,6 +31,38 @@ def logger() -> logging.Logger | logging.LoggerAdapter:
 def flow_run_id() -> str | None:
     ctx = FlowRunContext.get()
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+@asynccontextmanager
+async def run_lease(rt: Runtime, kind: str, *, wait: bool = False, run_kinds: Sequence[str] | None = None) -> AsyncIterator[Lease]:
+    """Hold the (provider, platform, `kind`) run lease for the block: one such run at a time,
+    across processes. Taken: rows of `run_kinds` (default: `kind`) still 'running' are from runs
+    that died, and are marked crashed. Held by another run: RunInProgress, or, with `wait`,
+    wait until it is free (a killed holder's lease expires after `run_lease_seconds`)."""
+    store, key, ttl = rt.store, rt.spec.key, float(rt.settings.run_lease_seconds)
+    holder = new_holder()
+    if (run_id := flow_run_id()) is not None:
+        holder += f" flow run {run_id}"
+    waited = False
+    while True:
+        try:
+            lease = await asyncio.to_thread(store.leases.acquire, key, rt.platform, kind, holder, ttl)
+            break
+        except RunInProgress as busy:
+            if not wait:
+                raise
+            if not waited:
+                logger().info("%s; waiting for it to end", str(busy).removesuffix("; try again later"))
+                waited = True
+            await asyncio.sleep(min(5.0, ttl / 4))
+    try:
+        lease.start_heartbeat()
+        crashed = await asyncio.to_thread(store.mark_crashed_runs, key, rt.platform, list(run_kinds or [kind]), f"the next {kind} run")
+        if crashed:
+            logger().warning("%s %s run(s) %s had stopped without finishing: marked crashed", key, kind, ", ".join(map(str, crashed)))
+        yield lease
+    finally:
+        await asyncio.to_thread(lease.release)
 
 
 class IntegrationDeactivated(RuntimeError):

@@ -10,7 +10,9 @@ from typing import Any, AsyncIterator
 import pandas as pd
 from prefect import flow, task
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, reraise_redacted
+from flows.common import (
+    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, reraise_redacted, run_lease,
+)
 from flows.page_cache import ChunkSerializer, chunk_cache_key
 from learnsync.http import PageTokenGuard
 from learnsync.runtime import Runtime
@@ -275,18 +277,31 @@ def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters:
 
 @flow(name="content-sync", flow_run_name="content-{provider}-{platform}", log_prints=True)
 async def content_sync(
-    provider: str, platform: str = "default", dry_run: bool = False, force: bool = False
+    provider: str, platform: str = "default", dry_run: bool = False, force: bool = False, wait: bool = False
 ) -> dict[str, Any]:
     """Extract the provider catalog, map it by the rule book, diff against state, push to 360Learning.
 
     dry_run: compute and report the full diff, write nothing (360Learning nor state).
     force: archive even when the extract shrank below the guard ratio.
+    wait: when another content run of this provider and platform is going, wait for it to end
+    (default: stop at once, saying so).
     """
     rt = Runtime.build(provider, platform)
-    return await run_content_sync(rt, dry_run=dry_run, force=force)
+    return await run_content_sync(rt, dry_run=dry_run, force=force, wait=wait)
 
 
-async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None) -> Any:
+async def run_content_sync(
+    rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None, wait: bool = False
+) -> Any:
+    """One content sync; a real one holds the content run lease of its provider and platform
+    (a dry run writes nothing, so it needs none)."""
+    if dry_run:
+        return await _content_sync(rt, dry_run=True, force=force, progress=progress)
+    async with run_lease(rt, "content", wait=wait):
+        return await _content_sync(rt, dry_run=False, force=force, progress=progress)
+
+
+async def _content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: Any) -> Any:
     spec, store = rt.spec, rt.store
     report = RunReport(provider=spec.key, kind="content", platform=rt.platform, dry_run=dry_run)
     run_pk = None if dry_run else store.start_run(spec.key, rt.platform, "content", dry_run, {"force": force}, flow_run_id())

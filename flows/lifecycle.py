@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
 from learnsync.runtime import Runtime
 from tasks.diff import plan_filter_change
 from tasks.load import result_fields
@@ -39,15 +39,17 @@ async def set_filters(provider: str, filters: dict[str, list[str]], platform: st
     if unknown:
         raise ValueError(f"{provider} has no filter {sorted(unknown)}; it supports {list(spec.supports_filters) or 'none'}")
     report = RunReport(provider=provider, kind="filters", platform=platform)
-    run_pk = store.start_run(provider, platform, "content", False, {"filters": filters}, flow_run_id())
-    async with rt.lms_client() as lms:
-        integration = await ensure_integration(rt, lms)
-        store.set_filters(integration["id"], filters)
-        state = store.load_courses(integration["id"], with_extra=True)
-        extras = _filter_values(state)
-        changes = plan_filter_change(state.drop(columns=["extra"]), extras, spec, filters)
-        await _apply_filter_changes(lms, store, integration, changes, report, run_pk)
-    store.finish_run(run_pk, report.status, report.counts)
+    # It archives and restores courses and writes their state: never alongside a content run.
+    async with run_lease(rt, "content"):
+        run_pk = store.start_run(provider, platform, "content", False, {"filters": filters}, flow_run_id())
+        async with rt.lms_client() as lms:
+            integration = await ensure_integration(rt, lms)
+            store.set_filters(integration["id"], filters)
+            state = store.load_courses(integration["id"], with_extra=True)
+            extras = _filter_values(state)
+            changes = plan_filter_change(state.drop(columns=["extra"]), extras, spec, filters)
+            await _apply_filter_changes(lms, store, integration, changes, report, run_pk)
+        store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
     return final_state(report)
 
@@ -125,11 +127,12 @@ async def deactivate_integration(provider: str, platform: str = "default") -> di
     if not integration:
         raise ValueError(f"no {provider} integration on platform {platform}")
     report = RunReport(provider=provider, kind="deactivate", platform=platform)
-    state = store.load_courses(integration["id"])
-    active = state.loc[state["status"] == "active", "external_id"].tolist()
-    async with rt.lms_client() as lms:
-        await _archive(lms, store, integration, active, "deactivated", report)
-    store.set_integration_fields(integration["id"], active=False)
+    async with run_lease(rt, "content"):  # it archives every course: never alongside a content run
+        state = store.load_courses(integration["id"])
+        active = state.loc[state["status"] == "active", "external_id"].tolist()
+        async with rt.lms_client() as lms:
+            await _archive(lms, store, integration, active, "deactivated", report)
+        store.set_integration_fields(integration["id"], active=False)
     paused = await _set_paused(provider, platform, paused=True)
     report.notes.append(f"paused {paused} deployment(s); learner statistics and attempts are kept")
     await publish_report(report)

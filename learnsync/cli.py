@@ -38,8 +38,14 @@ class _ProgressLog(logging.Handler):
         self.progress.update(self.task_id, description=message, advance=1)
 
 
+EXIT_RUN_IN_PROGRESS = 4  # another run of the same provider, platform and kind holds the lease
+
+
 def _run_flow(coro: Any) -> dict[str, Any]:
-    """Run a flow with a live progress bar fed by its run logs; return its report."""
+    """Run a flow with a live progress bar fed by its run logs; return its report. Another run of
+    the same kind going already: say so in one line and exit with EXIT_RUN_IN_PROGRESS."""
+    from statestore.leases import RunInProgress
+
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True)
     watched = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs", "learnsync.lms360")]
     with progress:
@@ -49,9 +55,14 @@ def _run_flow(coro: Any) -> dict[str, Any]:
             log.addHandler(handler)
         try:
             result = asyncio.run(coro)
+        except RunInProgress as busy:
+            result = busy
         finally:
             for log in watched:
                 log.removeHandler(handler)
+    if isinstance(result, RunInProgress):
+        console.print(str(result), soft_wrap=True)
+        raise typer.Exit(code=EXIT_RUN_IN_PROGRESS)
     return _result_dict(result)
 
 
@@ -104,16 +115,17 @@ def sync(
     platform: str = typer.Option("default"),
     dry_run: bool = typer.Option(False, "--dry-run", help="compute and report the full diff, write nothing"),
     force: bool = typer.Option(False, "--force", help="archive even if the extract shrank below the guard"),
+    wait: bool = typer.Option(False, "--wait", help="if another run of this kind is going, wait for it to end (default: exit at once)"),
 ) -> None:
     """Run one sync now (a Prefect flow run)."""
     if kind is SyncKind.content:
         from flows.content_sync import content_sync
 
-        report = _run_flow(content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force))
+        report = _run_flow(content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force, wait=wait))
     else:
         from flows.stats_sync import stats_sync
 
-        report = _run_flow(stats_sync(provider=provider, platform=platform, dry_run=dry_run))
+        report = _run_flow(stats_sync(provider=provider, platform=platform, dry_run=dry_run, wait=wait))
     print_report(report)
     if report.get("status") == "completed_with_errors":
         raise typer.Exit(code=3)
@@ -128,6 +140,7 @@ def backfill(
     platform: str = typer.Option("default"),
     window_days: int = typer.Option(7, help="size of each independent window"),
     dry_run: bool = typer.Option(False, "--dry-run"),
+    wait: bool = typer.Option(False, "--wait", help="if another backfill is going, wait for it to end (default: exit at once)"),
 ) -> None:
     """Re-import historical statistics for a date range; the daily watermark is not moved."""
     if what != "stats":
@@ -142,6 +155,7 @@ def backfill(
             platform=platform,
             window_days=window_days,
             dry_run=dry_run,
+            wait=wait,
         )
     )
     print_report(report)

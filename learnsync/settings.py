@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     stats_initial_lookback_days: int | None = None  # first stats run: None = the full history
     archive_guard_ratio: float = 0.5  # refuse to archive when an extract shrinks under this share
     task_runner: str = "threads"  # "threads" or "dask"
+    # One run per provider, platform and kind at a time: a run's lease lives this long unless
+    # renewed (every third of it); a killed run's lease is free again after it (at once on PostgreSQL)
+    run_lease_seconds: float = Field(default=120.0, gt=0)
     mapping_cache: bool = True  # reuse the mapping of catalog pages served unchanged (tasks/mapped_chunks.py)
 
     def provider(self, key: str) -> ProviderSettings:

@@ -41,7 +41,9 @@ OUTCOMES = frozenset(
     {"created", "updated", "unchanged", "archived", "restored", "ignored", "quarantined", "failed"}
 )
 RUN_KINDS = frozenset({"content", "stats", "backfill"})
-RUN_STATUSES = frozenset({"running", "completed", "completed_with_errors", "failed"})
+# crashed: the run stopped without finishing (its process was killed); the next run of the
+# same provider, platform and kind finds its row still running and marks it so.
+RUN_STATUSES = frozenset({"running", "completed", "completed_with_errors", "failed", "crashed"})
 ITEM_KINDS = frozenset({"course", "stat"})
 BULK_OPERATIONS = frozenset({"upsert", "archive", "stats", "share"})
 BULK_STATUSES = frozenset({"submitted", "confirmed", "failed"})
@@ -264,3 +266,21 @@ class MappedChunk(Base):
     context_key: Mapped[str] = mapped_column(String(64))  # mapping context + code fingerprint
     mapped: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(pickle) of the mapped chunk
     written_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunLease(Base):
+    """Who runs (provider, platform, kind) now: one run at a time across processes.
+
+    A holder renews `expires_at` while it runs and deletes the row when it ends; a row past
+    `expires_at` belongs to a run that died, and the next run takes it (statestore/leases.py).
+    """
+
+    __tablename__ = "run_leases"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from learnsync.redaction import redact
 from statestore.db import get_engine, upgrade
+from statestore.leases import RunLeases
 from statestore.models import (
     BULK_OPERATIONS,
     BULK_STATUSES,
@@ -168,6 +169,7 @@ class StateStore:
         self.url = url or default_url()
         self.engine: Engine = get_engine(self.url)
         upgrade(self.engine)
+        self.leases = RunLeases(self.engine)  # one run per (provider, platform, kind) at a time
 
     # -- plumbing -----------------------------------------------------------------------------
     @contextmanager
@@ -463,6 +465,25 @@ class StateStore:
                     status=status, counts=counts or {}, error=redact(error) if error else error, ended_at=utcnow()
                 )
             )
+
+    def mark_crashed_runs(self, provider: str, platform: str, kinds: Sequence[str], found_by: str) -> list[int]:
+        """Close the runs of (provider, platform, one of `kinds`) still 'running' as 'crashed'.
+
+        Only for a caller that holds the run lease of that provider, platform and kind: no
+        other run of theirs can then be going, so a row still running belongs to a run that
+        died. Returns the pks marked.
+        """
+        t = SyncRun.__table__
+        where = (
+            t.c.provider == provider, t.c.platform == platform, t.c.kind.in_(list(kinds)),
+            t.c.status == "running", t.c.dry_run.is_(False),
+        )
+        error = f"the run stopped without finishing (its process ended); found by {found_by}"
+        with self._write() as conn:
+            pks = [int(pk) for pk in conn.execute(select(t.c.id).where(*where)).scalars()]
+            if pks:
+                conn.execute(update(t).where(t.c.id.in_(pks)).values(status="crashed", error=error, ended_at=utcnow()))
+        return pks
 
     def add_outcomes(self, run_pk: int, outcomes: Sequence[dict[str, Any]]) -> int:
         """Bulk insert per-item outcomes (keys: kind, external_id, outcome, field, reason)."""
