@@ -182,14 +182,6 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks secrets (for handlers outside this process's record factory)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        redact_record(record)
-        return True
-
-
 def install_log_redaction() -> None:
     """Mask secrets in every log record this process creates, whatever its logger or handler
     (learnsync's, Prefect's run loggers and API handler, httpx, pytest's capture...)."""
