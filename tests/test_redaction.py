@@ -53,7 +53,12 @@ def test_runtime_tokens_are_masked_and_only_the_newest_are_kept(monkeypatch):
 def test_log_records_are_masked_whatever_the_logger_and_arguments(caplog):
     register("log-secret-5150")
     caplog.set_level(logging.INFO)
-    logging.getLogger("prefect.flow_runs").info("token %s, %d items", {"secret": "log-secret-5150"}, 3)
+    prefect_runs = logging.getLogger("prefect.flow_runs")  # Prefect's loggers need not propagate to the root
+    prefect_runs.addHandler(caplog.handler)
+    try:
+        prefect_runs.warning("token %s, %d items", {"secret": "log-secret-5150"}, 3)
+    finally:
+        prefect_runs.removeHandler(caplog.handler)
     logging.getLogger("some.library").warning("plain log-secret-5150")
     try:
         raise ValueError("failed with log-secret-5150")
