@@ -161,6 +161,12 @@ def failed_state(report: RunReport, exc: BaseException) -> State:
     return Failed(message=redact(f"{type(exc).__name__}: {exc}"), data=report.as_dict())
 
 
+def refused(busy: RunInProgress) -> State:
+    """The end of a run refused because another run of its kind is going: Failed, the reason as
+    its message (no traceback logged: nothing went wrong in this run); callers get `busy` raised."""
+    return Failed(message=str(busy), data=busy)
+
+
 def reraise_redacted(exc: BaseException) -> NoReturn:
     """Raise `exc` again, or, when its text holds a secret, the same text masked (the original
     is dropped: Prefect would put it in the run's state, logs and tracebacks)."""

@@ -11,13 +11,14 @@ import pandas as pd
 from prefect import flow, task
 
 from flows.common import (
-    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, reraise_redacted, run_lease,
+    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, reraise_redacted, run_lease,
 )
 from flows.page_cache import ChunkSerializer, chunk_cache_key
 from learnsync.http import PageTokenGuard
 from learnsync.runtime import Runtime
 from providers.base import MappingContext
 from providers.fastparse import responsive_switching
+from statestore.leases import RunInProgress
 from tasks.bulk_jobs import resolve_pending_jobs
 from tasks.course_upserts import CourseUpserter
 from tasks.diff import drop_repeated_ids, plan_extract, prepare_extract
@@ -287,7 +288,10 @@ async def content_sync(
     (default: stop at once, saying so).
     """
     rt = Runtime.build(provider, platform)
-    return await run_content_sync(rt, dry_run=dry_run, force=force, wait=wait)
+    try:
+        return await run_content_sync(rt, dry_run=dry_run, force=force, wait=wait)
+    except RunInProgress as busy:
+        return refused(busy)
 
 
 async def run_content_sync(

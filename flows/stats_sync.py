@@ -10,10 +10,11 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import (
-    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, reraise_redacted, run_lease,
+    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, reraise_redacted, run_lease,
 )
 from learnsync.runtime import Runtime
 from providers.base import DateWindow, MappingContext
+from statestore.leases import RunInProgress
 from tasks.extract import iter_stats_chunks
 from tasks.load import push_stats, resolve_pending_jobs
 from tasks.report import RunReport
@@ -173,7 +174,10 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str
 async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False, wait: bool = False) -> dict[str, Any]:
     """Daily learner statistics since the watermark (minus an overlap); moves the watermark.
     wait: when another stats run of this provider and platform is going, wait for it to end."""
-    return await run_stats(Runtime.build(provider, platform), None, kind="stats", dry_run=dry_run, wait=wait)
+    try:
+        return await run_stats(Runtime.build(provider, platform), None, kind="stats", dry_run=dry_run, wait=wait)
+    except RunInProgress as busy:
+        return refused(busy)
 
 
 @flow(name="stats-backfill", flow_run_name="backfill-{provider}-{platform}-{since}-{until}", log_prints=True)
@@ -185,4 +189,7 @@ async def stats_backfill(
     wait: when another backfill of this provider and platform is going, wait for it to end."""
     until = until or datetime.now(timezone.utc).date() + timedelta(days=1)
     windows = backfill_windows(since, until, window_days)
-    return await run_stats(Runtime.build(provider, platform), windows, kind="backfill", dry_run=dry_run, wait=wait)
+    try:
+        return await run_stats(Runtime.build(provider, platform), windows, kind="backfill", dry_run=dry_run, wait=wait)
+    except RunInProgress as busy:
+        return refused(busy)

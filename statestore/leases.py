@@ -49,6 +49,9 @@ class RunInProgress(RuntimeError):
             who = "is starting"
         super().__init__(f"another {kind} run of {provider} on {platform} {who}; try again later")
 
+    def __reduce__(self) -> Any:  # crosses processes intact (Dask workers, Prefect results)
+        return type(self), (self.provider, self.platform, self.kind, self.holder)
+
 
 def _advisory_key(provider: str, platform: str, kind: str) -> int:
     digest = hashlib.sha256(f"{provider}\0{platform}\0{kind}".encode()).digest()
