@@ -53,12 +53,13 @@ def test_runtime_tokens_are_masked_and_only_the_newest_are_kept(monkeypatch):
 def test_log_records_are_masked_whatever_the_logger_and_arguments(caplog):
     register("log-secret-5150")
     caplog.set_level(logging.INFO)
-    prefect_runs = logging.getLogger("prefect.flow_runs")  # Prefect's loggers need not propagate to the root
-    prefect_runs.addHandler(caplog.handler)
+    prefect_logger = logging.getLogger("prefect.redaction-test")  # Prefect's loggers need not reach the root
+    prefect_logger.propagate = False
+    prefect_logger.addHandler(caplog.handler)
     try:
-        prefect_runs.warning("token %s, %d items", {"secret": "log-secret-5150"}, 3)
+        prefect_logger.warning("token %s, %d items", {"secret": "log-secret-5150"}, 3)
     finally:
-        prefect_runs.removeHandler(caplog.handler)
+        prefect_logger.removeHandler(caplog.handler)
     logging.getLogger("some.library").warning("plain log-secret-5150")
     try:
         raise ValueError("failed with log-secret-5150")
