@@ -46,7 +46,7 @@ async def test_a_dripping_provider_fails_within_the_deadline_naming_its_host(ude
             with pytest.raises(ApiError) as failure:
                 await client.fetch_catalog_page("courses", None)
     elapsed = time.monotonic() - started
-    assert elapsed < QUICK.attempts * 1.0 + 1.5, elapsed
+    assert elapsed < QUICK.attempts * 1.0 + 3.0, elapsed  # slack for a loaded machine; unbounded without a deadline
     message = str(failure.value)
     assert "deadline" in message and udemy.url in message, message
     assert faults.fired["drip"] == QUICK.attempts  # retried like any transient fault, then reported
@@ -72,7 +72,7 @@ async def test_the_default_deadline_is_a_multiple_of_the_timeout_on_360learning_
                 with pytest.raises(ApiError) as failure:
                     await client.list_users()
         elapsed = time.monotonic() - started
-    assert elapsed < QUICK.attempts * 1.0 + 1.5, elapsed
+    assert elapsed < QUICK.attempts * 1.0 + 3.0, elapsed  # slack for a loaded machine; unbounded without a deadline
     assert "deadline" in str(failure.value) and srv.url in str(failure.value)
     assert app.state.faults.fired["drip"] == QUICK.attempts
 
