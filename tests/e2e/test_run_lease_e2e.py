@@ -23,9 +23,9 @@ from tests.e2e.helpers import lms, run, store, synced_courses
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
 
 COURSES = 150
-# 40 items a job: 4 upsert jobs; 0.1 s an item keeps a run going for ~10 s, long enough for a
+# 40 items a job: 4 upsert jobs; 0.15 s an item keeps a run going for ~12 s, long enough for a
 # second process to start while the first one works.
-SLOW_360 = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": COURSES, "n_activities": 0}, "lms360": {"bulk_item_delay_seconds": 0.1}}}
+SLOW_360 = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": COURSES, "n_activities": 0}, "lms360": {"bulk_item_delay_seconds": 0.15}}}
 CLI = [sys.executable, "-c", "import sys; from learnsync.cli import app; sys.argv[0] = 'learnsync'; app()"]
 
 
