@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -12,7 +15,9 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
+from learnsync.redaction import redact, scrubbed
 from learnsync.runtime import Runtime
+from statestore.leases import Lease, RunInProgress, new_holder
 from tasks.report import MAX_ERRORS_SHOWN, RunReport
 
 
@@ -26,6 +31,43 @@ def logger() -> logging.Logger | logging.LoggerAdapter:
 def flow_run_id() -> str | None:
     ctx = FlowRunContext.get()
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+# The runs each lease covers: whatever writes course state holds the content lease.
+LEASE_RUN_KINDS = {"content": ("content", "filters", "deactivate", "restore")}
+
+
+@asynccontextmanager
+async def run_lease(rt: Runtime, kind: str, *, wait: bool = False, run_kinds: Sequence[str] | None = None) -> AsyncIterator[Lease]:
+    """Hold the (provider, platform, `kind`) run lease for the block: one such run at a time,
+    across processes. Taken: rows of `run_kinds` (default: `kind`) still 'running' are from runs
+    that died, and are marked crashed. Held by another run: RunInProgress, or, with `wait`,
+    wait until it is free (a killed holder's lease expires after `run_lease_seconds`)."""
+    store, key, ttl = rt.store, rt.spec.key, float(rt.settings.run_lease_seconds)
+    holder = new_holder()
+    if (run_id := flow_run_id()) is not None:
+        holder += f" flow run {run_id}"
+    waited = False
+    while True:
+        try:
+            lease = await asyncio.to_thread(store.leases.acquire, key, rt.platform, kind, holder, ttl)
+            break
+        except RunInProgress as busy:
+            if not wait:
+                raise
+            if not waited:
+                logger().info("%s; waiting for it to end", str(busy).removesuffix("; try again later"))
+                waited = True
+            await asyncio.sleep(min(5.0, ttl / 4))
+    try:
+        lease.start_heartbeat()
+        kinds = list(run_kinds or LEASE_RUN_KINDS.get(kind, (kind,)))
+        crashed = await asyncio.to_thread(store.mark_crashed_runs, key, rt.platform, kinds, f"the next {kind} run")
+        if crashed:
+            logger().warning("%s %s run(s) %s had stopped without finishing: marked crashed", key, kind, ", ".join(map(str, crashed)))
+        yield lease
+    finally:
+        await asyncio.to_thread(lease.release)
 
 
 class IntegrationDeactivated(RuntimeError):
@@ -93,7 +135,8 @@ async def publish_report(report: RunReport) -> None:
     """Markdown summary + counts table + capped error table, under stable keys per provider/kind."""
     key = f"{report.provider}-{report.kind}-{report.platform}".lower().replace("_", "-")
     try:
-        await acreate_markdown_artifact(markdown=report.markdown(), key=f"{key}-summary", description="learnsync run summary")
+        # The report masks secrets itself; the markdown is masked once more as a whole (one function).
+        await acreate_markdown_artifact(markdown=redact(report.markdown()), key=f"{key}-summary", description="learnsync run summary")
         await acreate_table_artifact(table=report.summary_rows(), key=f"{key}-counts", description="items per outcome")
         if report.errors:
             await acreate_table_artifact(
@@ -120,7 +163,22 @@ def final_state(report: RunReport) -> State | dict[str, Any]:
 
 
 def failed_state(report: RunReport, exc: BaseException) -> State:
-    return Failed(message=f"{type(exc).__name__}: {exc}", data=report.as_dict())
+    return Failed(message=redact(f"{type(exc).__name__}: {exc}"), data=report.as_dict())
+
+
+def refused(busy: RunInProgress) -> State:
+    """The end of a run refused because another run of its kind is going: Failed, the reason as
+    its message (no traceback logged: nothing went wrong in this run); callers get `busy` raised."""
+    return Failed(message=str(busy), data=busy)
+
+
+def reraise_redacted(exc: BaseException) -> NoReturn:
+    """Raise `exc` again, or, when its text holds a secret, the same text masked (the original
+    is dropped: Prefect would put it in the run's state, logs and tracebacks)."""
+    clean = scrubbed(exc)
+    if clean is exc:
+        raise exc
+    raise clean from None
 
 
 def now_utc() -> datetime:

@@ -11,12 +11,15 @@ from typing import Any, AsyncIterator
 import pandas as pd
 from prefect import flow, task
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.common import (
+    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, reraise_redacted, run_lease,
+)
 from flows.page_cache import ChunkSerializer, chunk_cache_key
 from learnsync.http import PageTokenGuard
 from learnsync.runtime import Runtime
 from providers.base import MappingContext
 from providers.fastparse import responsive_switching
+from statestore.leases import RunInProgress
 from tasks.bulk_jobs import resolve_pending_jobs
 from tasks.contract import enforce_course_contract
 from tasks.course_upserts import CourseUpserter
@@ -316,18 +319,34 @@ def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters:
 
 @flow(name="content-sync", flow_run_name="content-{provider}-{platform}", log_prints=True)
 async def content_sync(
-    provider: str, platform: str = "default", dry_run: bool = False, force: bool = False
+    provider: str, platform: str = "default", dry_run: bool = False, force: bool = False, wait: bool = False
 ) -> dict[str, Any]:
     """Extract the provider catalog, map it by the rule book, diff against state, push to 360Learning.
 
     dry_run: compute and report the full diff, write nothing (360Learning nor state).
     force: archive even when the extract shrank below the guard ratio.
+    wait: when another content run of this provider and platform is going, wait for it to end
+    (default: stop at once, saying so).
     """
     rt = Runtime.build(provider, platform)
-    return await run_content_sync(rt, dry_run=dry_run, force=force)
+    try:
+        return await run_content_sync(rt, dry_run=dry_run, force=force, wait=wait)
+    except RunInProgress as busy:
+        return refused(busy)
 
 
-async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None) -> Any:
+async def run_content_sync(
+    rt: Runtime, *, dry_run: bool = False, force: bool = False, progress: Any = None, wait: bool = False
+) -> Any:
+    """One content sync; a real one holds the content run lease of its provider and platform
+    (a dry run writes nothing, so it needs none)."""
+    if dry_run:
+        return await _content_sync(rt, dry_run=True, force=force, progress=progress)
+    async with run_lease(rt, "content", wait=wait):
+        return await _content_sync(rt, dry_run=False, force=force, progress=progress)
+
+
+async def _content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: Any) -> Any:
     spec, store = rt.spec, rt.store
     report = RunReport(provider=spec.key, kind="content", platform=rt.platform, dry_run=dry_run)
     run_pk = None if dry_run else store.start_run(spec.key, rt.platform, RunKind.content, dry_run, {"force": force}, flow_run_id())
@@ -390,7 +409,7 @@ async def run_content_sync(rt: Runtime, *, dry_run: bool = False, force: bool = 
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
         report.notes.append(f"run failed: {type(exc).__name__}: {exc}")
         await publish_report(report)
-        raise
+        reraise_redacted(exc)
     if run_pk is not None:
         store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)

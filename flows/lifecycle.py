@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
 from learnsync.runtime import Runtime
 from tasks.confirmed import restored_row
 from tasks.diff import filter_mask
@@ -49,22 +49,24 @@ async def set_filters(provider: str, filters: dict[str, list[str]], platform: st
     rt = Runtime.build(provider, platform)
     spec, store = rt.spec, rt.store
     report = RunReport(provider=provider, kind=RunKind.filters.value, platform=platform)
-    async with rt.lms_client() as lms:
-        integration = await ensure_integration(rt, lms)
-        state = store.load_courses(integration["id"], with_extra=True)
-        extras = _filter_values(state)
-        filters = validate_filters(spec, filters, extras) if not force else filters
-        changes = plan_filter_change(
-            state.drop(columns=["extra"]), extras, spec, filters, guard_ratio=rt.settings.archive_guard_ratio, force=force
-        )
-        run_pk = store.start_run(provider, platform, RunKind.filters, False, {"filters": filters, "force": force}, flow_run_id())
-        try:
-            store.set_filters(integration["id"], filters)
-            await _apply_filter_changes(lms, store, integration, changes, report, run_pk)
-        except Exception as exc:
-            store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
-            raise
-    store.finish_run(run_pk, report.status, report.counts)
+    # It archives and restores courses and writes their state: never alongside a content run.
+    async with run_lease(rt, "content"):
+        async with rt.lms_client() as lms:
+            integration = await ensure_integration(rt, lms)
+            state = store.load_courses(integration["id"], with_extra=True)
+            extras = _filter_values(state)
+            filters = validate_filters(spec, filters, extras) if not force else filters
+            changes = plan_filter_change(
+                state.drop(columns=["extra"]), extras, spec, filters, guard_ratio=rt.settings.archive_guard_ratio, force=force
+            )
+            run_pk = store.start_run(provider, platform, RunKind.filters, False, {"filters": filters, "force": force}, flow_run_id())
+            try:
+                store.set_filters(integration["id"], filters)
+                await _apply_filter_changes(lms, store, integration, changes, report, run_pk)
+            except Exception as exc:
+                store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+                raise
+        store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
     return final_state(report)
 
@@ -150,7 +152,7 @@ async def restore_courses(
     run_pk = store.start_run(provider, platform, RunKind.restore, False, {"reason": reason, "since": since and since.isoformat()}, flow_run_id())
     outcomes: list[dict[str, Any]] = []
     try:
-        async with rt.lms_client() as lms:
+        async with run_lease(rt, "content"), rt.lms_client() as lms:  # it writes course state: never beside a content run
             await _unarchive(lms, store, integration, list(zip(chosen["external_id"], chosen["course_id"])), report, outcomes)
     except Exception as exc:
         store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
@@ -213,21 +215,22 @@ async def deactivate_integration(provider: str, platform: str = "default") -> di
     if not integration:
         raise ValueError(f"no {provider} integration on platform {platform}")
     report = RunReport(provider=provider, kind=RunKind.deactivate.value, platform=platform)
-    state = store.load_courses(integration["id"])
-    active = state.loc[state["status"] == "active", ["external_id"]].assign(reason="deactivated")
-    run_pk = store.start_run(provider, platform, RunKind.deactivate, False, {}, flow_run_id())
-    outcomes: list[dict[str, Any]] = []
-    try:
-        async with rt.lms_client() as lms:
-            if len(active):
-                await archive_courses(lms, store, integration, run_pk, active, report, outcomes, now_utc())
-    except Exception as exc:
-        store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
-        raise
-    if outcomes:
-        store.add_outcomes(run_pk, outcomes)
-    store.finish_run(run_pk, report.status, report.counts)
-    store.set_integration_fields(integration["id"], active=False)
+    async with run_lease(rt, "content"):  # it archives every course: never alongside a content run
+        state = store.load_courses(integration["id"])
+        active = state.loc[state["status"] == "active", ["external_id"]].assign(reason="deactivated")
+        run_pk = store.start_run(provider, platform, RunKind.deactivate, False, {}, flow_run_id())
+        outcomes: list[dict[str, Any]] = []
+        try:
+            async with rt.lms_client() as lms:
+                if len(active):
+                    await archive_courses(lms, store, integration, run_pk, active, report, outcomes, now_utc())
+        except Exception as exc:
+            store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+            raise
+        if outcomes:
+            store.add_outcomes(run_pk, outcomes)
+        store.finish_run(run_pk, report.status, report.counts)
+        store.set_integration_fields(integration["id"], active=False)
     paused = await _set_paused(provider, platform, paused=True)
     report.notes.append(f"paused {paused} deployment(s); learner statistics and attempts are kept")
     await publish_report(report)

@@ -9,9 +9,12 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.common import (
+    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, reraise_redacted, run_lease,
+)
 from learnsync.runtime import Runtime
 from providers.base import DateWindow, MappingContext
+from statestore.leases import RunInProgress
 from tasks.extract import iter_stats_chunks
 from tasks.contract import unreadable_stats
 from tasks.load import push_stats, resolve_pending_jobs
@@ -126,8 +129,18 @@ def _empty_attempts() -> pd.DataFrame:
     return pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
 
 
-async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunKind, dry_run: bool = False) -> Any:
-    """Daily (windows=None: from the watermark, and moves it) or backfill (explicit windows, never moves it)."""
+async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunKind, dry_run: bool = False, wait: bool = False) -> Any:
+    """Daily (windows=None: from the watermark, and moves it) or backfill (explicit windows, never moves it).
+
+    A real run holds the `kind` run lease of its provider and platform; `wait`: wait for
+    another such run to end instead of stopping at once."""
+    if dry_run:
+        return await _run_stats(rt, windows, kind=kind, dry_run=True)
+    async with run_lease(rt, kind.value, wait=wait):
+        return await _run_stats(rt, windows, kind=kind, dry_run=False)
+
+
+async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunKind, dry_run: bool) -> Any:
     store, spec = rt.store, rt.spec
     report = RunReport(provider=spec.key, kind=kind.value, platform=rt.platform, dry_run=dry_run)
     params = {"windows": [[str(w.since), str(w.until)] for w in windows or []]}
@@ -167,7 +180,7 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunK
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
         await publish_report(report)
-        raise
+        reraise_redacted(exc)
     if run_pk is not None:
         store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
@@ -176,15 +189,25 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunK
 
 
 @flow(name="stats-sync", flow_run_name="stats-{provider}-{platform}", log_prints=True)
-async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False) -> dict[str, Any]:
-    """Daily learner statistics since the watermark (minus an overlap); moves the watermark."""
-    return await run_stats(Runtime.build(provider, platform), None, kind=RunKind.stats, dry_run=dry_run)
+async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False, wait: bool = False) -> dict[str, Any]:
+    """Daily learner statistics since the watermark (minus an overlap); moves the watermark.
+    wait: when another stats run of this provider and platform is going, wait for it to end."""
+    try:
+        return await run_stats(Runtime.build(provider, platform), None, kind=RunKind.stats, dry_run=dry_run, wait=wait)
+    except RunInProgress as busy:
+        return refused(busy)
 
 
 @flow(name="stats-backfill", flow_run_name="backfill-{provider}-{platform}-{since}-{until}", log_prints=True)
 async def stats_backfill(
-    provider: str, since: date, until: date | None = None, platform: str = "default", window_days: int = 7, dry_run: bool = False
+    provider: str, since: date, until: date | None = None, platform: str = "default", window_days: int = 7, dry_run: bool = False,
+    wait: bool = False,
 ) -> dict[str, Any]:
-    """Historical statistics for [since, until), in independent windows; never moves the daily watermark."""
+    """Historical statistics for [since, until), in independent windows; never moves the daily watermark.
+    wait: when another backfill of this provider and platform is going, wait for it to end."""
     until = until or datetime.now(timezone.utc).date() + timedelta(days=1)
-    return await run_stats(Runtime.build(provider, platform), backfill_windows(since, until, window_days), kind=RunKind.backfill, dry_run=dry_run)
+    windows = backfill_windows(since, until, window_days)
+    try:
+        return await run_stats(Runtime.build(provider, platform), windows, kind=RunKind.backfill, dry_run=dry_run, wait=wait)
+    except RunInProgress as busy:
+        return refused(busy)

@@ -113,6 +113,7 @@ def sync(
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would be created, updated, archived and restored; write nothing"),
     force: bool = typer.Option(False, "--force", help="archive even if the extract shrank below the guard"),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
+    wait: bool = typer.Option(False, "--wait", help="if another run of this kind is going, wait for it to end (default: exit at once)"),
 ) -> None:
     """Run one sync now (a Prefect flow run)."""
     settings, _store = _prepare(provider, platform, writes=not dry_run)
@@ -120,14 +121,14 @@ def sync(
         from flows.content_sync import content_sync
 
         report, run_id = output.run_flow(
-            lambda: content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force, return_state=True),
+            lambda: content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force, wait=wait, return_state=True),
             lms_url=_lms_url(settings, platform),
         )
     else:
         from flows.stats_sync import stats_sync
 
         report, run_id = output.run_flow(
-            lambda: stats_sync(provider=provider, platform=platform, dry_run=dry_run, return_state=True), lms_url=_lms_url(settings, platform)
+            lambda: stats_sync(provider=provider, platform=platform, dry_run=dry_run, wait=wait, return_state=True), lms_url=_lms_url(settings, platform)
         )
     _finish(report, run_id, fmt)
 
@@ -142,6 +143,7 @@ def backfill(
     window_days: int = typer.Option(7, min=1, help="days in each independent window (at least 1)"),
     dry_run: bool = typer.Option(False, "--dry-run"),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
+    wait: bool = typer.Option(False, "--wait", help="if another backfill is going, wait for it to end (default: exit at once)"),
 ) -> None:
     """Re-import historical statistics for a date range; the daily watermark is not moved."""
     if what != "stats":
@@ -155,7 +157,7 @@ def backfill(
 
     report, run_id = output.run_flow(
         lambda: stats_backfill(provider=provider, since=first, until=last, platform=platform, window_days=window_days,
-                               dry_run=dry_run, return_state=True),
+                               dry_run=dry_run, wait=wait, return_state=True),
         lms_url=_lms_url(settings, platform),
     )
     _finish(report, run_id, fmt)

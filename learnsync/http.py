@@ -4,6 +4,11 @@ Every connector (360Learning and each provider) sends its requests through `send
 transient faults are handled one way: 429/5xx/timeouts/dropped connections/unparseable JSON
 are retried with exponential backoff and jitter, honouring Retry-After; any other 4xx raises
 `ApiError` at once. Prefect task retries are *not* stacked on top of these (see flows).
+
+httpx's timeout bounds each network operation (connect, one read...), not a request: a server
+sending one byte per second never trips it. Every attempt therefore also has a total deadline,
+covering the whole request and its body (`set_request_deadline`, else DEADLINE_TIMEOUT_FACTOR
+times the client's timeout); an attempt past it is a transient fault like any timeout.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import re
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -28,20 +34,25 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from learnsync.redaction import redact, register
+
 log = logging.getLogger("learnsync.http")  # retries at INFO, every request at DEBUG (progress)
+
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
+DEADLINE_TIMEOUT_FACTOR = 4.0  # default total deadline of one attempt: this many times the client's timeout
 
 
 class ApiError(Exception):
-    """A non-retryable (or exhausted) HTTP error. Never carries request headers or bodies sent."""
+    """A non-retryable (or exhausted) HTTP error. Never carries request headers or bodies sent;
+    what it quotes from the answer is redacted (a server may echo the credentials it was sent)."""
 
     def __init__(self, status: int, code: str, message: str, method: str, url: str) -> None:
         self.status = status
-        self.code = code
-        self.message = message
+        self.code = redact(str(code))
+        self.message = redact(str(message))
         self.method = method
-        self.url = _strip_query(url)
-        super().__init__(f"{method} {self.url} -> HTTP {status} {code}: {message}")
+        self.url = redact(_strip_query(url))
+        super().__init__(f"{method} {self.url} -> HTTP {status} {self.code}: {self.message}")
 
 
 class TransientError(Exception):
@@ -49,7 +60,55 @@ class TransientError(Exception):
 
     def __init__(self, description: str, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
-        super().__init__(description)
+        super().__init__(redact(description))
+
+
+def _origin(url: str | httpx.URL) -> str:
+    """scheme://host:port of a URL (the default port spelled out), for messages and host checks."""
+    u = httpx.URL(str(url))
+    port = u.port or {"http": 80, "https": 443}.get(u.scheme)
+    return f"{u.scheme}://{u.host}:{port}"
+
+
+_deadlines: weakref.WeakKeyDictionary[httpx.AsyncClient, float] = weakref.WeakKeyDictionary()
+
+
+def set_request_deadline(client: httpx.AsyncClient, seconds: float | None) -> httpx.AsyncClient:
+    """Give every request `client` sends through `send()` a total deadline of `seconds` (None:
+    the default, DEADLINE_TIMEOUT_FACTOR times the client's timeout). Returns the client."""
+    if seconds is not None:
+        if not seconds > 0:
+            raise ValueError(f"request deadline must be a positive number of seconds, got {seconds!r}")
+        _deadlines[client] = float(seconds)
+    return client
+
+
+def request_deadline(client: httpx.AsyncClient) -> float | None:
+    """Seconds one attempt of a request may take in all (None: the client has no timeout at all)."""
+    if client in _deadlines:
+        return _deadlines[client]
+    timeout = client.timeout
+    parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
+    return DEADLINE_TIMEOUT_FACTOR * max(parts) if parts else None
+
+
+class ForeignLinkError(ApiError):
+    """A paging link names another scheme, host or port than the configured API: following it
+    would send our credentials there, so nothing is sent."""
+
+
+def same_origin(url: str | httpx.URL, base_url: str | httpx.URL) -> bool:
+    """Whether `url` is on the scheme, host and port of `base_url`."""
+    return _origin(url) == _origin(base_url)
+
+
+def followable_link(link: str, base_url: str, *, request_url: str, what: str = "paging link") -> str:
+    """`link` when it is on the configured API's origin; else ForeignLinkError naming the link
+    (query stripped: it may carry tokens or e-mails)."""
+    if not same_origin(link, base_url):
+        message = f"{what} {_strip_query(link)} is not on the configured host {_origin(base_url)}; not followed"
+        raise ForeignLinkError(200, "foreignPagingLink", message, "GET", request_url)
+    return link
 
 
 class PagingLoopError(RuntimeError):
@@ -215,6 +274,19 @@ async def send(
                 extra={"learnsync_event": "retry", "reason": reason, "attempt": state.attempt_number, "wait": wait},
             )
 
+    deadline = request_deadline(client)
+
+    async def _request() -> httpx.Response:
+        # One attempt, body included, within the deadline (httpx's timeout is per read).
+        try:
+            async with asyncio.timeout(deadline) as scope:
+                return await client.request(method, url, **kwargs)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            where = _strip_query(str(client.base_url.join(url)))
+            raise TransientError(f"deadline: {method} {where} did not answer in full within {deadline:g}s") from None
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
         wait=_wait,
@@ -227,7 +299,7 @@ async def send(
             with attempt:
                 if limiter is not None:
                     await limiter.acquire()
-                response = await client.request(method, url, **kwargs)
+                response = await _request()
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "%s %s -> %d", method, _strip_query(str(response.request.url)), response.status_code,
@@ -317,6 +389,24 @@ def _without_lone_surrogates(value: Any) -> Any:
 
 def _replace_surrogates(text: str) -> str:
     return "".join(UNREADABLE if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+
+
+TokenModel = TypeVar("TokenModel", bound=BaseModel)
+
+
+def token_answer(model: type[TokenModel], response: httpx.Response, url: str) -> TokenModel:
+    """A token endpoint's answer as `model`, with the tokens it hands out registered for
+    redaction. An answer that does not fit raises ApiError quoting nothing of it: the body may
+    echo the credentials sent."""
+    try:
+        answer = model.model_validate(json_body(response))
+    except (ValueError, ValidationError):
+        raise ApiError(response.status_code, "invalidTokenResponse", "token answer does not match the contract", "POST", url) from None
+    for name in type(answer).model_fields:
+        value = getattr(answer, name)
+        if isinstance(value, SecretStr) or (isinstance(value, str) and name.endswith("token")):
+            register(value, runtime=True)
+    return answer
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from learnsync.http import RetryPolicy
+from learnsync.redaction import register_settings
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 # Top-level names reserved for tests and examples (RFC 2606, 6761): never a real service.
@@ -63,6 +64,8 @@ class ProviderSettings(BaseModel):
     page_size: int = Field(100, ge=1)
     requests_per_second: float = Field(20.0, gt=0)
     timeout_seconds: float = Field(30.0, gt=0)
+    # Whole request, body included (httpx's timeout is per read); None: 4 x timeout_seconds
+    request_deadline_seconds: float | None = Field(default=None, gt=0)
     max_concurrent_pages: int = Field(4, ge=1)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
@@ -110,6 +113,8 @@ class Lms360Settings(BaseModel):
     poll_interval_seconds: float = Field(2.0, gt=0)
     poll_max_interval_seconds: float = Field(5.0, gt=0)  # polls are cheap (50 reads/s); long waits idle the run
     timeout_seconds: float = Field(30.0, gt=0)
+    # Whole request, body included (httpx's timeout is per read); None: 4 x timeout_seconds
+    request_deadline_seconds: float | None = Field(default=None, gt=0)
     max_upsert_batch: int = Field(10_000, ge=1)  # the API's maximum; smaller batches confirm (and checkpoint) sooner
     max_stats_batch: int = Field(10_000, ge=1)
     bulk_submit_patience_seconds: float = 900.0  # keep resubmitting while 360Learning says busy (429/503)
@@ -140,6 +145,9 @@ class Settings(BaseSettings):
     stats_initial_lookback_days: int | None = Field(None, ge=1)  # first stats run: None = the full history
     archive_guard_ratio: float = 0.5  # refuse to archive when an extract shrinks under this share
     task_runner: str = "threads"  # "threads" or "dask"
+    # One run per provider, platform and kind at a time: a run's lease lives this long unless
+    # renewed (every third of it); a killed run's lease is free again after it (at once on PostgreSQL)
+    run_lease_seconds: float = Field(default=120.0, gt=0)
     mapping_cache: bool = True  # reuse the mapping of catalog pages served unchanged (tasks/mapped_chunks.py)
 
     @field_validator("database_url")
@@ -176,7 +184,10 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; their secrets are registered for redaction at once."""
+    settings = Settings()
+    register_settings(settings)
+    return settings
 
 
 # -- integration options (learnsync configure -o key=value) ----------------------------------------

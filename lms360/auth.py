@@ -15,6 +15,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from learnsync.http import ApiError, RateLimiter, RetryPolicy, RetryStats, json_body, send
+from learnsync.redaction import register
 
 from .models import TokenRequest, TokenResponse
 
@@ -100,6 +101,7 @@ class TokenManager:
             # The validation text could quote the body (and so the token): keep none of it.
             message = "token response does not match the contract"
             raise ApiError(response.status_code, "invalidTokenResponse", message, "POST", self._url) from None
+        register(body.access_token, runtime=True)
         margin = min(EXPIRY_MARGIN_SECONDS, body.expires_in / 2)
         self._token = body.access_token
         self._valid_until = self._clock() + max(0.0, body.expires_in - margin)

@@ -25,7 +25,10 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, json_body, send, tls_context
+from learnsync.http import (
+    ApiError, PageTokenGuard, RateLimiter, RetryStats, followable_link, json_body, send, set_request_deadline, tls_context,
+)
+from learnsync.redaction import register_settings
 from learnsync.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
@@ -162,6 +165,7 @@ class Lms360Client:
         bulk_wait_timeout: float | None = 6 * 3600.0,
         bulk_submit_patience: float = 900.0,
     ) -> None:
+        register_settings(settings)  # its secret is masked in whatever this process logs or stores
         self.settings = settings
         self.max_upsert_batch = max_upsert_batch
         self.max_archive_batch = max_archive_batch
@@ -178,6 +182,7 @@ class Lms360Client:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             verify=tls_context(),
         )
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._reads = RateLimiter(settings.reads_per_second)
         self._writes = RateLimiter(settings.writes_per_second)
         self._bulk_slots = asyncio.Semaphore(max(1, settings.max_concurrent_bulk))
@@ -283,10 +288,13 @@ class Lms360Client:
             return None
         target = match.group(1).strip()
         if target.startswith(("http://", "https://")):
-            return target
-        if target.startswith("?"):
-            return urljoin(str(response.request.url), target)
-        return urljoin(self._base + "/", target)  # relative links resolve against the base URL
+            pass
+        elif target.startswith("?"):
+            target = urljoin(str(response.request.url), target)
+        else:
+            target = urljoin(self._base + "/", target)  # relative links resolve against the base URL
+        # The bearer token goes with every page: only the configured host may have it.
+        return followable_link(target, self._base, request_url=str(response.request.url), what="360Learning next-page link")
 
     async def _pages(self, path: str, stream: str) -> AsyncIterator[list[Any]]:
         """Yield each page (bare JSON array) following `Link: <…>; rel="next"` with loop detection."""

@@ -11,6 +11,12 @@ any HTTP client (`POST /_sandbox/faults`, `DELETE /_sandbox/faults`). Transport-
 - `rewrite`: send the real response with the first `occurrences` of `find` in its body replaced by
   `replace` (both as Latin-1 text, so any byte can be written: `"\\xff"` is one invalid UTF-8
   byte, `"\\\\ud800"` a lone surrogate escape). Corrupts one value, keeps the rest valid.
+- `drip`: send the real response one byte every `delay` seconds (each read is quick, the whole
+  answer takes ages: what a per-read timeout never notices). Stops when the client hangs up.
+- `echo`: answer `status` with an OAuth-style error quoting the request (body and
+  Authorization header), as careless servers do: whatever credentials were sent come back.
+- `relink`: the real response, its `Link` header's URLs moved to the origin `target`
+  (e.g. "http://127.0.0.1:9999"): a proxy or a compromised API pointing clients elsewhere.
 
 Data-level faults (bad records, repeated pages...) belong to each provider's generator.
 """
@@ -29,7 +35,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "rewrite")
+FAULT_KINDS = ("status", "timeout", "drop", "truncate", "badjson", "rewrite", "drip", "relink", "echo")
 
 
 @dataclass
@@ -44,9 +50,10 @@ class FaultRule:
     times: int | None = 1  # None = until removed
     probability: float = 1.0
     skip: int = 0  # let this many matching requests through first
-    find: str = ""  # rewrite: Latin-1 text to look for in the body
-    replace: str = ""  # rewrite: what replaces it
-    occurrences: int = 1  # rewrite: how many of them (the first ones)
+    target: str | None = None  # kind=relink: the origin Link URLs are moved to
+    find: str = ""  # kind=rewrite: Latin-1 text to look for in the body
+    replace: str = ""  # kind=rewrite: what replaces it
+    occurrences: int = 1  # kind=rewrite: how many of them (the first ones)
     fired: int = 0
     seen: int = 0
     _rx: re.Pattern[str] | None = field(default=None, repr=False)
@@ -169,9 +176,16 @@ class FaultMiddleware:
         elif rule.kind == "truncate":
             await self._truncated(scope, receive, send)
         elif rule.kind == "rewrite":
-            await self._truncated(scope, receive, send, rule)
+            await self._rewritten(scope, receive, send, rule)
+        elif rule.kind == "drip":
+            await self._dripped(scope, receive, send, rule.delay)
+        elif rule.kind == "echo":
+            await self._echoed(scope, receive, send, rule.status)
+        elif rule.kind == "relink":
+            await self.app(scope, receive, _relinking(send, rule.target or "http://127.0.0.1:9"))
 
-    async def _truncated(self, scope: Scope, receive: Receive, send: Send, rewrite: FaultRule | None = None) -> None:
+    async def _captured(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        """The app's whole response (status, headers without content-length, body)."""
         captured: dict[str, Any] = {"body": b"", "status": 200, "headers": []}
 
         async def capture(message: dict[str, Any]) -> None:
@@ -182,12 +196,52 @@ class FaultMiddleware:
                 captured["body"] += message.get("body", b"")
 
         await self.app(scope, receive, capture)
+        return captured
+
+    @staticmethod
+    async def _echoed(scope: Scope, receive: Receive, send: Send, status: int) -> None:
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        quoted = f"{scope['method']} {scope['path']} body={raw.decode('utf-8', 'replace')} authorization={headers.get('authorization', '')}"
+        body = {"error": "invalid_client", "error_description": f"request rejected: {quoted}"}
+        await _respond(send, status, json.dumps(body).encode(), [(b"content-type", b"application/json")])
+
+    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        captured = await self._captured(scope, receive)
         body: bytes = captured["body"]
-        if rewrite is not None:
-            changed = body.replace(rewrite.find.encode("latin-1"), rewrite.replace.encode("latin-1"), rewrite.occurrences)
-            await _respond(send, captured["status"], changed, captured["headers"])
-            return
         await _respond(send, captured["status"], body[: max(1, len(body) // 2)], captured["headers"])
+
+    async def _rewritten(self, scope: Scope, receive: Receive, send: Send, rule: FaultRule) -> None:
+        captured = await self._captured(scope, receive)
+        body = captured["body"].replace(rule.find.encode("latin-1"), rule.replace.encode("latin-1"), rule.occurrences)
+        await _respond(send, captured["status"], body, captured["headers"])
+
+    async def _dripped(self, scope: Scope, receive: Receive, send: Send, delay: float) -> None:
+        captured = await self._captured(scope, receive)
+        body: bytes = captured["body"]
+        gone = asyncio.Event()
+
+        async def watch() -> None:  # the request is read: the next message is the disconnect
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            headers = list(captured["headers"]) + [(b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": captured["status"], "headers": headers})
+            for i in range(len(body)):
+                if gone.is_set():
+                    return
+                await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": i + 1 < len(body)})
+                await asyncio.sleep(delay)
+        finally:
+            watcher.cancel()
 
     async def _admin(self, method: str, receive: Receive, send: Send) -> None:
         if method == "DELETE":
@@ -209,6 +263,27 @@ class FaultMiddleware:
                 return
         payload = {"rules": self.injector.rules(), "fired": self.injector.fired}
         await _respond(send, 200, json.dumps(payload).encode(), [(b"content-type", b"application/json")])
+
+
+def _relinking(send: Send, target: str) -> Send:
+    """`send`, with the URLs of a `Link` response header moved to the origin `target`."""
+    origin = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#]*", re.IGNORECASE)
+
+    def move(match: re.Match[str]) -> str:
+        url = match.group(1)
+        moved = origin.sub(target.rstrip("/"), url) if origin.match(url) else target.rstrip("/") + "/" + url.lstrip("/")
+        return f"<{moved}>"
+
+    async def relinked(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k, re.sub(r"<([^>]*)>", move, v.decode("latin-1")).encode("latin-1") if k.lower() == b"link" else v)
+                for k, v in message.get("headers", [])
+            ]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return relinked
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -59,7 +59,9 @@ class RunKind(str, Enum):
 
 
 RUN_KINDS = frozenset(k.value for k in RunKind)
-RUN_STATUSES = frozenset({"running", "completed", "completed_with_errors", "failed"})
+# crashed: the run stopped without finishing (its process was killed); the next run of the
+# same provider, platform and kind finds its row still running and marks it so.
+RUN_STATUSES = frozenset({"running", "completed", "completed_with_errors", "failed", "crashed"})
 ITEM_KINDS = frozenset({"course", "stat"})
 BULK_OPERATIONS = frozenset({"upsert", "archive", "stats", "share"})
 BULK_STATUSES = frozenset({"submitted", "confirmed", "failed", "expired"})
@@ -313,3 +315,21 @@ class ParkedStat(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     parked_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunLease(Base):
+    """Who runs (provider, platform, kind) now: one run at a time across processes.
+
+    A holder renews `expires_at` while it runs and deletes the row when it ends; a row past
+    `expires_at` belongs to a run that died, and the next run takes it (statestore/leases.py).
+    """
+
+    __tablename__ = "run_leases"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

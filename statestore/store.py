@@ -1,7 +1,8 @@
 """StateStore: the only API the rest of learnsync uses to read/write sync state.
 
 Every method is synchronous, runs one short transaction and returns plain
-dicts / pandas DataFrames. Datetimes are tz-aware UTC.
+dicts / pandas DataFrames. Datetimes are tz-aware UTC. Free text (run errors, outcome and
+quarantine reasons) is stored with secrets masked (learnsync.redaction).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from sqlalchemy import Connection, Table, Text, cast, delete, func, inspect, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from learnsync.redaction import redact
 from statestore.db import get_engine, make_read_only_engine, schema_state, upgrade
+from statestore.leases import RunLeases
 from statestore.models import (
     BULK_OPERATIONS,
     BULK_STATUSES,
@@ -153,6 +156,11 @@ def _attempts_frame(rows: Sequence[Any]) -> pd.DataFrame:
     return df
 
 
+def _redacted(text: Any) -> Any:
+    """Free text bound for the store, secrets masked (a reason may quote an API's answer)."""
+    return redact(text) if isinstance(text, str) else text
+
+
 def _check(value: str, allowed: frozenset[str], what: str) -> None:
     if value not in allowed:
         raise ValueError(f"invalid {what} {value!r}; expected one of {sorted(allowed)}")
@@ -167,6 +175,7 @@ class StateStore:
         self.url = url or default_url()
         self.engine: Engine = get_engine(self.url)
         upgrade(self.engine)
+        self.leases = RunLeases(self.engine)  # one run per (provider, platform, kind) at a time
 
     @classmethod
     def read_only(cls, url: str) -> "StateStore":
@@ -608,9 +617,28 @@ class StateStore:
         with self._write() as conn:
             conn.execute(
                 update(t).where(t.c.id == run_pk).values(
-                    status=status, counts=counts or {}, error=error, ended_at=utcnow()
+                    status=status, counts=counts or {}, error=redact(error) if error else error, ended_at=utcnow()
                 )
             )
+
+    def mark_crashed_runs(self, provider: str, platform: str, kinds: Sequence[str], found_by: str) -> list[int]:
+        """Close the runs of (provider, platform, one of `kinds`) still 'running' as 'crashed'.
+
+        Only for a caller that holds the run lease of that provider, platform and kind: no
+        other run of theirs can then be going, so a row still running belongs to a run that
+        died. Returns the pks marked.
+        """
+        t = SyncRun.__table__
+        where = (
+            t.c.provider == provider, t.c.platform == platform, t.c.kind.in_(list(kinds)),
+            t.c.status == "running", t.c.dry_run.is_(False),
+        )
+        error = f"the run stopped without finishing (its process ended); found by {found_by}"
+        with self._write() as conn:
+            pks = [int(pk) for pk in conn.execute(select(t.c.id).where(*where)).scalars()]
+            if pks:
+                conn.execute(update(t).where(t.c.id.in_(pks)).values(status="crashed", error=error, ended_at=utcnow()))
+        return pks
 
     def add_outcomes(self, run_pk: int, outcomes: Sequence[dict[str, Any]]) -> int:
         """Bulk insert per-item outcomes (keys: kind, external_id, outcome, field, reason)."""
@@ -621,7 +649,7 @@ class StateStore:
             _check(o["kind"], ITEM_KINDS, "item kind")
             recs.append({
                 "run_pk": run_pk, "kind": o["kind"], "external_id": str(o["external_id"]),
-                "outcome": o["outcome"], "field": o.get("field"), "reason": o.get("reason"),
+                "outcome": o["outcome"], "field": o.get("field"), "reason": _redacted(o.get("reason")),
                 "created_at": now,
             })
         if recs:
@@ -697,7 +725,7 @@ class StateStore:
         recs = [
             {
                 "integration_pk": integration_pk, "kind": kind, "external_id": str(i["external_id"]),
-                "field": i.get("field") or "", "reason": i.get("reason"),
+                "field": i.get("field") or "", "reason": _redacted(i.get("reason")),
                 "first_seen_at": now, "last_seen_at": now, "resolved_at": None,
             }
             for i in items

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnsync.redaction import redact, redact_value
+
 OUTCOMES = ("created", "updated", "unchanged", "archived", "restored", "ignored", "quarantined", "failed")
 MAX_ERRORS_SHOWN = 50
 MAX_ERRORS_KEPT = 1_000  # in memory; every error also goes to the state store's run outcomes
@@ -44,7 +46,7 @@ class RunReport:
         if len(self.errors) >= MAX_ERRORS_KEPT:
             return
         self.errors.append(
-            {"external_id": mask_emails(str(external_id)), "outcome": outcome, "field": field_name or "", "reason": mask_emails(str(reason))}
+            {"external_id": redact(mask_emails(str(external_id))), "outcome": outcome, "field": field_name or "", "reason": redact(mask_emails(str(reason)))}
         )
 
     @property
@@ -61,7 +63,7 @@ class RunReport:
         if self.skipped:
             lines += ["", "Skipped rows: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items()))]
         if self.notes:
-            lines += [""] + [f"- {n}" for n in self.notes]
+            lines += [""] + [f"- {redact(n)}" for n in self.notes]
         if self.errors:
             shown = self.errors[:MAX_ERRORS_SHOWN]
             lines += ["", f"## Errors ({self.error_count}, first {len(shown)} shown)", "", "| id | outcome | field | reason |", "|---|---|---|---|"]
@@ -80,6 +82,6 @@ class RunReport:
             "errors": self.errors[:MAX_ERRORS_SHOWN],
             "error_count": self.error_count,
             "parked": self.parked,
-            "notes": list(self.notes),
+            "notes": redact_value(list(self.notes)),
             **({"planned": list(self.planned), "planned_total": self.planned_total} if self.planned is not None else {}),
         }

@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 import httpx
 
-from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, tls_context
+from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context, token_answer
+from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.kit.paging import offsets_after
@@ -46,10 +47,12 @@ class CourseraClient:
     def __init__(self, settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         if not settings.org_id:
             raise ValueError("Coursera needs org_id")
+        register_settings(settings)  # its secrets are masked in whatever this process logs or stores
         self._settings = settings
         self._org_path = {"org_id": settings.org_id}
         self._page_size = max(cs.MIN_PAGE_SIZE, min(cs.MAX_PAGE_SIZE, settings.page_size))
         self._http = httpx.AsyncClient(base_url=settings.base_url.rstrip("/"), timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._limiter = RateLimiter(settings.requests_per_second)
         self._refresh_token = settings.refresh_token  # may be rotated by the token endpoint
         self._access_token: str | None = None
@@ -79,7 +82,7 @@ class CourseraClient:
             response = await send(self._http, "POST", cs.CLIENT_CREDENTIALS_TOKEN_PATH, policy=s.retry, limiter=self._limiter,
                                   stats=self.retry_stats, data={"grant_type": "client_credentials"},
                                   auth=(s.client_id, s.client_secret.get_secret_value()))
-        token = TokenResponse.model_validate(json_body(response))
+        token = token_answer(TokenResponse, response, str(response.request.url))
         if token.refresh_token is not None:
             self._refresh_token = token.refresh_token
         self._access_token = token.access_token.get_secret_value()

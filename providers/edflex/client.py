@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, tls_context
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, set_request_deadline, tls_context, token_answer
+from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.kit.paging import page_numbers_after
@@ -29,9 +30,11 @@ class EdflexClient:
     """`providers.base.ProviderClient` for Edflex. Secrets never leave this object's private fields."""
 
     def __init__(self, settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        register_settings(settings)  # its secret is masked in whatever this process logs or stores
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
         self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._limiter = RateLimiter(settings.requests_per_second)
         self._token: SecretStr | None = None
         self._token_expires_at = 0.0
@@ -75,11 +78,7 @@ class EdflexClient:
                 "client_secret": self._settings.client_secret.get_secret_value(),
             },
         )
-        try:
-            answer = TokenResponse.model_validate(json_body(response))
-        except (ValueError, ValidationError):
-            # The body may echo credentials: report the failure without it.
-            raise ApiError(response.status_code, "invalidTokenResponse", "no access_token in answer", "POST", url) from None
+        answer = token_answer(TokenResponse, response, url)
         ttl = answer.expires_in if answer.expires_in and answer.expires_in > 0 else edx.DEFAULT_TOKEN_TTL_SECONDS
         self._token = SecretStr(answer.access_token)
         # Renew a little early so a token never expires between check and use.

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, tls_context
+from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, set_request_deadline, tls_context, token_answer
+from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.kit.paging import offsets_after
@@ -38,9 +39,11 @@ class OpenClassroomsClient:
     def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient | None = None) -> None:
         if not settings.org_id:
             raise ValueError("OpenClassrooms needs an organization id (ProviderSettings.org_id)")
+        register_settings(settings)  # its secret is masked in whatever this process logs or stores
         self._settings = settings
         self._page_size = max(1, min(settings.page_size, oc.MAX_PAGE_SIZE))
         self._http = http or httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout_seconds, verify=tls_context())
+        set_request_deadline(self._http, settings.request_deadline_seconds)
         self._owns_http = http is None
         self._limiter = RateLimiter(settings.requests_per_second)
         self._token: str | None = None
@@ -64,7 +67,7 @@ class OpenClassroomsClient:
                     auth=(self._settings.client_id, self._settings.client_secret.get_secret_value()),
                     data={"grant_type": "client_credentials"},
                 )
-                answer = TokenResponse.model_validate(json_body(response))
+                answer = token_answer(TokenResponse, response, str(response.request.url))
                 self._token = answer.access_token.get_secret_value()
                 ttl = max(1, answer.expires_in - oc.TOKEN_RENEW_MARGIN_SECONDS)
                 self._token_expires_at = time.monotonic() + ttl

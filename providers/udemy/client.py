@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, tls_context
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context
+from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.kit.paging import page_numbers_after
@@ -39,6 +40,7 @@ class UdemyClient:
     ) -> None:
         if not settings.org_id:
             raise ValueError("Udemy needs settings.org_id (the numeric organization id)")
+        register_settings(settings)  # its secret is masked in whatever this process logs or stores
         self._policy = settings.retry
         self._limiter = RateLimiter(settings.requests_per_second)
         self._page_size = max(1, min(settings.page_size, K.MAX_PAGE_SIZE))
@@ -56,6 +58,7 @@ class UdemyClient:
             transport=transport,
             verify=tls_context(),
         )
+        set_request_deadline(self._http, settings.request_deadline_seconds)
 
     def __repr__(self) -> str:
         return f"UdemyClient(root={self._root!r})"
