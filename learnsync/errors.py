@@ -292,6 +292,8 @@ def describe(exc: BaseException) -> Problem:
         return Problem(CONFIG, f"permission denied on {exc.filename or 'a file'}: give learnsync write access, or point LEARNSYNC_DATABASE_URL elsewhere")
     if name == "ArchiveGuardError":
         return Problem(RUN_FAILED, str(exc))
+    if name == "RunInProgress":  # another run of this provider, platform and kind holds the lease
+        return Problem(RUN_FAILED, str(exc))
     if name == "FilterValueError":
         return Problem(USAGE, str(exc) + " Use values the synced courses carry, or --force.")
     if name in ("IntegrationDeactivated", "BulkWaitTimeout", "PagingLoopError", "Lms360ProtocolError"):
