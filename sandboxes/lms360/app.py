@@ -28,6 +28,7 @@ from .bulk import BulkRunner, validated
 from .config import Lms360SandboxConfig
 from .errors import ApiFault, business, flat
 from .paging import Page, paginate
+from .recorder import RecordingMiddleware, TrafficRecorder
 from .schemas import (
     ArchiveBody,
     CatalogItem,
@@ -393,4 +394,6 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
 
     app.include_router(auth)
     app.include_router(api)
+    if config.record_traffic:
+        return with_faults(RecordingMiddleware(app, TrafficRecorder()))
     return with_faults(app)

@@ -42,3 +42,5 @@ class Lms360SandboxConfig(BaseModel):
     bulk_item_delay_seconds: float = 0.0
     latency_seconds: float = 0.0
     skills_enabled: bool = True
+    # Keep every /api/v2 exchange in `app.state.traffic` (contract tests validate them).
+    record_traffic: bool = False
