@@ -10,6 +10,8 @@ DEFAULT_GROUPS = [
     "62be0535045424d93edaad7d",
 ]
 DEFAULT_AUTHORS = ["62bdbc00293a604543f44386"]
+# 360Learning's own connectors (support articles): their names are reserved platform names.
+NATIVE_CONNECTORS = ("360Learning", "Udemy", "Coursera", "Edflex", "OpenClassrooms", "LinkedIn Learning", "Go1")
 
 
 def default_users() -> list[str]:
@@ -31,8 +33,8 @@ class Lms360SandboxConfig(BaseModel):
     # The guide's examples show expires_in as the string "3600"; flip to exercise client parsing.
     expires_in_as_string: bool = False
     max_integrations: int = 10
-    # Names of 360Learning's native connectors are reserved (assumed); keep provider names free.
-    reserved_platform_names: list[str] = Field(default_factory=lambda: ["360Learning"])
+    # Names of 360Learning's native connectors are reserved (inferred from `reservedPlatformName`).
+    reserved_platform_names: list[str] = Field(default_factory=lambda: list(NATIVE_CONNECTORS))
     rate_limits_enabled: bool = True
     get_requests_per_second: float = 50.0
     write_requests_per_second: float = 10.0
@@ -42,5 +44,7 @@ class Lms360SandboxConfig(BaseModel):
     bulk_item_delay_seconds: float = 0.0
     latency_seconds: float = 0.0
     skills_enabled: bool = True
+    # v2 has no course-skill link; on, the sandbox serves GET|PUT /courses/{id}/skills as a platform that has one.
+    course_skills_endpoint: bool = False
     # Keep every /api/v2 exchange in `app.state.traffic` (contract tests validate them).
     record_traffic: bool = False
