@@ -70,6 +70,9 @@ class Lms360Settings(BaseModel):
     bulk_submit_patience_seconds: float = 900.0  # keep resubmitting while 360Learning says busy (429/503)
     bulk_wait_timeout_seconds: float = 6 * 3600.0
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    # API v2 has no course-skill link endpoint; a platform that has one names it here
+    # (e.g. "/api/v2/courses/{courseId}/skills"): skills are then linked to courses too.
+    course_skills_path: str | None = None
 
 
 class Settings(BaseSettings):
