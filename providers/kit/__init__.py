@@ -1,0 +1,1 @@
+"""Pieces every provider client shares (authentication, paging)."""
