@@ -605,6 +605,14 @@ class Lms360Client:
         path = f"{API}/integrations/{quote(integration_id, safe='')}/courses/{quote(external_id, safe='')}"
         return ExternalCourseOut.model_validate(json_body(await self._request("GET", path)))
 
+    async def list_courses(self, *, group_id: str | None = None, course_type: str | None = "external") -> list[Course]:
+        """`GET /courses`, filtered by type and group (the documented filters)."""
+        filters = [("type[eq]", course_type)] if course_type else []
+        if group_id:
+            filters.append(("groupId[eq]", group_id))
+        path = f"{API}/courses" + ("?" + self._query(filters) if filters else "")
+        return [Course.model_validate(r) for r in await self._all(path, "courses")]
+
     async def get_course(self, course_id: str) -> Course:
         return Course.model_validate(json_body(await self._request("GET", f"{API}/courses/{quote(course_id, safe='')}")))
 

@@ -355,6 +355,22 @@ class Lms360Store:
         }
         return {k: v for k, v in dto.items() if v is not None}
 
+    def delete_course(self, course_id: str) -> None:
+        """What happens behind the integration's back: the course is gone from the platform."""
+        with self._lock:
+            course = self._courses.pop(course_id)
+            self._course_by_ext.pop((course["integrationId"], course["externalId"]), None)
+            for shelf in (self._catalog, self._library):
+                for contents in shelf.values():
+                    contents.pop(("course", course_id), None)
+
+    def edit_course(self, course_id: str, **fields: Any) -> None:
+        """An admin edits an external course's fields in 360Learning."""
+        with self._lock:
+            course = self._course(course_id)
+            course["fields"] = {**course["fields"], **fields}
+            course["modifiedAt"] = now()
+
     def get_course(self, course_id: str) -> dict[str, Any]:
         with self._lock:
             return self._course_dto(self._course(course_id))

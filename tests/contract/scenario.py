@@ -3,8 +3,10 @@
 For every provider: configure (with its optional syncs on), a content sync, changes at the
 provider (a course edited, one removed) and by hand in 360Learning (a manual tag), a second
 content sync, a stats sync, sharing to another group, filters set and cleared where the
-provider has them, deactivation, reactivation and a last content sync. All through the real
-Prefect flows, over HTTP, against the sandboxes.
+provider has them, deactivation, reactivation and a last content sync; then `doctor`, and
+drift made behind learnsync's back (a course deleted, one archived, one edited in 360Learning)
+reported and repaired by `reconcile`. All through the real Prefect flows, over HTTP, against
+the sandboxes.
 """
 
 from __future__ import annotations
@@ -78,6 +80,24 @@ def run_provider(fleet: Any, provider: str, extra: Callable[[Any, str], None] | 
         extra(fleet, provider)
 
 
-def run_all(fleet: Any, extra: Callable[[Any, str], None] | None = None) -> None:
+def doctor_and_drift(fleet: Any, provider: str) -> None:
+    import asyncio
+
+    from flows.reconcile import reconcile
+    from learnsync.doctor import diagnose
+    from learnsync.settings import load_settings
+
+    assert not asyncio.run(diagnose(load_settings(), [provider])).problems
+    published = [c for c in lms(fleet).courses(_integration_id(provider)) if c["status"] == "published"]
+    deleted, archived, edited = published[:3]
+    lms(fleet).delete_course(deleted["courseId"])
+    lms(fleet).set_archived(archived["courseId"], True)
+    lms(fleet).edit_course(edited["courseId"], name="Edited in 360Learning")
+    run(reconcile(provider=provider, dry_run=True))
+    report = run(reconcile(provider=provider))
+    assert report["counts"]["created"] == report["counts"]["updated"] == report["counts"]["restored"] == 1, report
+
+
+def run_all(fleet: Any, extra: Callable[[Any, str], None] | None = doctor_and_drift) -> None:
     for provider in PROVIDERS:
         run_provider(fleet, provider, extra)

@@ -34,6 +34,9 @@ EXPECTED_ENDPOINTS = {
     "PUT /api/v2/bulk/skills",
     "POST /api/v2/bulk/groups/catalog",
     "POST /api/v2/bulk/groups/library",
+    "GET /api/v2/bulk/operations",  # doctor
+    "GET /api/v2/courses",  # reconcile
+    "GET /api/v2/integrations/{integrationId}/courses/{externalId}",  # course ids, reconcile
 }
 
 
