@@ -176,7 +176,9 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     @api.patch("/integrations/{integrationId}")
     async def patch_integration(integrationId: str, request: Request) -> JSONResponse:
         data = parse(IntegrationPatch, await read_json(request))
-        return JSONResponse(store.patch_integration(integrationId, data))
+        answer = store.patch_integration(integrationId, data)
+        answer.pop("_id", None)  # BaseIntegrationDTO: the fields, without the id
+        return JSONResponse(answer)
 
     @api.delete("/integrations/{integrationId}")
     async def delete_integration(integrationId: str) -> Response:
@@ -193,7 +195,11 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     async def upsert_courses(integrationId: str, request: Request) -> Response:
         store.require_integration(integrationId)
         items = bulk_input(await read_json(request), MAX_UPSERT)
-        handler = validated(ExternalCourseDTO, lambda dto: store.upsert_course(integrationId, dto))
+        def upsert(dto: ExternalCourseDTO) -> str:
+            course_id = store.upsert_course(integrationId, dto)
+            return f"ext-{course_id[::-1]}" if config.course_resource_ids == "opaque" else course_id
+
+        handler = validated(ExternalCourseDTO, upsert)
         return accepted(request, runner.submit("importExternalCourses", items, handler))
 
     @api.delete("/bulk/integrations/{integrationId}/courses")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_GROUPS = [
@@ -46,5 +48,7 @@ class Lms360SandboxConfig(BaseModel):
     skills_enabled: bool = True
     # v2 has no course-skill link; on, the sandbox serves GET|PUT /courses/{id}/skills as a platform that has one.
     course_skills_endpoint: bool = False
+    # The spec gives bulk resourceIds no meaning; "opaque" answers ids that are not the course ids.
+    course_resource_ids: Literal["course", "opaque"] = "course"
     # Keep every /api/v2 exchange in `app.state.traffic` (contract tests validate them).
     record_traffic: bool = False

@@ -369,7 +369,22 @@ async def test_rule_integration_update_and_delete(sandbox: Sandbox) -> None:
         await client.delete_integration(iid)
         remaining = await client.list_integrations()
     assert updated.default_progress == 50 and updated.no_group_propagation is True
+    assert updated.id == iid  # the PATCH answer has no _id (BaseIntegrationDTO): the client keeps the one it patched
     assert remaining == []
+
+
+@pytest.mark.parametrize("kind", ["course", "opaque"])
+async def test_rule_course_ids_come_from_the_external_course_get_checked_once(sandbox_factory: Any, kind: str) -> None:
+    sb = sandbox_factory(rate_limits_enabled=False, course_resource_ids=kind)
+    async with client_for(sb) as client:
+        iid = await new_integration(client)
+        results = await client.upsert_courses(iid, [course(f"c{i}") for i in range(6)])
+        more = await client.upsert_courses(iid, [course(f"d{i}") for i in range(3)])
+    truth = {c["externalId"]: c["courseId"] for c in sb.store.courses(iid)}
+    assert {r.input["externalId"]: r.course_id for r in results + more} == truth
+    gets = sb.store.request_counts().get("GET /api/v2/integrations/{integrationId}/courses/{externalId}", 0)
+    # resourceIds that are course ids: one check for the whole client; otherwise each id is read.
+    assert gets == (1 if kind == "course" else len(truth))
 
 
 # --- tags, skills, sharing, users -------------------------------------------------------------
