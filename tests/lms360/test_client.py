@@ -615,3 +615,21 @@ def test_rule_running_job_progress_times_the_next_poll() -> None:
     assert _expected_remaining(status("running", 9_999, 20.0), 10_000) == 0.0
     assert _expected_remaining(status("running", 999, 2.0), None) is None  # size unknown: plain backoff
     assert _expected_remaining(status("queued", None, 0.0), 10_000) is None
+
+
+async def test_rule_values_the_spec_refuses_are_quarantined_per_item_and_the_rest_is_sent(sandbox: Sandbox) -> None:
+    async with client_for(sandbox) as client:
+        iid = await new_integration(client)
+        courses = await client.upsert_courses(iid, [
+            course("ok"), course("empty-image", imageUrl=""), course("bad-author", authorId="not-an-object-id"),
+            course("empty-logo", sources=[{"name": "S", "logoUrl": ""}]), course("empty-mobile", mobileLaunchUrl=""),
+        ])  # fmt: skip
+        stats = await client.import_stats(iid, [
+            stat("ok", "learner1@example.com"), stat("ok", "learner2@example.com", lang="klingon"),
+        ])  # fmt: skip
+    assert [r.ok for r in courses] == [True, False, False, False, False]
+    assert all("invalid item (not sent)" in r.error_message for r in courses[1:])
+    assert "imageUrl" in courses[1].error_message and "authorId" in courses[2].error_message
+    assert [r.ok for r in stats] == [True, False] and "lang" in stats[1].error_message
+    assert [c["externalId"] for c in sandbox.store.courses(iid)] == ["ok"]  # only the valid one was sent
+    assert len(sandbox.store.attempts()) == 1
