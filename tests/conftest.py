@@ -53,7 +53,7 @@ def fleet(learnsync_env, monkeypatch, request):
     yield f
     if CONTRACT_AUDIT:
         # A fleet whose 360 sandbox plays a platform with a course-skill link calls it on purpose.
-        _audit(f.app("lms360").state.traffic.exchanges(), default=not configs["lms360"].get("course_skills_endpoint"))
+        _audit(f.app("lms360").state.traffic.exchanges(), default=not configs["lms360"].get("course_skills_endpoint"), test=request.node.nodeid)
     f.close()
 
 
@@ -62,9 +62,10 @@ def fleet(learnsync_env, monkeypatch, request):
 CONTRACT_AUDIT = bool(os.environ.get("LEARNSYNC_CONTRACT_AUDIT"))
 _TALLY: dict[str, int] = {"exchanges": 0, "invalid requests": 0, "invalid responses": 0, "undefined endpoint calls": 0}
 _PROBLEMS: dict[str, int] = {}
+_FIRST_SEEN: dict[str, str] = {}  # problem line -> the first test it was seen in
 
 
-def _audit(exchanges: list, default: bool = True) -> None:
+def _audit(exchanges: list, default: bool = True, test: str = "") -> None:
     from tests.contract.conftest import breakdown, judge
     from tests.contract.openapi_contract import Contract
 
@@ -78,6 +79,7 @@ def _audit(exchanges: list, default: bool = True) -> None:
     _TALLY["undefined endpoint calls"] += len(verdict.undefined)
     for line, n in breakdown(verdict.requests_invalid + verdict.responses_invalid).items():
         _PROBLEMS[line] = _PROBLEMS.get(line, 0) + n
+        _FIRST_SEEN.setdefault(line, test)
     for call in verdict.undefined:
         key = "undefined: " + call.split(" ")[0] + " " + __import__("re").sub(r"[0-9a-f]{24}", "{id}", call.split(" ", 1)[1])
         _PROBLEMS[key] = _PROBLEMS.get(key, 0) + 1
@@ -87,4 +89,5 @@ def pytest_terminal_summary(terminalreporter):
     if CONTRACT_AUDIT:
         terminalreporter.write_line("360Learning contract audit: " + ", ".join(f"{k} {v}" for k, v in _TALLY.items()))
         for line, n in sorted(_PROBLEMS.items(), key=lambda kv: -kv[1]):
-            terminalreporter.write_line(f"  {n:6d}  {line}")
+            where = f"  (first in {_FIRST_SEEN[line]})" if line in _FIRST_SEEN else ""
+            terminalreporter.write_line(f"  {n:6d}  {line}{where}")
