@@ -3,7 +3,8 @@
 Times are the rule book's "Central European Time", i.e. Europe/Paris (DST-aware):
 Udemy 07:30/07:45, Edflex 08:00/08:20, Coursera 08:45/09:00, OpenClassrooms 09:30/09:45
 (chosen so no two providers overlap). One run at a time per provider and platform: a new
-run is cancelled while one runs (deployment concurrency limit, CANCEL_NEW).
+run is cancelled while one runs (deployment concurrency limit, CANCEL_NEW). Drift repair
+(`reconcile`) runs weekly, on Sunday mornings, one provider after the other.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from prefect.schedules import Cron
 from providers.registry import available_providers, get_provider
 
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+# Weekly drift repair, before any daily sync of the day.
+RECONCILE_CRONS = {"udemy": "0 5 * * 0", "edflex": "15 5 * * 0", "coursera": "30 5 * * 0", "openclassrooms": "45 5 * * 0"}
 
 
 @dataclass(frozen=True)
 class PlannedDeployment:
     name: str  # e.g. "udemy-content-default"
-    flow: str  # "content" | "stats"
+    flow: str  # "content" | "stats" | "reconcile"
     provider: str
     platform: str
     cron: str
@@ -35,15 +38,18 @@ def planned_deployments(platform: str = "default", providers: list[str] | None =
         spec = get_provider(key)
         out.append(PlannedDeployment(f"{key}-content-{platform}", "content", key, platform, spec.content_cron, spec.timezone))
         out.append(PlannedDeployment(f"{key}-stats-{platform}", "stats", key, platform, spec.stats_cron, spec.timezone))
+        if key in RECONCILE_CRONS:
+            out.append(PlannedDeployment(f"{key}-reconcile-{platform}", "reconcile", key, platform, RECONCILE_CRONS[key], spec.timezone))
     return out
 
 
 def runner_deployments(platform: str = "default", providers: list[str] | None = None, paused: bool = False) -> list[Any]:
     """RunnerDeployments for `prefect.serve(...)` (no work pool needed) or `prefect.deploy(...)`."""
     from flows.content_sync import content_sync
+    from flows.reconcile import reconcile
     from flows.stats_sync import stats_sync
 
-    flows = {"content": content_sync, "stats": stats_sync}
+    flows = {"content": content_sync, "stats": stats_sync, "reconcile": reconcile}
     return [
         flows[d.flow].to_deployment(
             name=d.name,

@@ -74,55 +74,144 @@ class IntegrationDeactivated(RuntimeError):
     """Syncing a deactivated integration would bring back what deactivation archived."""
 
 
-async def ensure_integration(rt: Runtime, lms: Any, *, create: bool = True) -> dict[str, Any]:
-    """The integration of this provider on this platform: stored id, else found by name, else created.
+class IntegrationProblem(RuntimeError):
+    """The provider's integration in 360Learning cannot be used as configured; the message says how to fix it."""
 
-    Creating it through the API is the documented step 2 of an API integration; the id is
-    stored so later runs never create a duplicate.
+
+# What learnsync creates integrations with; drift in 360Learning is patched back at the next run.
+INTEGRATION_DEFAULTS = {"default_completion": True, "default_progress": 0, "no_group_propagation": False}
+
+
+def integration_name(rt: Runtime) -> str:
+    """The externalPlatform this provider's integration carries (a setting per provider)."""
+    settings = rt.settings.provider(rt.spec.key)
+    return getattr(settings, "integration_name", None) or rt.spec.display_name
+
+
+def _name_setting(rt: Runtime) -> str:
+    return f"LEARNSYNC_{rt.spec.key.upper()}__INTEGRATION_NAME"
+
+
+async def ensure_integration(
+    rt: Runtime, lms: Any, *, create: bool = True, replace_missing: bool = False
+) -> dict[str, Any]:
+    """The integration of this provider on this platform, read from 360Learning once per run.
+
+    The stored id is looked up among the platform's integrations (so a wrong 360Learning URL or
+    secret fails the run here, even when nothing else would be sent). Without a stored id, an
+    integration with the configured name in the configured group is adopted, else one is
+    created (the documented step 2 of an API integration) and its id stored, so later runs
+    never create a duplicate. An installation whose stored integration carries an older name
+    keeps it: the stored id wins over the name. Settings that drifted in 360Learning
+    (defaultCompletion, defaultProgress, noGroupPropagation) are patched back.
+    `replace_missing` (configure): a stored integration 360Learning no longer has is replaced.
     """
-    store, spec = rt.store, rt.spec
+    store, spec, cfg = rt.store, rt.spec, rt.lms_settings
+    name = integration_name(rt)
     row = store.get_integration(spec.key, rt.platform)
     if row and row.get("active") is False:
         raise IntegrationDeactivated(
             f"{spec.display_name} on platform {rt.platform} was deactivated; run `learnsync configure` to reactivate it"
         )
-    if row and row.get("integration_id"):
-        return row
-    found = await lms.list_integrations(spec.display_name)
-    if found:
-        integration = found[0]
-    elif create:
-        from lms360.models import IntegrationCreate
-
-        integration = await lms.create_integration(
-            IntegrationCreate(
-                externalPlatform=spec.display_name,
-                groupId=rt.lms_settings.group_id,
-                authorId=rt.lms_settings.author_id,
-                defaultCompletion=True,
-                defaultProgress=0,
-                noGroupPropagation=False,
+    stored_id = (row or {}).get("integration_id")
+    integration = None
+    if stored_id:
+        integration = next((i for i in await lms.list_integrations() if _iid(i) == stored_id), None)
+        if integration is None and not replace_missing:
+            raise IntegrationProblem(
+                f"the {spec.display_name} integration {stored_id} stored for platform {rt.platform} no longer exists in "
+                f"360Learning (deleted there?); run `learnsync configure --provider {spec.key}` to create a new one"
             )
-        )
-        # The list is the only read path v2 offers: verify the new integration is visible there.
-        listed = await lms.list_integrations(spec.display_name)
-        if not any(_iid(i) == _iid(integration) for i in listed):
-            raise RuntimeError(f"integration {_iid(integration)} created but not listed by 360Learning")
-    else:
-        raise RuntimeError(f"no {spec.display_name} integration on platform {rt.platform}; run `learnsync configure`")
+    if integration is None:
+        integration = next((i for i in await lms.list_integrations(name) if _group(i) == cfg.group_id), None)
+    if integration is None:
+        if not create:
+            raise IntegrationProblem(f"no {spec.display_name} integration on platform {rt.platform}; run `learnsync configure`")
+        integration = await _create(rt, lms, name)
+    integration = await _repair_drift(rt, lms, integration)
     options = dict(spec.default_options)
     options.update((row or {}).get("options") or {})
     return store.upsert_integration(
         spec.key,
         rt.platform,
         integration_id=_iid(integration),
-        external_platform=spec.display_name,
-        group_id=rt.lms_settings.group_id,
-        author_id=rt.lms_settings.author_id,
+        external_platform=_field(integration, "external_platform", "externalPlatform") or name,
+        group_id=_group(integration) or cfg.group_id,
+        author_id=_field(integration, "author_id", "authorId") or cfg.author_id,
         options=options,
         filters=(row or {}).get("filters") or {},
         active=True,
     )
+
+
+async def _create(rt: Runtime, lms: Any, name: str) -> Any:
+    from learnsync.http import ApiError
+    from lms360.models import IntegrationCreate
+
+    cfg = rt.lms_settings
+    try:
+        created = await lms.create_integration(
+            IntegrationCreate(
+                externalPlatform=name,
+                groupId=cfg.group_id,
+                authorId=cfg.author_id,
+                defaultCompletion=INTEGRATION_DEFAULTS["default_completion"],
+                defaultProgress=INTEGRATION_DEFAULTS["default_progress"],
+                noGroupPropagation=INTEGRATION_DEFAULTS["no_group_propagation"],
+            )
+        )
+    except ApiError as exc:
+        if exc.code == "reservedPlatformName":
+            raise IntegrationProblem(
+                f"360Learning refuses the integration name {name!r}: it is reserved for one of its own connectors; "
+                f"set {_name_setting(rt)} to another name"
+            ) from None
+        if exc.code == "duplicateExternalPlatform":  # created meanwhile (another run): adopt it
+            found = [i for i in await lms.list_integrations(name) if _group(i) == cfg.group_id]
+            if found:
+                return found[0]
+        raise
+    # The list is the only read path v2 offers: verify the new integration is visible there.
+    listed = await lms.list_integrations(name)
+    if not any(_iid(i) == _iid(created) for i in listed):
+        raise RuntimeError(f"integration {_iid(created)} created but not listed by 360Learning")
+    return created
+
+
+async def _repair_drift(rt: Runtime, lms: Any, integration: Any) -> Any:
+    """PATCH back the settings someone changed in 360Learning; the stored id is kept either way."""
+    from learnsync.http import ApiError
+
+    changes = {k: v for k, v in INTEGRATION_DEFAULTS.items() if _field(integration, k, _camel(k)) != v}
+    if not changes:
+        return integration
+    logger().warning(
+        "%s integration %s: settings changed in 360Learning (%s); setting them back",
+        rt.spec.display_name, _iid(integration), ", ".join(f"{_camel(k)}={_field(integration, k, _camel(k))!r}" for k in changes),
+    )
+    try:
+        return await lms.update_integration(_iid(integration), **changes)
+    except ApiError as exc:
+        if exc.code == "reservedPlatformName":
+            raise IntegrationProblem(
+                f"360Learning refuses the integration name of {_iid(integration)}: it is reserved; set {_name_setting(rt)}"
+            ) from None
+        raise
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+def _field(integration: Any, attr: str, key: str) -> Any:
+    if isinstance(integration, dict):
+        return integration.get(key, integration.get(attr))
+    return getattr(integration, attr, None)
+
+
+def _group(integration: Any) -> str | None:
+    return _field(integration, "group_id", "groupId")
 
 
 def _iid(integration: Any) -> str:

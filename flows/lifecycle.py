@@ -30,7 +30,7 @@ async def configure_integration(provider: str, platform: str = "default", option
         rt.store.set_integration_fields(existing["id"], active=True)
         await _set_paused(provider, platform, paused=False)
     async with rt.lms_client() as lms:
-        integration = await ensure_integration(rt, lms)
+        integration = await ensure_integration(rt, lms, replace_missing=True)
     if options:
         merged = {**(integration.get("options") or {}), **options}
         integration = rt.store.set_integration_fields(integration["id"], options=merged)

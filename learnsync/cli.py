@@ -507,6 +507,40 @@ def serve(
     prefect_serve(*runner_deployments(platform, provider))
 
 
+@app.command()
+def doctor(
+    provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: every provider"),
+    platform: str = typer.Option("default"),
+) -> None:
+    """Check every configured host, credential and scope in seconds; one line per problem with its fix."""
+    from learnsync.doctor import diagnose
+    from learnsync.settings import load_settings
+    from providers.registry import available_providers
+
+    diagnosis = asyncio.run(diagnose(load_settings(), list(provider or available_providers()), platform))
+    for finding in diagnosis.findings:
+        console.print(finding.line(), markup=False, highlight=False, soft_wrap=True)
+    problems = diagnosis.problems
+    console.print(f"{len(problems)} problem(s)" if problems else "no problem found", markup=False)
+    if problems:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def reconcile(
+    provider: str = typer.Option(..., "--provider", "-p"),
+    platform: str = typer.Option("default"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="report the differences, repair nothing"),
+) -> None:
+    """Compare what 360Learning holds for the integration with the state store, and repair the drift."""
+    from flows.reconcile import reconcile as reconcile_flow
+
+    report = _run_flow(reconcile_flow(provider=provider, platform=platform, dry_run=dry_run))
+    print_report(report)
+    if report.get("status") == "completed_with_errors":
+        raise typer.Exit(code=3)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

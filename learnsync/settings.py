@@ -68,6 +68,9 @@ class ProviderSettings(BaseModel):
     request_deadline_seconds: float | None = Field(default=None, gt=0)
     max_concurrent_pages: int = Field(4, ge=1)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    # externalPlatform of the provider's integration in 360Learning. The default differs from the
+    # names of 360Learning's own connectors, which the API refuses (reservedPlatformName).
+    integration_name: str = "learnsync"
 
     @model_validator(mode="after")
     def _real_host_needs_real_credentials(self) -> "ProviderSettings":
@@ -80,21 +83,42 @@ class ProviderSettings(BaseModel):
 class UdemySettings(ProviderSettings):
     base_url: str = "http://127.0.0.1:8101"
     org_id: str | None = "100028"
+    integration_name: str = "Udemy (learnsync)"
 
 
 class CourseraSettings(ProviderSettings):
+    """Current tenants: client credentials (HTTP Basic) at `token_url`, API under `/ent/api`.
+
+    Legacy tenants: set `refresh_token` (the refresh-token grant at `refresh_token_url`) and
+    `api_prefix=/api`. An empty LEARNSYNC_COURSERA__REFRESH_TOKEN means no refresh token.
+    """
+
     base_url: str = "http://127.0.0.1:8102"
     org_id: str | None = "Xy12AbOrg"
-    refresh_token: SecretStr | None = SecretStr("sandbox-refresh-token")
+    refresh_token: SecretStr | None = None
+    api_prefix: str = "/ent/api"
+    token_url: str = "/oauth2/client_credentials/token"  # relative to base_url (api.coursera.com) or a full URL
+    refresh_token_url: str = "https://accounts.coursera.org/oauth2/v1/token"
+    integration_name: str = "Coursera (learnsync)"
 
 
 class EdflexSettings(ProviderSettings):
     base_url: str = "http://127.0.0.1:8103"
+    page_size: int = 50  # Edflex's documented default page[size]
+    token_path: str = "/connect/v1/auth/token"
+    resources_path: str = "/connect/v1/resources"
+    statistics_path: str = "/connect/v1/statistics"  # no public source: docs/providers/edflex.md
+    integration_name: str = "Edflex (learnsync)"
 
 
 class OpenClassroomsSettings(ProviderSettings):
     base_url: str = "http://127.0.0.1:8104"
     org_id: str | None = "org-4242"
+    # The partner API is not public (docs/providers/openclassrooms.md): every path is a setting.
+    token_path: str = "/oauth2/token"
+    catalog_path: str = "/partners/{partner_id}/courses"
+    progress_path: str = "/partners/{partner_id}/learners/progress"
+    integration_name: str = "OpenClassrooms (learnsync)"
 
 
 class Lms360Settings(BaseModel):
@@ -122,6 +146,9 @@ class Lms360Settings(BaseModel):
     # A job a killed run left unconfirmed for longer is given up (expired) and its items sent again.
     bulk_job_expiry_seconds: float = 6 * 3600.0
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    # API v2 has no course-skill link endpoint; a platform that has one names it here
+    # (e.g. "/api/v2/courses/{courseId}/skills"): skills are then linked to courses too.
+    course_skills_path: str | None = None
 
     @model_validator(mode="after")
     def _real_host_needs_real_credentials(self) -> "Lms360Settings":

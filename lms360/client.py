@@ -47,9 +47,11 @@ from .models import (
     ExternalCourseOut,
     Integration,
     IntegrationCreate,
+    IntegrationFields,
     IntegrationUpdate,
     ShareItem,
     Skill,
+    SkillDelete,
     SkillUpsert,
     StatItem,
     Tag,
@@ -61,9 +63,12 @@ log = logging.getLogger("learnsync.lms360")
 
 API = "/api/v2"
 BulkKind = Literal[
-    "upsert", "archive", "stats", "share_catalog", "share_library", "unshare_catalog", "unshare_library", "skills"
+    "upsert", "archive", "stats", "share_catalog", "share_library", "unshare_catalog", "unshare_library", "skills",
+    "delete_skills",
 ]
-SKILL_EXTERNAL_PREFIX = "learnsync:"  # externalId of skills we create: never collides with the customer's
+# externalId prefix of skills created by earlier versions; such skills are re-keyed (see ensure_skills).
+LEGACY_SKILL_PREFIX = "learnsync:"
+_OBJECT_ID = re.compile(r"^[a-fA-F0-9]{24}$")
 BulkResult = BulkItemSuccess | BulkItemError
 OnSubmitted = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
 
@@ -96,6 +101,7 @@ def _bulk_route(kind: BulkKind, integration_id: str | None) -> tuple[str, str]:
         "unshare_catalog": ("DELETE", f"{API}/bulk/groups/catalog"),
         "unshare_library": ("DELETE", f"{API}/bulk/groups/library"),
         "skills": ("PUT", f"{API}/bulk/skills"),
+        "delete_skills": ("DELETE", f"{API}/bulk/skills"),
     }[kind]
 
 
@@ -200,8 +206,14 @@ class Lms360Client:
         )
         self._tag_ids: dict[str, str] | None = None  # name -> tagId, loaded once
         self._skill_ids: dict[str, str] | None = None  # name -> skillId, loaded once
+        self._legacy_skills: list[Skill] = []  # skills an earlier version keyed "learnsync:..."
         self._tag_lock = asyncio.Lock()
         self._skill_lock = asyncio.Lock()
+        # Whether the platform answers a course-skill link endpoint: detected once per client (run).
+        self._skill_link: bool | None = None
+        # Whether bulk resourceIds of course upserts are the courses' ids: checked once per client.
+        self._resource_id_is_course_id: bool | None = None
+        self.notes: list[str] = []  # facts a run report should say once (detections, re-keyed skills)
         _redact_httpx_logs()
 
     # --- lifecycle / reporting ----------------------------------------------------------------
@@ -320,6 +332,7 @@ class Lms360Client:
     # --- integrations (section 3) -------------------------------------------------------------
 
     async def list_integrations(self, external_platform: str | None = None) -> list[Integration]:
+        """Every integration (one page holds 100), or those of one externalPlatform name."""
         path = f"{API}/integrations"
         if external_platform is not None:
             path += "?" + self._query([("externalPlatform[eq]", external_platform)])
@@ -335,7 +348,9 @@ class Lms360Client:
         body = IntegrationUpdate.model_validate(fields)
         path = f"{API}/integrations/{quote(integration_id, safe='')}"
         response = await self._request("PATCH", path, json=body.wire())
-        return Integration.model_validate(json_body(response))
+        # The answer is the integration's fields without its `_id` (BaseIntegrationDTO).
+        answered = IntegrationFields.model_validate(json_body(response))
+        return Integration.model_validate({**answered.model_dump(by_alias=True), "_id": integration_id})
 
     async def delete_integration(self, integration_id: str) -> None:
         """Deleting an integration archives all of its content server-side."""
@@ -537,7 +552,50 @@ class Lms360Client:
     ) -> list[BulkResult]:
         """Create/replace external courses; one result per item, in input order."""
         wire = self._validated(items, ExternalCourse)
-        return await self._run_bulk("upsert", integration_id, wire, self.max_upsert_batch, _course_key, on_submitted)
+        results = await self._run_bulk("upsert", integration_id, wire, self.max_upsert_batch, _course_key, on_submitted)
+        await self.resolve_course_ids(integration_id, results)
+        return results
+
+    async def resolve_course_ids(self, integration_id: str, results: Sequence[BulkResult]) -> None:
+        """Set `course_id` on every successful course upsert result.
+
+        What identifies a course is the external-course get's `courseId`; the bulk result's
+        `resourceId` is a string the spec gives no meaning. The first ObjectId-shaped
+        resourceId is checked against the external-course get once per client: when they
+        agree, resourceIds are course ids; otherwise every course id is read from that get.
+        """
+        ok = [r for r in results if isinstance(r, BulkItemSuccess) and r.course_id is None and r.input.get("externalId")]
+        if not ok:
+            return
+        if self._resource_id_is_course_id is None:
+            probe = next((r for r in ok if r.resource_id and _OBJECT_ID.match(r.resource_id)), None)
+            if probe is None:
+                self._resource_id_is_course_id = False
+            else:
+                probe.course_id = (await self.get_external_course(integration_id, str(probe.input["externalId"]))).course_id
+                self._resource_id_is_course_id = probe.course_id == probe.resource_id
+            if not self._resource_id_is_course_id:
+                self.notes.append(
+                    "bulk upsert results do not carry the course ids: each course id is read from "
+                    "GET /integrations/{id}/courses/{externalId}"
+                )
+        if self._resource_id_is_course_id:
+            for r in ok:
+                if r.resource_id and _OBJECT_ID.match(r.resource_id):
+                    r.course_id = r.resource_id
+        unknown = [r for r in ok if r.course_id is None]
+        sem = asyncio.Semaphore(8)
+
+        async def read(result: BulkItemSuccess) -> None:
+            async with sem:
+                try:
+                    course = await self.get_external_course(integration_id, str(result.input["externalId"]))
+                except (ApiError, ValidationError) as exc:
+                    log.warning("course id of %s not read: %s", result.input["externalId"], type(exc).__name__)
+                    return
+                result.course_id = course.course_id
+
+        await asyncio.gather(*(read(r) for r in unknown))
 
     async def archive_courses(
         self, integration_id: str, external_ids: list[str], on_submitted: OnSubmitted | None = None
@@ -555,6 +613,14 @@ class Lms360Client:
     async def get_external_course(self, integration_id: str, external_id: str) -> ExternalCourseOut:
         path = f"{API}/integrations/{quote(integration_id, safe='')}/courses/{quote(external_id, safe='')}"
         return ExternalCourseOut.model_validate(json_body(await self._request("GET", path)))
+
+    async def list_courses(self, *, group_id: str | None = None, course_type: str | None = "external") -> list[Course]:
+        """`GET /courses`, filtered by type and group (the documented filters)."""
+        filters = [("type[eq]", course_type)] if course_type else []
+        if group_id:
+            filters.append(("groupId[eq]", group_id))
+        path = f"{API}/courses" + ("?" + self._query(filters) if filters else "")
+        return [Course.model_validate(r) for r in await self._all(path, "courses")]
 
     async def get_course(self, course_id: str) -> Course:
         return Course.model_validate(json_body(await self._request("GET", f"{API}/courses/{quote(course_id, safe='')}")))
@@ -591,45 +657,96 @@ class Lms360Client:
         body = CourseTagsReplace(tag_ids=list(dict.fromkeys(tag_ids))).wire()
         await self._request("PUT", f"{API}/courses/{quote(course_id, safe='')}/tags", json=body, expect_json=False)
 
-    # --- skills (section 8.2 + the sandbox's proposal for the course link) ---------------------
-    # Skills are created with the real bulk upsert (`PUT /bulk/skills`, keyed by externalId);
-    # the course link `GET|PUT /courses/{id}/skills` is ASSUMED (no public v2 endpoint exists).
+    # --- skills (section 8.2) -----------------------------------------------------------------
+    # Skills live in the platform's skills library (`PUT /bulk/skills` keyed by externalId,
+    # `GET /skills`). API v2 has no endpoint linking a skill to a course: a link is used only
+    # where `course_skills_path` names one and the platform answers it (detected once).
 
     async def list_skills(self) -> list[Skill]:
         return [Skill.model_validate(r) for r in await self._all(f"{API}/skills", "skills")]
 
-    async def ensure_skills(self, names: list[str]) -> dict[str, str]:
-        """name → skillId, upserting the missing skills in one bulk operation (list read once).
+    async def ensure_skills(self, names: list[str], namespace: str) -> dict[str, str]:
+        """name -> skillId for every name, upserting the missing ones in one bulk operation.
 
-        A name whose upsert fails is left out of the answer (and logged by count), never raised.
+        A name already in the library (any externalId, compared case-insensitively) is reused
+        and never rewritten. A missing one is created with externalId `<namespace>:<name>`.
+        Skills an earlier version created under the `learnsync:` prefix are re-keyed into the
+        namespace (created anew, then the old key deleted), so none is left in the library.
+        A name whose upsert fails is left out of the answer (and counted in a note).
         """
         async with self._skill_lock:
             if self._skill_ids is None:
-                self._skill_ids = {s.name: s.id for s in await self.list_skills()}
+                self._skill_ids = {}
+                self._legacy_skills = []
+                for skill in await self.list_skills():
+                    if (skill.external_id or "").startswith(LEGACY_SKILL_PREFIX):
+                        self._legacy_skills.append(skill)
+                    else:
+                        self._skill_ids[skill.name] = skill.id
             cache = self._skill_ids
-            folded = {k.casefold(): v for k, v in cache.items()}
+            legacy = {s.name: s for s in self._legacy_skills}
             wanted = list(dict.fromkeys(n for n in names if n))
+            folded = {k.casefold(): v for k, v in cache.items()}
             missing = [n for n in wanted if n not in cache and n.casefold() not in folded]
-            if missing:
-                items = [SkillUpsert(external_id=SKILL_EXTERNAL_PREFIX + n, name=n).wire() for n in missing]
+            rekey = [n for n in legacy if n not in cache and n.casefold() not in folded and n not in missing]
+            to_create = missing + rekey
+            if legacy:  # the old keys go first: a name may be unique in the library
+                await self._delete_legacy_skills(list(legacy.values()))
+            if to_create:
+                items = [SkillUpsert(external_id=f"{namespace}:{n}", name=n).wire() for n in to_create]
                 results = await self._run_bulk("skills", None, list(items), self.max_upsert_batch, _course_key, None)
-                for name, result in zip(missing, results):
+                for name, result in zip(to_create, results):
                     if isinstance(result, BulkItemSuccess) and result.resource_id:
                         cache[name] = result.resource_id
-                failed = sum(not r.ok for r in results)
+                failed = [n for n, r in zip(to_create, results) if not r.ok]
                 if failed:
-                    log.warning("skills upsert: %d of %d skills failed", failed, len(missing))
+                    log.warning("skills upsert: %d of %d skills failed", len(failed), len(to_create))
+                    self.notes.append(f"skills library: {len(failed)} of {len(to_create)} skills could not be created")
                 folded = {k.casefold(): v for k, v in cache.items()}
+            self._legacy_skills = []
             return {n: cache.get(n) or folded[n.casefold()] for n in wanted if n in cache or n.casefold() in folded}
 
+    async def _delete_legacy_skills(self, skills: list[Skill]) -> None:
+        items = [SkillDelete(external_id=s.external_id or "").wire() for s in skills if s.external_id]
+        if not items:
+            return
+        results = await self._run_bulk("delete_skills", None, list(items), self.max_upsert_batch, _course_key, None)
+        done = sum(1 for r in results if r.ok)
+        self.notes.append(f"skills library: {done} skills created under the old 'learnsync:' key were re-keyed")
+
+    async def course_skill_link_available(self, probe_course_id: str) -> bool:
+        """Whether the platform links skills to courses; asked at most once per client (run).
+
+        Without `course_skills_path` (the published API v2 has no such endpoint) the answer is
+        no, without a call. With one, a read of `probe_course_id`'s skills decides: a 404 that
+        is not `courseNotFound` means the platform does not have the endpoint.
+        """
+        if self._skill_link is None:
+            if not self.settings.course_skills_path:
+                self._skill_link = False
+            else:
+                try:
+                    await self.get_course_skills(probe_course_id)
+                    self._skill_link = True
+                except ApiError as exc:
+                    if exc.status == 404 and exc.code != "courseNotFound":
+                        self._skill_link = False
+                    else:
+                        raise
+        return self._skill_link
+
+    def _course_skills_url(self, course_id: str) -> str:
+        template = self.settings.course_skills_path or ""
+        return template.replace("{courseId}", quote(course_id, safe=""))
+
     async def get_course_skills(self, course_id: str) -> list[CourseSkill]:
-        rows = await self._all(f"{API}/courses/{quote(course_id, safe='')}/skills", "course-skills")
+        rows = await self._all(self._course_skills_url(course_id), "course-skills")
         return [CourseSkill.model_validate({"skillId": r} if isinstance(r, str) else r) for r in rows]
 
     async def replace_course_skills(self, course_id: str, skill_ids: list[str]) -> None:
-        """Replaces ALL skills of the course."""
+        """Replaces ALL skills of the course (only where the platform has a link endpoint)."""
         body = CourseSkillsReplace(skill_ids=list(dict.fromkeys(skill_ids))).wire()
-        await self._request("PUT", f"{API}/courses/{quote(course_id, safe='')}/skills", json=body, expect_json=False)
+        await self._request("PUT", self._course_skills_url(course_id), json=body, expect_json=False)
 
     @staticmethod
     async def _ensure(

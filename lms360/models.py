@@ -65,41 +65,6 @@ def _check_lang(value: str | None) -> str | None:
     return value
 
 
-# --- auth -------------------------------------------------------------------------------------
-
-
-class TokenRequest(_Request):
-    model_config = ConfigDict(extra="forbid")  # snake_case on the wire for OAuth2
-
-    grant_type: Literal["client_credentials"] = "client_credentials"
-    client_id: str
-    client_secret: SecretStr
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "grant_type": self.grant_type,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret.get_secret_value(),
-        }
-
-
-class TokenResponse(BaseModel):
-    """`expires_in` is a number in the spec but the string "3600" in the guide: accept both."""
-
-    model_config = ConfigDict(extra="allow")
-
-    token_type: str = "Bearer"
-    access_token: SecretStr
-    expires_in: float = 3600.0
-
-    @field_validator("expires_in", mode="before")
-    @classmethod
-    def _parse_expires(cls, value: Any) -> Any:
-        if value is None or value == "":
-            return 3600.0
-        return float(value)
-
-
 # --- errors -----------------------------------------------------------------------------------
 
 
@@ -148,6 +113,19 @@ class IntegrationUpdate(_Request):
     external_platform_unicolor_logo_url: str | None = None
 
 
+class IntegrationFields(_Response):
+    """`PATCH /integrations/{id}` answers the integration's fields without its `_id`."""
+
+    external_platform: str
+    group_id: str
+    author_id: str
+    default_completion: bool | None = None
+    default_progress: int | None = None
+    no_group_propagation: bool | None = None
+    external_platform_logo_url: str | None = None
+    external_platform_unicolor_logo_url: str | None = None
+
+
 class Integration(_Response):
     id: str = Field(alias="_id")
     external_platform: str
@@ -165,7 +143,7 @@ class Integration(_Response):
 
 class CourseSource(_Request):
     name: NonEmpty
-    logo_url: str | None = None
+    logo_url: NonEmpty | None = None
 
 
 class TranslatedFields(_Request):
@@ -173,7 +151,7 @@ class TranslatedFields(_Request):
     description: NonEmpty | None = None
     subjects: list[NonEmpty] | None = None
     launch_url: NonEmpty | None = None
-    mobile_launch_url: str | None = None
+    mobile_launch_url: NonEmpty | None = None
 
 
 class Translation(_Request):
@@ -196,11 +174,11 @@ class ExternalCourse(_Request):
     subjects: list[NonEmpty]
     sources: list[CourseSource]
     description: NonEmpty | None = None
-    image_url: str | None = None
+    image_url: NonEmpty | None = None
     duration: int | None = Field(default=None, ge=1, le=100_000)  # minutes; 0 is rejected
     content_type: ContentType | None = None
     difficulty_level: DifficultyLevel | None = None
-    mobile_launch_url: str | None = None
+    mobile_launch_url: NonEmpty | None = None
     author_id: ObjectId | None = None
     translations: list[Translation] | None = None
 
@@ -280,6 +258,11 @@ class StatItem(_Request):
     lang: str | None = None
     force_new: bool | None = None
 
+    @field_validator("lang")
+    @classmethod
+    def _known_lang(cls, value: str | None) -> str | None:
+        return _check_lang(value)
+
     @field_serializer("first_activity_at", "last_activity_at")
     def _ser_dt(self, value: datetime) -> str:
         return _iso_utc(value)
@@ -327,7 +310,9 @@ class _BulkItemBase(_Response):
 
 class BulkItemSuccess(_BulkItemBase):
     status: Literal["success"] = "success"
-    resource_id: str | None = None  # ASSUMED: the internal courseId for course upserts
+    resource_id: str | None = None  # the spec gives it no meaning: never read as a course id unchecked
+    # Set by the client for course upserts: the course's id as the external-course get names it.
+    course_id: str | None = Field(default=None, validation_alias=AliasChoices("course_id"))
 
     @property
     def ok(self) -> bool:
@@ -354,7 +339,7 @@ class ShareItem(_Request):
     """Catalog items use contentType course|path-session, library items course|path."""
 
     group_id: ObjectId
-    content_id: NonEmpty
+    content_id: ObjectId
     content_type: Literal["course", "path", "path-session"] = "course"
 
 
@@ -364,7 +349,7 @@ class ShareItem(_Request):
 class TagCreate(_Request):
     name: NonEmpty
     is_main: bool = False
-    external_id: str | None = None
+    external_id: NonEmpty | None = None
 
 
 class Tag(_Response):
@@ -381,7 +366,7 @@ class CourseTag(_Response):
 
 
 class CourseTagsReplace(_Request):
-    tag_ids: list[str] = Field(max_length=100)
+    tag_ids: list[ObjectId] = Field(max_length=100)
 
 
 class SkillUpsert(_Request):
@@ -389,15 +374,21 @@ class SkillUpsert(_Request):
 
     external_id: NonEmpty
     name: NonEmpty
-    description: str | None = None
-    parent_external_ids: list[NonEmpty] = Field(default_factory=list, max_length=10)
+    description: NonEmpty | None = None
+    parent_external_ids: list[str] = Field(default_factory=list, max_length=10)
+
+
+class SkillDelete(_Request):
+    """One item of `DELETE /bulk/skills`."""
+
+    external_id: NonEmpty
 
 
 class Skill(_Response):
     id: str = Field(alias="_id")
     name: str
     external_id: str | None = None
-    status: str | None = None
+    status: Literal["published", "archived"] | str | None = None
 
 
 class CourseSkill(_Response):

@@ -312,6 +312,13 @@ class StateStore:
             frame[column] = _decoded_json(frame[column])
         return frame
 
+    def load_course_payloads(self, integration_pk: int) -> dict[str, Any]:
+        """external_id -> the payload last confirmed by 360Learning (reconcile compares with it)."""
+        t = CourseState.__table__
+        with self._read() as conn:
+            rows = conn.execute(select(t.c.external_id, t.c.payload).where(t.c.integration_pk == integration_pk)).all()
+        return {ext: payload for ext, payload in rows}
+
     def get_course(self, integration_pk: int, external_id: str) -> dict[str, Any] | None:
         """Full state row of one course (incl. payload, extra and timestamps) or None."""
         t = CourseState.__table__

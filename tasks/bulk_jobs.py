@@ -48,7 +48,9 @@ async def confirm_jobs(store: Any, lms: Any, operations: list[str]) -> None:
 def result_fields(result: Any) -> tuple[bool, str | None, str | None, dict[str, Any]]:
     """(ok, resourceId, errorMessage, input) from a bulk item result (pydantic model or dict)."""
     if hasattr(result, "ok") and hasattr(result, "input"):  # lms360 models: no dump per item
-        return bool(result.ok), getattr(result, "resource_id", None), getattr(result, "error_message", None), result.input or {}
+        # A course upsert's id is the checked course id (lms360 resolve_course_ids), not resourceId.
+        resource = getattr(result, "course_id", None) or getattr(result, "resource_id", None)
+        return bool(result.ok), resource, getattr(result, "error_message", None), result.input or {}
     data = result.model_dump(by_alias=True) if hasattr(result, "model_dump") else dict(result)
     ok = data.get("status") == "success"
     resource = data.get("resourceId") or data.get("resource_id")
@@ -83,7 +85,10 @@ async def resolve_pending_jobs(lms: Any, store: Any, integration: dict, report: 
             if done == "error":
                 _expire(store, integration, job, report, f"ended in error at 360Learning ({_error_of(status)})", "failed")
                 continue
-            _apply(store, integration, job, await lms.bulk_results(op_id), report, now)
+            results = await lms.bulk_results(op_id)
+            if job["operation"] == "upsert":
+                await lms.resolve_course_ids(integration["integration_id"], results)
+            _apply(store, integration, job, results, report, now)
             continue
         age = (now - as_utc(job["submitted_at"])).total_seconds()
         if done != "unknown" and age < expiry:

@@ -1,7 +1,8 @@
 """Push a plan to 360Learning and write state only for what 360Learning confirmed.
 
 Order per run (as edX's transmitters): archive, then upsert (create/update/restore), then
-unarchive restored courses, then tags (merged, manual tags survive) and skills (replaced).
+unarchive restored courses, then tags (merged, manual tags survive) and skills (the skills
+library; replaced on courses where the platform has a course-skill link).
 Each bulk job is recorded in the state store as soon as 360Learning accepts it, so a run
 killed before confirmation is resolved by the next run (`resolve_pending_jobs`).
 """
@@ -93,16 +94,25 @@ async def push_catalog(
     retag = items[items["outcome"] == "retag"]
     if len(retag):
         ids = dict(zip(retag["external_id"], retag["course_id"]))
-        await _apply_tags_and_skills(lms, store, pk, retag.assign(skills=None), ids, report, outcomes, now)
+        await _apply_tags_and_skills(lms, store, pk, retag.assign(skills=None), ids, report, outcomes, now, _skill_namespace(integration))
         report.add("updated", len(retag))
         outcomes.extend({"kind": "course", "external_id": e, "outcome": "updated", "reason": "tags"} for e in retag["external_id"])
     if len(sent):
-        await _apply_tags_and_skills(lms, store, pk, sent, upserter.confirmed, report, outcomes, now)
+        await _apply_tags_and_skills(lms, store, pk, sent, upserter.confirmed, report, outcomes, now, _skill_namespace(integration))
     steady = items[(items["outcome"] == "unchanged") & (items["status"] == "active") & items["course_id"].notna()]
     steady = steady[[s is not None and not (isinstance(s, float)) for s in steady["skills"]]]
     if len(steady):
-        await sync_skills(lms, store, pk, steady, dict(zip(steady["external_id"], steady["course_id"])), report, outcomes, now, count_drift=True)
+        await sync_skills(
+            lms, store, pk, steady, dict(zip(steady["external_id"], steady["course_id"])), report, outcomes, now,
+            count_drift=True, namespace=_skill_namespace(integration),
+        )
+    flush_client_notes(lms, report)
     store.add_outcomes(run_pk, outcomes) if run_pk is not None and outcomes else None
+
+
+def _skill_namespace(integration: dict) -> str:
+    """externalId prefix of the skills a provider's categories become (e.g. "edflex:Management")."""
+    return str(integration.get("provider") or "skills")
 
 
 async def archive_courses(
@@ -159,7 +169,8 @@ async def _restore(lms: Any, store: Any, pk: int, pairs: list[tuple[str, str]], 
 
 
 async def _apply_tags_and_skills(
-    lms: Any, store: Any, pk: int, sent: pd.DataFrame, course_ids: dict[str, str], report: RunReport, outcomes: list, now: datetime
+    lms: Any, store: Any, pk: int, sent: pd.DataFrame, course_ids: dict[str, str], report: RunReport, outcomes: list, now: datetime,
+    namespace: str = "skills",
 ) -> None:
     with_tags = sent[[bool(t) for t in sent["tags"]]]
     with_skills = sent[[s is not None for s in sent["skills"]]]
@@ -186,20 +197,53 @@ async def _apply_tags_and_skills(
                 rows.append(tags_row(ext, tags=res))
         store.apply_course_results(pk, rows, now)
     if len(with_skills):
-        await sync_skills(lms, store, pk, with_skills, course_ids, report, outcomes, now, count_drift=False)
+        await sync_skills(lms, store, pk, with_skills, course_ids, report, outcomes, now, count_drift=False, namespace=namespace)
+
+
+NO_SKILL_LINK_NOTE = (
+    "skills: the categories were added to the platform's skills library and kept as subjects; they are not "
+    "linked to courses, because 360Learning API v2 has no course-skill endpoint (set "
+    "LEARNSYNC_LMS360__COURSE_SKILLS_PATH where the platform has one)"
+)
+
+
+def _note_once(report: RunReport, note: str) -> None:
+    if note not in report.notes:
+        report.notes.append(note)
+
+
+def flush_client_notes(lms: Any, report: RunReport) -> None:
+    """What the 360Learning client detected during the run, said once in the report."""
+    for note in getattr(lms, "notes", None) or []:
+        _note_once(report, note)
+    if getattr(lms, "notes", None):
+        lms.notes.clear()
 
 
 async def sync_skills(
     lms: Any, store: Any, pk: int, rows: pd.DataFrame, course_ids: dict[str, str], report: RunReport,
-    outcomes: list, now: datetime, *, count_drift: bool,
+    outcomes: list, now: datetime, *, count_drift: bool, namespace: str = "skills",
 ) -> None:
-    """Skills are replaced, not merged: a skill added by hand disappears at the next sync.
+    """Skills go to the skills library (decisions #14); courses get them only through a link endpoint.
 
-    Reads each course's skills and writes only where they differ, so unchanged courses cost a
-    read; `count_drift` counts a rewritten unchanged course as updated.
+    The library upsert (`PUT /bulk/skills`) is the only skills call API v2 documents. Whether
+    the platform also links skills to courses is detected once per run; without a link the
+    run says so once and makes no call per course. With one, skills are replaced, not merged
+    (a skill added by hand disappears at the next sync): each course's skills are read and
+    written only where they differ; `count_drift` counts a rewritten unchanged course as updated.
     """
     names = sorted({s for skills in rows["skills"] for s in skills})
-    skill_ids = await lms.ensure_skills(names) if names else {}
+    skill_ids = await lms.ensure_skills(names, namespace) if names else {}
+    probe = next((c for c in course_ids.values() if isinstance(c, str) and c), None)
+    linked = probe is not None and await lms.course_skill_link_available(probe)
+    flush_client_notes(lms, report)
+    if not linked:
+        _note_once(report, NO_SKILL_LINK_NOTE)
+        if not count_drift:  # the sent courses' skills are what the library now holds
+            store.apply_course_results(
+                pk, [{"external_id": e, "skills": w, "action": "tags"} for e, w in zip(rows["external_id"], rows["skills"])], now
+            )
+        return
 
     async def replace_skills(ext: str, wanted: list[str]) -> bool:
         cid = course_ids[ext]

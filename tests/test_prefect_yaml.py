@@ -12,7 +12,11 @@ from prefect import Flow
 from deployments.schedules import planned_deployments
 
 ROOT = Path(__file__).resolve().parents[1]
-ENTRYPOINTS = {"content": "flows/content_sync.py:content_sync", "stats": "flows/stats_sync.py:stats_sync"}
+ENTRYPOINTS = {
+    "content": "flows/content_sync.py:content_sync",
+    "stats": "flows/stats_sync.py:stats_sync",
+    "reconcile": "flows/reconcile.py:reconcile",
+}
 
 
 def deployments() -> dict[str, dict]:

@@ -4,37 +4,30 @@ One page per call; the engine loops on `next_token`. Tokens are opaque strings:
 - catalog: the next offset (`paging.next`, a decimal string);
 - stats: `"<programId>|<offset>"` — reports are read per program (`q=byProgramId`), program
   after program, so the token says which program and where in it.
-Auth: with a refresh token configured, the legacy refresh_token grant (which also extends
-the refresh token's two-week life); without one, client_credentials with HTTP Basic.
-The access token is cached and renewed a minute before expiry, or at once on a 401.
+Auth (docs/providers/coursera.md): by default the current client_credentials grant (HTTP
+Basic key:secret, form body) at `token_url`; the legacy refresh_token grant (which also extends
+the refresh token's two-week life) at `refresh_token_url` only when a non-empty refresh token
+is configured. The token cache (`providers.kit.auth`) renews a minute before expiry, or at once
+on a 401. The API prefix (`/ent/api`, `/api` for legacy tenants) is a setting.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import date, datetime, timezone
 from collections.abc import Sequence
 from typing import Any, Callable
 
 import httpx
 
-from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context, token_answer
+from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context
 from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.kit.paging import offsets_after
 from providers.coursera import settings as cs
-from providers.coursera.models import (
-    Envelope,
-    RawContent,
-    RawEnrollment,
-    RawProgram,
-    TokenResponse,
-    epoch_ms,
-    validate_records,
-)
+from providers.coursera.models import Envelope, RawContent, RawEnrollment, RawProgram, epoch_ms, validate_records
+from providers.kit.auth import ClientCredentialsGrant, Grant, RefreshTokenGrant, TokenCache
 
 
 def _utc_ms(day: date) -> int:
@@ -54,15 +47,14 @@ class CourseraClient:
         self._http = httpx.AsyncClient(base_url=settings.base_url.rstrip("/"), timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
         set_request_deadline(self._http, settings.request_deadline_seconds)
         self._limiter = RateLimiter(settings.requests_per_second)
-        self._refresh_token = settings.refresh_token  # may be rotated by the token endpoint
-        self._access_token: str | None = None
-        self._token_expires_at = 0.0  # monotonic seconds
-        self._token_lock = asyncio.Lock()
+        self.retry_stats = RetryStats()
+        self._tokens = token_cache(settings, self._http, self._limiter, self.retry_stats)
+        prefix = "/" + str(getattr(settings, "api_prefix", cs.DEFAULT_API_PREFIX)).strip("/")
+        self._paths = {name: prefix + path for name, path in cs.BUSINESS_PATHS.items()}
         self._guards: dict[str, PageTokenGuard] = {}
         self._program_ids: list[str] | None = None
         # {body digest: next page token} of catalog pages the engine already mapped (it fills it)
         self.known_pages: dict[str, str | None] = {}
-        self.retry_stats = RetryStats()
         self.invalid_records = 0  # records kept raw because the tolerant model refused them
 
     def __repr__(self) -> str:  # never the secret, the refresh token or the access token
@@ -70,29 +62,13 @@ class CourseraClient:
 
     __str__ = __repr__
 
-    # --- auth ----------------------------------------------------------------------------
-    async def _renew_token(self) -> None:
-        s = self._settings
-        if self._refresh_token is not None:
-            form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token.get_secret_value(),
-                    "client_id": s.client_id, "client_secret": s.client_secret.get_secret_value()}
-            response = await send(self._http, "POST", cs.REFRESH_TOKEN_PATH, policy=s.retry, limiter=self._limiter,
-                                  stats=self.retry_stats, data=form)
-        else:
-            response = await send(self._http, "POST", cs.CLIENT_CREDENTIALS_TOKEN_PATH, policy=s.retry, limiter=self._limiter,
-                                  stats=self.retry_stats, data={"grant_type": "client_credentials"},
-                                  auth=(s.client_id, s.client_secret.get_secret_value()))
-        token = token_answer(TokenResponse, response, str(response.request.url))
-        if token.refresh_token is not None:
-            self._refresh_token = token.refresh_token
-        self._access_token = token.access_token.get_secret_value()
-        self._token_expires_at = time.monotonic() + max(0, token.expires_in - cs.TOKEN_RENEW_MARGIN_SECONDS)
+    @property
+    def token_url(self) -> str:
+        return self._tokens.url
 
-    async def _auth_headers(self, *, force: bool = False) -> dict[str, str]:
-        async with self._token_lock:  # concurrent pages share one renewal
-            if force or self._access_token is None or time.monotonic() >= self._token_expires_at:
-                await self._renew_token()
-            return {"Authorization": f"Bearer {self._access_token}"}
+    def path(self, name: str) -> str:
+        """The API path of `programs`, `contents` or `enrollmentReports` (prefix applied, {org_id} filled)."""
+        return self._paths[name].format(**self._org_path)
 
     async def _get(self, path: str, params: dict[str, Any]) -> Envelope:
         return Envelope.model_validate(json_body(await self._send_get(path, params)))
@@ -100,12 +76,14 @@ class CourseraClient:
     async def _send_get(
         self, path: str, params: dict[str, Any], expect_json: bool | Callable[[httpx.Response], bool] = True
     ) -> httpx.Response:
+        used = await self._tokens.token()
+
         async def renew_on_401() -> dict[str, Any]:
-            return {"headers": await self._auth_headers(force=True)}
+            return {"headers": {"Authorization": f"Bearer {await self._tokens.renew(stale=used)}"}}
 
         return await send(self._http, "GET", path.format(**self._org_path), policy=self._settings.retry,
                           limiter=self._limiter, stats=self.retry_stats, on_unauthorized=renew_on_401,
-                          params=params, headers=await self._auth_headers(), expect_json=expect_json)
+                          params=params, headers={"Authorization": f"Bearer {used}"}, expect_json=expect_json)
 
     # --- paging --------------------------------------------------------------------------
     def _guard(self, stream: str, token: str | None) -> PageTokenGuard:
@@ -135,7 +113,7 @@ class CourseraClient:
             digest = page_digest(response.content)
             return digest not in known
 
-        response = await self._send_get(cs.CONTENTS_PATH, {"start": self._offset(token), "limit": self._page_size}, unknown_body)
+        response = await self._send_get(self._paths["contents"], {"start": self._offset(token), "limit": self._page_size}, unknown_body)
         if digest in known:
             page = Page(records=None, next_token=known[digest])
         else:
@@ -161,7 +139,7 @@ class CourseraClient:
             guard = PageTokenGuard("programs")
             token: str | None = None
             while True:
-                envelope = await self._get(cs.PROGRAMS_PATH, {"excludeContent": "true", "start": self._offset(token), "limit": self._page_size})
+                envelope = await self._get(self._paths["programs"], {"excludeContent": "true", "start": self._offset(token), "limit": self._page_size})
                 programs, _ = validate_records(RawProgram, envelope.elements)
                 ids.extend(p["id"] for p in programs if isinstance(p.get("id"), str))
                 token = envelope.paging.next if envelope.elements else None
@@ -188,7 +166,7 @@ class CourseraClient:
         if window.since is not None:
             # The filter is "strictly after"; minus 1 ms keeps activity at 00:00:00.000 of `since`.
             params["lastActivityAfter"] = _utc_ms(window.since) - 1
-        envelope = await self._get(cs.ENROLLMENT_REPORTS_PATH, params)
+        envelope = await self._get(self._paths["enrollmentReports"], params)
         records, invalid = validate_records(RawEnrollment, envelope.elements)
         self.invalid_records += invalid
         if window.until is not None:
@@ -214,6 +192,22 @@ def _catalog_page(body: Any) -> tuple[Page, int]:
     records, invalid = validate_records(RawContent, envelope.elements)
     next_token = envelope.paging.next if envelope.elements else None  # an empty page ends the walk
     return Page(records=records, next_token=next_token, total=envelope.paging.total), invalid
+
+
+def token_cache(settings: ProviderSettings, http: httpx.AsyncClient, limiter: RateLimiter, stats: RetryStats) -> TokenCache:
+    """Client credentials by default; the legacy refresh-token grant only with a non-empty refresh token."""
+    refresh = settings.refresh_token
+    grant: Grant
+    if refresh is not None and refresh.get_secret_value().strip():
+        grant = RefreshTokenGrant(settings.client_id, settings.client_secret, refresh)
+        url = str(getattr(settings, "refresh_token_url", cs.LEGACY_TOKEN_URL))
+    else:
+        grant = ClientCredentialsGrant(settings.client_id, settings.client_secret, style="basic")
+        url = str(getattr(settings, "token_url", cs.CLIENT_CREDENTIALS_TOKEN_PATH))
+    return TokenCache(
+        http, url, grant, policy=settings.retry, limiter=limiter, stats=stats,
+        margin=cs.TOKEN_RENEW_MARGIN_SECONDS, default_ttl=cs.ACCESS_TOKEN_DEFAULT_TTL,
+    )
 
 
 def make_client(settings: ProviderSettings) -> CourseraClient:

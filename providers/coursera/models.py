@@ -10,23 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from providers.kit.types import Number
 
 
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-# --- auth ----------------------------------------------------------------------------------
-class TokenResponse(_Tolerant):
-    """Sample 6.5 (client_credentials) and the legacy refresh_token grant answer."""
-
-    access_token: SecretStr
-    token_type: str = "Bearer"
-    expires_in: int = 1799
-    refresh_token: SecretStr | None = None  # legacy flow may hand back a rotated one
 
 
 # --- envelopes -----------------------------------------------------------------------------

@@ -9,16 +9,24 @@ from __future__ import annotations
 KEY = "coursera"
 DISPLAY_NAME = "Coursera"
 
-# --- endpoints (relative to ProviderSettings.base_url) -----------------------------------
-# Current generation: client_credentials with HTTP Basic key:secret (providers.md 2.2).
+# --- endpoints (relative to ProviderSettings.base_url; docs/providers/coursera.md) ----------
+# Current generation: client_credentials with HTTP Basic key:secret (providers.md 2.2), on the
+# API host itself (https://api.coursera.com). CourseraSettings.token_url overrides it.
 CLIENT_CREDENTIALS_TOKEN_PATH = "/oauth2/client_credentials/token"
-# Legacy generation: refresh_token grant (form body with client_id/client_secret). In
-# production it lives on accounts.coursera.org; the sandbox serves both on one host.
+# Legacy generation: refresh_token grant (form body with client_id/client_secret) on the
+# accounts host (CourseraSettings.refresh_token_url); the sandbox serves it on its own host.
+LEGACY_TOKEN_URL = "https://accounts.coursera.org/oauth2/v1/token"
 REFRESH_TOKEN_PATH = "/oauth2/v1/token"
-API_PREFIX = "/ent/api/businesses.v1/{org_id}"
-PROGRAMS_PATH = API_PREFIX + "/programs"
-CONTENTS_PATH = API_PREFIX + "/contents"
-ENROLLMENT_REPORTS_PATH = API_PREFIX + "/enrollmentReports"
+DEFAULT_API_PREFIX = "/ent/api"  # "/api" on legacy tenants (api.coursera.org): CourseraSettings.api_prefix
+BUSINESS_PATHS = {
+    "programs": "/businesses.v1/{org_id}/programs",
+    "contents": "/businesses.v1/{org_id}/contents",
+    "enrollmentReports": "/businesses.v1/{org_id}/enrollmentReports",
+}
+API_PREFIX = DEFAULT_API_PREFIX + "/businesses.v1/{org_id}"
+PROGRAMS_PATH = DEFAULT_API_PREFIX + BUSINESS_PATHS["programs"]
+CONTENTS_PATH = DEFAULT_API_PREFIX + BUSINESS_PATHS["contents"]
+ENROLLMENT_REPORTS_PATH = DEFAULT_API_PREFIX + BUSINESS_PATHS["enrollmentReports"]
 
 # --- paging ------------------------------------------------------------------------------
 CATALOG_STREAM = "contents"

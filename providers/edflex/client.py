@@ -1,29 +1,30 @@
 """HTTP client for the Edflex Connect API: client-credentials token, JSON:API page-number paging.
 
 Page tokens are page numbers as strings ("2"). Every request goes through `learnsync.http.send`
-(retries, Retry-After, rate limit); a 401 on a data call renews the token once.
+(retries, Retry-After, rate limit); a 401 on a data call renews the token once (the shared
+`providers.kit.auth` cache). Paths are settings: the statistics endpoint has no public source
+(docs/providers/edflex.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import date, datetime, timedelta
 from collections.abc import Sequence
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, set_request_deadline, tls_context, token_answer
+from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, set_request_deadline, tls_context
 from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.kit.paging import page_numbers_after
 from providers.edflex import settings as edx
-from providers.edflex.models import ListEnvelope, TokenResponse, resource_record, statistic_record
+from providers.edflex.models import ListEnvelope, resource_record, statistic_record
+from providers.kit.auth import ClientCredentialsGrant, TokenCache
 
 
 class EdflexClient:
@@ -36,9 +37,17 @@ class EdflexClient:
         self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
         set_request_deadline(self._http, settings.request_deadline_seconds)
         self._limiter = RateLimiter(settings.requests_per_second)
-        self._token: SecretStr | None = None
-        self._token_expires_at = 0.0
-        self._token_lock = asyncio.Lock()
+        self.paths = {
+            "token": str(getattr(settings, "token_path", edx.TOKEN_PATH)),
+            "resources": str(getattr(settings, "resources_path", edx.RESOURCES_PATH)),
+            "statistics": str(getattr(settings, "statistics_path", edx.STATISTICS_PATH)),
+        }
+        self._tokens = TokenCache(
+            self._http, f"{self._base}{self.paths['token']}",
+            ClientCredentialsGrant(settings.client_id, settings.client_secret, style="form"),
+            policy=settings.retry, limiter=self._limiter,
+            margin=edx.TOKEN_REFRESH_MARGIN_SECONDS, default_ttl=edx.DEFAULT_TOKEN_TTL_SECONDS,
+        )
         self._guards: dict[str, PageTokenGuard] = {}
         # {body digest: next page token} of catalog pages the engine already mapped (it fills it)
         self.known_pages: dict[str, str | None] = {}
@@ -52,38 +61,6 @@ class EdflexClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # -- auth ---------------------------------------------------------------------------
-
-    async def _access_token(self, *, stale: str | None = None) -> str:
-        """The cached token, fetched when missing, near expiry, or equal to `stale` (refused by the API)."""
-        async with self._token_lock:
-            current = self._token.get_secret_value() if self._token is not None else None
-            # Concurrent pages hit by the same 401 renew once: only the first still holds the stale token.
-            if current is None or current == stale or time.monotonic() >= self._token_expires_at:
-                await self._fetch_token()
-            assert self._token is not None
-            return self._token.get_secret_value()
-
-    async def _fetch_token(self) -> None:
-        url = f"{self._base}{edx.TOKEN_PATH}"
-        response = await send(
-            self._http,
-            "POST",
-            url,
-            policy=self._settings.retry,
-            limiter=self._limiter,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self._settings.client_id,
-                "client_secret": self._settings.client_secret.get_secret_value(),
-            },
-        )
-        answer = token_answer(TokenResponse, response, url)
-        ttl = answer.expires_in if answer.expires_in and answer.expires_in > 0 else edx.DEFAULT_TOKEN_TTL_SECONDS
-        self._token = SecretStr(answer.access_token)
-        # Renew a little early so a token never expires between check and use.
-        self._token_expires_at = time.monotonic() + max(0.0, ttl - edx.TOKEN_REFRESH_MARGIN_SECONDS)
-
     async def _get(self, path: str, params: dict[str, Any]) -> ListEnvelope:
         return _envelope(await self._send_get(path, params), f"{self._base}{path}")
 
@@ -91,11 +68,11 @@ class EdflexClient:
         self, path: str, params: dict[str, Any], expect_json: bool | Callable[[httpx.Response], bool] = True
     ) -> httpx.Response:
         url = f"{self._base}{path}"
-        used = await self._access_token()
+        used = await self._tokens.token()
         headers = {"Authorization": f"Bearer {used}", "Accept": "application/vnd.api+json"}
 
         async def renew() -> dict[str, Any]:
-            fresh = await self._access_token(stale=used)
+            fresh = await self._tokens.renew(stale=used)
             return {"headers": {**headers, "Authorization": f"Bearer {fresh}"}}
 
         return await send(
@@ -158,11 +135,11 @@ class EdflexClient:
             digest = page_digest(response.content)
             return digest not in known
 
-        response = await self._send_get(edx.RESOURCES_PATH, params, unknown_body)
+        response = await self._send_get(self.paths["resources"], params, unknown_body)
         if digest in known:
             page = Page(records=None, next_token=known[digest], raw=response.content, digest=digest)
         else:
-            envelope = _envelope(response, f"{self._base}{edx.RESOURCES_PATH}")
+            envelope = _envelope(response, f"{self._base}{self.paths['resources']}")
             in_body = _next_in_body(envelope)[0]
             if token is None:
                 self._paged_in_body = in_body
@@ -188,7 +165,7 @@ class EdflexClient:
         guard = self._guard(f"{edx.STATS_STREAM}:{window.since}:{window.until}", token)
         number, params = self._page_params(token)
         params.update(_window_params(window))
-        envelope = await self._get(edx.STATISTICS_PATH, params)
+        envelope = await self._get(self.paths["statistics"], params)
         next_token = self._next_token(envelope, number, len(envelope.data))
         guard.check(next_token)
         return Page([statistic_record(item) for item in envelope.data], next_token)

@@ -20,14 +20,6 @@ class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
-class TokenResponse(_Tolerant):
-    """POST /connect/v1/auth/token answer (6.10)."""
-
-    access_token: str
-    expires_in: float | None = None
-    token_type: str | None = None
-
-
 class Named(_Tolerant):
     name: str | None = None
 

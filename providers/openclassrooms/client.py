@@ -1,15 +1,14 @@
 """HTTP client for the (ASSUMED) OpenClassrooms B2B API: token, catalog and learner progress.
 
-Auth: client_credentials token (HTTP Basic client auth), cached and renewed a minute before it
-expires or on a 401. Paging: `Range: items=a-b` -> 206 + `Content-Range: items a-b/total`; the
+Auth: client_credentials token (HTTP Basic client auth) through the shared `providers.kit.auth`
+cache, renewed a minute before it expires or on a 401. The partner API is not public: its paths
+are settings (docs/providers/openclassrooms.md). Paging: `Range: items=a-b` -> 206 + `Content-Range: items a-b/total`; the
 page token is the next start offset as a string. All requests go through `learnsync.http.send`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import timedelta
 from collections.abc import Sequence
 from typing import Any
@@ -17,20 +16,14 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, set_request_deadline, tls_context, token_answer
+from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, set_request_deadline, tls_context
 from learnsync.redaction import register_settings
 from learnsync.settings import ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.kit.paging import offsets_after
+from providers.kit.auth import ClientCredentialsGrant, TokenCache
 from providers.openclassrooms import settings as oc
-from providers.openclassrooms.models import (
-    RawCourse,
-    RawProgress,
-    TokenResponse,
-    parse_content_range,
-    range_header,
-    to_record,
-)
+from providers.openclassrooms.models import RawCourse, RawProgress, parse_content_range, range_header, to_record
 
 
 class OpenClassroomsClient:
@@ -46,39 +39,27 @@ class OpenClassroomsClient:
         set_request_deadline(self._http, settings.request_deadline_seconds)
         self._owns_http = http is None
         self._limiter = RateLimiter(settings.requests_per_second)
-        self._token: str | None = None
-        self._token_expires_at = 0.0
-        self._token_lock = asyncio.Lock()
+        self.paths = {
+            "token": str(getattr(settings, "token_path", oc.TOKEN_PATH)),
+            "catalog": str(getattr(settings, "catalog_path", oc.CATALOG_PATH)),
+            "progress": str(getattr(settings, "progress_path", oc.PROGRESS_PATH)),
+        }
+        self._tokens = TokenCache(
+            self._http, self.paths["token"],
+            ClientCredentialsGrant(settings.client_id, settings.client_secret, style="basic"),
+            policy=settings.retry, limiter=self._limiter,
+            margin=oc.TOKEN_RENEW_MARGIN_SECONDS, default_ttl=oc.ACCESS_TOKEN_DEFAULT_TTL,
+        )
         self._guards: dict[str, PageTokenGuard] = {}
 
     def __repr__(self) -> str:
         return f"OpenClassroomsClient(base_url={self._settings.base_url!r}, org_id={self._settings.org_id!r})"
 
-    # --- auth -------------------------------------------------------------------------------
-    async def _access_token(self, *, force: bool = False) -> str:
-        async with self._token_lock:
-            if force or self._token is None or time.monotonic() >= self._token_expires_at:
-                response = await send(
-                    self._http,
-                    "POST",
-                    oc.TOKEN_PATH,
-                    policy=self._settings.retry,
-                    limiter=self._limiter,
-                    auth=(self._settings.client_id, self._settings.client_secret.get_secret_value()),
-                    data={"grant_type": "client_credentials"},
-                )
-                answer = token_answer(TokenResponse, response, str(response.request.url))
-                self._token = answer.access_token.get_secret_value()
-                ttl = max(1, answer.expires_in - oc.TOKEN_RENEW_MARGIN_SECONDS)
-                self._token_expires_at = time.monotonic() + ttl
-            return self._token
-
-    async def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self._access_token()}", "Accept": "application/json"}
-
     async def _get_range(self, path: str, start: int, params: dict[str, str] | None = None) -> httpx.Response:
+        used = await self._tokens.token()
+
         async def renew() -> dict[str, Any]:
-            token = await self._access_token(force=True)
+            token = await self._tokens.renew(stale=used)
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             return {"headers": {**headers, **range_header(start, self._page_size)}}
 
@@ -89,7 +70,7 @@ class OpenClassroomsClient:
             policy=self._settings.retry,
             limiter=self._limiter,
             on_unauthorized=renew,
-            headers={**await self._headers(), **range_header(start, self._page_size)},
+            headers={"Authorization": f"Bearer {used}", "Accept": "application/json", **range_header(start, self._page_size)},
             params=params or None,
         )
 
@@ -142,7 +123,7 @@ class OpenClassroomsClient:
     async def fetch_catalog_page(self, stream: str, token: str | None) -> Page:
         if stream != oc.CATALOG_STREAM:
             raise ValueError(f"unknown OpenClassrooms catalog stream {stream!r}")
-        path = oc.CATALOG_PATH.format(partner_id=self._settings.org_id)
+        path = self.paths["catalog"].format(partner_id=self._settings.org_id)
         return await self._page(f"catalog:{stream}", path, token, RawCourse, catalog=True)
 
     def catalog_page_tokens(self, stream: str, first_page: Page) -> Sequence[str] | None:
@@ -161,7 +142,7 @@ class OpenClassroomsClient:
             params["from"] = window.since.isoformat()
         if window.until:
             params["to"] = (window.until - timedelta(days=1)).isoformat()
-        path = oc.PROGRESS_PATH.format(partner_id=self._settings.org_id)
+        path = self.paths["progress"].format(partner_id=self._settings.org_id)
         return await self._page(f"stats:{window.since}:{window.until}", path, token, RawProgress, params)
 
     async def aclose(self) -> None:

@@ -15,22 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from providers.kit.types import Identifier, Number
 
 
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-# --- auth --------------------------------------------------------------------------------------
-class TokenResponse(_Tolerant):
-    """`POST /oauth2/token` answer (client_credentials grant)."""
-
-    access_token: SecretStr
-    token_type: str = "Bearer"
-    expires_in: int = 3600
 
 
 # --- records -------------------------------------------------------------------------------------

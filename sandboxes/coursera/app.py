@@ -53,6 +53,7 @@ class CourseraSandboxConfig:
     latency_seconds: float = 0.0
     max_limit: int = 1000
     repeat_page_token: bool = False  # debug: paging.next sticks at the first offset (a paging loop)
+    api_prefix: str = "/ent/api"  # "/api" plays a legacy tenant (api.coursera.org)
     clock: Callable[[], float] = field(default=time.time, repr=False)
     data_faults: dict[str, Any] = field(default_factory=dict)  # kind -> count | rate | {...} (data_faults.py)
 
@@ -239,7 +240,7 @@ def create_app(config: CourseraSandboxConfig | None = None) -> Any:
             paging["next"] = str(limit if config.repeat_page_token else start + limit)
         return {"elements": items, "paging": paging, "linked": {}}
 
-    @app.get("/ent/api/businesses.v1/{org_id}/programs")
+    @app.get(config.api_prefix + "/businesses.v1/{org_id}/programs")
     async def programs(org_id: str, request: Request) -> Any:
         page = _guard(request, org_id) or _paging(request)
         if isinstance(page, JSONResponse):
@@ -249,7 +250,7 @@ def create_app(config: CourseraSandboxConfig | None = None) -> Any:
         items = [{k: v for k, v in p.items() if not (exclude and k == "contentIds")} for p in store.programs]
         return _envelope(items[start : start + limit], start, limit, len(items))
 
-    @app.get("/ent/api/businesses.v1/{org_id}/contents")
+    @app.get(config.api_prefix + "/businesses.v1/{org_id}/contents")
     async def contents(org_id: str, request: Request) -> Any:
         page = _guard(request, org_id) or _paging(request)
         if isinstance(page, JSONResponse):
@@ -259,7 +260,7 @@ def create_app(config: CourseraSandboxConfig | None = None) -> Any:
         items, total = store.content_page(start, limit)
         return _envelope(faults.apply("contents", items), start, limit, total)
 
-    @app.get("/ent/api/businesses.v1/{org_id}/enrollmentReports")
+    @app.get(config.api_prefix + "/businesses.v1/{org_id}/enrollmentReports")
     async def enrollment_reports(org_id: str, request: Request) -> Any:
         page = _guard(request, org_id) or _paging(request)
         if isinstance(page, JSONResponse):

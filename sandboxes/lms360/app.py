@@ -4,10 +4,13 @@ Every `/api/v2/*` route except the token endpoint passes through `gate`: request
 optional latency, bearer token, `360-api-version: v2.0`, then the per-platform rate limit
 (GET 50/s, writes 10/s; bulk submissions are limited by the 3-concurrent rule instead).
 
-Skills (ASSUMED, our proposal): v2 has no course↔skill link. Skills are upserted with the real
-`PUT /api/v2/bulk/skills` (async, type upsertSkills) and listed with `GET /api/v2/skills`; the
-link is `GET|PUT /api/v2/courses/{courseId}/skills` (`[{skillId, name}]` / `{skillIds: [...]}`,
-replace-all), shaped like the real course-tags endpoints.
+Answers follow the published OpenAPI documents (../shared/api/openapi/; tests/contract checks
+them). Skills: v2 has no course-skill link. Skills are upserted with the real
+`PUT /api/v2/bulk/skills` (async, type upsertSkills) and listed with `GET /api/v2/skills`. Only
+with `course_skills_endpoint` on does the sandbox also serve a link
+`GET|PUT /api/v2/courses/{courseId}/skills` (`[{skillId, name}]` / `{skillIds: [...]}`,
+replace-all, shaped like the course-tags endpoints): a platform that has one. Off, those
+paths answer 404 like any route the API does not have.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .bulk import BulkRunner, validated
 from .config import Lms360SandboxConfig
 from .errors import ApiFault, business, flat
 from .paging import Page, paginate
+from .recorder import RecordingMiddleware, TrafficRecorder
 from .schemas import (
     ArchiveBody,
     CatalogItem,
@@ -39,6 +43,7 @@ from .schemas import (
     IntegrationCreate,
     IntegrationPatch,
     LibraryItem,
+    SkillDeleteDTO,
     SkillUpsertDTO,
     TagBody,
     CATALOG_CONTENT_TYPES,
@@ -171,7 +176,9 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     @api.patch("/integrations/{integrationId}")
     async def patch_integration(integrationId: str, request: Request) -> JSONResponse:
         data = parse(IntegrationPatch, await read_json(request))
-        return JSONResponse(store.patch_integration(integrationId, data))
+        answer = store.patch_integration(integrationId, data)
+        answer.pop("_id", None)  # BaseIntegrationDTO: the fields, without the id
+        return JSONResponse(answer)
 
     @api.delete("/integrations/{integrationId}")
     async def delete_integration(integrationId: str) -> Response:
@@ -188,7 +195,11 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     async def upsert_courses(integrationId: str, request: Request) -> Response:
         store.require_integration(integrationId)
         items = bulk_input(await read_json(request), MAX_UPSERT)
-        handler = validated(ExternalCourseDTO, lambda dto: store.upsert_course(integrationId, dto))
+        def upsert(dto: ExternalCourseDTO) -> str:
+            course_id = store.upsert_course(integrationId, dto)
+            return f"ext-{course_id[::-1]}" if config.course_resource_ids == "opaque" else course_id
+
+        handler = validated(ExternalCourseDTO, upsert)
         return accepted(request, runner.submit("importExternalCourses", items, handler))
 
     @api.delete("/bulk/integrations/{integrationId}/courses")
@@ -224,12 +235,15 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
 
     @api.get("/courses")
     async def list_courses(request: Request) -> JSONResponse:
-        allowed = {"type": {"eq"}, "status": {"eq", "ne"}, "groupId": {"eq"}, "modifiedAt": DATE_OPS}
+        allowed = {
+            "type": {"eq"}, "status": {"eq"}, "groupId": {"eq"}, "authorId": {"eq"},
+            "createdAt": DATE_OPS, "modifiedAt": DATE_OPS, "sourceLang": {"eq", "in"},
+        }  # fmt: skip
         return listing(paginate(request, store.list_courses, allowed, 500, _by_id))
 
     @api.get("/courses/stats")
     async def list_course_stats(request: Request) -> JSONResponse:
-        allowed = {"courseId": {"eq", "in"}, "userId": {"eq", "in"}, "completedAt": DATE_OPS}
+        allowed = {"courseId": STRING_OPS, "userId": STRING_OPS, "completedAt": DATE_OPS}
         return listing(paginate(request, store.list_stats, allowed, 500, _by_id))
 
     @api.get("/courses/{courseId}")
@@ -242,26 +256,28 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
         return JSONResponse(store.set_archived(courseId, body.archived))
 
     @api.get("/courses/{courseId}/tags")
-    async def get_course_tags(courseId: str) -> JSONResponse:
-        return JSONResponse(store.course_tags(courseId))
+    async def get_course_tags(courseId: str, request: Request) -> JSONResponse:
+        store.course_tags(courseId)  # 404 courseNotFound before any paging
+        return listing(paginate(request, lambda _: store.course_tags(courseId), {}, 500, lambda t: t["tagId"]))
 
     @api.put("/courses/{courseId}/tags")
-    async def put_course_tags(courseId: str, request: Request) -> Response:
+    async def put_course_tags(courseId: str, request: Request) -> JSONResponse:
         body = parse(CourseTagsBody, await read_json(request))
-        store.set_course_tags(courseId, body.tagIds)
-        return Response(status_code=204)
+        return JSONResponse(store.set_course_tags(courseId, body.tagIds))
 
-    @api.get("/courses/{courseId}/skills")
-    async def get_course_skills(courseId: str) -> JSONResponse:
-        store.require_skills_enabled()
-        return JSONResponse(store.course_skills(courseId))
+    if config.course_skills_endpoint:
 
-    @api.put("/courses/{courseId}/skills")
-    async def put_course_skills(courseId: str, request: Request) -> Response:
-        store.require_skills_enabled()
-        body = parse(CourseSkillsBody, await read_json(request))
-        store.set_course_skills(courseId, body.skillIds)
-        return Response(status_code=204)
+        @api.get("/courses/{courseId}/skills")
+        async def get_course_skills(courseId: str) -> JSONResponse:
+            store.require_skills_enabled()
+            return JSONResponse(store.course_skills(courseId))
+
+        @api.put("/courses/{courseId}/skills")
+        async def put_course_skills(courseId: str, request: Request) -> Response:
+            store.require_skills_enabled()
+            body = parse(CourseSkillsBody, await read_json(request))
+            store.set_course_skills(courseId, body.skillIds)
+            return Response(status_code=204)
 
     # ---- tags and skills (section 8) --------------------------------------------------
 
@@ -291,7 +307,7 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     @api.get("/skills")
     async def list_skills(request: Request) -> JSONResponse:
         store.require_skills_enabled()
-        allowed = {"status": {"eq"}, "updatedAt": DATE_OPS}
+        allowed = {"status": STRING_OPS, "updatedAt": DATE_OPS}
         return listing(paginate(request, store.list_skills, allowed, 500, _by_id))
 
     @api.put("/bulk/skills")
@@ -299,6 +315,13 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
         store.require_skills_enabled()
         items = bulk_input(await read_json(request), MAX_SKILLS)
         return accepted(request, runner.submit("upsertSkills", items, validated(SkillUpsertDTO, store.upsert_skill)))
+
+    @api.delete("/bulk/skills")
+    async def delete_skills(request: Request) -> Response:
+        store.require_skills_enabled()
+        items = bulk_input(await read_json(request), MAX_SKILLS)
+        handler = validated(SkillDeleteDTO, lambda ref: store.delete_skill(ref.externalId))
+        return accepted(request, runner.submit("deleteSkills", items, handler))
 
     # ---- sharing, groups, users (sections 7, 9) ---------------------------------------
 
@@ -393,4 +416,6 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
 
     app.include_router(auth)
     app.include_router(api)
+    if config.record_traffic:
+        return with_faults(RecordingMiddleware(app, TrafficRecorder()))
     return with_faults(app)

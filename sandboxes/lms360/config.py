@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_GROUPS = [
@@ -10,6 +12,8 @@ DEFAULT_GROUPS = [
     "62be0535045424d93edaad7d",
 ]
 DEFAULT_AUTHORS = ["62bdbc00293a604543f44386"]
+# 360Learning's own connectors (support articles): their names are reserved platform names.
+NATIVE_CONNECTORS = ("360Learning", "Udemy", "Coursera", "Edflex", "OpenClassrooms", "LinkedIn Learning", "Go1")
 
 
 def default_users() -> list[str]:
@@ -31,8 +35,8 @@ class Lms360SandboxConfig(BaseModel):
     # The guide's examples show expires_in as the string "3600"; flip to exercise client parsing.
     expires_in_as_string: bool = False
     max_integrations: int = 10
-    # Names of 360Learning's native connectors are reserved (assumed); keep provider names free.
-    reserved_platform_names: list[str] = Field(default_factory=lambda: ["360Learning"])
+    # Names of 360Learning's native connectors are reserved (inferred from `reservedPlatformName`).
+    reserved_platform_names: list[str] = Field(default_factory=lambda: list(NATIVE_CONNECTORS))
     rate_limits_enabled: bool = True
     get_requests_per_second: float = 50.0
     write_requests_per_second: float = 10.0
@@ -42,3 +46,9 @@ class Lms360SandboxConfig(BaseModel):
     bulk_item_delay_seconds: float = 0.0
     latency_seconds: float = 0.0
     skills_enabled: bool = True
+    # v2 has no course-skill link; on, the sandbox serves GET|PUT /courses/{id}/skills as a platform that has one.
+    course_skills_endpoint: bool = False
+    # The spec gives bulk resourceIds no meaning; "opaque" answers ids that are not the course ids.
+    course_resource_ids: Literal["course", "opaque"] = "course"
+    # Keep every /api/v2 exchange in `app.state.traffic` (contract tests validate them).
+    record_traffic: bool = False

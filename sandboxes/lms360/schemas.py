@@ -146,19 +146,32 @@ class LibraryItem(_Dto):
     contentId: ObjectId
 
 
-class SkillTranslation(_Dto):
-    lang: Literal["bg", "cs", "de", "en", "es", "fr", "hu", "it", "ja", "nl", "pl", "pt", "ro", "ru", "sa", "tr", "uk", "vm", "zh"]
+SKILL_LANGS = (
+    "bg", "cs", "de", "en", "es", "fr", "hu", "it", "ja", "nl", "pl", "pt", "ro", "ru", "sa", "tr", "uk", "vm", "zh",
+)  # fmt: skip
+
+
+class SkillTranslatedFields(_Dto):
     name: Str1 | None = None
-    description: StrictStr | None = None
+    description: Str1 | None = None
+
+
+class SkillTranslation(_Dto):
+    lang: Literal[SKILL_LANGS]  # type: ignore[valid-type]
+    translatedFields: SkillTranslatedFields
 
 
 class SkillUpsertDTO(_Dto):
     externalId: Str1
     name: Str1
-    description: StrictStr | None = None
-    parentExternalIds: Annotated[list[Str1], Field(max_length=10)]
+    description: Str1 | None = None
+    parentExternalIds: Annotated[list[StrictStr], Field(max_length=10)]
     translations: list[SkillTranslation] | None = None
-    libraryId: StrictStr | None = None  # deprecated in the spec; accepted and ignored
+    libraryId: Str1 | None = None  # deprecated in the spec; accepted and ignored
+
+
+class SkillDeleteDTO(_Dto):
+    externalId: Str1
 
 
 class IntegrationCreate(_Dto):

@@ -311,8 +311,8 @@ class Lms360Store:
         with self._lock:
             integration = self._integration(integration_id)
             course_id = self._course_by_ext.get((integration_id, external_id))
-            if course_id is None:
-                raise business(404, "courseNotFound", "no course with this externalId in the integration")
+            if course_id is None:  # the published error for an externalId the integration does not hold
+                raise business(400, "courseNotBelongToIntegration", "the externalId does not belong to this integration")
             course = self._courses[course_id]
             view = {"externalId": external_id, **course["fields"]}
             view.setdefault("contentType", "course")
@@ -322,24 +322,54 @@ class Lms360Store:
             return view
 
     def _course_dto(self, course: dict[str, Any]) -> dict[str, Any]:
+        """CourseDTO of the Core API: an external course's own language is its source language."""
         integration = self._integrations[course["integrationId"]]
         fields = course["fields"]
+        translations = [
+            {
+                "lang": t["lang"],
+                "published": True,
+                "translatorIds": [],
+                "translatedFields": {
+                    k: v for k, v in (t.get("translatedFields") or {}).items() if k in ("name", "description")
+                },
+            }
+            for t in fields.get("translations") or []
+        ]
         dto = {
             "_id": course["courseId"],
             "name": fields["name"],
             "description": fields.get("description"),
-            "lang": fields["defaultLang"],
+            "sourceLang": fields["defaultLang"],
+            "defaultLang": fields["defaultLang"],
             "status": course["status"],
             "type": "external",
             "externalPlatform": integration["externalPlatform"],
             "groupId": integration["groupId"],
             "authorId": fields.get("authorId", integration["authorId"]),
-            "imageUrl": fields.get("imageUrl"),
+            "coAuthorIds": [],
+            "translations": translations,
             "duration": fields.get("duration"),
             "createdAt": iso(course["createdAt"]),
             "modifiedAt": iso(course["modifiedAt"]),
         }
         return {k: v for k, v in dto.items() if v is not None}
+
+    def delete_course(self, course_id: str) -> None:
+        """What happens behind the integration's back: the course is gone from the platform."""
+        with self._lock:
+            course = self._courses.pop(course_id)
+            self._course_by_ext.pop((course["integrationId"], course["externalId"]), None)
+            for shelf in (self._catalog, self._library):
+                for contents in shelf.values():
+                    contents.pop(("course", course_id), None)
+
+    def edit_course(self, course_id: str, **fields: Any) -> None:
+        """An admin edits an external course's fields in 360Learning."""
+        with self._lock:
+            course = self._course(course_id)
+            course["fields"] = {**course["fields"], **fields}
+            course["modifiedAt"] = now()
 
     def get_course(self, course_id: str) -> dict[str, Any]:
         with self._lock:
@@ -439,12 +469,18 @@ class Lms360Store:
             # Progress 100 completes the attempt; lastActivityAt is the completion date.
             attempt["completedAt"] = dto.lastActivityAt
 
-    @staticmethod
-    def _attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:
-        view = {k: v for k, v in attempt.items()}
+    def _attempt_view(self, attempt: dict[str, Any]) -> dict[str, Any]:
+        """CourseStatDTO: integer progress and score, the attempt's language, no nulls."""
+        view = {k: v for k, v in attempt.items() if v is not None}
         for key in ("firstActivityAt", "lastActivityAt", "completedAt"):
-            view[key] = iso(attempt[key])
-        view.setdefault("score", None)
+            if attempt.get(key) is not None:
+                view[key] = iso(attempt[key])
+        view["progress"] = int(round(attempt["progress"]))
+        if "score" in view:
+            view["score"] = int(round(view["score"]))
+        if "lang" not in view:
+            course = self._courses.get(attempt["courseId"])
+            view["lang"] = course["fields"]["defaultLang"] if course else "en"
         return view
 
     def list_stats(self, filters: Filters) -> list[dict[str, Any]]:
@@ -519,13 +555,14 @@ class Lms360Store:
             course = self._course(course_id)
             return [{"tagId": t, "source": self._tags[t]["source"]} for t in course["tagIds"]]
 
-    def set_course_tags(self, course_id: str, tag_ids: list[str]) -> None:
-        """PUT /courses/{id}/tags replaces ALL tags, manual ones included (section 8.1)."""
+    def set_course_tags(self, course_id: str, tag_ids: list[str]) -> list[str]:
+        """PUT /courses/{id}/tags replaces ALL tags, manual ones included; answers the new tag ids."""
         with self._lock:
             course = self._course(course_id)
             for tag_id in tag_ids:
                 self._tag(tag_id)
             course["tagIds"] = list(dict.fromkeys(tag_ids))
+            return list(course["tagIds"])
 
     def add_manual_tag(self, course_id: str, name: str, source: str = "native") -> str:
         """What an admin does in the UI: attach a tag (created if new) to a course."""
@@ -551,16 +588,55 @@ class Lms360Store:
             skill_id_ = self._skill_by_ext.get(dto.externalId)
             if skill_id_ is None:
                 skill_id_ = skill_id()
-                self._skills[skill_id_] = {"_id": skill_id_, "status": "active", "createdAt": iso(stamp)}
+                self._skills[skill_id_] = {"_id": skill_id_, "status": "published", "createdAt": iso(stamp)}
                 self._skill_by_ext[dto.externalId] = skill_id_
             skill = self._skills[skill_id_]
-            skill.update(dto.model_dump(exclude_none=True, exclude={"libraryId"}))
+            # An upsert replaces the skill (description, parents, translations) but keeps its status.
+            for key in ("description",):
+                skill.pop(key, None)
+            skill.update(dto.model_dump(exclude_none=True, exclude={"libraryId", "parentExternalIds", "translations"}))
+            skill["parentExternalIds"] = list(dto.parentExternalIds)
+            skill["translations"] = [t.model_dump(exclude_none=True) for t in dto.translations or []]
             skill["updatedAt"] = iso(stamp)
             return skill_id_
 
+    def archive_skill(self, skill_id_: str) -> None:
+        """What an admin does in the UI: archive a skill of the library."""
+        with self._lock:
+            self._skills[skill_id_]["status"] = "archived"
+
+    def delete_skill(self, external_id: str) -> str:
+        """Bulk deleteSkills item keyed by externalId."""
+        with self._lock:
+            sid = self._skill_by_ext.pop(external_id, None)
+            if sid is None:
+                raise ItemError("skillNotFound: no skill with this externalId")
+            del self._skills[sid]
+            for course in self._courses.values():
+                if sid in course["skillIds"]:
+                    course["skillIds"].remove(sid)
+            return sid
+
+    def _skill_dto(self, skill: dict[str, Any]) -> dict[str, Any]:
+        """SkillDTO: parents by id (and externalId), translations, status published|archived."""
+        parents = []
+        for ext in skill.get("parentExternalIds", []):
+            pid = self._skill_by_ext.get(ext)
+            if pid is not None:
+                parents.append({"_id": pid, "externalId": ext})
+        dto = {k: v for k, v in skill.items() if k not in ("parentExternalIds",)}
+        dto["parents"] = parents
+        dto.setdefault("translations", [])
+        return dto
+
     def list_skills(self, filters: Filters) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(s) for s in self._skills.values() if matches(s, filters)]
+            return [self._skill_dto(s) for s in self._skills.values() if matches(s, filters)]
+
+    def skills(self) -> list[dict[str, Any]]:
+        """Every skill of the library as GET /skills lists it (tests)."""
+        with self._lock:
+            return [self._skill_dto(s) for s in self._skills.values()]
 
     def course_skills(self, course_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -608,8 +684,12 @@ class Lms360Store:
     def bulk_finish(self, op_id: str, results: list[dict[str, Any]], error: str | None = None) -> None:
         with self._lock:
             op = self._bulk[op_id]
-            op.pop("progress", None)
-            op.update(status="error" if error else "completed", endedAt=iso(now()))
+            # Completed and errored operations keep their last progress (the published DTOs require it).
+            stamp = iso(now())
+            op.setdefault("queuedAt", op["createdAt"])
+            op.setdefault("startedAt", op["queuedAt"])
+            op.setdefault("progress", {"index": max(0, len(results) - 1), "updatedAt": stamp})
+            op.update(status="error" if error else "completed", endedAt=stamp)
             if error:
                 op["errorMessage"] = error
             self._bulk_results[op_id] = results
@@ -730,7 +810,7 @@ class Lms360Store:
         with self._lock:
             user_id = self._user_by_mail.get(mail.lower(), "-") if mail is not None else None
             return [
-                {**self._attempt_view(a), "mail": self._users[a["userId"]]["mail"]}
+                {"completedAt": None, "score": None, **self._attempt_view(a), "mail": self._users[a["userId"]]["mail"]}
                 for a in self._attempts.values()
                 if (course_id is None or a["courseId"] == course_id) and (user_id is None or a["userId"] == user_id)
             ]

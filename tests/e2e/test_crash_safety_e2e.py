@@ -34,7 +34,7 @@ def test_run_killed_then_rerun_equals_uninterrupted_run(fleet, point, tmp_path, 
             reference_cache["reference"] = history(clean, None)
     reference = reference_cache["reference"]
     assert killed["faults_fired"] > 0, "the kill point was never reached"
-    assert killed["integrations"] == ["Udemy"]  # no duplicate integration either
+    assert killed["integrations"] == ["Udemy (learnsync)"]  # no duplicate integration either
     assert len({c[0] for c in killed["courses"]}) == len(killed["courses"])
     assert killed["courses"] == reference["courses"]
     assert killed["attempts"] == reference["attempts"], "attempts differ: duplicated or lost statistics"

@@ -86,12 +86,16 @@ def test_deployments_have_rule_book_schedules_next_runs_and_one_run_at_a_time(pr
     with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
         deployed = asyncio.run(_deploy_and_read(runner_deployments("default", providers)))
     expected = {d.name: d for d in planned_deployments("default", providers)}
-    assert set(deployed) == set(expected) and len(deployed) == 8
+    assert set(deployed) == set(expected) and len(deployed) == 12
     rule_book = {  # the rule book's Central European Time schedules (OpenClassrooms: ours)
         "udemy-content-default": (7, 30), "udemy-stats-default": (7, 45),
         "edflex-content-default": (8, 0), "edflex-stats-default": (8, 20),
         "coursera-content-default": (8, 45), "coursera-stats-default": (9, 0),
         "openclassrooms-content-default": (9, 30), "openclassrooms-stats-default": (9, 45),
+    }
+    weekly = {  # drift repair: Sunday mornings, before the day's syncs
+        "udemy-reconcile-default": (5, 0), "edflex-reconcile-default": (5, 15),
+        "coursera-reconcile-default": (5, 30), "openclassrooms-reconcile-default": (5, 45),
     }
     now = datetime.now(PARIS)
     for name, (dep, next_runs) in deployed.items():
@@ -104,6 +108,10 @@ def test_deployments_have_rule_book_schedules_next_runs_and_one_run_at_a_time(pr
         assert dep.concurrency_options.collision_strategy.value == "CANCEL_NEW"
         assert next_runs, f"no scheduled runs for {name}"
         first = next_runs[0].astimezone(PARIS)
+        if name in weekly:
+            assert (first.hour, first.minute) == weekly[name] and first.weekday() == 6  # Sunday
+            assert now - timedelta(minutes=1) < first <= now + timedelta(days=7, minutes=1)
+            continue
         assert (first.hour, first.minute) == rule_book[name]
         assert now - timedelta(minutes=1) < first <= now + timedelta(days=1, minutes=1)
         if len(next_runs) > 1:

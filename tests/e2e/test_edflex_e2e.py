@@ -24,6 +24,9 @@ EDFLEX = {
 }
 # Skills are linked one PUT per course under 360Learning's write rate limit (10/s): a smaller catalog.
 SKILLS = {"providers": ["edflex"], "configs": {"edflex": {"n_courses": 30, "n_activities": 0, "bad_record_ratio": 0.0}}}
+# A platform that has a course-skill link endpoint (API v2 has none: decisions #14).
+LINKED_SKILLS = {**SKILLS, "configs": {**SKILLS["configs"], "lms360": {"course_skills_endpoint": True}}}
+SKILL_LINK_PATH = "/api/v2/courses/{courseId}/skills"
 SUPPORTED = {"article", "mooc", "podcast", "video"}
 KEPT_STATUSES = {"coming soon", "open all year", "opened"}
 
@@ -77,7 +80,7 @@ def test_edflex_syncs_supported_types_with_kept_status_ignores_others_and_rerun_
     # (or no status, #9) become 360Learning courses.
     assert set(courses) == kept
     assert report["counts"]["created"] == len(kept)
-    assert all(c["status"] == "published" and c["externalPlatform"] == "Edflex" for c in courses.values())
+    assert all(c["status"] == "published" and c["externalPlatform"] == "Edflex (learnsync)" for c in courses.values())
     # Rule: other content types are ignored and counted in the report, per type.
     by_type = Counter(f"unsupported type {resources[rid]['type']}" for rid in unsupported)
     assert len(by_type) > 1
@@ -173,7 +176,32 @@ def test_edflex_image_falls_back_from_big_to_medium_to_small_url(fleet):
 
 
 @pytest.mark.parametrize("fleet", [SKILLS], indirect=True)
-def test_edflex_skills_sync_makes_categories_the_course_skills_and_removes_manual_skills(fleet):
+def test_edflex_skills_go_to_the_library_once_and_the_run_says_there_is_no_course_link(fleet):
+    """decisions #14: API v2 has no course-skill link; categories go to the skills library."""
+    run(configure_integration(provider="edflex", options={"skills_sync": True}))
+    report = run(content_sync(provider="edflex"))
+    resources = catalog(fleet)
+    categories = {cat["name"] for r in resources.values() for cat in r.get("categories", [])}
+    courses = synced_courses(fleet)
+    library = {s["name"]: s for s in lms(fleet).skills()}
+    synced_categories = {s for c in courses.values() for s in c["subjects"]}
+    assert synced_categories and synced_categories <= set(library) <= categories
+    # Keyed in the provider's namespace, published, never "learnsync:".
+    assert all(s["externalId"] == f"edflex:{n}" and s["status"] == "published" for n, s in library.items())
+    assert all(c["skills"] == [] for c in courses.values())
+    # Said once in the run report, and no call per course to an endpoint that does not exist.
+    assert sum("no course-skill endpoint" in n for n in report["notes"]) == 1
+    assert fleet.app("lms360").state.faults.requests_matching(r"/bulk/skills$", "PUT") == 1  # one library upsert
+    assert fleet.app("lms360").state.faults.requests_matching(r"/courses/[^/]+/skills$") == 0
+    # A second run changes nothing and still says it once.
+    again = run(content_sync(provider="edflex"))
+    assert again["counts"]["unchanged"] == len(courses) and sum("no course-skill endpoint" in n for n in again["notes"]) == 1
+    assert {s["name"] for s in lms(fleet).skills()} == set(library)
+
+
+@pytest.mark.parametrize("fleet", [LINKED_SKILLS], indirect=True)
+def test_edflex_skills_sync_makes_categories_the_course_skills_and_removes_manual_skills(fleet, monkeypatch):
+    monkeypatch.setenv("LEARNSYNC_LMS360__COURSE_SKILLS_PATH", SKILL_LINK_PATH)
     edflex = provider_store(fleet, "edflex")
     run(configure_integration(provider="edflex", options={"skills_sync": True}))
     run(content_sync(provider="edflex"))
@@ -198,7 +226,9 @@ def test_edflex_skills_sync_makes_categories_the_course_skills_and_removes_manua
     assert names(synced_courses(fleet)[changed]["skills"]) == ["Negotiation"]
 
 
-def test_edflex_manual_skill_on_unchanged_course_is_removed_at_next_sync(fleet):
+@pytest.mark.parametrize("fleet", [LINKED_SKILLS], indirect=True)
+def test_edflex_manual_skill_on_unchanged_course_is_removed_at_next_sync(fleet, monkeypatch):
+    monkeypatch.setenv("LEARNSYNC_LMS360__COURSE_SKILLS_PATH", SKILL_LINK_PATH)
     run(configure_integration(provider="edflex", options={"skills_sync": True}))
     run(content_sync(provider="edflex"))
     courses = synced_courses(fleet)

@@ -72,11 +72,11 @@ def test_dry_run_reports_the_full_diff_and_writes_nothing(fleet):
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
 def test_integration_lifecycle_configure_share_deactivate(fleet):
     row = run(configure_integration(provider="openclassrooms", options={"tags_sync": True}))
-    listed = [i for i in lms(fleet).integrations() if i["externalPlatform"] == "OpenClassrooms"]
+    listed = [i for i in lms(fleet).integrations() if i["externalPlatform"] == "OpenClassrooms (learnsync)"]
     assert len(listed) == 1 and listed[0]["_id"] == row["integration_id"] and row["options"]["tags_sync"] is True
     # Configuring again adopts the stored integration: no duplicate.
     run(configure_integration(provider="openclassrooms"))
-    assert len([i for i in lms(fleet).integrations() if i["externalPlatform"] == "OpenClassrooms"]) == 1
+    assert len([i for i in lms(fleet).integrations() if i["externalPlatform"] == "OpenClassrooms (learnsync)"]) == 1
 
     run(content_sync(provider="openclassrooms"))
     run(stats_sync(provider="openclassrooms"))

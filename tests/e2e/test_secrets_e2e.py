@@ -58,7 +58,9 @@ def test_secrets_and_tokens_never_appear_in_logs_reprs_artifacts_errors_or_state
     monkeypatch.setenv("LEARNSYNC_LMS360__CLIENT_SECRET", SECRETS["lms360"])
     for p in PROVIDERS:
         monkeypatch.setenv(f"LEARNSYNC_{p.upper()}__CLIENT_SECRET", SECRETS[p])
+    # The legacy refresh-token grant (its token endpoint, on the accounts host in production, is the sandbox here).
     monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", SECRETS["coursera_refresh"])
+    monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN_URL", f"{fleet.url('coursera')}/oauth2/v1/token")
     caplog.set_level(logging.DEBUG)
     # A token expiry and a failing call make the error paths speak too.
     fleet.app("lms360").state.faults.add("status", status=401, path="/api/v2/integrations", times=1)

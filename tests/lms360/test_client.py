@@ -85,7 +85,7 @@ def client_for(sb: Sandbox, **overrides: Any) -> Lms360Client:
     return Lms360Client(make_settings(sb.url, **overrides), **kwargs)
 
 
-async def new_integration(client: Lms360Client, name: str = "Coursera") -> str:
+async def new_integration(client: Lms360Client, name: str = "Coursera (test)") -> str:
     integration = await client.create_integration(
         IntegrationCreate(external_platform=name, group_id=GROUP, author_id=AUTHOR, default_completion=True)
     )
@@ -336,9 +336,9 @@ async def test_rule_writes_are_throttled_under_the_platform_limit(sandbox_factor
 
 async def test_rule_4xx_raises_api_error_with_its_code(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
-        await new_integration(client, "Udemy")
+        await new_integration(client, "Udemy (test)")
         with pytest.raises(ApiError) as dup:
-            await new_integration(client, "Udemy")
+            await new_integration(client, "Udemy (test)")
         with pytest.raises(ApiError) as missing:
             await client.get_external_course("0123456789abcdef01234567", "x")
         with pytest.raises(ApiError) as systemic:  # every batch would fail the same way: raise
@@ -369,7 +369,22 @@ async def test_rule_integration_update_and_delete(sandbox: Sandbox) -> None:
         await client.delete_integration(iid)
         remaining = await client.list_integrations()
     assert updated.default_progress == 50 and updated.no_group_propagation is True
+    assert updated.id == iid  # the PATCH answer has no _id (BaseIntegrationDTO): the client keeps the one it patched
     assert remaining == []
+
+
+@pytest.mark.parametrize("kind", ["course", "opaque"])
+async def test_rule_course_ids_come_from_the_external_course_get_checked_once(sandbox_factory: Any, kind: str) -> None:
+    sb = sandbox_factory(rate_limits_enabled=False, course_resource_ids=kind)
+    async with client_for(sb) as client:
+        iid = await new_integration(client)
+        results = await client.upsert_courses(iid, [course(f"c{i}") for i in range(6)])
+        more = await client.upsert_courses(iid, [course(f"d{i}") for i in range(3)])
+    truth = {c["externalId"]: c["courseId"] for c in sb.store.courses(iid)}
+    assert {r.input["externalId"]: r.course_id for r in results + more} == truth
+    gets = sb.store.request_counts().get("GET /api/v2/integrations/{integrationId}/courses/{externalId}", 0)
+    # resourceIds that are course ids: one check for the whole client; otherwise each id is read.
+    assert gets == (1 if kind == "course" else len(truth))
 
 
 # --- tags, skills, sharing, users -------------------------------------------------------------
@@ -402,18 +417,60 @@ async def test_rule_manual_tags_are_visible_to_the_engine(sandbox: Sandbox) -> N
     assert len(tags) == 1
 
 
-async def test_rule_skills_are_ensured_and_replaced_on_a_course(sandbox: Sandbox) -> None:
-    async with client_for(sandbox) as client:
+async def test_rule_skills_are_ensured_in_the_library_and_linked_where_the_platform_can(sandbox_factory: Any) -> None:
+    linking = sandbox_factory(rate_limits_enabled=False, course_skills_endpoint=True)
+    async with client_for(linking, course_skills_path="/api/v2/courses/{courseId}/skills") as client:
         iid = await new_integration(client)
         await client.upsert_courses(iid, [course("a")])
         course_id = (await client.get_external_course(iid, "a")).course_id
-        ids = await client.ensure_skills(["Python", "SQL"])
-        same = await client.ensure_skills(["Python"])
+        ids = await client.ensure_skills(["Python", "SQL"], "edflex")
+        same = await client.ensure_skills(["Python"], "edflex")
+        assert await client.course_skill_link_available(course_id)
         await client.replace_course_skills(course_id, list(ids.values()))
         linked = await client.get_course_skills(course_id)
     assert same["Python"] == ids["Python"]
     assert {s.skill_id for s in linked} == set(ids.values())
     assert {s.name for s in linked} == {"Python", "SQL"}
+    # Skills we create are keyed in the provider's namespace, never "learnsync:".
+    assert sorted(s["externalId"] for s in linking.store.skills()) == ["edflex:Python", "edflex:SQL"]
+
+
+async def test_rule_no_course_skill_link_is_detected_without_a_call_by_default(sandbox: Sandbox) -> None:
+    async with client_for(sandbox) as client:
+        iid = await new_integration(client)
+        await client.upsert_courses(iid, [course("a")])
+        course_id = (await client.get_external_course(iid, "a")).course_id
+        before = sandbox.store.request_counts()
+        assert not await client.course_skill_link_available(course_id)
+        assert not await client.course_skill_link_available(course_id)
+    assert sandbox.store.request_counts() == before
+
+
+async def test_rule_a_configured_link_path_the_platform_lacks_is_detected_once(sandbox: Sandbox) -> None:
+    async with client_for(sandbox, course_skills_path="/api/v2/courses/{courseId}/skills") as client:
+        iid = await new_integration(client)
+        await client.upsert_courses(iid, [course("a")])
+        course_id = (await client.get_external_course(iid, "a")).course_id
+        assert not await client.course_skill_link_available(course_id)
+        assert not await client.course_skill_link_available(course_id)
+    assert sandbox.app.state.faults.requests_matching(r"/courses/[^/]+/skills$") == 1
+
+
+async def test_rule_skills_of_an_earlier_version_are_re_keyed_out_of_the_learnsync_prefix(sandbox: Sandbox) -> None:
+    from sandboxes.lms360.schemas import SkillUpsertDTO
+
+    sandbox.store.upsert_skill(SkillUpsertDTO(externalId="learnsync:Python", name="Python", parentExternalIds=[]))
+    sandbox.store.upsert_skill(SkillUpsertDTO(externalId="learnsync:Old", name="Old", parentExternalIds=[]))
+    sandbox.store.upsert_skill(SkillUpsertDTO(externalId="HR-42", name="Negotiation", parentExternalIds=[]))
+    async with client_for(sandbox) as client:
+        ids = await client.ensure_skills(["Python", "negotiation"], "edflex")
+        notes = list(client.notes)
+    by_key = {s["externalId"]: s for s in sandbox.store.skills()}
+    assert not [k for k in by_key if k.startswith("learnsync:")]
+    assert {"edflex:Python", "edflex:Old", "HR-42"} == set(by_key)
+    assert ids == {"Python": by_key["edflex:Python"]["_id"], "negotiation": by_key["HR-42"]["_id"]}
+    assert by_key["HR-42"]["name"] == "Negotiation"  # the customer's own skill is reused, not rewritten
+    assert any("re-keyed" in n for n in notes)
 
 
 async def test_rule_share_courses_to_other_group_catalog_and_library(sandbox: Sandbox) -> None:
@@ -558,3 +615,21 @@ def test_rule_running_job_progress_times_the_next_poll() -> None:
     assert _expected_remaining(status("running", 9_999, 20.0), 10_000) == 0.0
     assert _expected_remaining(status("running", 999, 2.0), None) is None  # size unknown: plain backoff
     assert _expected_remaining(status("queued", None, 0.0), 10_000) is None
+
+
+async def test_rule_values_the_spec_refuses_are_quarantined_per_item_and_the_rest_is_sent(sandbox: Sandbox) -> None:
+    async with client_for(sandbox) as client:
+        iid = await new_integration(client)
+        courses = await client.upsert_courses(iid, [
+            course("ok"), course("empty-image", imageUrl=""), course("bad-author", authorId="not-an-object-id"),
+            course("empty-logo", sources=[{"name": "S", "logoUrl": ""}]), course("empty-mobile", mobileLaunchUrl=""),
+        ])  # fmt: skip
+        stats = await client.import_stats(iid, [
+            stat("ok", "learner1@example.com"), stat("ok", "learner2@example.com", lang="klingon"),
+        ])  # fmt: skip
+    assert [r.ok for r in courses] == [True, False, False, False, False]
+    assert all("invalid item (not sent)" in r.error_message for r in courses[1:])
+    assert "imageUrl" in courses[1].error_message and "authorId" in courses[2].error_message
+    assert [r.ok for r in stats] == [True, False] and "lang" in stats[1].error_message
+    assert [c["externalId"] for c in sandbox.store.courses(iid)] == ["ok"]  # only the valid one was sent
+    assert len(sandbox.store.attempts()) == 1

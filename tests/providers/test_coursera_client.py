@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
-from learnsync.settings import ProviderSettings
+from learnsync.settings import CourseraSettings, ProviderSettings
 from providers.base import DateWindow, Page, page_digest
 from providers.coursera import PROVIDER
 from providers.coursera.client import CourseraClient
@@ -24,11 +24,12 @@ ORG = "Xy12AbOrg"
 
 
 def make_settings(url: str, **changes: Any) -> ProviderSettings:
+    # The legacy refresh-token grant, whose token endpoint the sandbox serves on its own host.
     values: dict[str, Any] = dict(base_url=url, org_id=ORG, client_id="learnsync-client", client_secret=SecretStr("sandbox-secret"),
-                                  refresh_token=SecretStr("sandbox-refresh-token"), page_size=100, requests_per_second=200,
-                                  timeout_seconds=5, retry=FAST_RETRY)
+                                  refresh_token=SecretStr("sandbox-refresh-token"), refresh_token_url=f"{url}/oauth2/v1/token",
+                                  page_size=100, requests_per_second=200, timeout_seconds=5, retry=FAST_RETRY)
     values.update(changes)
-    return ProviderSettings(**values)
+    return CourseraSettings(**values)
 
 
 @pytest.fixture
@@ -204,7 +205,8 @@ async def test_secrets_are_not_in_repr(server: SandboxServer) -> None:
         await client.fetch_catalog_page("contents", None)
         text = repr(client) + str(client)
         assert "sandbox-secret" not in text and "sandbox-refresh-token" not in text
-        assert client._access_token and client._access_token not in text
+        token = await client._tokens.token()
+        assert token and token not in text
 
 
 async def test_a_page_parses_again_from_its_body(server: SandboxServer) -> None:
@@ -223,3 +225,37 @@ async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(
 ) -> None:
     async with open_client(server.url) as client:
         await check_known_body_is_not_decoded(client, "contents", "100", monkeypatch, total=250)
+
+async def test_default_settings_use_client_credentials_at_the_api_host_and_the_ent_api_prefix(server: SandboxServer) -> None:
+    settings = CourseraSettings(base_url=server.url, retry=FAST_RETRY)
+    assert settings.refresh_token is None and settings.api_prefix == "/ent/api"
+    client = CourseraClient(settings)
+    try:
+        assert client.token_url == "/oauth2/client_credentials/token"
+        assert client.path("contents") == f"/ent/api/businesses.v1/{ORG}/contents"
+        assert len((await client.fetch_catalog_page("contents", None)).records) == 100
+    finally:
+        await client.aclose()
+    assert server.app.state.auth.refreshed == 0 and server.app.state.auth.issued == 1
+
+
+def test_an_empty_refresh_token_in_the_environment_turns_the_legacy_grant_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from learnsync.settings import Settings
+    from providers.coursera.client import token_cache
+    from providers.kit.auth import ClientCredentialsGrant, RefreshTokenGrant
+
+    monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", "r3fr3sh")
+    legacy = Settings().coursera
+    assert isinstance(token_cache(legacy, None, None, None).grant, RefreshTokenGrant)  # type: ignore[arg-type]
+    monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", "")
+    cleared = Settings().coursera
+    assert isinstance(token_cache(cleared, None, None, None).grant, ClientCredentialsGrant)  # type: ignore[arg-type]
+
+
+async def test_a_legacy_tenant_is_read_under_its_api_prefix() -> None:
+    with SandboxServer(create_app(CourseraSandboxConfig(n_courses=30, n_activities=5, api_prefix="/api"))) as srv:
+        async with open_client(srv.url, api_prefix="/api") as legacy:
+            assert len((await legacy.fetch_catalog_page("contents", None)).records) == 30
+        async with open_client(srv.url) as current:  # the /ent/api default is not served there
+            with pytest.raises(ApiError):
+                await current.fetch_catalog_page("contents", None)

@@ -272,3 +272,24 @@ async def test_a_page_paged_by_the_request_gets_no_digest_and_a_known_body_is_st
     finally:
         await client.aclose()
     assert again[2].records == pages[2].records
+
+
+async def test_default_page_size_is_edflex_documented_50_and_paths_are_settings(sandbox: tuple[Any, str]) -> None:
+    from learnsync.settings import EdflexSettings
+
+    app, url = sandbox
+    settings = EdflexSettings(base_url=url, client_secret=SECRET, requests_per_second=500, retry=FAST_RETRY)
+    assert settings.page_size == 50
+    client = EdflexClient(settings)
+    try:
+        page = await client.fetch_catalog_page("resources", None)
+    finally:
+        await client.aclose()
+    assert len(page.records) == 50 and page.next_token == "2"
+    moved = EdflexClient(settings.model_copy(update={"resources_path": "/connect/v2/resources"}))
+    try:
+        with pytest.raises(ApiError) as caught:  # the sandbox has no such path: the setting is what is called
+            await moved.fetch_catalog_page("resources", None)
+    finally:
+        await moved.aclose()
+    assert caught.value.status == 404 and "/connect/v2/resources" in str(caught.value)

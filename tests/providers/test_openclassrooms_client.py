@@ -218,9 +218,10 @@ async def test_secrets_are_not_in_the_client_repr(server):
     try:
         await client.fetch_catalog_page("courses", None)
         text = repr(client)
+        token = await client._tokens.token()
     finally:
         await client.aclose()
-    assert SECRET not in text and "Bearer" not in text and client._token not in text
+    assert SECRET not in text and "Bearer" not in text and token not in text
 
 
 async def test_a_catalog_page_digest_covers_its_content_range_and_request(server):
@@ -263,3 +264,23 @@ async def test_a_grown_catalog_changes_page_one_digest_though_its_body_is_the_sa
     assert unchanged.digest == before.digest  # same page, same digest: its mapping is reused
     assert grown.records == before.records and (before.total, grown.total) == (150, 151)
     assert grown.digest != before.digest
+
+
+async def test_the_partner_api_paths_are_settings(server):
+    from learnsync.settings import OpenClassroomsSettings
+
+    srv, _ = server
+    base = make_settings(srv.url).model_dump()
+    settings = OpenClassroomsSettings(**base)
+    client = OpenClassroomsClient(settings)
+    try:
+        assert len((await client.fetch_catalog_page("courses", None)).records) == 100
+    finally:
+        await client.aclose()
+    moved = OpenClassroomsClient(OpenClassroomsSettings(**{**base, "catalog_path": "/v2/partners/{partner_id}/catalog"}))
+    try:
+        with pytest.raises(ApiError) as caught:
+            await moved.fetch_catalog_page("courses", None)
+    finally:
+        await moved.aclose()
+    assert caught.value.status == 404 and "/v2/partners/org-4242/catalog" in str(caught.value)

@@ -331,7 +331,8 @@ def test_rule_running_status_reports_progress_index() -> None:
         running = [s for s in seen if s["status"] == "running"]
         assert running and all({"queuedAt", "startedAt", "progress"} <= set(s) for s in running)
         assert running[-1]["progress"]["index"] > 0
-        assert "progress" not in seen[-1] and seen[-1]["status"] == "completed"
+        # The published CompletedOperationDTO keeps the progress: the last item's index.
+        assert seen[-1]["status"] == "completed" and seen[-1]["progress"]["index"] == len(items) - 1
 
 
 def test_rule_bulk_job_runs_for_items_times_item_delay() -> None:
@@ -567,7 +568,7 @@ def test_rule_course_tags_replace_all_including_manual_tags(app: Any, api: Api) 
     tags = api.call("GET", f"/api/v2/courses/{course_id}/tags").json()
     assert tags == [{"tagId": manual_id, "source": "native"}]
     put = api.call("PUT", f"/api/v2/courses/{course_id}/tags", json={"tagIds": [ours.json()["_id"]]})
-    assert put.status_code == 204
+    assert (put.status_code, put.json()) == (200, [ours.json()["_id"]])  # the published answer: the tag ids
     assert [t["tagId"] for t in api.call("GET", f"/api/v2/courses/{course_id}/tags").json()] == [ours.json()["_id"]]
     assert [t["name"] for t in app.state.store.course_by_external_id(integration_id, "t1")["tags"]] == [f"Ours {integration_id}"]
     too_many = api.call("PUT", f"/api/v2/courses/{course_id}/tags", json={"tagIds": ["a" * 24] * 101})
@@ -585,22 +586,89 @@ def test_rule_tag_get_replace_delete(api: Api) -> None:
     assert api.call("GET", f"/api/v2/tags/{tag['_id']}").status_code == 404
 
 
-def test_rule_course_skills_replace_all(app: Any, api: Api) -> None:
+def test_rule_course_skills_replace_all_where_the_platform_has_a_link_endpoint() -> None:
+    with sandbox(course_skills_endpoint=True, rate_limits_enabled=False) as (app, api):
+        integration_id = api.integration()
+        course_id = api.upsert(integration_id, [course("k1")])[0]["resourceId"]
+        app.state.store.add_manual_skill(course_id, "Negotiation")
+        status, results = api.bulk(
+            "PUT",
+            "/api/v2/bulk/skills",
+            [{"externalId": "sk-py", "name": "Python", "parentExternalIds": []}, {"externalId": "sk-bad", "name": "No parents"}],
+        )
+        assert status["type"] == "upsertSkills" and [r["status"] for r in results] == ["success", "error"]
+        python_id = results[0]["resourceId"]
+        assert python_id.startswith("SKI")
+        assert [s["name"] for s in api.call("GET", f"/api/v2/courses/{course_id}/skills").json()] == ["Negotiation"]
+        assert api.call("PUT", f"/api/v2/courses/{course_id}/skills", json={"skillIds": [python_id]}).status_code == 204
+        assert api.call("GET", f"/api/v2/courses/{course_id}/skills").json() == [{"skillId": python_id, "name": "Python"}]
+        assert any(s["externalId"] == "sk-py" for s in api.call("GET", "/api/v2/skills").json())
+
+
+def test_rule_no_course_skill_link_by_default_as_in_the_published_api(api: Api) -> None:
     integration_id = api.integration()
-    course_id = api.upsert(integration_id, [course("k1")])[0]["resourceId"]
-    app.state.store.add_manual_skill(course_id, "Negotiation")
-    status, results = api.bulk(
+    course_id = api.upsert(integration_id, [course("k2")])[0]["resourceId"]
+    assert api.call("GET", f"/api/v2/courses/{course_id}/skills").status_code == 404
+    assert api.call("PUT", f"/api/v2/courses/{course_id}/skills", json={"skillIds": []}).status_code == 404
+
+
+def test_rule_skills_are_published_with_parents_and_translations_and_deleted_by_external_id(api: Api) -> None:
+    _, results = api.bulk(
         "PUT",
         "/api/v2/bulk/skills",
-        [{"externalId": "sk-py", "name": "Python", "parentExternalIds": []}, {"externalId": "sk-bad", "name": "No parents"}],
-    )
-    assert status["type"] == "upsertSkills" and [r["status"] for r in results] == ["success", "error"]
-    python_id = results[0]["resourceId"]
-    assert python_id.startswith("SKI")
-    assert [s["name"] for s in api.call("GET", f"/api/v2/courses/{course_id}/skills").json()] == ["Negotiation"]
-    assert api.call("PUT", f"/api/v2/courses/{course_id}/skills", json={"skillIds": [python_id]}).status_code == 204
-    assert api.call("GET", f"/api/v2/courses/{course_id}/skills").json() == [{"skillId": python_id, "name": "Python"}]
-    assert any(s["externalId"] == "sk-py" for s in api.call("GET", "/api/v2/skills").json())
+        [
+            {"externalId": "sk-root", "name": "Data", "parentExternalIds": []},
+            {"externalId": "sk-leaf", "name": "Pandas", "parentExternalIds": ["sk-root"],
+             "translations": [{"lang": "fr", "translatedFields": {"name": "Pandas (fr)"}}]},
+        ],
+    )  # fmt: skip
+    root, leaf = (r["resourceId"] for r in results)
+    listed = {s["_id"]: s for s in api.call("GET", "/api/v2/skills").json()}
+    assert listed[root]["status"] == listed[leaf]["status"] == "published"
+    assert listed[leaf]["parents"] == [{"_id": root, "externalId": "sk-root"}] and listed[root]["parents"] == []
+    assert listed[leaf]["translations"] == [{"lang": "fr", "translatedFields": {"name": "Pandas (fr)"}}]
+    status, deleted = api.bulk("DELETE", "/api/v2/bulk/skills", [{"externalId": "sk-leaf"}, {"externalId": "nope"}])
+    assert status["type"] == "deleteSkills" and [r["status"] for r in deleted] == ["success", "error"]
+    assert leaf not in {s["_id"] for s in api.call("GET", "/api/v2/skills").json()}
+
+
+def test_rule_course_dto_and_course_stats_have_the_published_shape(api: Api, app: Any) -> None:
+    integration_id = api.integration()
+    course_id = api.upsert(integration_id, [course("dto1")])[0]["resourceId"]
+    dto = api.call("GET", f"/api/v2/courses/{course_id}").json()
+    assert {"sourceLang", "defaultLang", "coAuthorIds", "translations"} <= set(dto) and "lang" not in dto
+    assert dto["coAuthorIds"] == [] and dto["translations"] == []
+    stat = {"courseIdentifier": {"type": "internalId", "value": course_id},
+            "userIdentifier": {"type": "mail", "value": "learner1@example.com"}, "progress": 33.4, "timeSpent": 60000,
+            "firstActivityAt": "2025-01-01T10:00:00.000Z", "lastActivityAt": "2025-01-02T10:00:00.000Z"}  # fmt: skip
+    api.bulk("POST", f"/api/v2/bulk/integrations/{integration_id}/stats", [stat])
+    rows = api.call("GET", f"/api/v2/courses/stats?courseId[eq]={course_id}").json()
+    assert len(rows) == 1 and rows[0]["lang"] == dto["defaultLang"] and rows[0]["progress"] == 33
+    assert None not in rows[0].values() and "completedAt" not in rows[0] and "score" not in rows[0]
+
+
+def test_rule_external_course_get_answers_the_published_errors(api: Api) -> None:
+    integration_id = api.integration()
+    api.upsert(integration_id, [course("e1")])
+    assert api.call("GET", f"/api/v2/integrations/{integration_id}/courses/e1").json()["courseId"]
+    other = api.call("GET", f"/api/v2/integrations/{integration_id}/courses/not-ours")
+    assert (other.status_code, other.json()["error"]["code"]) == (400, "courseNotBelongToIntegration")
+    gone = api.call("GET", f"/api/v2/integrations/{'c' * 24}/courses/e1")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "integrationNotFound")
+
+
+def test_rule_course_tags_are_listed_in_pages_of_500(app: Any, api: Api) -> None:
+    integration_id = api.integration()
+    course_id = api.upsert(integration_id, [course("tp1")])[0]["resourceId"]
+    store = app.state.store
+    for i in range(501):
+        store.add_manual_tag(course_id, f"Paged tag {integration_id} {i}")
+    first = api.call("GET", f"/api/v2/courses/{course_id}/tags")
+    assert len(first.json()) == 500 and 'rel="next"' in first.headers["link"]
+    nxt = first.headers["link"].split(">", 1)[0].lstrip("<")
+    second = api.call("GET", nxt)
+    assert len(second.json()) == 1 and "link" not in second.headers
+    assert api.call("GET", f"/api/v2/courses/{course_id}/tags?name[eq]=x").status_code == 400
 
 
 def test_rule_skills_can_be_disabled() -> None:
