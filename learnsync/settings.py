@@ -6,10 +6,13 @@ LEARNSYNC_UDEMY__CLIENT_ID, LEARNSYNC_COURSERA__REFRESH_TOKEN.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from learnsync.http import RetryPolicy
+from learnsync.secret_blocks import resolve_secret_references
 
 
 class ProviderSettings(BaseModel):
@@ -62,6 +65,7 @@ class Lms360Settings(BaseModel):
     reads_per_second: float = 45.0
     writes_per_second: float = 9.0
     max_concurrent_bulk: int = 3
+    global_limits: bool = True  # share the budgets above across processes through the Prefect API
     poll_interval_seconds: float = 2.0
     poll_max_interval_seconds: float = 5.0  # polls are cheap (50 reads/s); long waits idle the run
     timeout_seconds: float = 30.0
@@ -74,7 +78,8 @@ class Lms360Settings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="LEARNSYNC_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix="LEARNSYNC_", env_nested_delimiter="__", env_file=".env", extra="ignore",
+        env_ignore_empty=True,  # a deployment's job variable left empty (unset where it was deployed) means the default
     )
 
     database_url: str | None = None
@@ -89,6 +94,20 @@ class Settings(BaseSettings):
     archive_guard_ratio: float = 0.5  # refuse to archive when an extract shrinks under this share
     task_runner: str = "threads"  # "threads" or "dask"
     mapping_cache: bool = True  # reuse the mapping of catalog pages served unchanged (tasks/mapped_chunks.py)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_blocks(cls, data: Any) -> Any:
+        """`prefect-secret:NAME` values come from Prefect Secret blocks (deployments' job variables)."""
+        return resolve_secret_references(data)
+
+    @model_validator(mode="after")
+    def _name_extra_platforms(self) -> "Settings":
+        """An extra platform is known by its key (its limits and logs are per platform)."""
+        for name, platform in self.platforms.items():
+            if platform.platform == "default":
+                platform.platform = name
+        return self
 
     def provider(self, key: str) -> ProviderSettings:
         return getattr(self, key)
