@@ -9,7 +9,11 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report
+from flows.common import (
+    backfill_run_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, report_sentence,
+    window_task_name,
+)
+from flows.exclusive import stats_slot
 from learnsync.runtime import Runtime
 from providers.base import DateWindow, MappingContext
 from tasks.extract import iter_stats_chunks
@@ -45,7 +49,7 @@ def backfill_windows(since: date, until: date, days: int = 7) -> list[DateWindow
     return windows
 
 
-@task(name="sync-stats-window", cache_policy=NO_CACHE, task_run_name="stats-{window.since}-{window.until}")
+@task(name="sync-stats-window", cache_policy=NO_CACHE, task_run_name=window_task_name)
 async def sync_window(rt: Runtime, lms: Any, integration: dict, window: DateWindow, run_pk: int | None, report: RunReport, dry_run: bool) -> None:
     """Stream one window in bounded chunks: memory depends on the chunk size, not on the rows.
 
@@ -126,12 +130,14 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str,
             integration = await ensure_integration(rt, lms) if not dry_run else (store.get_integration(spec.key, rt.platform) or {"id": None})
             if not dry_run:
                 await resolve_pending_jobs(lms, store, integration, report)
+            if integration.get("id"):  # decisions #15: quarantine already open is not news
+                report.recall_quarantine(store.open_quarantine_keys(integration["id"], "stat"))
             daily = windows is None
             if daily:
                 watermark = store.get_watermark(integration["id"], "stats") if integration.get("id") else None
                 windows = [daily_window(rt, watermark, started.date())]
             for window in windows:
-                logger().info("%s stats window %s .. %s", spec.key, window.since or "start of history", window.until)
+                logger().info("%s statistics from %s to %s (excluded).", spec.key, window.since or "the start of history", window.until)
                 await sync_window(rt, lms, integration, window, run_pk, report, dry_run)
             if daily and not dry_run:
                 # Only a fully read window moves the watermark; item failures (unknown learners) do
@@ -148,25 +154,28 @@ async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: str,
     except Exception as exc:
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
-        await publish_report(report)
+        await publish_report(report, exc)
         raise
     if run_pk is not None:
         store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
-    logger().info("%s %s: %s", spec.key, kind, report.counts)
+    logger().info(report_sentence(report))
     return final_state(report)
 
 
 @flow(name="stats-sync", flow_run_name="stats-{provider}-{platform}", log_prints=True)
 async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False) -> dict[str, Any]:
     """Daily learner statistics since the watermark (minus an overlap); moves the watermark."""
-    return await run_stats(Runtime.build(provider, platform), None, kind="stats", dry_run=dry_run)
+    async with stats_slot(provider, platform):  # never beside a backfill of the same provider and platform
+        return await run_stats(Runtime.build(provider, platform), None, kind="stats", dry_run=dry_run)
 
 
-@flow(name="stats-backfill", flow_run_name="backfill-{provider}-{platform}-{since}-{until}", log_prints=True)
+@flow(name="stats-backfill", flow_run_name=backfill_run_name, log_prints=True)
 async def stats_backfill(
     provider: str, since: date, until: date | None = None, platform: str = "default", window_days: int = 7, dry_run: bool = False
 ) -> dict[str, Any]:
     """Historical statistics for [since, until), in independent windows; never moves the daily watermark."""
     until = until or datetime.now(timezone.utc).date() + timedelta(days=1)
-    return await run_stats(Runtime.build(provider, platform), backfill_windows(since, until, window_days), kind="backfill", dry_run=dry_run)
+    windows = backfill_windows(since, until, window_days)
+    async with stats_slot(provider, platform):  # never beside a daily stats run of the same provider and platform
+        return await run_stats(Runtime.build(provider, platform), windows, kind="backfill", dry_run=dry_run)
