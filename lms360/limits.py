@@ -55,7 +55,10 @@ async def ensure_global_limits(limits: dict[str, dict[str, Any]]) -> list[str]:
             try:
                 current = await client.read_global_concurrency_limit_by_name(name)
             except ObjectNotFound:
-                await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, active=True, **spec))
+                try:
+                    await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, active=True, **spec))
+                except Exception:  # another process created it meanwhile: it must be readable now
+                    await client.read_global_concurrency_limit_by_name(name)
             else:
                 if current.limit != spec["limit"] or float(current.slot_decay_per_second or 0) != spec["slot_decay_per_second"] or not current.active:
                     await client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active=True, **spec))
