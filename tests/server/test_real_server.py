@@ -246,22 +246,40 @@ def worker(prefect_server, deployed, sandboxes) -> Iterator[Any]:
     stop(proc)
 
 
-def run_to_end(full_name: str, parameters: dict[str, Any] | None = None, timeout: float = 240) -> Any:
-    """Start a deployment's run (what the UI's Run button does) and wait for its final state."""
+def start_run(full_name: str, parameters: dict[str, Any] | None = None) -> Any:
+    """What the UI's Run button does."""
     from prefect.deployments import run_deployment
 
-    flow_run = run_deployment(full_name, parameters=parameters or {}, timeout=0)
+    return run_deployment(full_name, parameters=parameters or {}, timeout=0)
 
+
+def run_to_end(full_name: str, parameters: dict[str, Any] | None = None, timeout: float = 240) -> Any:
+    """Start a deployment's run and wait for its final state."""
+    return wait_for_end(start_run(full_name, parameters).id, timeout)
+
+
+def retry_from_the_ui(flow_run_id: Any) -> None:
+    """What the UI's Retry button does: the ended run goes back to Scheduled (AwaitingRetry)."""
+    from prefect.client.schemas.objects import State, StateType
+
+    async def go(client: Any) -> None:
+        await client.set_flow_run_state(flow_run_id, State(type=StateType.SCHEDULED, name="AwaitingRetry", message="Retry from the UI"), force=True)
+
+    api(go)
+
+
+def wait_for_end(flow_run_id: Any, timeout: float = 240, run_count: int = 1) -> Any:
     async def read(client: Any) -> Any:
-        return await client.read_flow_run(flow_run.id)
+        return await client.read_flow_run(flow_run_id)
 
+    current = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = api(read)
-        if current.state and current.state.is_final():
+        if current.state and current.state.is_final() and current.run_count >= run_count:
             return current
         time.sleep(1)
-    raise AssertionError(f"{full_name} did not end in {timeout} s: {current.state}")
+    raise AssertionError(f"flow run {flow_run_id} did not end in {timeout} s: {current and current.state}")
 
 
 def artifacts_of(flow_run_id: Any) -> dict[str, Any]:
@@ -299,6 +317,41 @@ def test_a_worker_runs_deployments_to_the_end_and_their_reports_read_back(prefec
     assert (stats.state.type.value, stats.state.name) == ("COMPLETED", "Completed with errors"), stats.state
     stats_summary = artifacts_of(stats.id)["udemy-stats-default-summary"].data
     assert "**Status:** Completed with errors" in stats_summary and "stats job failed" in stats_summary
+
+    # Retried from the UI while 360Learning still fails the job: the second attempt says so too,
+    # and each attempt's summary is told apart.
+    httpx.post(f"{sandboxes.url('lms360')}/_sandbox/bulk-faults", json=fault, timeout=10).raise_for_status()
+    retry_from_the_ui(stats.id)
+    retried = wait_for_end(stats.id, run_count=2)
+    assert (retried.state.name, retried.run_count) == ("Completed with errors", 2), retried.state
+
+    async def summaries(client: Any) -> list[Any]:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+        return await client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[stats.id]), key=ArtifactFilterKey(any_=["udemy-stats-default-summary"]),
+        ))  # fmt: skip
+
+    described = sorted(a.description for a in api(summaries))
+    assert described == [
+        "Completed with errors: stats-udemy-default, attempt 1", "Completed with errors: stats-udemy-default, attempt 2",
+    ], described
+
+    # A backfill and the daily statistics of the same provider and platform never overlap.
+    from learnsync.runtime import state_store
+
+    sandboxes.app("udemy").state.config.latency_seconds = 0.05  # runs long enough to collide
+    try:
+        backfill = start_run("stats-backfill/backfill-default", {"provider": "udemy", "since": "2026-10-01", "until": "2026-12-01", "window_days": 7})
+        daily = start_run("stats-sync/udemy-stats-default")
+        backfill, daily = wait_for_end(backfill.id), wait_for_end(daily.id)
+    finally:
+        sandboxes.app("udemy").state.config.latency_seconds = 0.0
+    assert backfill.state.is_completed() and daily.state.is_completed(), (backfill.state, daily.state)
+    runs = {r["flow_run_id"]: r for r in state_store(deployed["env"]["LEARNSYNC_DATABASE_URL"]).list_runs(limit=50)}
+    spans = sorted((runs[str(r.id)]["started_at"], runs[str(r.id)]["ended_at"]) for r in (backfill, daily))
+    assert spans[0][1] <= spans[1][0], spans  # the second started after the first ended
+    assert runs[str(backfill.id)]["kind"] == "backfill" and len(runs[str(backfill.id)]["params"]["windows"]) == 9
 
     # A backfill started with the UI's parameters; until before since fails, and says why.
     bad = run_to_end("stats-backfill/backfill-default", {"provider": "udemy", "since": "2026-03-01", "until": "2026-02-01"})
