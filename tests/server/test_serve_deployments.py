@@ -17,8 +17,10 @@ def test_served_deployments_are_the_definitions_without_a_work_pool(prefect_api)
 
     platform = "served"  # its own names: the work-pool deployments of the other tests stay as they are
 
+    served = runner_deployments(platform)  # built outside the event loop, as `learnsync serve` does
+
     async def apply_and_read() -> dict:
-        ids = [await d.apply() for d in runner_deployments(platform)]
+        ids = [await d.apply() for d in served]
         async with get_client() as client:
             return {dep.name: dep for dep in [await client.read_deployment(i) for i in ids]}
 
