@@ -75,7 +75,7 @@ def two_processes(prefect_server: Any, lms_url: str, integration_id: str, round_
                 p.kill()
         log = (prefect_server.home / f"{round_}-{name}.log").read_text()
         assert p.returncode == 0, log[-3000:]
-        out.append(json.loads(log.strip().splitlines()[-1]))
+        out.append(json.loads(next(line for line in reversed(log.splitlines()) if line.startswith("{"))))  # Prefect may log after it
     return out
 
 
