@@ -238,6 +238,7 @@ def worker(prefect_server, deployed, sandboxes) -> Iterator[Any]:
             # fast polls and retries against the sandboxes (the tests' settings, as in learnsync_env)
             "LEARNSYNC_LMS360__POLL_INTERVAL_SECONDS": "0.05",
             "LEARNSYNC_LMS360__POLL_MAX_INTERVAL_SECONDS": "0.2",
+            "LEARNSYNC_UDEMY__RETRY": '{"attempts": 3, "base_wait": 0.05, "max_wait": 0.2, "jitter": 0.1, "retry_after_cap": 1.0}',
         },
         cwd=deployed["work"],
         log=deployed["work"] / "worker.log",
@@ -280,6 +281,18 @@ def wait_for_end(flow_run_id: Any, timeout: float = 240, run_count: int = 1) -> 
             return current
         time.sleep(1)
     raise AssertionError(f"flow run {flow_run_id} did not end in {timeout} s: {current and current.state}")
+
+
+def artifacts_of_key(flow_run_id: Any, key: str) -> list[Any]:
+    """Every version of one artifact key written by this flow run (all its attempts)."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    async def go(client: Any) -> list[Any]:
+        return await client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), key=ArtifactFilterKey(any_=[key]),
+        ))  # fmt: skip
+
+    return api(go)
 
 
 def artifacts_of(flow_run_id: Any) -> dict[str, Any]:
@@ -352,6 +365,25 @@ def test_a_worker_runs_deployments_to_the_end_and_their_reports_read_back(prefec
     spans = sorted((runs[str(r.id)]["started_at"], runs[str(r.id)]["ended_at"]) for r in (backfill, daily))
     assert spans[0][1] <= spans[1][0], spans  # the second started after the first ended
     assert runs[str(backfill.id)]["kind"] == "backfill" and len(runs[str(backfill.id)]["params"]["windows"]) == 9
+
+    # A backfill the provider stops answering halfway fails; Retry from the UI goes through again,
+    # duplicates nothing in 360Learning and leaves the daily watermark where it was.
+    state = state_store(deployed["env"]["LEARNSYNC_DATABASE_URL"])
+    integration = state.get_integration("udemy", "default")["id"]
+    watermark, attempts = state.get_watermark(integration, "stats"), len(lms.attempts())
+    faults = sandboxes.app("udemy").state.faults
+    faults.add("status", status=500, path="/analytics/user-course-activity/", method="GET", skip=3, times=None)
+    try:
+        broken = run_to_end("stats-backfill/backfill-default", {"provider": "udemy", "since": "2026-10-01", "until": "2026-12-10", "window_days": 14})
+    finally:
+        faults.clear()
+    assert broken.state.type.value == "FAILED" and broken.name == "backfill-udemy-default-2026-10-01-2026-12-10"
+    retry_from_the_ui(broken.id)
+    resumed = wait_for_end(broken.id, run_count=2)
+    assert resumed.state.is_completed() and resumed.run_count == 2, resumed.state
+    assert len(lms.attempts()) == attempts and state.get_watermark(integration, "stats") == watermark
+    described = {a.description for a in artifacts_of_key(broken.id, "udemy-backfill-default-summary")}
+    assert described == {f"Failed: {broken.name}, attempt 1", f"Completed: {broken.name}, attempt 2"}, described
 
     # A backfill started with the UI's parameters; until before since fails, and says why.
     bad = run_to_end("stats-backfill/backfill-default", {"provider": "udemy", "since": "2026-03-01", "until": "2026-02-01"})
