@@ -280,7 +280,8 @@ async def publish_report(report: RunReport, error: BaseException | None = None) 
     attempt = f"{report.flow_run_name or 'local run'}, attempt {report.attempt}"
     try:
         await acreate_markdown_artifact(
-            markdown=redact(report.markdown()),  # masked once more as a whole key=f"{key}-summary", description=f"{report.status_label}: {attempt}"
+            # the report masks secrets itself; its markdown is masked once more as a whole
+            markdown=redact(report.markdown()), key=f"{key}-summary", description=f"{report.status_label}: {attempt}"
         )
         await acreate_table_artifact(table=report.summary_rows(), key=f"{key}-counts", description=f"items per outcome ({attempt})")
         errors = report.error_rows
