@@ -18,7 +18,7 @@ import typer
 from learnsync import cli_checks as checks
 from learnsync import output
 from learnsync.cli_app import make_app
-from learnsync.errors import ITEM_ERRORS, ConfigProblem, UsageProblem, redact_url
+from learnsync.errors import CONFIG, ITEM_ERRORS, ConfigProblem, UsageProblem, redact_url
 from learnsync.output import out as console
 
 app = make_app("learnsync: keep 360Learning fed from Udemy Business, Coursera, Edflex and OpenClassrooms.")
@@ -526,7 +526,7 @@ def doctor(
     problems = diagnosis.problems
     console.print(f"{len(problems)} problem(s)" if problems else "no problem found", markup=False)
     if problems:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=CONFIG)  # a setting or a service to fix: one line each above
 
 
 @app.command()
@@ -536,12 +536,17 @@ def reconcile(
     dry_run: bool = typer.Option(False, "--dry-run", help="report the differences, repair nothing"),
 ) -> None:
     """Compare what 360Learning holds for the integration with the state store, and repair the drift."""
+    settings, store = _prepare(provider, platform, services=False, writes=not dry_run)
+    _require_integration(store, provider, platform)
+    checks.check_services(settings, platform, [])
+    checks.check_lms_credentials(settings, platform)
     from flows.reconcile import reconcile as reconcile_flow
 
-    report = _run_flow(reconcile_flow(provider=provider, platform=platform, dry_run=dry_run))
-    print_report(report)
-    if report.get("status") == "completed_with_errors":
-        raise typer.Exit(code=3)
+    report, run_id = output.run_flow(
+        lambda: reconcile_flow(provider=provider, platform=platform, dry_run=dry_run, return_state=True),
+        lms_url=_lms_url(settings, platform),
+    )
+    _finish(report, run_id, OutputFormat.table)
 
 
 def main() -> None:  # pragma: no cover

@@ -27,6 +27,9 @@ def learnsync_env(tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_LMS360__POLL_MAX_INTERVAL_SECONDS", "0.2")
     monkeypatch.setenv("LEARNSYNC_LMS360__BULK_SUBMIT_PATIENCE_SECONDS", "2")
     monkeypatch.setenv("LEARNSYNC_LMS360__BULK_WAIT_TIMEOUT_SECONDS", "60")
+    # One session harness serves every test: a test that kills a run would leave its platform's
+    # shared bulk slots leased for minutes. The cross-process limits have their own tests.
+    monkeypatch.setenv("LEARNSYNC_LMS360__GLOBAL_LIMITS", "false")
     fast = '{"attempts": 6, "base_wait": 0.01, "max_wait": 0.2, "jitter": 0.1, "retry_after_cap": 2.0}'
     monkeypatch.setenv("LEARNSYNC_LMS360__RETRY", fast)
     for p in ("UDEMY", "COURSERA", "EDFLEX", "OPENCLASSROOMS"):

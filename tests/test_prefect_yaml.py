@@ -15,7 +15,7 @@ from deployments.schedules import planned_deployments
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
-ENTRYPOINTS = {"content": "flows.content_sync.content_sync", "stats": "flows.stats_sync.stats_sync"}
+ENTRYPOINTS = {"content": "flows.content_sync.content_sync", "stats": "flows.stats_sync.stats_sync", "reconcile": "flows.reconcile.reconcile"}
 
 
 def document() -> dict:

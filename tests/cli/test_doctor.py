@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+
+from learnsync.errors import CONFIG
 from typer.testing import CliRunner
 
 from learnsync.cli import app
@@ -34,7 +36,7 @@ def test_a_healthy_fleet_passes_and_the_state_db_and_prefect_api_are_named(fleet
 def test_a_wrong_360_host_fails_in_seconds_with_the_host_named(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_LMS360__BASE_URL", "http://127.0.0.1:9")
     code, out, seconds = doctor("--provider", "edflex")
-    assert code == 1
+    assert code == CONFIG
     line = next(line for line in out.splitlines() if line.startswith("FAIL"))
     assert "360Learning default token: cannot reach http://127.0.0.1:9" in line and "LEARNSYNC_LMS360__BASE_URL" in line
     assert "Traceback" not in out and seconds < 10
@@ -46,7 +48,7 @@ def test_a_wrong_secret_is_one_line_naming_the_setting_and_never_the_secret(flee
     monkeypatch.setenv("LEARNSYNC_COURSERA__CLIENT_SECRET", "not-the-secret-42")
     monkeypatch.setenv("LEARNSYNC_LMS360__CLIENT_SECRET", "wrong-360-secret")
     code, out, _ = doctor("--provider", "coursera", "--provider", "openclassrooms")
-    assert code == 1
+    assert code == CONFIG
     fails = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert len(fails) == 2, out
     assert any("coursera token" in f and "LEARNSYNC_COURSERA__CLIENT_SECRET" in f for f in fails)
@@ -60,7 +62,7 @@ def test_a_wrong_secret_is_one_line_naming_the_setting_and_never_the_secret(flee
 )
 def test_provider_records_that_differ_from_the_mapping_are_reported_field_by_field(fleet):
     code, out, _ = doctor("--provider", "openclassrooms")
-    assert code == 1
+    assert code == CONFIG
     line = next(line for line in out.splitlines() if line.startswith("FAIL openclassrooms courses page"))
     assert "unexpected type" in line and "of 100 records" in line
 
@@ -69,6 +71,6 @@ def test_provider_records_that_differ_from_the_mapping_are_reported_field_by_fie
 def test_a_moved_endpoint_is_named_with_the_setting_to_change(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_EDFLEX__STATISTICS_PATH", "/connect/v9/statistics")
     code, out, _ = doctor("--provider", "edflex")
-    assert code == 1
+    assert code == CONFIG
     line = next(line for line in out.splitlines() if line.startswith("FAIL"))
     assert "edflex stats page" in line and "/connect/v9/statistics" in line and "LEARNSYNC_EDFLEX" in line

@@ -61,7 +61,7 @@ def test_two_identical_syncs_started_together_do_the_work_once(fleet):
     assert "created" in winner[0] and str(COURSES) in winner[0]
     assert _upsert_jobs(fleet) == 4  # 150 courses in jobs of 40, sent once
     assert len(synced_courses(fleet)) == COURSES
-    assert [i["externalPlatform"] for i in lms(fleet).integrations()] == ["Udemy"]
+    assert [i["externalPlatform"] for i in lms(fleet).integrations()] == ["Udemy (learnsync)"]  # one integration
     runs = store().list_runs(provider="udemy", kind="content")
     assert [r["status"] for r in runs] == ["completed"]  # the refused run wrote nothing, not even a run row
     assert store().leases.current("udemy", "default", "content") is None  # given back at the end

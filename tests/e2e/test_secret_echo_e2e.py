@@ -44,7 +44,7 @@ FLEET = {
 # (sandbox, path of the endpoint that echoes, answer status, provider whose content sync meets it)
 ECHOES = [
     ("edflex", r"/connect/v1/auth/token$", 401, "edflex"),  # form: client_id + client_secret
-    ("coursera", r"/oauth2/v1/token$", 400, "coursera"),  # form: refresh_token + client_secret
+    ("coursera", r"/oauth2/v1/token$", 400, "coursera"),  # form: refresh_token + client_secret (legacy grant)
     ("lms360", r"/api/v2/oauth2/token$", 401, "udemy"),  # JSON: client_id + client_secret
     ("lms360", r"/api/v2/integrations$", 403, "udemy"),  # a data call: the bearer token comes back
 ]
@@ -93,7 +93,8 @@ def test_credentials_echoed_by_a_server_are_masked_everywhere_learnsync_writes(f
     monkeypatch.setenv("LEARNSYNC_LMS360__CLIENT_SECRET", SECRETS["lms360"])
     for p in PROVIDERS:
         monkeypatch.setenv(f"LEARNSYNC_{p.upper()}__CLIENT_SECRET", SECRETS[p])
-    monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", SECRETS["coursera_refresh"])
+    monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", SECRETS["coursera_refresh"])  # the legacy grant, on the sandbox
+    monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN_URL", f"{fleet.url('coursera')}/oauth2/v1/token")
     caplog.set_level(logging.DEBUG)
 
     failures = []
