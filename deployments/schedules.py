@@ -1,6 +1,6 @@
-"""Every provider's content and stats deployments, with the rule book's schedules.
+"""Every provider's content and stats deployments, with the documented schedules.
 
-Times are the rule book's "Central European Time", i.e. Europe/Paris (DST-aware):
+Times are the help pages' "Central European Time", i.e. Europe/Paris (DST-aware; docs: UDEMY-24, COURSERA-01, EDFLEX-01, OC-01):
 Udemy 07:30/07:45, Edflex 08:00/08:20, Coursera 08:45/09:00, OpenClassrooms 09:30/09:45
 (chosen so no two providers overlap). One run at a time per provider and platform: a new
 run is cancelled while one runs (deployment concurrency limit, CANCEL_NEW). Drift repair

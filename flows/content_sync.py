@@ -321,7 +321,7 @@ def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters:
 async def content_sync(
     provider: str, platform: str = "default", dry_run: bool = False, force: bool = False, wait: bool = False
 ) -> dict[str, Any]:
-    """Extract the provider catalog, map it by the rule book, diff against state, push to 360Learning.
+    """Extract the provider catalog, map it by the provider's rules (docs/rules/), diff against state, push to 360Learning.
 
     dry_run: compute and report the full diff, write nothing (360Learning nor state).
     force: archive even when the extract shrank below the guard ratio.
