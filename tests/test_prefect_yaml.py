@@ -1,4 +1,4 @@
-"""deployments/prefect.yaml (what `prefect deploy --all` reads) agrees with the rule book's
+"""deployments/prefect.yaml (what `prefect deploy --all` reads) agrees with the documented
 schedules in deployments/schedules.py, and every entrypoint is a Prefect flow."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect import Flow
 
@@ -23,6 +24,7 @@ def deployments() -> dict[str, dict]:
     return {d["name"]: d for d in yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())["deployments"]}
 
 
+@pytest.mark.rule("UDEMY-24", "COURSERA-01", "EDFLEX-01", "OC-01")
 def test_prefect_yaml_has_every_provider_deployment_with_the_rule_book_schedule():
     declared = deployments()
     for planned in planned_deployments("default"):

@@ -81,13 +81,14 @@ async def _deploy_and_read(deployments: list) -> dict:
     return out
 
 
+@pytest.mark.rule("UDEMY-24", "COURSERA-01", "EDFLEX-01", "OC-01", "RUN-01")
 def test_deployments_have_rule_book_schedules_next_runs_and_one_run_at_a_time(prefect_server):
     providers = ["udemy", "coursera", "edflex", "openclassrooms"]
     with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
         deployed = asyncio.run(_deploy_and_read(runner_deployments("default", providers)))
     expected = {d.name: d for d in planned_deployments("default", providers)}
     assert set(deployed) == set(expected) and len(deployed) == 12
-    rule_book = {  # the rule book's Central European Time schedules (OpenClassrooms: ours)
+    rule_book = {  # the documented Central European Time schedules (OpenClassrooms: ours, docs: D-25)
         "udemy-content-default": (7, 30), "udemy-stats-default": (7, 45),
         "edflex-content-default": (8, 0), "edflex-stats-default": (8, 20),
         "coursera-content-default": (8, 45), "coursera-stats-default": (9, 0),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tasks.report import MAX_ERRORS_KEPT, MAX_ERRORS_SHOWN, RunReport
 
 
+@pytest.mark.rule("RUN-10")
 def test_rule_error_table_is_bounded_and_the_count_complete() -> None:
     report = RunReport(provider="udemy", kind="stats")
     for i in range(MAX_ERRORS_KEPT + 500):
