@@ -150,6 +150,16 @@ def test_rules_cite_existing_decisions_and_each_decision_lists_its_rules() -> No
         assert listed or "Not yet followed" in text, f"{decision} is followed by no rule and not marked 'Not yet followed'"
 
 
+def test_rules_point_at_files_that_exist() -> None:
+    missing = [
+        f"{rule}: {path}"
+        for rule, rows in rule_rows().items()
+        for path in re.findall(r"`([\w./-]+/[\w.-]+\.(?:py|yaml))`", rows[0][1])
+        if not (ROOT / path).is_file()
+    ]
+    assert not missing, "rules whose 'Where' names a file the repository does not have:\n" + "\n".join(missing)
+
+
 def test_code_cites_docs_by_ids_and_pages_that_exist() -> None:
     known = set(rule_rows()) | set(decisions())
     problems = []
