@@ -12,7 +12,8 @@ import pandas as pd
 from prefect import flow, task
 
 from flows.common import (
-    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, reraise_redacted, run_lease,
+    chunk_task_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, report_sentence,
+    reraise_redacted, run_lease,
 )
 from flows.page_cache import ChunkSerializer, chunk_cache_key
 from learnsync.http import PageTokenGuard
@@ -43,7 +44,7 @@ PAGES_PER_CHUNK = 10
     persist_result=True,
     result_serializer=ChunkSerializer(),
     cache_expiration=timedelta(hours=24),
-    task_run_name="{provider}-{stream}-from-{token}",
+    task_run_name=chunk_task_name,
 )
 async def fetch_catalog_chunk(
     provider: str,
@@ -357,6 +358,8 @@ async def _content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: An
             )
             if not dry_run:
                 await resolve_pending_jobs(lms, store, integration, report)
+            if integration.get("id"):  # quarantine already open is not news (docs: D-15)
+                report.recall_quarantine(store.open_quarantine_keys(integration["id"], "course"))
             options = {**spec.default_options, **(integration.get("options") or {})}
             ctx = MappingContext(owner_lang=rt.lms_settings.owner_lang, now=now_utc(), options=options)
             # the stored courses load in a thread while the first pages are fetched
@@ -407,13 +410,12 @@ async def _content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: An
     except Exception as exc:
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
-        report.notes.append(f"run failed: {type(exc).__name__}: {exc}")
-        await publish_report(report)
+        await publish_report(report, exc)
         reraise_redacted(exc)
     if run_pk is not None:
         store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
-    logger().info("%s content sync: %s", spec.key, report.counts)
+    logger().info(report_sentence(report))
     return final_state(report)
 
 

@@ -26,6 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from learnsync.runtime import state_store
 from learnsync.settings import Settings, load_settings
 from providers.registry import available_providers
+from tasks.report import STATUS_LABELS, md_cell
 
 KINDS = ("content", "stats")
 
@@ -57,7 +58,7 @@ def make_task_runner(settings: Settings, parallelism: int) -> Any:
     raise ValueError(f"unknown task_runner {name!r}: use threads, dask or dask+<scheduler address>")
 
 
-@task(name="sync-pair", task_run_name="{provider}-{platform}", cache_policy=NO_CACHE)
+@task(name="sync-pair", task_run_name="pair-{provider}-{platform}", cache_policy=NO_CACHE)
 async def sync_pair(provider: str, platform: str, kinds: list[str], dry_run: bool = False) -> dict[str, Any]:
     """One provider into one platform: its content sync, then its statistics sync (subflows)."""
     from flows.content_sync import content_sync
@@ -71,7 +72,13 @@ async def sync_pair(provider: str, platform: str, kinds: list[str], dry_run: boo
     return out
 
 
-@flow(name="fleet-pairs", log_prints=True)
+def _pairs_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return f"fleet-pairs-{len(flow_run.parameters.get('pairs') or [])}"
+
+
+@flow(name="fleet-pairs", flow_run_name=_pairs_run_name, log_prints=True)
 def fleet_pairs(pairs: list[list[str]], kinds: list[str], dry_run: bool = False) -> dict[str, Any]:
     """Submit every pair to this flow's task runner; a failed pair does not stop the others."""
     wanted = [tuple(p) for p in pairs]
@@ -85,11 +92,58 @@ def fleet_pairs(pairs: list[list[str]], kinds: list[str], dry_run: bool = False)
         else:
             results[key] = {"provider": provider, "platform": platform, "error": str(future.state.message)}
     failed = [k for k, v in results.items() if "error" in v]
-    print(f"fleet: {len(results) - len(failed)} of {len(results)} pairs synced" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(f"Fleet: {len(results) - len(failed)} of {len(results)} pairs synced" + (f"; failed: {', '.join(failed)}." if failed else "."))
     return results
 
 
-@flow(name="fleet-sync", log_prints=True)
+def fleet_status(results: dict[str, Any]) -> tuple[str, list[list[str]]]:
+    """The fleet's status (the worst of its runs: a failed pair or a run with errors makes it
+    completed_with_errors) and one row per pair and kind: pair, kind, status, counts or error."""
+    rows, worst = [], "completed"
+    for key, pair in sorted(results.items()):
+        if "error" in pair:
+            rows.append([key, "-", "Failed", pair["error"] or "failed"])
+            worst = "completed_with_errors"
+            continue
+        for kind in KINDS:
+            report = pair.get(kind)
+            if not isinstance(report, dict):
+                continue
+            status = report.get("status", "completed")
+            if status != "completed":
+                worst = "completed_with_errors"
+            counts = ", ".join(f"{n} {o}" for o, n in (report.get("counts") or {}).items() if n) or "nothing to do"
+            rows.append([key, kind, STATUS_LABELS.get(status, status), counts])
+    return worst, rows
+
+
+def publish_fleet_summary(results: dict[str, Any]) -> Any:
+    """One summary artifact across the pairs, and the fleet run's own final state."""
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.states import Completed
+
+    status, rows = fleet_status(results)
+    lines = [f"# learnsync fleet: {len(results)} pairs", "", f"**Status:** {STATUS_LABELS[status]}", ""]
+    lines += ["| pair | kind | status | counts |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    try:
+        create_markdown_artifact(markdown="\n".join(lines), key="fleet-sync-summary", description=f"{STATUS_LABELS[status]}: every pair")
+    except Exception as exc:  # no Prefect API
+        print(f"The fleet summary artifact was not published: {exc}")
+    troubled = [r[0] + (f" {r[1]}" if r[1] != "-" else "") for r in rows if r[2] != "Completed"]
+    if status == "completed":
+        return Completed(message=f"{len(results)} pairs synced", data=results)
+    return Completed(name="Completed with errors", message="with errors or failed: " + ", ".join(troubled), data=results)
+
+
+def _fleet_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    kinds = flow_run.parameters.get("kinds") or list(KINDS)
+    return "fleet-sync-" + "-".join(kinds)
+
+
+@flow(name="fleet-sync", flow_run_name=_fleet_run_name, log_prints=True)
 def fleet_sync(pairs: list[list[str]] | None = None, kinds: list[str] | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Every (provider, platform) pair (default: all providers on all platforms) in parallel.
 
@@ -101,7 +155,8 @@ def fleet_sync(pairs: list[list[str]] | None = None, kinds: list[str] | None = N
     state_store(settings.database_url)  # migrate once, before workers open the store
     runner = make_task_runner(settings, len(wanted))
     inner = fleet_pairs.with_options(task_runner=runner)
-    return inner(pairs=[list(p) for p in wanted], kinds=list(kinds or KINDS), dry_run=dry_run)
+    results = inner(pairs=[list(p) for p in wanted], kinds=list(kinds or KINDS), dry_run=dry_run)
+    return publish_fleet_summary(results)
 
 
 def run_fleet(

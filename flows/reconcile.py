@@ -15,13 +15,23 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from flows.common import ensure_integration, final_state, logger, now_utc, publish_report
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+
+from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
 from learnsync.http import ApiError
 from learnsync.runtime import Runtime
-from tasks.bulk_jobs import result_fields
+from statestore.models import RunKind
+from tasks.confirmed import restored_row
 from tasks.course_upserts import CourseUpserter
+from tasks.load import archive_courses
 from tasks.reconcile import DRIFT_KINDS, Remote, find_drift
 from tasks.report import RunReport
+
+@asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
+
 
 _NOT_IN_INTEGRATION = {"courseNotBelongToIntegration", "courseNotFound"}
 
@@ -60,20 +70,31 @@ async def reconcile(provider: str, platform: str = "default", dry_run: bool = Fa
     """Report (and unless dry_run, repair) what changed in 360Learning behind learnsync's back."""
     rt = Runtime.build(provider, platform)
     store = rt.store
-    report = RunReport(provider=provider, kind="reconcile", platform=platform, dry_run=dry_run)
-    async with rt.lms_client() as lms:
-        integration = await ensure_integration(rt, lms, create=False)
-        pk = integration["id"]
-        state = store.load_courses(pk, with_extra=True)
-        synced = state[state["course_id"].notna()]
-        remote = await read_remote(lms, integration, synced["external_id"].astype(str).tolist())
-        payloads = store.load_course_payloads(pk)
-        drift = find_drift(state, payloads, remote)
-        _describe(report, drift, len(synced))
-        if dry_run:
-            report.notes.append("dry run: nothing was repaired")
-        else:
-            await _repair(lms, store, integration, state, payloads, drift, report)
+    report = RunReport(provider=provider, kind=RunKind.reconcile.value, platform=platform, dry_run=dry_run)
+    run_pk = None
+    try:
+        # Repairs write course state: never beside a content run (a dry run writes nothing).
+        async with (run_lease(rt, "content") if not dry_run else _nothing()), rt.lms_client() as lms:
+            integration = await ensure_integration(rt, lms, create=False)
+            pk = integration["id"]
+            if not dry_run:
+                run_pk = store.start_run(provider, platform, RunKind.reconcile, False, {}, flow_run_id())
+            state = store.load_courses(pk, with_extra=True)
+            synced = state[state["course_id"].notna()]
+            remote = await read_remote(lms, integration, synced["external_id"].astype(str).tolist())
+            payloads = store.load_course_payloads(pk)
+            drift = find_drift(state, payloads, remote)
+            _describe(report, drift, len(synced))
+            if dry_run:
+                report.notes.append("dry run: nothing was repaired")
+            else:
+                await _repair(lms, store, integration, state, payloads, drift, report, run_pk)
+    except Exception as exc:
+        if run_pk is not None:
+            store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
+        raise
+    if run_pk is not None:
+        store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
     logger().info("%s reconcile: %s", provider, report.counts)
     return final_state(report)
@@ -91,7 +112,8 @@ def _describe(report: RunReport, drift: pd.DataFrame, checked: int) -> None:
 
 
 async def _repair(
-    lms: Any, store: Any, integration: dict, state: pd.DataFrame, payloads: dict[str, Any], drift: pd.DataFrame, report: RunReport
+    lms: Any, store: Any, integration: dict, state: pd.DataFrame, payloads: dict[str, Any], drift: pd.DataFrame, report: RunReport,
+    run_pk: int | None = None,
 ) -> None:
     pk, iid = integration["id"], integration["integration_id"]
     now = now_utc()
@@ -118,7 +140,7 @@ async def _repair(
                 "filter_type": [x.get("filter_type") for x in extras],
             }
         )
-        upserter = CourseUpserter(lms=lms, store=store, integration=integration, run_pk=None, report=report, outcomes=outcomes, now=now)
+        upserter = CourseUpserter(lms=lms, store=store, integration=integration, run_pk=run_pk, report=report, outcomes=outcomes, now=now)
         upserter.add(rows)
         await upserter.finish()
 
@@ -131,21 +153,14 @@ async def _repair(
             report.add("failed")
             report.error(ext, "failed", f"restore: {exc.code}: {exc.message}")
             continue
-        confirmed.append({"external_id": ext, "course_id": cid, "status": "active", "archived_reason": None, "action": "restored"})
+        confirmed.append(restored_row(ext, cid))
     report.add("restored", len(confirmed))
     store.apply_course_results(pk, confirmed, now)
 
     rearchive = drift[drift["kind"] == "published_elsewhere"]
     if len(rearchive):
-        archived = []
-        for result in await lms.archive_courses(iid, rearchive["external_id"].tolist()):
-            ok, _res, msg, inp = result_fields(result)
-            ext = str(inp.get("externalId"))
-            if ok:
-                reason = by_ext.at[ext, "archived_reason"] if ext in by_ext.index else None
-                archived.append({"external_id": ext, "status": "archived", "archived_reason": reason, "action": "archived"})
-            else:
-                report.add("failed")
-                report.error(ext, "failed", f"archive: {msg}")
-        report.add("archived", len(archived))
-        store.apply_course_results(pk, archived, now)
+        reasons = [by_ext.at[e, "archived_reason"] if e in by_ext.index else None for e in rearchive["external_id"]]
+        archive = pd.DataFrame({"external_id": rearchive["external_id"].tolist(), "reason": reasons})
+        await archive_courses(lms, store, integration, run_pk, archive, report, outcomes, now)
+    if run_pk is not None and outcomes:
+        store.add_outcomes(run_pk, outcomes)

@@ -10,8 +10,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.common import (
-    ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, reraise_redacted, run_lease,
+    backfill_run_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused,
+    report_sentence, reraise_redacted, run_lease, window_task_name,
 )
+from flows.exclusive import stats_slot
 from learnsync.runtime import Runtime
 from providers.base import DateWindow, MappingContext
 from statestore.leases import RunInProgress
@@ -51,7 +53,7 @@ def backfill_windows(since: date, until: date, days: int = 7) -> list[DateWindow
     return windows
 
 
-@task(name="sync-stats-window", cache_policy=NO_CACHE, task_run_name="stats-{window.since}-{window.until}")
+@task(name="sync-stats-window", cache_policy=NO_CACHE, task_run_name=window_task_name)
 async def sync_window(
     rt: Runtime, lms: Any, integration: dict, window: DateWindow, run_pk: int | None, report: RunReport, dry_run: bool,
     known: set[str] | None = None,
@@ -151,6 +153,8 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: Run
             integration = await ensure_integration(rt, lms) if not dry_run else (store.get_integration(spec.key, rt.platform) or {"id": None})
             if not dry_run:
                 await resolve_pending_jobs(lms, store, integration, report)
+            if integration.get("id"):  # quarantine already open is not news (docs: D-15)
+                report.recall_quarantine(store.open_quarantine_keys(integration["id"], "stat"))
             daily = windows is None
             if daily:
                 watermark = store.get_watermark(integration["id"], "stats") if integration.get("id") else None
@@ -162,7 +166,7 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: Run
                     lms, store, integration, known, report, run_pk, lambda rows: _attempts_for(rt, integration, rows)
                 )
             for window in windows:
-                logger().info("%s stats window %s .. %s", spec.key, window.since or "start of history", window.until)
+                logger().info("%s statistics from %s to %s (excluded).", spec.key, window.since or "the start of history", window.until)
                 await sync_window(rt, lms, integration, window, run_pk, report, dry_run, known)
             if report.parked:
                 report.notes.append(
@@ -179,12 +183,12 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: Run
     except Exception as exc:
         if run_pk is not None:
             store.finish_run(run_pk, "failed", report.counts, error=f"{type(exc).__name__}: {exc}")
-        await publish_report(report)
+        await publish_report(report, exc)
         reraise_redacted(exc)
     if run_pk is not None:
         store.finish_run(run_pk, report.status, report.counts)
     await publish_report(report)
-    logger().info("%s %s: %s", spec.key, kind, report.counts)
+    logger().info(report_sentence(report))
     return final_state(report)
 
 
@@ -193,12 +197,13 @@ async def stats_sync(provider: str, platform: str = "default", dry_run: bool = F
     """Daily learner statistics since the watermark (minus an overlap); moves the watermark.
     wait: when another stats run of this provider and platform is going, wait for it to end."""
     try:
-        return await run_stats(Runtime.build(provider, platform), None, kind=RunKind.stats, dry_run=dry_run, wait=wait)
+        async with stats_slot(provider, platform):  # never beside a backfill of the same provider and platform
+            return await run_stats(Runtime.build(provider, platform), None, kind=RunKind.stats, dry_run=dry_run, wait=wait)
     except RunInProgress as busy:
         return refused(busy)
 
 
-@flow(name="stats-backfill", flow_run_name="backfill-{provider}-{platform}-{since}-{until}", log_prints=True)
+@flow(name="stats-backfill", flow_run_name=backfill_run_name, log_prints=True)
 async def stats_backfill(
     provider: str, since: date, until: date | None = None, platform: str = "default", window_days: int = 7, dry_run: bool = False,
     wait: bool = False,
@@ -208,6 +213,7 @@ async def stats_backfill(
     until = until or datetime.now(timezone.utc).date() + timedelta(days=1)
     windows = backfill_windows(since, until, window_days)
     try:
-        return await run_stats(Runtime.build(provider, platform), windows, kind=RunKind.backfill, dry_run=dry_run, wait=wait)
+        async with stats_slot(provider, platform):  # never beside a daily stats run of the same provider and platform
+            return await run_stats(Runtime.build(provider, platform), windows, kind=RunKind.backfill, dry_run=dry_run, wait=wait)
     except RunInProgress as busy:
         return refused(busy)

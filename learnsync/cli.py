@@ -481,17 +481,20 @@ def faults_lms360(
 def deploy(
     platform: str = typer.Option("default"),
     provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: all providers"),
+    work_pool: str = typer.Option("learnsync-process", help="process work pool the deployments run on (created if missing)"),
+    notify: Optional[str] = typer.Option(
+        None, help="notification block (type/name, e.g. slack-webhook/on-call) alerted on Failed, Crashed and Completed with errors runs"
+    ),
 ) -> None:
-    """Register every provider's content and stats deployments (schedules in Europe/Paris) with the Prefect API."""
-    from deployments.schedules import runner_deployments
+    """Register the deployments of deployments/prefect.yaml (schedules in Europe/Paris), their limits and alerts."""
+    from deployments.register import register
 
-    deployments = runner_deployments(platform, provider)  # built outside the event loop (sync API)
-
-    async def apply_all() -> list[str]:
-        return [str(await dep.apply()) for dep in deployments]
-
-    ids = asyncio.run(apply_all())
-    console.print(f"{len(ids)} deployments registered; run them with `learnsync serve` or a process work pool.")
+    done = register(platform, provider, work_pool=work_pool, notify_block=notify)
+    console.print(
+        f"{len(done.deployments)} deployments registered on work pool {work_pool!r}, {len(done.limits)} concurrency limits set"
+        + (f", {len(done.automations)} alerts sending to {notify}" if notify else " (no alerts: pass --notify type/name)")
+        + f"; start a worker with `prefect worker start --pool {work_pool}`."
+    )
 
 
 @app.command()
@@ -499,7 +502,7 @@ def serve(
     platform: str = typer.Option("default"),
     provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: all providers"),
 ) -> None:
-    """Serve every deployment from this process: schedules fire here (Ctrl-C pauses them)."""
+    """Serve every deployment from this process: schedules fire here while it runs; stopping it pauses them."""
     from prefect import serve as prefect_serve
 
     from deployments.schedules import runner_deployments

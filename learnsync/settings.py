@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from learnsync.http import RetryPolicy
 from learnsync.redaction import register_settings
+from learnsync.secret_blocks import resolve_secret_references
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 # Top-level names reserved for tests and examples (RFC 2606, 6761): never a real service.
@@ -134,6 +135,7 @@ class Lms360Settings(BaseModel):
     reads_per_second: float = Field(45.0, gt=0)
     writes_per_second: float = Field(9.0, gt=0)
     max_concurrent_bulk: int = Field(3, ge=1)
+    global_limits: bool = True  # share the budgets above across processes through the Prefect API
     poll_interval_seconds: float = Field(2.0, gt=0)
     poll_max_interval_seconds: float = Field(5.0, gt=0)  # polls are cheap (50 reads/s); long waits idle the run
     timeout_seconds: float = Field(30.0, gt=0)
@@ -158,7 +160,8 @@ class Lms360Settings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="LEARNSYNC_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix="LEARNSYNC_", env_nested_delimiter="__", env_file=".env", extra="ignore",
+        env_ignore_empty=True,  # a deployment's job variable left empty (unset where it was deployed) means the default
     )
 
     database_url: str | None = None
@@ -205,6 +208,20 @@ class Settings(BaseSettings):
         if not (0 < ratio <= 1):
             raise ValueError("must be a number in (0, 1], the share of active courses an extract must keep (e.g. 0.5)")
         return ratio
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_blocks(cls, data: Any) -> Any:
+        """`prefect-secret:NAME` values come from Prefect Secret blocks (deployments' job variables)."""
+        return resolve_secret_references(data)
+
+    @model_validator(mode="after")
+    def _name_extra_platforms(self) -> "Settings":
+        """An extra platform is known by its key (its limits and logs are per platform)."""
+        for name, platform in self.platforms.items():
+            if platform.platform == "default":
+                platform.platform = name
+        return self
 
     def provider(self, key: str) -> ProviderSettings:
         return getattr(self, key)

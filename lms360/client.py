@@ -32,6 +32,7 @@ from learnsync.redaction import register_settings
 from learnsync.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
+from .limits import platform_limiters
 from .models import (
     BULK_ITEM_RESULT,
     ArchiveItem,
@@ -192,6 +193,8 @@ class Lms360Client:
         self._reads = RateLimiter(settings.reads_per_second)
         self._writes = RateLimiter(settings.writes_per_second)
         self._bulk_slots = asyncio.Semaphore(max(1, settings.max_concurrent_bulk))
+        # the platform's budgets are shared with every other process (lms360/limits.py)
+        self._writes, self._bulk_slots = platform_limiters(settings, self._writes, self._bulk_slots)
         self.retry_stats = RetryStats()
         self.request_counts: Counter[str] = Counter()  # logical requests per HTTP method
         self.bulk_submissions: Counter[str] = Counter()  # accepted bulk operations per kind

@@ -769,6 +769,15 @@ class StateStore:
                 ).rowcount
         return n
 
+    def open_quarantine_keys(self, integration_pk: int, kind: str) -> set[tuple[str, str, str]]:
+        """(external_id, field, reason) of this integration's unresolved quarantine of one item kind."""
+        t = QuarantineItem.__table__
+        q = select(t.c.external_id, t.c.field, t.c.reason).where(
+            t.c.integration_pk == integration_pk, t.c.kind == kind, t.c.resolved_at.is_(None)
+        )
+        with self._read() as conn:
+            return {(str(e), f or "", r or "") for e, f, r in conn.execute(q)}
+
     def open_quarantine(self, integration_pk: int | None = None) -> pd.DataFrame:
         """Unresolved quarantine entries (``QUARANTINE_COLUMNS``; field None when not field-specific)."""
         q_t, i_t = QuarantineItem.__table__, Integration.__table__

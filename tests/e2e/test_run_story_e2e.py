@@ -1,0 +1,104 @@
+"""What a run tells in the Prefect UI: its name, its tasks' names, its state, its summary (a
+failed run says Failed and why), a recurring quarantine that is no longer news (docs: D-15),
+and the fleet's own state and summary across its pairs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from flows.content_sync import content_sync
+from tests.e2e.helpers import provider_store, run, store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
+OC = {"providers": ["openclassrooms"], "configs": {"openclassrooms": {"n_courses": 60, "n_activities": 200, "bad_ratio": 0.05}}}
+UDEMY = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 60, "n_activities": 150, "n_learning_paths": 0}}}
+
+
+async def _artifacts(key: str, limit: int = 5) -> list[dict[str, Any]]:
+    async with get_client() as client:
+        response = await client._client.post("/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}, "limit": limit, "sort": "CREATED_DESC"})
+        return response.json()
+
+
+async def _run_tree(flow_run_id: Any) -> tuple[Any, list[str], list[str]]:
+    """The flow run, the names of its task runs and of its subflow runs (recursively)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId, FlowRunFilterId
+
+    async with get_client() as client:
+        root = await client.read_flow_run(flow_run_id)
+        tasks, flows, todo = [], [], [flow_run_id]
+        while todo:
+            current = todo.pop()
+            for t in await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[current]))):
+                tasks.append(t.name)
+            children = await client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[current])))
+            for child in children:
+                flows.append(child.name)
+                todo.append(child.id)
+        return root, tasks, flows
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-10")
+def test_a_failed_run_says_failed_and_why_and_its_tasks_are_named(fleet):
+    run(content_sync(provider="openclassrooms"))
+    oc = provider_store(fleet, "openclassrooms")
+    for course in list(oc.course_list())[10:]:
+        oc.remove_course(course["id"])
+    state = asyncio.run(content_sync(provider="openclassrooms", return_state=True))
+    assert state.is_failed()
+    summary = asyncio.run(_artifacts("openclassrooms-content-default-summary"))[0]
+    assert "**Status:** Failed" in summary["data"] and "**Why:**" in summary["data"] and "refusing to archive" in summary["data"]
+    assert "Completed" not in summary["data"] and summary["description"].startswith("Failed:")
+    assert store().last_run("openclassrooms", "default", "content")["status"] == "failed"
+    root, tasks, _ = asyncio.run(_run_tree(state.state_details.flow_run_id))
+    assert root.name == "content-openclassrooms-default"
+    assert tasks and not any("None" in t for t in tasks), tasks
+    assert any(t.endswith("-first-pages") for t in tasks), tasks
+
+
+@pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-10")
+def test_quarantine_still_open_from_the_last_run_does_not_make_the_rerun_completed_with_errors(fleet):
+    first = asyncio.run(content_sync(provider="openclassrooms", return_state=True))
+    assert first.name == "Completed with errors" and first.result()["counts"]["quarantined"] > 0
+    again = asyncio.run(content_sync(provider="openclassrooms", return_state=True))
+    report = again.result()
+    # The same records, for the same reasons: still quarantined, still listed, but not news.
+    assert report["counts"]["quarantined"] == first.result()["counts"]["quarantined"]
+    assert again.name == "Completed" and report["status"] == "completed"
+    assert report["recurring_quarantine"] == len(store().open_quarantine())
+    summary = asyncio.run(_artifacts("openclassrooms-content-default-summary"))[0]["data"]
+    assert "**Status:** Completed\n" in summary and "quarantined (still open)" in summary
+    assert "still open from earlier runs" in (again.message or "")
+
+
+@pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+def test_fleet_run_shows_completed_with_errors_when_a_pair_has_them_with_one_summary(fleet, monkeypatch):
+    from flows.fleet_sync import fleet_sync
+
+    # 360Learning ends the statistics' bulk job in error: the pair's stats run completes with errors.
+    fleet.app("lms360").state.store  # noqa: B018 - the sandbox is up
+    import httpx
+
+    httpx.post(f"{fleet.url('lms360')}/_sandbox/bulk-faults", timeout=10, json={
+        "reject": [], "message": "", "job_error": None, "clear": False,
+    }).raise_for_status()
+    state = fleet_sync(pairs=[["udemy", "default"]], kinds=["content"], return_state=True)
+    assert state.name == "Completed" and state.is_completed()
+    httpx.post(f"{fleet.url('lms360')}/_sandbox/bulk-faults", timeout=10, json={
+        "reject": [], "message": "", "job_error": "internalError: stats job failed", "clear": False,
+    }).raise_for_status()
+    state = fleet_sync(pairs=[["udemy", "default"]], kinds=["stats"], return_state=True)
+    assert state.name == "Completed with errors" and state.is_completed()
+    assert "udemy@default stats" in state.message
+    summaries = asyncio.run(_artifacts("fleet-sync-summary"))
+    assert "**Status:** Completed with errors" in summaries[0]["data"] and "| udemy@default | stats | Completed with errors |" in summaries[0]["data"]
+    assert "**Status:** Completed\n" in summaries[1]["data"]
+    root, tasks, flows = asyncio.run(_run_tree(state.state_details.flow_run_id))
+    assert root.name == "fleet-sync-stats" and "fleet-pairs-1" in flows and "stats-udemy-default" in flows
+    assert "pair-udemy-default" in tasks and not any("None" in t for t in tasks), tasks
