@@ -41,7 +41,7 @@ class BenchConfig:
         return data
 
 
-# 360Learning's documented limits (360learning-v2.md): what the floor is made of.
+# 360Learning's documented limits (docs/lms360.md: Limits): what the floor is made of.
 LMS_MAX_UPSERT = 10_000
 LMS_MAX_CONCURRENT_BULK = 3
 LMS_WRITES_PER_SECOND = 10.0

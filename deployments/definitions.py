@@ -4,7 +4,7 @@
 committed file equal to the render), `learnsync deploy` registers exactly that file with
 `prefect deploy`, and `learnsync serve` builds the same deployments without a work pool.
 
-Schedules are the rule book's "Central European Time", i.e. Europe/Paris (DST-aware):
+Schedules are the help pages' "Central European Time", i.e. Europe/Paris (DST-aware; docs: UDEMY-24):
 Udemy 07:30/07:45, Edflex 08:00/08:20, Coursera 08:45/09:00, OpenClassrooms 09:30/09:45.
 """
 

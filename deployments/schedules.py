@@ -1,4 +1,4 @@
-"""Every provider's scheduled deployments (the rule book's times), and their `prefect.serve` form.
+"""Every provider's scheduled deployments (the documented times, docs: UDEMY-24, COURSERA-01, EDFLEX-01, OC-01), and their `prefect.serve` form.
 
 The deployments themselves are defined once, in deployments/definitions.py. One run at a time
 per provider and platform: a new run is cancelled while one runs (CANCEL_NEW).

@@ -322,7 +322,7 @@ def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters:
 async def content_sync(
     provider: str, platform: str = "default", dry_run: bool = False, force: bool = False, wait: bool = False
 ) -> dict[str, Any]:
-    """Extract the provider catalog, map it by the rule book, diff against state, push to 360Learning.
+    """Extract the provider catalog, map it by the provider's rules (docs/rules/), diff against state, push to 360Learning.
 
     dry_run: compute and report the full diff, write nothing (360Learning nor state).
     force: archive even when the extract shrank below the guard ratio.
@@ -358,7 +358,7 @@ async def _content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: An
             )
             if not dry_run:
                 await resolve_pending_jobs(lms, store, integration, report)
-            if integration.get("id"):  # decisions #15: quarantine already open is not news
+            if integration.get("id"):  # quarantine already open is not news (docs: D-15)
                 report.recall_quarantine(store.open_quarantine_keys(integration["id"], "course"))
             options = {**spec.default_options, **(integration.get("options") or {})}
             ctx = MappingContext(owner_lang=rt.lms_settings.owner_lang, now=now_utc(), options=options)

@@ -153,7 +153,7 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: Run
             integration = await ensure_integration(rt, lms) if not dry_run else (store.get_integration(spec.key, rt.platform) or {"id": None})
             if not dry_run:
                 await resolve_pending_jobs(lms, store, integration, report)
-            if integration.get("id"):  # decisions #15: quarantine already open is not news
+            if integration.get("id"):  # quarantine already open is not news (docs: D-15)
                 report.recall_quarantine(store.open_quarantine_keys(integration["id"], "stat"))
             daily = windows is None
             if daily:

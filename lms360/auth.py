@@ -2,7 +2,7 @@
 
 The token lives `expires_in` seconds (3600 in practice); it is reused until 60 s before that
 (less for very short lifetimes) and renewed once on a 401. The credentials travel as a JSON body
-without bearer or `360-api-version` header (contract section 1.2). Neither the client secret
+without bearer or `360-api-version` header (docs/lms360.md: Hosts and authentication). Neither the client secret
 nor the token ever appears in a repr, an exception or a log.
 """
 

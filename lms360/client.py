@@ -1,4 +1,4 @@
-"""Typed async client for the 360Learning REST API v2 (contract: shared/api/360learning-v2.md).
+"""Typed async client for the 360Learning REST API v2 (contract: docs/lms360.md).
 
 One `httpx.AsyncClient` per tenant; every request goes through `learnsync.http.send` (retries,
 Retry-After) behind two client-side rate limiters (reads, writes). Bulk operations share one
@@ -332,7 +332,7 @@ class Lms360Client:
         # Brackets stay unencoded (`mail[in][0]=…`), values are percent-encoded ("+" in e-mails).
         return "&".join(f"{quote(k, safe='[]')}={quote(v, safe='@')}" for k, v in filters)
 
-    # --- integrations (section 3) -------------------------------------------------------------
+    # --- integrations (docs/lms360.md: Integrations) ------------------------------------------
 
     async def list_integrations(self, external_platform: str | None = None) -> list[Integration]:
         """Every integration (one page holds 100), or those of one externalPlatform name."""
@@ -359,7 +359,7 @@ class Lms360Client:
         """Deleting an integration archives all of its content server-side."""
         await self._request("DELETE", f"{API}/integrations/{quote(integration_id, safe='')}", expect_json=False)
 
-    # --- bulk framework (section 6) -----------------------------------------------------------
+    # --- bulk framework (docs/lms360.md: Bulk operations) -------------------------------------
 
     async def submit_bulk(
         self, kind: BulkKind, integration_id: str | None, batch: list[dict[str, Any]]
@@ -468,7 +468,7 @@ class Lms360Client:
                 status = await self.wait_bulk(op_id, len(batch))
                 log.info("bulk %s operation %s ended: %s", kind, op_id, status.status)
         if refused is not None:
-            if refused.status == 413 and len(batch) > 1:  # body too large: split in half (section 12 #5)
+            if refused.status == 413 and len(batch) > 1:  # body too large: split in half (docs/lms360.md: Working assumptions)
                 half = len(batch) // 2
                 first = await self._run_batch(kind, integration_id, batch[:half], key, on_submitted)
                 return first + await self._run_batch(kind, integration_id, batch[half:], key, on_submitted)
@@ -632,7 +632,7 @@ class Lms360Client:
         path = f"{API}/courses/{quote(course_id, safe='')}/archive"
         return Course.model_validate(json_body(await self._request("PUT", path, json={"archived": archived})))
 
-    # --- tags (section 8.1) -------------------------------------------------------------------
+    # --- tags (docs/lms360.md: Tags and skills) -----------------------------------------------
 
     async def list_tags(self) -> list[Tag]:
         return [Tag.model_validate(r) for r in await self._all(f"{API}/tags", "tags")]
@@ -660,7 +660,7 @@ class Lms360Client:
         body = CourseTagsReplace(tag_ids=list(dict.fromkeys(tag_ids))).wire()
         await self._request("PUT", f"{API}/courses/{quote(course_id, safe='')}/tags", json=body, expect_json=False)
 
-    # --- skills (section 8.2) -----------------------------------------------------------------
+    # --- skills (docs/lms360.md: Tags and skills) ---------------------------------------------
     # Skills live in the platform's skills library (`PUT /bulk/skills` keyed by externalId,
     # `GET /skills`). API v2 has no endpoint linking a skill to a course: a link is used only
     # where `course_skills_path` names one and the platform answers it (detected once).
@@ -781,7 +781,7 @@ class Lms360Client:
             out[name] = found
         return out
 
-    # --- sharing (section 7) ------------------------------------------------------------------
+    # --- sharing (docs/lms360.md: Sharing) ----------------------------------------------------
 
     async def share_courses(
         self,
@@ -808,7 +808,7 @@ class Lms360Client:
         rows = await self._all(path, f"{target}-{content_type}-ids")
         return [r if isinstance(r, str) else str(r.get("contentId") or r.get("_id")) for r in rows]
 
-    # --- users (section 9) --------------------------------------------------------------------
+    # --- users (docs/lms360.md: Users) --------------------------------------------------------
 
     async def find_users_by_mail(self, mails: list[str]) -> dict[str, User]:
         """lower-cased mail → User, for the mails that exist (batched `mail[in][i]=` filters)."""

@@ -2,7 +2,7 @@
 
 Wire names are camelCase (and `_id`); Python attributes are snake_case via aliases.
 Request models are `extra="forbid"` so an unknown field never reaches the API (an unknown property
-probably fails the item, see 360learning-v2.md section 12 #7). Response models are tolerant
+probably fails the item: docs/lms360.md, Working assumptions). Response models are tolerant
 (`extra="allow"`): a new server field must not break a sync.
 """
 
@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-# --- enums from the contract (section 2.1 and 4.2) ----------------------------------------------
+# --- enums from the contract (docs/lms360.md: Conventions, External courses) --------------------
 
 # External-course language enum (80 values, as published; "el" appears twice in the spec).
 COURSE_LANGS: frozenset[str] = frozenset(
@@ -85,14 +85,14 @@ class ErrorEnvelope(BaseModel):
         return self.error if isinstance(self.error, str) else self.error.code
 
 
-# --- integrations (section 3) -----------------------------------------------------------------
+# --- integrations (docs/lms360.md: Integrations) ------------------------------------------------
 
 
 class IntegrationCreate(_Request):
     external_platform: NonEmpty
     group_id: ObjectId
     author_id: ObjectId
-    # Defaults are undocumented server-side (section 12 #9): always send them explicitly.
+    # Defaults are undocumented server-side (docs/lms360.md: Integrations): always send them explicitly.
     default_completion: bool = False
     default_progress: int = Field(default=0, ge=0, le=100)
     no_group_propagation: bool = False
@@ -138,7 +138,7 @@ class Integration(_Response):
     external_platform_unicolor_logo_url: str | None = None
 
 
-# --- external courses (section 4) -------------------------------------------------------------
+# --- external courses (docs/lms360.md: External courses) ----------------------------------------
 
 
 class CourseSource(_Request):
@@ -224,7 +224,7 @@ class Course(_Response):
         return self.status == "archived"
 
 
-# --- statistics (section 5) -------------------------------------------------------------------
+# --- statistics (docs/lms360.md: Statistics) ----------------------------------------------------
 
 
 class CourseIdentifier(_Request):
@@ -275,7 +275,7 @@ class StatItem(_Request):
         return int(value) if float(value).is_integer() else value
 
 
-# --- bulk framework (section 6) ---------------------------------------------------------------
+# --- bulk framework (docs/lms360.md: Bulk operations) -------------------------------------------
 
 
 class BulkProgress(_Response):
@@ -332,7 +332,7 @@ BulkItemResult = Annotated[Union[BulkItemSuccess, BulkItemError], Field(discrimi
 BULK_ITEM_RESULT: TypeAdapter[BulkItemSuccess | BulkItemError] = TypeAdapter(BulkItemResult)
 
 
-# --- sharing (section 7) ----------------------------------------------------------------------
+# --- sharing (docs/lms360.md: Sharing) ----------------------------------------------------------
 
 
 class ShareItem(_Request):
@@ -343,7 +343,7 @@ class ShareItem(_Request):
     content_type: Literal["course", "path", "path-session"] = "course"
 
 
-# --- tags, skills (section 8) -----------------------------------------------------------------
+# --- tags, skills (docs/lms360.md: Tags and skills) ---------------------------------------------
 
 
 class TagCreate(_Request):
@@ -400,7 +400,7 @@ class CourseSkillsReplace(_Request):
     skill_ids: list[str]
 
 
-# --- users (section 9) ------------------------------------------------------------------------
+# --- users (docs/lms360.md: Users) --------------------------------------------------------------
 
 
 class User(_Response):

@@ -48,7 +48,7 @@ IGNORED_COLUMNS = ("external_id", "reason")
 STAT_COLUMNS = (
     "course_external_id",  # the course's externalId in the integration
     "user_email",  # lower-cased learner e-mail
-    "progress",  # int 0..100 (clamped by the mapping, see decisions.md #12)
+    "progress",  # int 0..100 (clamped by the mapping, docs: D-12)
     "time_spent_ms",  # int >= 0 or <NA>; engine applies "first attempt only" and the >= 1 minimum
     "first_activity_at",  # tz-aware UTC Timestamp or NaT (engine falls back to last activity)
     "last_activity_at",  # tz-aware UTC Timestamp or NaT

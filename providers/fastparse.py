@@ -118,7 +118,7 @@ def is_text(s: pd.Series) -> bool:
 
 
 def is_number(s: pd.Series) -> bool:
-    """int or float numpy columns (never bool: booleans are not numbers in the rule books)."""
+    """int or float numpy columns (never bool: booleans are not numbers in any provider's rules)."""
     return s.dtype.kind in "iuf" and not pd.api.types.is_bool_dtype(s.dtype)
 
 

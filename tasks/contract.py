@@ -1,6 +1,6 @@
 """The limits and cleaning 360Learning's v2 contract implies, applied to every mapped course and stat.
 
-The provider mappings apply the rule book; this applies what any v2 ExternalCourse must be,
+The provider mappings apply the provider's rules; this applies what any v2 ExternalCourse must be,
 whichever provider it came from (one behaviour for all):
 
 - text carries no control characters (NUL, ESC...: tabs and line breaks stay) and no

@@ -224,7 +224,7 @@ async def sync_skills(
     lms: Any, store: Any, pk: int, rows: pd.DataFrame, course_ids: dict[str, str], report: RunReport,
     outcomes: list, now: datetime, *, count_drift: bool, namespace: str = "skills",
 ) -> None:
-    """Skills go to the skills library (decisions #14); courses get them only through a link endpoint.
+    """Skills go to the skills library (docs: V2-21, D-14); courses get them only through a link endpoint.
 
     The library upsert (`PUT /bulk/skills`) is the only skills call API v2 documents. Whether
     the platform also links skills to courses is detected once per run; without a link the

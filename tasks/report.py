@@ -46,7 +46,7 @@ class RunReport:
     failure: str | None = None  # why the run failed, when it did
     flow_run_name: str | None = None
     attempt: int = 1
-    # decisions #15: quarantine still open from an earlier run, for the same reason
+    # quarantine still open from an earlier run, for the same reason (docs: D-15)
     known_quarantine: frozenset[QuarantineKey] = frozenset()
     recurring_quarantine: int = 0  # quarantine entries of this run already open before it
     new_quarantine: int = 0

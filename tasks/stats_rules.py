@@ -1,6 +1,6 @@
 """Turn mapped learner activity into 360Learning v2 stat items, attempt-safe.
 
-The v2 rules every provider shares (decisions.md #2, #4; 360learning-v2.md §5):
+The v2 rules every provider shares (docs: V2-25..V2-33, D-02, D-04; docs/lms360.md: Statistics):
 - completion is progress 100 with lastActivityAt = the completion date;
 - firstActivityAt falls back to the last activity date, and stays stable across syncs of an
   open attempt (a moved firstActivityAt would open a new attempt in 360Learning);

@@ -1,11 +1,12 @@
 """deployments/prefect.yaml (what `prefect deploy --all` reads) is the render of the one
-definition in deployments/definitions.py, agrees with the rule book's schedules, is portable
+definition in deployments/definitions.py, agrees with the documented schedules, is portable
 (no path of the deploying machine, no secret value) and every entrypoint is a Prefect flow."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect import Flow
 from prefect.utilities.importtools import import_object
@@ -30,6 +31,7 @@ def test_prefect_yaml_is_the_render_of_the_deployment_definitions():
     assert PREFECT_YAML.read_text() == render_prefect_yaml(), "run: python -m deployments.render > deployments/prefect.yaml"
 
 
+@pytest.mark.rule("UDEMY-24", "COURSERA-01", "EDFLEX-01", "OC-01")
 def test_prefect_yaml_has_every_provider_deployment_with_the_rule_book_schedule():
     declared = deployments()
     for planned in planned_deployments("default"):

@@ -149,6 +149,7 @@ def test_iso_parser_matches_pandas_on_odd_values():
     pd.testing.assert_series_equal(got, want, check_names=False)
 
 
+@pytest.mark.rule("V2-33")
 def test_stats_rules_vectorised_iso_and_hashes():
     from tasks.stats_rules import _iso_from_ms, payload_hashes
 

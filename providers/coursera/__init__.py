@@ -15,10 +15,10 @@ PROVIDER = ProviderSpec(
     make_client=make_client,
     map_catalog=map_catalog,
     map_stats=map_stats,
-    archive_missing=False,  # "Course archiving is not supported" (rule book, decisions #6)
+    archive_missing=False,  # "Course archiving is not supported" (docs: COURSERA-15, D-06)
     archive_on_provider_status=False,
     restore_on_reappear=False,
-    filter_restores=False,  # a filter match does not unarchive (decisions #6)
+    filter_restores=False,  # a filter match does not unarchive (docs: COURSERA-19, D-06)
     supports_filters=("languages", "content_types"),
     filter_vocabulary={
         "languages": is_language_code,

@@ -170,7 +170,7 @@ class CourseraClient:
         records, invalid = validate_records(RawEnrollment, envelope.elements)
         self.invalid_records += invalid
         if window.until is not None:
-            # No lastActivityBefore exists (providers.md 2.4): drop later rows here. Rows with an
+            # No lastActivityBefore exists (docs: COURSERA-27): drop later rows here. Rows with an
             # unreadable date stay; the mapping decides about them.
             until = _utc_ms(window.until)
             records = [r for r in records if (ms := epoch_ms(r.get("lastActivityAt"))) is None or ms < until]

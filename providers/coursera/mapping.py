@@ -1,7 +1,7 @@
 """Coursera rules: raw `/contents` and `/enrollmentReports` rows -> the engine's column contracts.
 
-Pure pandas (no I/O, no clock except `ctx.now`). Rules come from the rule book
-(spec/sources/coursera.txt) read through decisions.md #3 #5 #6 #7 #8 #12. Nested fields are
+Pure pandas (no I/O, no clock except `ctx.now`). Rules: docs/rules/coursera.md
+(read through docs: D-03, D-05, D-06, D-07, D-08, D-12). Nested fields are
 read either from nested dict columns (`pd.DataFrame(records)`) or from flattened columns
 (`pd.json_normalize(records)`), whichever the raw frame has.
 """
@@ -34,7 +34,7 @@ from providers.coursera.settings import (
     DIFFICULTY_LEVELS,
 )
 
-# v2 ExternalCourseDTO.defaultLang enum (360learning-v2.md section 2.1).
+# v2 ExternalCourseDTO.defaultLang enum (docs/lms360.md: Conventions).
 V2_LANGUAGES = (
     "bg cs da de el en es fi fr hr ht_HT hu id it ja kar_MM ko lt mh_MH nl nl_BE no pl pt ro ru "
     "rw_RW sk sl so_SO sv sw_KE th ti_ET tr uk zh am_ET bn bs ca cy en_CA en_GB es_AR es_MX et "
@@ -98,7 +98,7 @@ def _numbers(series: pd.Series) -> pd.Series:
 
 
 def _true(series: pd.Series) -> pd.Series:
-    """`isCompleted == true` (decisions #3): True or the string "true"; `false`/missing are not."""
+    """`isCompleted == true` (docs: COURSERA-23, D-03): True or the string "true"; `false`/missing are not."""
     obj = series.astype("object")
     is_bool_true = obj.map(type).isin([bool, np.bool_]) & obj.eq(True)
     text = _clean_text(obj)
@@ -135,7 +135,7 @@ def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFram
 # --- value rules ----------------------------------------------------------------------------
 def _v2_language(code: Any) -> str | None:
     """Provider locale -> v2 enum: exact, then region (pt-BR -> pt_BR), then base (en-US -> en),
-    then the single regional value of a base (he -> he_IL). Unknown -> None (quarantined, #5)."""
+    then the single regional value of a base (he -> he_IL). Unknown -> None (quarantined, docs: D-05)."""
     if not isinstance(code, str) or not code.strip():
         return None
     norm = code.strip().replace("-", "_").lower()
@@ -175,7 +175,7 @@ def map_difficulty(levels: pd.Series) -> pd.Series:
 
 def seconds_to_minutes(seconds: pd.Series) -> pd.Series:
     """estimatedLearningTime (seconds) -> whole minutes, at least 1; <= 0, unreadable or above
-    the v2 maximum -> missing (decisions #8)."""
+    the v2 maximum -> missing (docs: COURSERA-07, D-08)."""
     secs = _numbers(seconds)
     minutes = np.floor(secs / 60.0 + 0.5).clip(lower=1)
     minutes = minutes.where((secs > 0) & (minutes <= MAX_DURATION_MINUTES))
@@ -203,7 +203,7 @@ def _partner_sources(partners: pd.Series) -> list[list[dict[str, str]]]:
                 if isinstance(logo, str) and logo.strip():
                     source["logoUrl"] = logo.strip()
                 sources.append(source)
-        out.append(sources or [dict(DEFAULT_SOURCE)])  # every partner; none -> Coursera (#7)
+        out.append(sources or [dict(DEFAULT_SOURCE)])  # every partner; none -> Coursera (docs: D-07)
     return out
 
 
@@ -213,7 +213,7 @@ def _first_launch_url(programs: pd.Series) -> pd.Series:
 
 
 def _extra(raw: pd.DataFrame) -> list[dict[str, Any]]:
-    """Values with no v2 field, kept in state (decisions #1), incl. any archived/retired flag (#6)."""
+    """Values with no v2 field, kept in state (docs: D-01), incl. any archived/retired flag (docs: D-06)."""
     keys = ("contentId", "slug", "lastUpdatedAt", "subtitleLanguageCodes", *ARCHIVE_FLAG_FIELDS)
     columns = {k: raw[k].tolist() for k in keys if k in raw.columns}
     instructors = _field(raw, "instructors").tolist()
@@ -268,7 +268,7 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
             "contentType": map_content_types(content_type_raw),
             "difficultyLevel": map_difficulty(_field(raw, "difficultyLevel")),
             "mobileLaunchUrl": _na_series(raw.index),  # Coursera has none; v2 falls back to launchUrl
-            "_status": "keep",  # Coursera never archives (decisions #6)
+            "_status": "keep",  # Coursera never archives (docs: COURSERA-15, D-06)
             "_tags": [[] for _ in range(len(raw))],
             "_skills": _na_series(raw.index),
             "_extra": _extra(raw),
@@ -322,7 +322,7 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     course = (content_type + "~" + content_id).where(content_type.notna() & content_id.notna(), None)
 
     # learnerMail = externalId; `email` only when externalId is missing (it holds the e-mail
-    # when no external id was set at invitation, providers.md 2.4). A non-e-mail externalId
+    # when no external id was set at invitation, docs/providers/coursera.md: Statistics). A non-e-mail externalId
     # is quarantined rather than silently swapped.
     mail = _clean_text(_field(raw, "externalId")).fillna(_clean_text(_field(raw, "email")))
     mail = mail.str.lower().where(mail.notna(), None)
@@ -344,7 +344,7 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
 
 _STATS_TEXT = ("id", "externalId", "email", "contentId", "contentType")
 _STATS_NUMBERS = ("overallProgress", "approxTotalCourseHrs")
-_STATS_DATES = ("enrolledAt", "lastActivityAt", "completedAt")  # epoch ms (decisions #3)
+_STATS_DATES = ("enrolledAt", "lastActivityAt", "completedAt")  # epoch ms (docs: COURSERA-26)
 
 
 def _stats_result(
@@ -368,7 +368,7 @@ def _stats_result(
     index = course.index
     clamped = overall.clip(0, 100)
     n_clamped = int((completed.eq(False) & overall.notna() & clamped.ne(overall)).sum())
-    if n_clamped:  # decisions #12: clamp and report
+    if n_clamped:  # clamp and report (docs: COURSERA-22, D-12)
         skipped["progress_clamped"] = n_clamped
     progress = pd.Series(np.where(completed, 100.0, np.where(overall.isna(), 50.0, np.floor(clamped + 0.5))), index=index)
 
@@ -378,7 +378,7 @@ def _stats_result(
     last = dates["lastActivityAt"]
     now = pd.Timestamp(ctx.now) if ctx.now is not None else pd.Timestamp.now(tz="UTC")
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
-    # decisions #3: lastActivityAt, else Coursera's completedAt, else now; only when isCompleted.
+    # lastActivityAt, else Coursera's completedAt, else now; only when isCompleted (docs: D-03).
     completed_at = last.fillna(dates["completedAt"]).fillna(now).where(completed)
 
     stats = pd.DataFrame(

@@ -26,7 +26,7 @@ class Paging(_Tolerant):
 
 
 class Envelope(_Tolerant):
-    """`{"elements": [...], "paging": {...}, "linked": {}}` (samples 6.6-6.8)."""
+    """`{"elements": [...], "paging": {...}, "linked": {}}` (docs/providers/coursera.md: Paging)."""
 
     elements: list[Any] = Field(default_factory=list)  # validated one by one, see validate_records
     paging: Paging = Field(default_factory=Paging)
@@ -61,7 +61,7 @@ class RawSkill(_Tolerant):
 
 class RawDefinition(_Tolerant):
     skills: list[RawSkill] | None = None
-    estimatedLearningTime: Number | None = None  # seconds (decisions #8)
+    estimatedLearningTime: Number | None = None  # seconds (docs: D-08)
     promoPhoto: str | None = None
 
 
@@ -71,7 +71,7 @@ class RawExtraMetadata(_Tolerant):
 
 
 class RawContent(_Tolerant):
-    """One element of `/contents` (sample 6.7)."""
+    """One element of `/contents` (docs/providers/coursera.md: Catalog)."""
 
     id: str | None = None
     contentId: str | None = None
@@ -89,7 +89,7 @@ Timestamp = int | float | datetime | str  # epoch ms; some fixtures use ISO stri
 
 
 class RawEnrollment(_Tolerant):
-    """One element of `/enrollmentReports` (sample 6.8)."""
+    """One element of `/enrollmentReports` (docs/providers/coursera.md: Statistics)."""
 
     id: str | None = None
     externalId: str | None = None

@@ -1,7 +1,7 @@
 """Coursera constants: endpoints, paging, schedules, and the value tables the mapping uses.
 
-Sources: /work/shared/api/providers.md section 2 and samples 6.5-6.9; rule book
-/work/shared/spec/sources/coursera.txt; decisions.md #3 #5 #6 #7 #8.
+Sources: docs/providers/coursera.md (the API) and docs/rules/coursera.md (the rules,
+read through docs: D-03, D-05, D-06, D-07, D-08).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ KEY = "coursera"
 DISPLAY_NAME = "Coursera"
 
 # --- endpoints (relative to ProviderSettings.base_url; docs/providers/coursera.md) ----------
-# Current generation: client_credentials with HTTP Basic key:secret (providers.md 2.2), on the
+# Current generation: client_credentials with HTTP Basic key:secret (docs/providers/coursera.md: Token), on the
 # API host itself (https://api.coursera.com). CourseraSettings.token_url overrides it.
 CLIENT_CREDENTIALS_TOKEN_PATH = "/oauth2/client_credentials/token"
 # Legacy generation: refresh_token grant (form body with client_id/client_secret) on the
@@ -33,13 +33,13 @@ CATALOG_STREAM = "contents"
 STATS_STREAM = "enrollmentReports"
 DEFAULT_PAGE_SIZE = 100
 MIN_PAGE_SIZE = 1
-MAX_PAGE_SIZE = 1000  # one public client clamps to 1..1000 (providers.md 2.3)
+MAX_PAGE_SIZE = 1000  # one public client clamps to 1..1000 (docs/providers/coursera.md: Paging)
 
 # --- tokens ------------------------------------------------------------------------------
-ACCESS_TOKEN_DEFAULT_TTL = 1799  # seconds (sample 6.5)
-TOKEN_RENEW_MARGIN_SECONDS = 60  # clients renew about a minute before expiry (providers.md 2.2)
+ACCESS_TOKEN_DEFAULT_TTL = 1799  # seconds (docs/providers/coursera.md: Token)
+TOKEN_RENEW_MARGIN_SECONDS = 60  # clients renew about a minute before expiry (docs/providers/coursera.md: Token)
 
-# --- schedules (rule book: 8:45 and 9:00 Central European Time) --------------------------
+# --- schedules (docs: COURSERA-01: 8:45 and 9:00 Central European Time) ---------------------
 CONTENT_CRON = "45 8 * * *"
 STATS_CRON = "0 9 * * *"
 
@@ -71,7 +71,7 @@ DIFFICULTY_LEVELS: dict[str, str] = {
 }
 
 # Fields some payloads use to say a content is archived/retired. Coursera never archives
-# in 360Learning (decisions #6), so they only travel in `_extra`.
+# in 360Learning (docs: COURSERA-15, D-06), so they only travel in `_extra`.
 ARCHIVE_FLAG_FIELDS = ("isArchived", "archived", "isRetired", "retired", "status", "deletedAt")
 
-DEFAULT_SOURCE = {"name": "Coursera"}  # when a content has no partner (decisions #7)
+DEFAULT_SOURCE = {"name": "Coursera"}  # when a content has no partner (docs: COURSERA-12, D-07)

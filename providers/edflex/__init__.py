@@ -1,4 +1,4 @@
-"""Edflex provider: Connect API client, raw models and mapping rules (edflex.txt)."""
+"""Edflex provider: Connect API client, raw models and mapping rules (docs/rules/edflex.md)."""
 
 from __future__ import annotations
 

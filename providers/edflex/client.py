@@ -173,7 +173,7 @@ class EdflexClient:
 
 def _envelope(response: httpx.Response, url: str) -> ListEnvelope:
     body = json_body(response)
-    # Edflex may answer 200 with a JSON:API `errors` array and no data (providers.md §3.5).
+    # Edflex may answer 200 with a JSON:API `errors` array and no data (docs/providers/edflex.md: Errors).
     if isinstance(body, dict) and body.get("errors") and "data" not in body:
         code, message = error_code_and_message(response)
         raise ApiError(response.status_code, code, message, "GET", url)
@@ -200,7 +200,7 @@ def _resources_page(envelope: ListEnvelope, next_token: str | None) -> Page:
 
 
 def _window_params(window: DateWindow) -> dict[str, str]:
-    """Half-open [since, until) → Edflex's inclusive filter[from]/filter[to] (ASSUMED, §3.4)."""
+    """Half-open [since, until) → Edflex's inclusive filter[from]/filter[to] (ASSUMED, docs/providers/edflex.md: Statistics)."""
     params: dict[str, str] = {}
     if window.since is not None:
         params["filter[from]"] = _day(window.since).isoformat()

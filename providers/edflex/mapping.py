@@ -1,4 +1,4 @@
-"""Edflex rules (spec/sources/edflex.txt, decisions.md #8 #9 #12) as pure, vectorised pandas.
+"""Edflex rules (docs/rules/edflex.md; docs: D-08, D-09, D-12) as pure, vectorised pandas.
 
 Input: the flat records of `providers.edflex.models` (RESOURCE_RECORD_KEYS / STATISTIC_RECORD_KEYS)
 as a DataFrame that may miss whole columns and hold values of any JSON type. Output: the column
@@ -33,7 +33,7 @@ from providers.edflex.settings import (
     SUPPORTED_TYPES,
 )
 
-# 360Learning API v2 ExternalCourseDTO.defaultLang enum (360learning-v2.md §2.1).
+# 360Learning API v2 ExternalCourseDTO.defaultLang enum (docs/lms360.md: Conventions).
 V2_LANGUAGES = frozenset(
     "bg cs da de el en es fi fr hr ht_HT hu id it ja kar_MM ko lt mh_MH nl nl_BE no pl pt ro ru rw_RW "
     "sk sl so_SO sv sw_KE th ti_ET tr uk zh am_ET bn bs ca cy en_CA en_GB es_AR es_MX et fr_CA gu "
@@ -178,7 +178,7 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
     type_text = _text(_column(raw, "type"))
     content_type = _key(type_text).map(SUPPORTED_TYPES)
     status_key = _key(_column(raw, "status"))
-    # Rule: coming soon / open all year / opened are synced; no status is synced too (#9).
+    # Rule: coming soon / open all year / opened are synced; no status is synced too (docs: EDFLEX-03, D-09).
     keep = status_key.isna() | status_key.isin(KEEP_STATUSES)
 
     no_id = ext.isna()
@@ -254,7 +254,7 @@ def _courses(
             "launchUrl": launch,
             "defaultLang": default_lang,
             "subjects": subjects,
-            # Rule: creator name and platform name both become sources (#9).
+            # Rule: creator name and platform name both become sources (docs: EDFLEX-12, D-09).
             # v2 requires sources; with neither creator nor platform, Edflex itself is the source.
             "sources": [[{"name": n} for n in dict.fromkeys(x for x in pair if x)] or [{"name": "Edflex"}] for pair in zip(creators, platforms)],
             "description": description,
@@ -286,7 +286,7 @@ def _description(description: pd.Series, syllabus: pd.Series) -> pd.Series:
 
 
 def _duration_minutes(s: pd.Series) -> pd.Series:
-    """Rule: duration in whole minutes, 1..100000 (#8); zero, negative or unreadable → NA."""
+    """Rule: duration in whole minutes, 1..100000 (docs: EDFLEX-13, D-08); zero, negative or unreadable → NA."""
     seconds = _duration_seconds(s)
     minutes = np.floor(seconds / 60.0 + 0.5).clip(lower=1, upper=DURATION_MAX_MINUTES)
     return minutes.where(seconds > 0).astype("Int64")
@@ -324,14 +324,14 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     email_by_code = _text(email_cells).fillna("").astype(str).str.lower()
     status_codes, status_cells = _distinct(col("status"))
     status_by_code = _key(status_cells)
-    # Rule: 100 when completed, 50 when "in progress" / in_progress (#9), 0 otherwise.
+    # Rule: 100 when completed, 50 when "in progress" / in_progress (docs: EDFLEX-20, D-09), 0 otherwise.
     progress = status_by_code.map(PROGRESS_BY_STATUS).fillna(0).astype(float).to_numpy()[status_codes]
     clamped = (progress < 0) | (progress > 100)
     completed = status_by_code.eq("completed").to_numpy(bool)[status_codes]
 
     first = _dates(raw, "firstActivityAt")
     last_raw = _dates(raw, "lastActivityAt")
-    # Completion = the provider's completion date, else the last activity (#2); only for "completed".
+    # Completion = the provider's completion date, else the last activity (docs: D-02); only for "completed".
     completed_at = _dates(raw, "completedAt").fillna(last_raw).where(completed)
     last = last_raw.fillna(completed_at).fillna(first)
 
@@ -356,7 +356,7 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
             "completed_at": completed_at.array[good],
         }
     )[list(STAT_COLUMNS)]
-    # Rule #12: progress outside 0..100 is clamped and reported (never quarantined).
+    # Rule: progress outside 0..100 is clamped and reported, never quarantined (docs: EDFLEX-25, D-12).
     return StatsResult(stats=stats, quarantine=quarantine, skipped={"progress_clamped": int(clamped[good].sum())})
 
 
@@ -382,7 +382,7 @@ def _stats_quarantine(
     return _frame(
         [
             _quarantine(qid, where(no_course), "resourceId", "missing course id"),
-            # Rule: a row without a learner e-mail is quarantined (#12); the e-mail is never echoed.
+            # Rule: a row without a learner e-mail is quarantined (docs: EDFLEX-24, D-12); the e-mail is never echoed.
             _quarantine(qid, where(no_email), "userEmail", "missing learner email"),
             _quarantine(qid, where(bad_email), "userEmail", "invalid learner email"),
             _quarantine(qid, where(no_date), "lastActivityAt", "no activity date"),

@@ -1,4 +1,4 @@
-"""Raw Edflex Connect API models (providers.md §3, samples 6.10-6.14) and record flattening.
+"""Raw Edflex Connect API models (docs/providers/edflex.md) and record flattening.
 
 The models are deliberately tolerant: every attribute is optional, unknown fields are kept,
 and a record that still fails validation is flattened from the raw dict instead. Deciding
@@ -180,7 +180,7 @@ def resource_record(raw: Any) -> dict[str, Any]:
         "syllabus": attrs.get("syllabus"),
         "language": attrs.get("language"),
         "type": attrs.get("type"),
-        # the rule book says "level", the Connect API says "difficulty"
+        # 360Learning's help page says "level", the Connect API says "difficulty"
         "difficulty": difficulty if difficulty is not None else attrs.get("level"),
         "duration": attrs.get("duration"),
         "status": attrs.get("status"),

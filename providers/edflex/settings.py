@@ -1,4 +1,4 @@
-"""Edflex constants: endpoints, paging, rule vocabularies and schedules (providers.md §3)."""
+"""Edflex constants: endpoints, paging, rule vocabularies and schedules (docs/providers/edflex.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 TOKEN_PATH = "/connect/v1/auth/token"
 RESOURCES_PATH = "/connect/v1/resources"
 CATALOGS_PATH = "/connect/v1/catalogs"
-STATISTICS_PATH = "/connect/v1/statistics"  # ASSUMED endpoint (providers.md §3.4)
+STATISTICS_PATH = "/connect/v1/statistics"  # ASSUMED endpoint (docs/providers/edflex.md: Statistics)
 
 CATALOG_STREAM = "resources"
 STATS_STREAM = "statistics"
@@ -15,7 +15,7 @@ DEFAULT_PAGE_SIZE = 50  # Edflex's default page[size]; the client sends Provider
 TOKEN_REFRESH_MARGIN_SECONDS = 30.0  # Edflex's own plugin drops the token 30 s early
 DEFAULT_TOKEN_TTL_SECONDS = 3600.0  # when the token answer carries no expires_in
 
-# Rule vocabularies (edflex.txt + decisions.md #9).
+# Rule vocabularies (docs: EDFLEX-02, EDFLEX-03, EDFLEX-11, EDFLEX-20, D-09).
 SUPPORTED_TYPES = {"article": "article", "mooc": "mooc", "podcast": "podcast", "video": "video"}
 KEEP_STATUSES = frozenset({"coming soon", "open all year", "opened"})
 DIFFICULTY_LEVELS = {
@@ -28,13 +28,13 @@ DIFFICULTY_LEVELS = {
     "2 intermediate": "intermediate",
     "3": "advanced",
     "advanced": "advanced",
-    "advancd": "advanced",  # the rule book's own spelling
+    "advancd": "advanced",  # the help page's own spelling
     "3 advanced": "advanced",
     "3 advancd": "advanced",
 }
 PROGRESS_BY_STATUS = {"completed": 100, "in progress": 50}  # anything else: 0
 
-# Schedules (edflex.txt: content 8:00, statistics 8:20, Central European Time).
+# Schedules (docs: EDFLEX-01: content 8:00, statistics 8:20, Central European Time).
 CONTENT_CRON = "0 8 * * *"
 STATS_CRON = "20 8 * * *"
 TIMEZONE = "Europe/Paris"

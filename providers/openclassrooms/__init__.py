@@ -1,4 +1,4 @@
-"""OpenClassrooms provider (B2B partner API, shape ASSUMED in providers.md 4.2).
+"""OpenClassrooms provider (B2B partner API, shape ASSUMED: docs/providers/openclassrooms.md).
 
 One catalog stream ("courses"); learner progress for stats. Schedules (Europe/Paris): catalog
 09:30, stats 09:45 — after Udemy 07:30/07:45, Edflex 08:00/08:20 and Coursera 08:45/09:00, so

@@ -1,7 +1,7 @@
 """OpenClassrooms rules: raw catalog/progress rows (DataFrame) -> v2 course rows / stat rows.
 
-Pure and vectorised. Rules come from /work/shared/spec/sources/openclassrooms.txt and
-decisions.md #8 (duration hours -> minutes), #10 (closed-never-synced is the engine's job), #12
+Pure and vectorised. Rules: docs/rules/openclassrooms.md, read through
+docs: D-08 (duration hours -> minutes), D-10 (closed-never-synced is the engine's job), D-12
 (progress clamped and reported, no e-mail -> quarantine). Column names are the Python names of
 `models.RawCourse` / `models.RawProgress`; wire-named columns are accepted too.
 """
@@ -131,7 +131,7 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
 
     course_lang = _language(df["language"])
     hours = _numbers(df["duration_hours"])
-    minutes = (hours * 60).round().clip(lower=1)  # decisions #8: hours -> whole minutes, at least 1
+    minutes = (hours * 60).round().clip(lower=1)  # hours -> whole minutes, at least 1 (docs: OC-09, D-08)
     minutes = minutes.where((hours > 0) & (minutes <= oc.MAX_DURATION_MINUTES))
     difficulty_raw = _strings(df["difficulty"])
     difficulty = difficulty_raw.fillna("").astype(str).str.strip().str.lower().map(oc.DIFFICULTY_LEVELS)

@@ -1,6 +1,6 @@
 """The OpenClassrooms wire shape: pydantic models for every body, and the Range paging headers.
 
-The B2B API is not public (providers.md 4.2 ASSUMED it, samples 6.15-6.16): this module and the
+The B2B API is not public (docs/providers/openclassrooms.md ASSUMES its shape): this module and the
 paths in `settings.py` are the only places that know wire names, so a real tenant's shape is a
 change here. Records are read *tolerantly*: every field optional, extra fields kept, and each is
 dumped under a stable Python name (`title`, `image_url`, `duration_hours`...), so the mapping never
@@ -26,7 +26,7 @@ class _Tolerant(BaseModel):
 
 # --- records -------------------------------------------------------------------------------------
 class RawCourse(_Tolerant):
-    """One catalog item (sample 6.15)."""
+    """One catalog item (docs/providers/openclassrooms.md: Catalog)."""
 
     id: Identifier | None = None
     title: str | None = None
@@ -41,7 +41,7 @@ class RawCourse(_Tolerant):
 
 
 class RawProgress(_Tolerant):
-    """One learner x course progress row (sample 6.16).
+    """One learner x course progress row (docs/providers/openclassrooms.md: Progress).
 
     `timeSpent` is OpenClassrooms' *theoretical* time in minutes: the course's theoretical
     duration already multiplied by the progress (sample: 10 h course, 65 % -> 390 min).
@@ -102,7 +102,7 @@ def canonical_frame(raw: pd.DataFrame, model: type[BaseModel]) -> pd.DataFrame:
     return df
 
 
-# --- Range paging (providers.md 4.1: `Range: items=a-b` -> 206 `Content-Range: items a-b/total`) --
+# --- Range paging: `Range: items=a-b` -> 206 `Content-Range` (docs/providers/openclassrooms.md: Paging)
 _CONTENT_RANGE = re.compile(r"^\s*items\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$")
 _RANGE = re.compile(r"^\s*items=(\d+)-(\d+)\s*$")
 

@@ -1,7 +1,7 @@
 """OpenClassrooms constants: endpoints, paging, tokens, schedules and the value tables of the mapping.
 
-Sources: /work/shared/api/providers.md section 4 (the B2B shape is ASSUMED there) and samples
-6.15-6.16; rule book /work/shared/spec/sources/openclassrooms.txt; decisions.md #8, #10.
+Sources: docs/providers/openclassrooms.md (the B2B shape is ASSUMED there) and
+docs/rules/openclassrooms.md (the rules, read through docs: D-08, D-10).
 The wire shape lives here (paths) and in `models.py` (field names, Range headers) only.
 """
 
@@ -12,11 +12,11 @@ DISPLAY_NAME = "OpenClassrooms"
 PRODUCTION_BASE_URL = "https://api.openclassrooms.com"
 
 # --- endpoints (relative to ProviderSettings.base_url; {partner_id} = ProviderSettings.org_id) ---
-TOKEN_PATH = "/oauth2/token"  # client_credentials + HTTP Basic client auth (providers.md 4.2)
+TOKEN_PATH = "/oauth2/token"  # client_credentials + HTTP Basic client auth (docs/providers/openclassrooms.md: Token)
 CATALOG_PATH = "/partners/{partner_id}/courses"
 PROGRESS_PATH = "/partners/{partner_id}/learners/progress"  # ?from=YYYY-MM-DD&to=YYYY-MM-DD (inclusive)
 
-# --- paging: `Range: items=a-b` -> 206 + `Content-Range: items a-b/total` (providers.md 4.1) ---
+# --- paging: `Range: items=a-b` -> 206 + `Content-Range` (docs/providers/openclassrooms.md: Paging)
 CATALOG_STREAM = "courses"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000  # the sandbox serves at most this many items per range
@@ -31,7 +31,7 @@ CONTENT_CRON = "30 9 * * *"
 STATS_CRON = "45 9 * * *"
 
 # --- value tables -------------------------------------------------------------------------------
-# Rule book: every status other than these archives the course. Keys are normalised
+# Every status other than these archives the course (docs: OC-04). Keys are normalised
 # (lower-case, "_" and spaces read as "-").
 KEEP_STATUSES = frozenset({"active", "coming-soon", "pre-registration"})
 
@@ -51,6 +51,6 @@ DIFFICULTY_LEVELS: dict[str, str] = {
 
 SOURCE = {"name": DISPLAY_NAME}
 CONTENT_TYPE = "course"  # every OpenClassrooms item is a course
-MAX_DURATION_MINUTES = 100_000  # v2 duration bound (360learning-v2.md 4.2)
+MAX_DURATION_MINUTES = 100_000  # v2 duration bound (docs/lms360.md: External courses)
 # A theoretical time above this (about two years) is a feed error, not a learner: not sent.
 MAX_TIME_SPENT_MINUTES = 1_000_000

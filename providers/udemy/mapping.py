@@ -1,4 +1,4 @@
-"""Udemy rules (spec/sources/udemy.txt + decisions.md #1, #8, #11, #12) as pure pandas.
+"""Udemy rules (docs/rules/udemy.md; docs: D-01, D-08, D-11, D-12) as pure pandas.
 
 `map_catalog` turns raw course / learning-path records into v2 ExternalCourse rows plus engine
 metadata; `map_stats` turns user-course-activity rows into STAT_COLUMNS. Raw frames may miss
@@ -69,7 +69,7 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
 
 
 def _course_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
-    """Rule table "Udemy courses synchronization"."""
+    """Courses (docs: UDEMY-02..UDEMY-13)."""
     ids = _ids(_column(raw, "id"))
     title = _text(_column(raw, "title"))
     categories = _str_lists(_col(raw, "categories"))
@@ -88,7 +88,7 @@ def _course_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
 
 
 def _learning_path_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
-    """Rule table "Udemy learning paths synchronization" + decisions #11 (namespaced ids)."""
+    """Learning paths (docs: UDEMY-14..UDEMY-21; namespaced ids: docs: UDEMY-15, D-11)."""
     ids = K.LEARNING_PATH_ID_PREFIX + _ids(_column(raw, "id"))
     title = _text(_column(raw, "title"))
     categories = _str_lists(_col(raw, "categories"))
@@ -111,7 +111,7 @@ def _learning_path_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
 def _base_frame(
     raw: pd.DataFrame, ids: pd.Series, name: pd.Series, ctx: MappingContext, categories: pd.Series
 ) -> pd.DataFrame:
-    """Columns both streams share: identity, launch URL, subjects/tags (decisions #1), source."""
+    """Columns both streams share: identity, launch URL, subjects/tags (docs: UDEMY-10, D-01), source."""
     out = pd.DataFrame(index=raw.index)
     out["externalId"] = ids
     out["name"] = name
@@ -131,7 +131,7 @@ def _base_frame(
 
 
 def _ignored(out: pd.DataFrame, raw: pd.DataFrame, stream: str) -> pd.DataFrame:
-    """Only public learning paths are synced (rule book); a private one is left alone."""
+    """Only public learning paths are synced (docs: UDEMY-14); a private one is left alone."""
     if stream != "learning_paths":
         return pd.DataFrame({"external_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
     private = _flag(_col(raw, "is_private_path")) | _flag(_col(raw, "is_private"))
@@ -157,7 +157,7 @@ def _required_fields_quarantine(out: pd.DataFrame) -> pd.DataFrame:
 
 @without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
-    """Rule table "Statistics synchronization" + decisions #11 (completion date wins) and #12."""
+    """Statistics (docs: UDEMY-25..UDEMY-33; completion date wins: docs: D-11; bad values: docs: D-12)."""
     raw = raw.reset_index(drop=True)
     if _typed_activity(raw):
         return _map_stats_typed(raw)
@@ -375,7 +375,7 @@ def _round(num: pd.Series) -> pd.Series:
 
 
 def _minutes(s: pd.Series) -> pd.Series:
-    """decisions #8: minutes as an int in 1..100000, or missing (0 and negatives are unknown)."""
+    """Minutes as an int in 1..100000 (docs: UDEMY-07, D-08), or missing (0 and negatives are unknown)."""
     num = _number(s)
     return _round(num).clip(1, MAX_DURATION).where(num > 0).astype("Int64")
 
@@ -476,7 +476,7 @@ def _image_area(name: str) -> float:
 
 
 def _largest_of(sizes: pd.DataFrame) -> pd.Series:
-    """Per row, the URL in the largest-area column that holds one (decisions #11)."""
+    """Per row, the URL in the largest-area column that holds one (docs: UDEMY-06, D-11)."""
     if sizes.shape[1] == 0:
         return pd.Series(None, index=sizes.index, dtype=object)
     ordered = sorted(sizes.columns, key=lambda c: _image_area(str(c)), reverse=True)

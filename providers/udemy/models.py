@@ -1,4 +1,4 @@
-"""Pydantic raw models of Udemy Business REST payloads (providers.md 1.3-1.5, samples 6.1-6.3).
+"""Pydantic raw models of Udemy Business REST payloads (docs/providers/udemy.md).
 
 Tolerant by design: every field is optional and unknown fields are kept, because the API adds
 fields freely. The page envelope is strict (without `results` the page is unusable); records

@@ -1,10 +1,10 @@
-"""Udemy Business constants: endpoints, paging, schedules, language table (providers.md section 1)."""
+"""Udemy Business constants: endpoints, paging, schedules, language table (docs/providers/udemy.md)."""
 
 from __future__ import annotations
 
 from lms360.models import COURSE_LANGS
 
-# REST paths under {base_url}; base_url is https://<account>.udemy.com (providers.md 1.1).
+# REST paths under {base_url}; base_url is https://<account>.udemy.com (docs/providers/udemy.md: Host and authentication).
 API_ROOT = "/api-2.0/organizations/{org_id}"
 CATALOG_PATHS = {
     "courses": "/courses/list/",
@@ -12,7 +12,7 @@ CATALOG_PATHS = {
 }
 ACTIVITY_PATH = "/analytics/user-course-activity/"
 
-# Field selectors real clients send (providers.md 1.3, 1.4, 1.5).
+# Field selectors real clients send (docs/providers/udemy.md: Catalog, Statistics).
 CATALOG_FIELDS = {
     "courses": {"fields[course]": "@all"},
     "learning_paths": {
@@ -26,14 +26,14 @@ ACTIVITY_FIELDS = {"fields[aggregate_organization_user_course_activity]": "@all"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000  # analytics clients use 1000; the real maximum is undocumented
 
-# Schedules (rule book: 7:30 content, 7:45 stats, Central European Time).
+# Schedules (docs: UDEMY-24: 7:30 content, 7:45 stats, Central European Time).
 CONTENT_CRON = "30 7 * * *"
 STATS_CRON = "45 7 * * *"
 
 SOURCE_NAME = "Udemy"
-LEARNING_PATH_ID_PREFIX = "learning-path-"  # decisions #11: never collides with numeric course ids
+LEARNING_PATH_ID_PREFIX = "learning-path-"  # never collides with numeric course ids (docs: UDEMY-15, D-11)
 LEARNING_PATH_NAME_PREFIX = "[Learning Path] "
-LEARNING_PATH_LANG = "en"  # rule book: Udemy returns no language for paths
+LEARNING_PATH_LANG = "en"  # Udemy returns no language for paths (docs: UDEMY-18)
 ANONYMIZED_USER = "anonymized user"  # compared lower-cased
 
 # The v2 course language enum lives with the other 360Learning contract types.

@@ -1,6 +1,6 @@
-"""Coursera for Business sandbox: the HTTP contract of providers.md section 2 + samples 6.5-6.9.
+"""Coursera for Business sandbox: the HTTP contract of docs/providers/coursera.md.
 
-Auth, both generations (providers.md 2.2):
+Auth, both generations (docs/providers/coursera.md):
 - `POST /oauth2/client_credentials/token`, Basic key:secret, `grant_type=client_credentials`.
 - `POST /oauth2/v1/token` (legacy accounts host), form `grant_type=refresh_token` + client_id,
   client_secret, refresh_token. The refresh token lives `refresh_token_ttl_seconds` (2 weeks)
@@ -8,7 +8,7 @@ Auth, both generations (providers.md 2.2):
   400 `invalid_grant` until a human redoes the browser step (`auth.reissue_refresh_token()`).
 - Access tokens live `access_token_ttl_seconds` (1800 s); an expired/unknown one -> 401.
 Data: `GET /ent/api/businesses.v1/{orgId}/programs|contents|enrollmentReports`, `start`/`limit`
-paging with `paging.next` = next offset as a string. Errors: `{"errorCode", "details"}` (6.9).
+paging with `paging.next` = next offset as a string. Errors: `{"errorCode", "details"}`.
 Data faults (`sandboxes/data_faults.py`): `config.data_faults`, `app.state.data_faults`,
 `/_sandbox/data-faults`; streams "contents" (catalog) and "enrollmentReports" (stats), fields in
 `DATA_FAULT_STREAMS`. `repeat_page_token` is the older permanent paging loop, kept for tests.

@@ -1,4 +1,4 @@
-"""Deterministic Coursera data: programs, contents (sample 6.7) and enrollment reports (6.8).
+"""Deterministic Coursera data: programs, contents and enrollment reports (docs/providers/coursera.md).
 
 `generate(seed, ...)` gives the same data for the same arguments (no wall clock, own RNG) and
 stays fast at 50,000 contents. `CourseraStore` holds the live data a sandbox serves; tests
@@ -94,7 +94,7 @@ def _content(rng: random.Random, i: int, programs: list[dict[str, Any]]) -> dict
     definition["skills"] = [{"skillName": s, "skillId": s.lower().replace(" ", "-")} for s in rng.sample(_SKILLS, k=rng.randrange(0, 4))]
     record["extraMetadata"] = {"typeName": f"{ctype[0].lower()}{ctype[1:]}Metadata", "definition": definition}
     if rng.random() < 0.01:
-        record["isArchived"] = True  # ASSUMED flag: Coursera-side archiving, never mirrored (#6)
+        record["isArchived"] = True  # ASSUMED flag: Coursera-side archiving, never mirrored (docs: D-06)
     for p in chosen:
         p["contentIds"].append({"contentId": content_id, "contentType": ctype})
     return record

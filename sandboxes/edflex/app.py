@@ -1,10 +1,10 @@
-"""Edflex Connect API sandbox (providers.md §3, samples 6.10-6.14), wrapped with fault injection.
+"""Edflex Connect API sandbox (docs/providers/edflex.md), wrapped with fault injection.
 
 Routes: POST /connect/v1/auth/token (form, client credentials), GET /connect/v1/resources
 (page[number]/page[size], filter[language|type|categoryId|contentIds]), GET /connect/v1/catalogs,
 GET /connect/v1/catalogs/{id}/categories, GET /connect/v1/statistics (ASSUMED: filter[from]/
 filter[to] inclusive days on the activity date), GET /_sandbox/state. Errors use the JSON:API
-`errors` array (6.13); too many requests → 429 with Retry-After (ASSUMED).
+`errors` array; too many requests → 429 with Retry-After (ASSUMED).
 Data faults (`sandboxes/data_faults.py`): `config.data_faults`, `app.state.data_faults`,
 `/_sandbox/data-faults`; streams "resources" (catalog) and "statistics" (stats), fields in
 `DATA_FAULT_STREAMS`. `bad_record_ratio` (generation time) and `loop_next_link` (a permanent
@@ -54,7 +54,7 @@ class EdflexSandboxConfig:
     data_faults: dict[str, Any] = field(default_factory=dict)  # kind -> count | rate | {...} (data_faults.py)
 
 
-_SYNCED_TYPES = {"article", "mooc", "podcast", "video"}  # what the connector syncs (edflex.txt)
+_SYNCED_TYPES = {"article", "mooc", "podcast", "video"}  # what the connector syncs (docs: EDFLEX-02)
 _OPEN_STATUSES = {"coming soon", "open all year", "opened"}  # other statuses archive: fields unchecked
 
 

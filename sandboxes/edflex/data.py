@@ -1,4 +1,4 @@
-"""Deterministic Edflex data: resources (JSON:API objects as in sample 6.11) and statistics (6.14).
+"""Deterministic Edflex data: resources (JSON:API objects) and statistics (docs/providers/edflex.md).
 
 Same seed and sizes → same data. The variety is deliberate: every content type Edflex documents,
 languages the 360Learning enum lacks or spells differently, missing optional attributes, closed
@@ -127,7 +127,7 @@ def make_statistic(
         "userEmail": email,
         "resourceId": rng.choice(resource_ids) if resource_ids else "r-unknown",
         "status": status,
-        # Edflex sends ISO-8601 or seconds (providers.md §3.4): both occur.
+        # Edflex sends ISO-8601 or seconds (docs/providers/edflex.md: Statistics): both occur.
         "timeSpent": _iso_duration(spent // 60) if rng.random() < 0.7 else spent,
         "firstActivityAt": _iso(first) if rng.random() < 0.95 else None,
         "lastActivityAt": _iso(last),

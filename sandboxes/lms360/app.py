@@ -1,4 +1,4 @@
-"""FastAPI routes of the 360Learning API v2 sandbox (contract: shared/api/360learning-v2.md).
+"""FastAPI routes of the 360Learning API v2 sandbox (contract: docs/lms360.md).
 
 Every `/api/v2/*` route except the token endpoint passes through `gate`: request counting,
 optional latency, bearer token, `360-api-version: v2.0`, then the per-platform rate limit
@@ -107,7 +107,7 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     config = config or Lms360SandboxConfig()
     store = Lms360Store(config)
     runner = BulkRunner(store)
-    # per-platform budgets of section 2.4 (GET 50/s, writes 10/s); an empty bucket answers 429 at once
+    # per-platform budgets, GET 50/s and writes 10/s (docs/lms360.md: Limits); an empty bucket answers 429 at once
     reads = TokenBucket(config.get_requests_per_second)
     writes = TokenBucket(config.write_requests_per_second)
 
@@ -150,7 +150,7 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
     auth = APIRouter(prefix=API, dependencies=[Depends(count_only)])
     api = APIRouter(prefix=API, dependencies=[Depends(gate)])
 
-    # ---- token (section 1.2) ----------------------------------------------------------
+    # ---- token (docs/lms360.md: Hosts and authentication) ----------------------------------
 
     @auth.post("/oauth2/token")
     async def token(request: Request) -> JSONResponse:
@@ -161,7 +161,7 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
             body = None  # form-encoded or garbage: invalid_request below
         return JSONResponse(store.issue_token(body))
 
-    # ---- integrations (section 3) -----------------------------------------------------
+    # ---- integrations (docs/lms360.md: Integrations) ---------------------------------------
 
     @api.post("/integrations")
     async def create_integration(request: Request) -> JSONResponse:
@@ -216,7 +216,7 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
         handler = validated(ImportExternalStatisticsDTO, lambda dto: store.import_stat(integrationId, dto))
         return accepted(request, runner.submit("importExternalStatistics", items, handler))
 
-    # ---- bulk operations (section 6) --------------------------------------------------
+    # ---- bulk operations (docs/lms360.md: Bulk operations) ---------------------------------
 
     @api.get("/bulk/operations")
     async def list_bulk_operations(request: Request) -> JSONResponse:
@@ -279,7 +279,7 @@ def create_app(config: Lms360SandboxConfig | None = None) -> Any:
             store.set_course_skills(courseId, body.skillIds)
             return Response(status_code=204)
 
-    # ---- tags and skills (section 8) --------------------------------------------------
+    # ---- tags and skills (docs/lms360.md: Tags and skills) ---------------------------------
 
     @api.get("/tags")
     async def list_tags(request: Request) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Asynchronous bulk operations (section 6): pending → queued → running → completed | error.
+"""Asynchronous bulk operations (docs/lms360.md: Bulk operations): pending → queued → running → completed | error.
 
 A submit registers the operation (enforcing the 3-concurrent limit) and starts an asyncio task
 on the server's loop. Items are processed one by one; each yields a success/error result that

@@ -1,4 +1,4 @@
-"""The two error envelopes of API v2 (section 2.5), raised from anywhere in the sandbox."""
+"""The two error envelopes of API v2 (docs/lms360.md: Conventions), raised from anywhere in the sandbox."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Identifier and timestamp formats of API v2 (section 2.1)."""
+"""Identifier and timestamp formats of API v2 (docs/lms360.md: Conventions)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Bracket filters (`field[op]=v`, `field[in][0]=v`) and `Link: <...>; rel="next"` cursor paging.
 
 The `next` token is opaque to clients (base64 JSON) and carries the filters and the cursor,
-as the real API's does (section 2.2); when `next` is present other query params are ignored.
+as the real API's does (docs/lms360.md: Conventions); when `next` is present other query params are ignored.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class Lms360Store:
     # ---- auth -------------------------------------------------------------------------
 
     def issue_token(self, body: Any) -> dict[str, Any]:
-        """POST /oauth2/token with the documented error set (section 1.2)."""
+        """POST /oauth2/token with the documented error set (docs/lms360.md: Hosts and authentication)."""
         if not isinstance(body, dict) or set(body) - _TOKEN_FIELDS:
             raise flat(400, "invalid_request")
         if not all(isinstance(body.get(k), str) and body.get(k) for k in ("grant_type", "client_id", "client_secret")):
@@ -244,7 +244,7 @@ class Lms360Store:
             return _public(integration)
 
     def delete_integration(self, integration_id: str) -> None:
-        """Archive all the integration's courses and make it inactive (section 3.2)."""
+        """Archive all the integration's courses and make it inactive (docs/lms360.md: Integrations)."""
         with self._lock:
             integration = self._integration(integration_id)
             integration["_active"] = False
@@ -287,7 +287,7 @@ class Lms360Store:
             return course_id
 
     def archive_external(self, integration_id: str, external_id: str) -> str:
-        """Bulk archive item (section 4.3); archiving twice is harmless."""
+        """Bulk archive item (docs/lms360.md: Archive and restore); archiving twice is harmless."""
         with self._lock:
             if integration_id not in self._integrations or not self._integrations[integration_id]["_active"]:
                 raise ItemError("integrationNotFound: the integration no longer exists")
@@ -395,7 +395,7 @@ class Lms360Store:
     # ---- statistics -------------------------------------------------------------------
 
     def import_stat(self, integration_id: str, dto: ImportExternalStatisticsDTO) -> str:
-        """Bulk stats item with the attempt semantics of section 5.2; returns the attempt id."""
+        """Bulk stats item with the attempt semantics (docs/lms360.md: Statistics); returns the attempt id."""
         with self._lock:
             if integration_id not in self._integrations or not self._integrations[integration_id]["_active"]:
                 raise ItemError("integrationNotFound: the integration no longer exists")
@@ -491,7 +491,7 @@ class Lms360Store:
     # ---- sharing ----------------------------------------------------------------------
 
     def share(self, shelf: str, add: bool, group_id: str, content_type: str, content_id: str) -> str:
-        """Bulk catalog/library item (section 7); removing something absent is harmless."""
+        """Bulk catalog/library item (docs/lms360.md: Sharing); removing something absent is harmless."""
         with self._lock:
             if group_id not in self._groups:
                 raise ItemError("groupNotFound: group not found")
@@ -666,7 +666,7 @@ class Lms360Store:
     # ---- bulk operations --------------------------------------------------------------
 
     def open_bulk_operation(self, op_type: str) -> str:
-        """Register a pending operation, or 429 when 3 are already executing (section 2.4)."""
+        """Register a pending operation, or 429 when 3 are already executing (docs/lms360.md: Limits)."""
         with self._lock:
             active = sum(1 for op in self._bulk.values() if op["status"] in ACTIVE_BULK_STATUSES)
             if active >= self.config.max_concurrent_bulk_operations:

@@ -1,4 +1,4 @@
-"""FastAPI sandbox of the (ASSUMED) OpenClassrooms B2B API (providers.md 4.2, samples 6.15-6.16).
+"""FastAPI sandbox of the (ASSUMED) OpenClassrooms B2B API (docs/providers/openclassrooms.md).
 
 - `POST /oauth2/token`: client_credentials with HTTP Basic client auth (form or JSON body);
   wrong credentials -> 401 `{"error": "invalid_client", "error_description": ...}` (RFC 6749).

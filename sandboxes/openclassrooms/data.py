@@ -1,6 +1,6 @@
 """Deterministic OpenClassrooms data: catalog courses and learner progress rows, plus the live store.
 
-Records use the wire shape of providers.md samples 6.15-6.16. Same seed, same data. Learners are
+Records use the wire shape of docs/providers/openclassrooms.md. Same seed, same data. Learners are
 learner{i}@example.com (i from 1, matching the 360Learning sandbox users); about 3 % of rows use
 unknown ghost{i}@example.com learners. Optional `bad_ratio` adds malformed records (missing
 title/url/e-mail, out-of-range progress...) for quarantine tests.
@@ -40,7 +40,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def make_course(rng: random.Random, course_id: int) -> dict[str, Any]:
-    """One catalog item (sample 6.15), optional fields sometimes missing."""
+    """One catalog item, optional fields sometimes missing."""
     lang = _pick(rng, _LANGUAGES)
     topic = rng.choice(_TOPICS_FR)
     french = lang in (None, "fr", "fr_CA", "xx", "klingon")
@@ -79,7 +79,7 @@ def _break_course(rng: random.Random, course: dict[str, Any]) -> None:
 
 
 def make_activity(rng: random.Random, email: str, course: dict[str, Any]) -> dict[str, Any]:
-    """One progress row (sample 6.16); timeSpent = theoretical minutes x progress."""
+    """One progress row; timeSpent = theoretical minutes x progress."""
     started = ACTIVITY_END - timedelta(seconds=rng.randint(3600, 180 * 86400))
     last = started + timedelta(seconds=rng.randint(0, int((ACTIVITY_END - started).total_seconds())))
     roll = rng.random()

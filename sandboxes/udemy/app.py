@@ -1,4 +1,4 @@
-"""Udemy Business REST sandbox (providers.md section 1): Basic auth, DRF paging, 429 + Retry-After.
+"""Udemy Business REST sandbox (docs/providers/udemy.md): Basic auth, DRF paging, 429 + Retry-After.
 
 Error bodies use Django REST Framework's `{"detail": ...}` shape, as the real API does.
 Data faults (`sandboxes/data_faults.py`): `config.data_faults`, `app.state.data_faults`,

@@ -1,6 +1,6 @@
 """Deterministic Udemy Business data: courses, learning paths, user-course activity, and the live store.
 
-Shapes follow providers.md samples 6.1-6.3. Same seed and anchor date give the same data.
+Shapes follow docs/providers/udemy.md. Same seed and anchor date give the same data.
 Learners are `learner{i}@example.com` (i from 1) to match the 360Learning sandbox users;
 a few rows use unknown learners (`ghost{i}@example.com`) and removed users ("Anonymized User").
 """
@@ -175,12 +175,12 @@ def _activity(rng: random.Random, course: dict[str, Any], learner: int, end: dat
         enroll = end - timedelta(seconds=rng.randint(0, days * 86_400))
     elif roll < 0.38:
         ratio, completed, last_seen = 100, last, last
-    elif roll < 0.41:  # completed, then the course grew (decisions #11)
+    elif roll < 0.41:  # completed, then the course grew (docs: UDEMY-29, D-11)
         ratio, completed, last_seen = rng.randint(85, 99), last, last
     else:
         ratio, last_seen = rng.randint(1, 99), last
     if start is not None and rng.random() < 0.1:
-        start = None  # the rule book's course_start_date fallback
+        start = None  # the course_start_date fallback (docs: UDEMY-27)
     length = float(course["estimated_content_length"] or 30)
     minutes = round(length * ratio / 100 * rng.uniform(0.6, 1.1), 1)
     return {

@@ -57,6 +57,7 @@ def test_a_wrong_provider_secret_fails_the_run_naming_its_settings(fleet, monkey
 
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("fleet", [OC_CLEAN], indirect=True)
+@pytest.mark.rule("V2-23")
 def test_share_reports_every_refused_item_and_exits_3(fleet):
     assert cli("sync", "content", "-p", "openclassrooms").exit_code == 0
     courses = len(lms(fleet).courses())
@@ -85,6 +86,7 @@ def test_configure_options_are_typed_zero_means_off(fleet):
 
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("fleet", [OC_CLEAN], indirect=True)
+@pytest.mark.rule("RUN-12")
 def test_dry_run_prints_the_item_level_diff_as_a_table_and_as_json(fleet):
     assert cli("sync", "content", "-p", "openclassrooms").exit_code == 0
     oc = provider_store(fleet, "openclassrooms")

@@ -26,6 +26,7 @@ def _fleet(provider: str) -> dict:
 
 @pytest.mark.parametrize("bad", list(BAD), ids=list(BAD))
 @pytest.mark.parametrize("fleet", [_fleet(p) for p in CATALOG], indirect=True, ids=list(CATALOG))
+@pytest.mark.rule("V2-06")
 def test_one_unreadable_value_quarantines_its_record_and_the_rest_of_the_page_syncs(fleet, bad):
     provider = next(name for name in fleet.servers if name != "lms360")
     path, field, _ = CATALOG[provider]
@@ -48,6 +49,7 @@ UDEMY = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 20, "n_activ
 
 @pytest.mark.parametrize("bad", list(BAD), ids=list(BAD))
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("V2-06")
 def test_one_unreadable_value_in_learner_activity_quarantines_only_that_row(fleet, bad):
     run(content_sync(provider="udemy"))
     fleet.app("udemy").state.faults.add(
@@ -60,6 +62,7 @@ def test_one_unreadable_value_in_learner_activity_quarantines_only_that_row(flee
 
 
 @pytest.mark.parametrize("fleet", [{"providers": ["udemy"], "configs": {"udemy": {"n_courses": 5, "n_activities": 0, "n_learning_paths": 0}}}], indirect=True)
+@pytest.mark.rule("V2-05", "V2-07")
 def test_values_a_user_would_call_wrong_are_cleaned_or_quarantined_before_sending(fleet):
     udemy = fleet.app("udemy").state.store
     ids = [c["id"] for c in udemy.courses()]

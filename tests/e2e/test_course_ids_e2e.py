@@ -17,6 +17,7 @@ OPAQUE = {
 
 
 @pytest.mark.parametrize("fleet", [OPAQUE], indirect=True)
+@pytest.mark.rule("V2-22")
 def test_tags_restores_and_sharing_use_the_real_course_ids_when_resource_ids_are_not_them(fleet):
     run(configure_integration(provider="udemy", options={"tags_sync": True}))
     report = run(content_sync(provider="udemy"))

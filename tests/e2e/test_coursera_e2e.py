@@ -1,7 +1,7 @@
 """Coursera end to end: real flows, real HTTP to the sandboxes, assertions on what arrived.
 
-Rule book: spec/sources/coursera.txt; readings: decisions.md #3 (completedAt), #5 (languageCode
-required), #6 (never archives; filters archive but never unarchive), #7 (partners list, no skills).
+Rules: docs/rules/coursera.md; readings (docs: D-03 completedAt, D-05 languageCode required,
+D-06 never archives; filters archive but never unarchive, D-07 partners list, no skills).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ V2_LEVELS = {"BEGINNER": "beginner", "INTERMEDIATE": "intermediate", "ADVANCED":
 
 
 def content(cs: Any, key: str, *, ctype: str = "Course", lang: str | None = "en", **changes: Any) -> dict[str, Any]:
-    """A complete raw `/contents` element (sample 6.7) in the sandbox's first program; `...` drops a key."""
+    """A complete raw `/contents` element (docs/providers/coursera.md: Catalog) in the sandbox's first program; `...` drops a key."""
     program = cs.programs[0]
     record: dict[str, Any] = {
         "id": f"{ctype}~{key}",
@@ -58,7 +58,7 @@ def content(cs: Any, key: str, *, ctype: str = "Course", lang: str | None = "en"
 
 
 def valid(raw: dict[str, Any]) -> bool:
-    """Required by the rule book: id, name, languageCode (#5, and mappable), programs[0].contentUrl."""
+    """Required: id, name, languageCode (docs: COURSERA-08, and mappable), programs[0].contentUrl."""
     programs = raw.get("programs") or []
     return bool(raw.get("id") and raw.get("name") and programs and programs[0].get("contentUrl")
                 and raw.get("languageCode") and raw["languageCode"] not in UNMAPPABLE_LANGS)
@@ -69,6 +69,7 @@ def ms(iso: str | None) -> int | None:
 
 
 @pytest.mark.parametrize("fleet", [CS], indirect=True)
+@pytest.mark.rule("COURSERA-02", "COURSERA-03", "COURSERA-04", "COURSERA-06", "COURSERA-07", "COURSERA-08", "COURSERA-09", "COURSERA-10", "COURSERA-11", "COURSERA-12", "COURSERA-13", "V2-10")
 def test_coursera_mapping_table_quarantine_of_missing_required_fields_and_identical_rerun_sends_nothing(fleet):
     cs = provider_store(fleet, "coursera")
     full = content(
@@ -112,7 +113,7 @@ def test_coursera_mapping_table_quarantine_of_missing_required_fields_and_identi
     assert got["launchUrl"] == full["programs"][0]["contentUrl"]
     assert got["subjects"] == ["Project Management", "Leadership"]  # skills.map(skillName)
     assert got["difficultyLevel"] == "intermediate"
-    # decisions #7: every partner is a source (name, logoUrl when there is one).
+    # Every partner is a source, name and logoUrl when there is one (docs: COURSERA-12, D-07).
     assert got["sources"] == [{"name": "Google", "logoUrl": "https://assets.example/google.png"}, {"name": "Duke University"}]
     assert got["contentType"] == "certificate"
     # Optional fields absent at Coursera are absent in 360Learning; no partner -> Coursera; no skills -> [].
@@ -142,6 +143,7 @@ def test_coursera_mapping_table_quarantine_of_missing_required_fields_and_identi
 
 
 @pytest.mark.parametrize("fleet", [CS], indirect=True)
+@pytest.mark.rule("COURSERA-15", "COURSERA-16")
 def test_coursera_never_archives_removed_or_archived_content_and_manual_tags_persist(fleet):
     cs = provider_store(fleet, "coursera")
     run(content_sync(provider="coursera"))
@@ -170,6 +172,7 @@ def test_coursera_never_archives_removed_or_archived_content_and_manual_tags_per
 
 
 @pytest.mark.parametrize("fleet", [CS], indirect=True)
+@pytest.mark.rule("COURSERA-17", "COURSERA-18", "COURSERA-19", "V2-16")
 def test_coursera_filters_or_within_and_across_archive_at_once_never_unarchive_and_apply_to_later_syncs(fleet):
     cs = provider_store(fleet, "coursera")
     # Filters compare Coursera's languageCode/contentType; fr, es, Course and Specialization read the
@@ -226,6 +229,7 @@ def test_coursera_filters_or_within_and_across_archive_at_once_never_unarchive_a
 
 
 @pytest.mark.parametrize("fleet", [CS], indirect=True)
+@pytest.mark.rule("COURSERA-20", "COURSERA-22", "COURSERA-23", "COURSERA-24", "COURSERA-25", "V2-29", "V2-31", "V2-36")
 def test_coursera_stats_external_course_id_progress_time_spent_first_attempt_and_completion_rules(fleet):
     cs = provider_store(fleet, "coursera")
     cs.upsert_course(content(cs, "statsCourse"))
@@ -266,7 +270,7 @@ def test_coursera_stats_external_course_id_progress_time_spent_first_attempt_and
     assert mine["learner2@example.com"]["progress"] == 50 and mine["learner2@example.com"]["completedAt"] is None
     assert mine["learner2@example.com"]["timeSpent"] == 3_600_000
     assert mine["learner3@example.com"]["progress"] == 37 and mine["learner3@example.com"]["completedAt"] is None
-    # decisions #3: no lastActivityAt -> Coursera's own completion date.
+    # No lastActivityAt -> Coursera's own completion date (docs: COURSERA-23, D-03).
     assert ms(mine["learner4@example.com"]["completedAt"]) == base + 5 * day
     # Rule: enrolledAt -> first activity.
     assert all(ms(a["firstActivityAt"]) == base for a in mine.values())

@@ -27,6 +27,7 @@ def reference_cache():
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
 @pytest.mark.parametrize("point", list(KILL_POINTS))
+@pytest.mark.rule("RUN-03", "RUN-04")
 def test_run_killed_then_rerun_equals_uninterrupted_run(fleet, point, tmp_path, monkeypatch, reference_cache):
     killed = history(fleet, KILL_POINTS[point])
     if "reference" not in reference_cache:

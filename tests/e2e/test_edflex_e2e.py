@@ -1,6 +1,6 @@
 """Edflex end to end: real flows, real HTTP to the sandboxes, assertions on what arrived.
 
-Rule book: spec/sources/edflex.txt; readings of it: spec/decisions.md #2, #8, #9.
+Rules: docs/rules/edflex.md; readings of it (docs: D-02, D-08, D-09).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ EDFLEX = {
 }
 # Skills are linked one PUT per course under 360Learning's write rate limit (10/s): a smaller catalog.
 SKILLS = {"providers": ["edflex"], "configs": {"edflex": {"n_courses": 30, "n_activities": 0, "bad_record_ratio": 0.0}}}
-# A platform that has a course-skill link endpoint (API v2 has none: decisions #14).
+# A platform that has a course-skill link endpoint (API v2 has none: docs: D-14).
 LINKED_SKILLS = {**SKILLS, "configs": {**SKILLS["configs"], "lms360": {"course_skills_endpoint": True}}}
 SKILL_LINK_PATH = "/api/v2/courses/{courseId}/skills"
 SUPPORTED = {"article", "mooc", "podcast", "video"}
@@ -37,7 +37,7 @@ def catalog(fleet) -> dict[str, dict]:
 
 
 def expected_kept(resources: dict[str, dict]) -> set[str]:
-    """Supported type and a kept status (no status counts as kept, decision #9)."""
+    """Supported type and a kept status (no status counts as kept, docs: EDFLEX-03, D-09)."""
     return {
         rid
         for rid, a in resources.items()
@@ -58,6 +58,7 @@ def names(items: list[dict]) -> list[str]:
 
 
 @pytest.mark.parametrize("fleet", [EDFLEX], indirect=True)
+@pytest.mark.rule("EDFLEX-02", "EDFLEX-03", "EDFLEX-05", "EDFLEX-08", "EDFLEX-09", "EDFLEX-12", "V2-10")
 def test_edflex_syncs_supported_types_with_kept_status_ignores_others_and_rerun_sends_nothing(fleet):
     edflex = provider_store(fleet, "edflex")
     resources = catalog(fleet)
@@ -77,7 +78,7 @@ def test_edflex_syncs_supported_types_with_kept_status_ignores_others_and_rerun_
     report = run(content_sync(provider="edflex"))
     courses = synced_courses(fleet)
     # Rule: articles, MOOCs, podcasts and videos with status coming soon / open all year / opened
-    # (or no status, #9) become 360Learning courses.
+    # (or no status, docs: D-09) become 360Learning courses.
     assert set(courses) == kept
     assert report["counts"]["created"] == len(kept)
     assert all(c["status"] == "published" and c["externalPlatform"] == "Edflex (learnsync)" for c in courses.values())
@@ -110,6 +111,7 @@ def test_edflex_syncs_supported_types_with_kept_status_ignores_others_and_rerun_
 
 
 @pytest.mark.parametrize("fleet", [EDFLEX], indirect=True)
+@pytest.mark.rule("EDFLEX-03", "EDFLEX-18", "V2-12", "V2-13")
 def test_edflex_other_status_archives_synced_course_and_ignores_never_synced_one(fleet):
     edflex = provider_store(fleet, "edflex")
     run(content_sync(provider="edflex"))
@@ -146,6 +148,7 @@ def test_edflex_other_status_archives_synced_course_and_ignores_never_synced_one
 
 
 @pytest.mark.parametrize("fleet", [EDFLEX], indirect=True)
+@pytest.mark.rule("EDFLEX-07")
 def test_edflex_image_falls_back_from_big_to_medium_to_small_url(fleet):
     edflex = provider_store(fleet, "edflex")
     cdn = "https://cdn.edflex.com/img"
@@ -176,8 +179,9 @@ def test_edflex_image_falls_back_from_big_to_medium_to_small_url(fleet):
 
 
 @pytest.mark.parametrize("fleet", [SKILLS], indirect=True)
+@pytest.mark.rule("EDFLEX-10", "V2-21")
 def test_edflex_skills_go_to_the_library_once_and_the_run_says_there_is_no_course_link(fleet):
-    """decisions #14: API v2 has no course-skill link; categories go to the skills library."""
+    """API v2 has no course-skill link (docs: V2-21, D-14); categories go to the skills library."""
     run(configure_integration(provider="edflex", options={"skills_sync": True}))
     report = run(content_sync(provider="edflex"))
     resources = catalog(fleet)
@@ -200,6 +204,7 @@ def test_edflex_skills_go_to_the_library_once_and_the_run_says_there_is_no_cours
 
 
 @pytest.mark.parametrize("fleet", [LINKED_SKILLS], indirect=True)
+@pytest.mark.rule("EDFLEX-10", "V2-21")
 def test_edflex_skills_sync_makes_categories_the_course_skills_and_removes_manual_skills(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_LMS360__COURSE_SKILLS_PATH", SKILL_LINK_PATH)
     edflex = provider_store(fleet, "edflex")
@@ -227,6 +232,7 @@ def test_edflex_skills_sync_makes_categories_the_course_skills_and_removes_manua
 
 
 @pytest.mark.parametrize("fleet", [LINKED_SKILLS], indirect=True)
+@pytest.mark.rule("EDFLEX-10", "V2-21")
 def test_edflex_manual_skill_on_unchanged_course_is_removed_at_next_sync(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_LMS360__COURSE_SKILLS_PATH", SKILL_LINK_PATH)
     run(configure_integration(provider="edflex", options={"skills_sync": True}))
@@ -242,6 +248,7 @@ def test_edflex_manual_skill_on_unchanged_course_is_removed_at_next_sync(fleet, 
 
 
 @pytest.mark.parametrize("fleet", [EDFLEX], indirect=True)
+@pytest.mark.rule("EDFLEX-20", "EDFLEX-21", "EDFLEX-22", "EDFLEX-26")
 def test_edflex_stats_progress_by_status_time_spent_ms_and_full_history_on_first_run(fleet):
     edflex = provider_store(fleet, "edflex")
     run(content_sync(provider="edflex"))
@@ -275,11 +282,11 @@ def test_edflex_stats_progress_by_status_time_spent_ms_and_full_history_on_first
     assert len(attempts) == len(cases)
     for course, (status, _spent, progress, ms) in zip(targets, cases):
         att = by_course[courses[course]["courseId"]]
-        # Rule: progress 100 completed / 50 "in progress" or in_progress (#9) / 0 otherwise.
+        # Rule: progress 100 completed / 50 "in progress" or in_progress (docs: D-09) / 0 otherwise.
         assert att["progress"] == progress, status
         # Rule: time spent in milliseconds.
         assert att["timeSpent"] == ms, status
-        # Rule: a completion is progress 100 with the completion date as last activity (#2).
+        # Rule: a completion is progress 100 with the completion date as last activity (docs: D-02).
         assert (att["completedAt"] is not None) == (progress == 100), status
         if progress == 100:
             assert when(att["completedAt"]) == when(att["lastActivityAt"]) == completions[course]

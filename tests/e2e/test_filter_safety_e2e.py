@@ -22,6 +22,7 @@ def active(fleet) -> set[str]:
 
 @pytest.mark.parametrize("fleet", [COURSERA], indirect=True)
 @pytest.mark.parametrize("value", ["en' OR '1'='1", "enn", "zz"])
+@pytest.mark.rule("RUN-14", "COURSERA-17")
 def test_rule_filter_value_the_provider_does_not_use_is_refused_before_anything_is_archived(fleet, value):
     run(content_sync(provider="coursera"))
     before = active(fleet)
@@ -34,6 +35,7 @@ def test_rule_filter_value_the_provider_does_not_use_is_refused_before_anything_
 
 
 @pytest.mark.parametrize("fleet", [COURSERA], indirect=True)
+@pytest.mark.rule("RUN-15", "COURSERA-19", "V2-17")
 def test_rule_filter_archiving_goes_through_the_mass_archive_guard_and_can_be_undone(fleet):
     run(content_sync(provider="coursera"))
     before = active(fleet)
@@ -44,11 +46,11 @@ def test_rule_filter_archiving_goes_through_the_mass_archive_guard_and_can_be_un
 
     forced = run(set_filters(provider="coursera", filters={"languages": ["ja"]}, force=True))
     assert forced["counts"]["archived"] == len(before - active(fleet)) > len(before) // 2
-    # Coursera never unarchives on a match (decisions #6): clearing the filter brings nothing back...
+    # Coursera never unarchives on a match (docs: COURSERA-19, D-06): clearing the filter brings nothing back...
     run(set_filters(provider="coursera", filters={}))
     run(content_sync(provider="coursera"))
     assert active(fleet) != before
-    # ...the explicit undo does (decisions #16).
+    # ...the explicit undo does (docs: D-16).
     preview = run(restore_courses(provider="coursera", dry_run=True))
     assert preview["counts"]["restored"] == len(before - active(fleet))
     undone = run(restore_courses(provider="coursera"))
@@ -61,6 +63,7 @@ def test_rule_filter_archiving_goes_through_the_mass_archive_guard_and_can_be_un
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-04")
 def test_courses_confirmed_by_a_resumed_bulk_job_keep_their_filter_values(fleet, monkeypatch):
     """A crash between acceptance and confirmation: the next run confirms the job from the journal,
     with payload and filter values, so a later language filter keeps the matching courses."""

@@ -22,6 +22,7 @@ def _create(fleet, name: str, group: str) -> str:
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-01")
 def test_an_integration_of_the_same_name_in_another_group_is_not_adopted(fleet):
     elsewhere = _create(fleet, NAME, DEFAULT_GROUPS[1])
     row = run(configure_integration(provider="openclassrooms"))
@@ -31,6 +32,7 @@ def test_an_integration_of_the_same_name_in_another_group_is_not_adopted(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-01", "V2-02")
 def test_same_name_in_the_configured_group_is_adopted_and_drifted_settings_are_patched_back(fleet):
     existing = _create(fleet, NAME, DEFAULT_GROUPS[0])
     lms(fleet).patch_integration(existing, IntegrationPatch(defaultCompletion=False, defaultProgress=30, noGroupPropagation=True))
@@ -45,6 +47,7 @@ def test_same_name_in_the_configured_group_is_adopted_and_drifted_settings_are_p
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-01")
 def test_every_run_reads_its_integration_so_a_broken_360_url_fails_even_with_nothing_to_send(fleet, monkeypatch):
     run(content_sync(provider="openclassrooms"))
     again = run(content_sync(provider="openclassrooms"))
@@ -58,6 +61,7 @@ def test_every_run_reads_its_integration_so_a_broken_360_url_fails_even_with_not
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-03")
 def test_a_reserved_integration_name_is_a_clear_error_naming_the_setting(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_OPENCLASSROOMS__INTEGRATION_NAME", "OpenClassrooms")
     with pytest.raises(Exception) as failed:
@@ -68,6 +72,7 @@ def test_a_reserved_integration_name_is_a_clear_error_naming_the_setting(fleet, 
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-01")
 def test_an_installation_whose_integration_has_the_old_name_keeps_it(fleet):
     # An older version named the integration after the provider and stored its id.
     old = _create(fleet, "OpenClassrooms (old)", DEFAULT_GROUPS[0])
@@ -83,6 +88,7 @@ def test_an_installation_whose_integration_has_the_old_name_keeps_it(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-01")
 def test_a_stored_integration_deleted_in_360_stops_syncs_and_configure_replaces_it(fleet):
     row = run(configure_integration(provider="openclassrooms"))
     lms(fleet).delete_integration(row["integration_id"])

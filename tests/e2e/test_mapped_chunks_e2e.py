@@ -56,6 +56,7 @@ def reset(calls: dict[str, list[int]]) -> None:
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-07")
 def test_resync_of_an_unchanged_catalog_reuses_every_chunk_mapping_and_writes_nothing(fleet, calls):
     first = run(content_sync(provider="udemy"))
     assert first["counts"]["created"] == 250
@@ -76,6 +77,7 @@ def test_resync_of_an_unchanged_catalog_reuses_every_chunk_mapping_and_writes_no
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-07")
 def test_a_changed_page_is_mapped_again_and_only_its_course_is_updated(fleet, calls):
     run(content_sync(provider="udemy"))
     udemy = provider_store(fleet, "udemy")
@@ -95,6 +97,7 @@ def test_a_changed_page_is_mapped_again_and_only_its_course_is_updated(fleet, ca
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-07")
 def test_a_course_whose_sync_failed_is_sent_again_from_a_reused_mapping(fleet, calls):
     """The stored mapping only replaces parsing: the plan still compares with what 360Learning confirmed."""
     rejected = sorted(str(c["id"]) for c in provider_store(fleet, "udemy").courses())[:2]
@@ -128,7 +131,7 @@ def test_quarantined_records_are_reported_again_from_a_reused_mapping_and_fixed_
     again = run(content_sync(provider="udemy"))
     assert calls["mapped_rows"] == []
     assert again["counts"]["quarantined"] == 1 and again["counts"]["unchanged"] == 249
-    # still open for the same reason: listed, but no longer news (decisions #15)
+    # still open for the same reason: listed, but no longer news (docs: D-15)
     assert first["status"] == "completed_with_errors" and again["status"] == "completed" and again["recurring_quarantine"] == 1
     integration = store().get_integration("udemy")["id"]
     assert len(store().open_quarantine(integration)) == 1
@@ -140,6 +143,7 @@ def test_quarantined_records_are_reported_again_from_a_reused_mapping_and_fixed_
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-07")
 def test_another_mapping_context_maps_every_page_again(fleet, calls, monkeypatch):
     """Rule: a course without a known language takes the connector owner's. Another owner
     language (or other integration options, or other code) must not reuse mappings made before."""
@@ -155,6 +159,7 @@ def test_another_mapping_context_maps_every_page_again(fleet, calls, monkeypatch
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-07")
 def test_pages_the_catalog_no_longer_has_are_forgotten_and_dry_runs_store_nothing(fleet, calls, monkeypatch):
     dry = run(content_sync(provider="udemy", dry_run=True))
     assert dry["counts"]["created"] == 250 and stored_chunks() == {}
@@ -169,6 +174,7 @@ def test_pages_the_catalog_no_longer_has_are_forgotten_and_dry_runs_store_nothin
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-07")
 def test_mapping_cache_can_be_turned_off(fleet, calls, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_MAPPING_CACHE", "false")
     run(content_sync(provider="udemy"))

@@ -15,6 +15,7 @@ KEPT = {"active", "coming-soon", "pre-registration"}
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("OC-03", "OC-04", "OC-06", "V2-10", "V2-12", "V2-13")
 def test_openclassrooms_content_status_archiving_and_rerun(fleet):
     oc = provider_store(fleet, "openclassrooms")
     catalog = {str(c["id"]): c for c in oc.course_list()}
@@ -23,7 +24,7 @@ def test_openclassrooms_content_status_archiving_and_rerun(fleet):
     kept = {i for i, c in catalog.items() if c.get("status") in KEPT and c.get("title") and c.get("url")}
     assert set(courses) == kept
     assert report["counts"]["created"] == len(kept)
-    # Rule: a status other than active/coming-soon/pre-registration, never synced, is ignored (decision #10)
+    # Rule: a status other than active/coming-soon/pre-registration, never synced, is ignored (docs: OC-04, D-10)
     assert report["counts"]["ignored"] == len(catalog) - len(kept)
     one = next(iter(kept))
     # Rule: title and description are the provider's, unmodified
@@ -59,6 +60,7 @@ def test_openclassrooms_content_status_archiving_and_rerun(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("OC-05", "V2-14", "V2-11")
 def test_openclassrooms_language_filter_archives_unarchives_and_rearchive(fleet):
     run(content_sync(provider="openclassrooms"))
     courses = synced_courses(fleet)
@@ -91,6 +93,7 @@ def test_openclassrooms_language_filter_archives_unarchives_and_rearchive(fleet)
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("OC-13", "OC-12")
 def test_openclassrooms_stats_time_spent_is_theoretical_time_times_progress(fleet):
     run(content_sync(provider="openclassrooms"))
     report = run(stats_sync(provider="openclassrooms"))

@@ -26,6 +26,7 @@ async def _artifacts(key: str) -> list:
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-10")
 def test_run_report_artifacts_and_completed_with_errors_state(fleet):
     state = asyncio.run(content_sync(provider="openclassrooms", return_state=True))
     report = state.result()
@@ -44,6 +45,7 @@ def test_run_report_artifacts_and_completed_with_errors_state(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-17")
 def test_guard_stops_a_mass_archive_unless_forced(fleet):
     run(content_sync(provider="openclassrooms"))
     oc = provider_store(fleet, "openclassrooms")
@@ -60,6 +62,7 @@ def test_guard_stops_a_mass_archive_unless_forced(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-12")
 def test_dry_run_reports_the_full_diff_and_writes_nothing(fleet):
     report = run(content_sync(provider="openclassrooms", dry_run=True))
     assert report["dry_run"] and report["counts"]["created"] > 0
@@ -70,6 +73,7 @@ def test_dry_run_reports_the_full_diff_and_writes_nothing(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-23", "V2-24")
 def test_integration_lifecycle_configure_share_deactivate(fleet):
     row = run(configure_integration(provider="openclassrooms", options={"tags_sync": True}))
     listed = [i for i in lms(fleet).integrations() if i["externalPlatform"] == "OpenClassrooms (learnsync)"]
@@ -112,6 +116,7 @@ def test_cli_sync_prints_the_summary_and_status(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-11")
 def test_quarantined_record_is_retried_once_fixed_upstream(fleet):
     oc = provider_store(fleet, "openclassrooms")
     target = next(c for c in oc.course_list() if c.get("status") == "active" and c.get("title"))

@@ -46,6 +46,7 @@ def _served(fleet, provider: str) -> int:
 
 
 @pytest.mark.parametrize("fleet", [_fleet(p) for p in ANNOUNCED], indirect=True, ids=list(ANNOUNCED))
+@pytest.mark.rule("RUN-06")
 def test_rule_a_total_smaller_than_what_is_served_reads_every_page_and_archives_nothing(fleet, paged):
     provider = next(name for name in fleet.servers if name != "lms360")
     run(content_sync(provider=provider))
@@ -65,6 +66,7 @@ def test_rule_a_total_smaller_than_what_is_served_reads_every_page_and_archives_
 
 
 @pytest.mark.parametrize("fleet", [_fleet(p) for p in ANNOUNCED], indirect=True, ids=list(ANNOUNCED))
+@pytest.mark.rule("RUN-06")
 def test_rule_an_absurd_announced_total_costs_a_bounded_walk_and_archives_nothing(fleet, paged):
     provider = next(name for name in fleet.servers if name != "lms360")
     run(content_sync(provider=provider))
@@ -84,6 +86,7 @@ UDEMY_STATS = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 20, "n
 
 
 @pytest.mark.parametrize("fleet", [UDEMY_STATS], indirect=True)
+@pytest.mark.rule("RUN-06", "V2-37")
 def test_a_stats_read_that_disagrees_with_its_announced_total_keeps_the_watermark(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_UDEMY__PAGE_SIZE", "20")
     run(content_sync(provider="udemy"))

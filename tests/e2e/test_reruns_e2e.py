@@ -30,6 +30,7 @@ def upserted_items(fleet) -> int:
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-08", "RUN-03")
 def test_flow_retry_resumes_pages_from_cache_and_resends_only_the_failed_batch(fleet, small_batches):
     faults = fleet.app("lms360").state.faults
     provider = fleet.app("openclassrooms").state.faults
@@ -51,6 +52,7 @@ def test_flow_retry_resumes_pages_from_cache_and_resends_only_the_failed_batch(f
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-08")
 def test_flow_retry_reparses_cached_page_bodies_without_refetching(fleet, monkeypatch):
     """Udemy's chunks are cached as response bodies (not pickled records): the retry re-parses them."""
     monkeypatch.setenv("LEARNSYNC_UDEMY__PAGE_SIZE", "10")
@@ -69,6 +71,7 @@ def test_flow_retry_reparses_cached_page_bodies_without_refetching(fleet, monkey
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-03")
 def test_new_run_after_failure_sends_only_pending_items(fleet, small_batches):
     faults = fleet.app("lms360").state.faults
     faults.add("status", status=500, path=UPSERT, method="PUT", skip=1, times=6)
@@ -88,6 +91,7 @@ def test_new_run_after_failure_sends_only_pending_items(fleet, small_batches):
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-09")
 def test_bulk_jobs_leave_while_pages_are_read_and_a_late_provider_failure_keeps_them(fleet, monkeypatch):
     """Courses planned from the first pages are upserted while later pages are still read: a
     provider failing late in the catalog leaves them synced and recorded, the rerun sends the rest."""
@@ -113,6 +117,7 @@ def test_bulk_jobs_leave_while_pages_are_read_and_a_late_provider_failure_keeps_
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-04")
 def test_run_killed_between_bulk_acceptance_and_confirmation_is_resolved_by_the_next_run(fleet):
     faults = fleet.app("lms360").state.faults
     # 360Learning accepts the upsert, then status polling dies: the run cannot confirm the job.
@@ -135,6 +140,7 @@ def test_run_killed_between_bulk_acceptance_and_confirmation_is_resolved_by_the_
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-38")
 def test_stats_backfill_is_idempotent_and_never_moves_the_daily_watermark(fleet):
     run(content_sync(provider="openclassrooms"))
     run(stats_sync(provider="openclassrooms"))
@@ -153,6 +159,7 @@ def test_stats_backfill_is_idempotent_and_never_moves_the_daily_watermark(fleet)
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-42")
 def test_per_item_bulk_error_is_recorded_and_the_other_items_go_through(fleet):
     from tests.e2e.helpers import provider_store
 
@@ -174,6 +181,7 @@ def test_per_item_bulk_error_is_recorded_and_the_other_items_go_through(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-42")
 def test_bulk_job_ending_in_error_fails_its_items_only(fleet, small_batches):
     lms(fleet).force_next_bulk_error("internal error while importing")
     report = run(content_sync(provider="openclassrooms"))
@@ -184,6 +192,7 @@ def test_bulk_job_ending_in_error_fails_its_items_only(fleet, small_batches):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("V2-38")
 def test_backfill_runs_beside_the_daily_sync_without_duplicates(fleet):
     import threading
 
@@ -211,6 +220,7 @@ def test_backfill_runs_beside_the_daily_sync_without_duplicates(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-06")
 def test_skipped_page_archives_nothing_and_the_next_clean_run_catches_up(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_OPENCLASSROOMS__PAGE_SIZE", "20")
     run(content_sync(provider="openclassrooms"))
@@ -233,6 +243,7 @@ ACTIVE = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 40, "n_acti
 
 
 @pytest.mark.parametrize("fleet", [ACTIVE], indirect=True)
+@pytest.mark.rule("V2-34")
 def test_stats_of_courses_a_failed_content_sync_left_behind_are_sent_after_the_rerun(fleet):
     """The 07:45 stats run after a failed 07:30 catalog run must not lose the activity of the
     courses that run did not sync: it is parked until the courses are synced."""

@@ -47,6 +47,7 @@ def _upsert_jobs(fleet: Any) -> int:
 
 
 @pytest.mark.parametrize("fleet", [SLOW_360], indirect=True)
+@pytest.mark.rule("RUN-01")
 def test_two_identical_syncs_started_together_do_the_work_once(fleet):
     store()  # the state DB exists and is migrated before the processes open it
     env = _env()
@@ -68,6 +69,7 @@ def test_two_identical_syncs_started_together_do_the_work_once(fleet):
 
 
 @pytest.mark.parametrize("fleet", [SLOW_360], indirect=True)
+@pytest.mark.rule("RUN-02")
 def test_a_killed_run_s_lease_expires_and_the_next_run_marks_it_crashed(fleet, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_RUN_LEASE_SECONDS", "3")
     monkeypatch.setenv("LEARNSYNC_LMS360__MAX_UPSERT_BATCH", "40")

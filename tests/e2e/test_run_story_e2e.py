@@ -1,5 +1,5 @@
 """What a run tells in the Prefect UI: its name, its tasks' names, its state, its summary (a
-failed run says Failed and why), a recurring quarantine that is no longer news (decisions #15),
+failed run says Failed and why), a recurring quarantine that is no longer news (docs: D-15),
 and the fleet's own state and summary across its pairs."""
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ async def _run_tree(flow_run_id: Any) -> tuple[Any, list[str], list[str]]:
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-10")
 def test_a_failed_run_says_failed_and_why_and_its_tasks_are_named(fleet):
     run(content_sync(provider="openclassrooms"))
     oc = provider_store(fleet, "openclassrooms")
@@ -61,6 +62,7 @@ def test_a_failed_run_says_failed_and_why_and_its_tasks_are_named(fleet):
 
 
 @pytest.mark.parametrize("fleet", [OC], indirect=True)
+@pytest.mark.rule("RUN-10")
 def test_quarantine_still_open_from_the_last_run_does_not_make_the_rerun_completed_with_errors(fleet):
     first = asyncio.run(content_sync(provider="openclassrooms", return_state=True))
     assert first.name == "Completed with errors" and first.result()["counts"]["quarantined"] > 0

@@ -89,6 +89,7 @@ def _state_db_texts() -> str:
 
 
 @pytest.mark.parametrize("fleet", [FLEET], indirect=True)
+@pytest.mark.rule("RUN-13")
 def test_credentials_echoed_by_a_server_are_masked_everywhere_learnsync_writes(fleet, monkeypatch, capfd, caplog):
     monkeypatch.setenv("LEARNSYNC_LMS360__CLIENT_SECRET", SECRETS["lms360"])
     for p in PROVIDERS:

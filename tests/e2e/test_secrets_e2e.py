@@ -54,6 +54,7 @@ async def _prefect_logs_and_artifacts() -> str:
 
 
 @pytest.mark.parametrize("fleet", [FLEET], indirect=True)
+@pytest.mark.rule("RUN-13")
 def test_secrets_and_tokens_never_appear_in_logs_reprs_artifacts_errors_or_state(fleet, monkeypatch, capfd, caplog):
     monkeypatch.setenv("LEARNSYNC_LMS360__CLIENT_SECRET", SECRETS["lms360"])
     for p in PROVIDERS:

@@ -63,6 +63,7 @@ def _clear(fleet) -> None:
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("V2-35")
 def test_stat_items_rejected_once_with_a_transient_error_are_delivered_by_a_later_run(fleet, expected):
     run(content_sync(provider="udemy"))
     course = busiest_course(fleet)
@@ -82,6 +83,7 @@ def test_stat_items_rejected_once_with_a_transient_error_are_delivered_by_a_late
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("V2-34")
 def test_activity_of_a_course_a_completed_with_errors_content_run_failed_is_delivered_once_it_syncs(fleet, expected):
     course = busiest_course(fleet)
     _reject(fleet, course)  # the first content run cannot create this course
@@ -96,6 +98,7 @@ def test_activity_of_a_course_a_completed_with_errors_content_run_failed_is_deli
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("V2-34")
 def test_a_filter_change_after_a_failed_catalog_run_loses_no_statistics(fleet, expected):
     faults = fleet.app("lms360").state.faults
     faults.add("status", status=500, path=UPSERT, method="PUT", times=None)
@@ -117,6 +120,7 @@ def test_a_filter_change_after_a_failed_catalog_run_loses_no_statistics(fleet, e
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("V2-35")
 def test_stat_items_missing_from_a_bulk_jobs_results_are_sent_again(fleet, expected):
     run(content_sync(provider="udemy"))
     course = busiest_course(fleet)
@@ -131,6 +135,7 @@ def test_stat_items_missing_from_a_bulk_jobs_results_are_sent_again(fleet, expec
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-05")
 def test_a_bulk_job_stuck_running_expires_and_later_runs_proceed(fleet, expected, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_LMS360__BULK_WAIT_TIMEOUT_SECONDS", "1")
     monkeypatch.setenv("LEARNSYNC_LMS360__BULK_JOB_EXPIRY_SECONDS", "2")

@@ -1,8 +1,8 @@
 """Udemy end to end: real flows, real HTTP to the sandboxes, assertions on what arrived.
 
-Rule book: spec/sources/udemy.txt; readings of it: spec/decisions.md #1 (v2 field names), #4 (stable
-firstActivityAt), #11 (largest image, namespaced learning paths, completion date wins), #12 (anonymized
-users skipped and counted).
+Rules: docs/rules/udemy.md; readings of it (docs: D-01 v2 field names, D-04 stable firstActivityAt,
+D-11 largest image, namespaced learning paths, completion date wins, D-12 anonymized users skipped
+and counted).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ STATS_COURSE = 101  # generated course ids are >= 10,000
 
 
 def course(cid: int, **fields: Any) -> dict[str, Any]:
-    """A raw `/courses/list/` record (sample 6.1); `...` drops a key."""
+    """A raw `/courses/list/` record (docs/providers/udemy.md: Catalog); `...` drops a key."""
     raw: dict[str, Any] = {
         "_class": "course",
         "id": cid,
@@ -78,7 +78,7 @@ def tag_names(c: dict[str, Any]) -> set[str]:
 
 def activity(mail: str, *, cid: int = STATS_COURSE, ratio: float, minutes: float, enroll: datetime,
              start: datetime | None = None, last: datetime | None = None, done: datetime | None = None) -> dict[str, Any]:
-    """A raw `/analytics/user-course-activity/` row (sample 6.3)."""
+    """A raw `/analytics/user-course-activity/` row (docs/providers/udemy.md: Statistics)."""
     return {
         "user_name": mail.split("@")[0], "user_surname": "E2E", "user_email": mail, "user_role": "Student",
         "course_id": cid, "course_title": f"E2E course {cid}", "completion_ratio": ratio,
@@ -111,6 +111,7 @@ def expected_video(raw: dict[str, Any]) -> str | None:
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("UDEMY-01", "UDEMY-03", "UDEMY-04", "UDEMY-05", "UDEMY-06", "UDEMY-07", "UDEMY-08", "UDEMY-09", "UDEMY-10", "UDEMY-11", "UDEMY-12", "V2-10")
 def test_udemy_course_rule_table_as_it_arrives_in_360learning_without_tags_or_paths_by_default_and_rerun_sends_nothing(fleet):
     udemy = provider_store(fleet, "udemy")
     full = course(
@@ -133,11 +134,11 @@ def test_udemy_course_rule_table_as_it_arrives_in_360learning_without_tags_or_pa
     assert set(courses) == set(raw) and report["counts"]["created"] == len(raw) == 82
     assert report["status"] == "completed"
 
-    # Rule table "Udemy courses synchronization", as the fields arrive (decisions #1 names).
+    # The course rules, as the fields arrive (docs: UDEMY-03..UDEMY-12; D-01 names).
     got = courses[str(STATS_COURSE)]
     assert got["name"] == "Negociación avanzada"  # title -> name, unmodified
     assert got["description"] == "<p>Cerrar acuerdos.</p>"  # unmodified
-    assert got["imageUrl"] == "https://img.example/750.jpg"  # decisions #11: the largest image
+    assert got["imageUrl"] == "https://img.example/750.jpg"  # the largest image (docs: UDEMY-06, D-11)
     assert got["duration"] == 95  # estimated_content_length, minutes
     assert got["defaultLang"] == "es_MX"  # locale.locale
     assert got["launchUrl"] == full["url"]
@@ -176,6 +177,7 @@ def test_udemy_course_rule_table_as_it_arrives_in_360learning_without_tags_or_pa
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("UDEMY-23", "V2-15", "V2-11", "V2-20")
 def test_udemy_course_gone_from_catalog_is_archived_and_restored_when_it_reappears(fleet):
     udemy = provider_store(fleet, "udemy")
     run(content_sync(provider="udemy"))
@@ -213,6 +215,7 @@ def test_udemy_course_gone_from_catalog_is_archived_and_restored_when_it_reappea
 
 
 @pytest.mark.parametrize("fleet", [TAGS], indirect=True)
+@pytest.mark.rule("UDEMY-10", "UDEMY-22", "V2-20")
 def test_udemy_categories_become_tags_only_when_enabled_merge_with_manual_tags_and_stay_when_disabled(fleet):
     udemy = provider_store(fleet, "udemy")
     run(content_sync(provider="udemy"))
@@ -261,6 +264,7 @@ def test_udemy_categories_become_tags_only_when_enabled_merge_with_manual_tags_a
 
 
 @pytest.mark.parametrize("fleet", [NO_STATS], indirect=True)
+@pytest.mark.rule("UDEMY-01", "UDEMY-14", "UDEMY-15", "UDEMY-16", "UDEMY-17", "UDEMY-18")
 def test_udemy_public_learning_paths_only_when_enabled_prefixed_with_item_links_in_english(fleet):
     udemy = provider_store(fleet, "udemy")
     run(content_sync(provider="udemy"))
@@ -272,7 +276,7 @@ def test_udemy_public_learning_paths_only_when_enabled_prefixed_with_item_links_
     courses = synced_courses(fleet)
     public = {f"learning-path-{p['id']}": p for p in udemy.learning_paths()}
     assert public and len(public) < 8  # the sandbox has private paths too: never listed, never synced
-    # Rule: public learning paths become courses (decisions #11: ids namespaced, never a course id).
+    # Rule: public learning paths become courses (ids namespaced, never a course id: docs: UDEMY-15, D-11).
     assert {e for e in courses if e.startswith("learning-path-")} == set(public)
     assert report["counts"]["created"] == len(public) and report["counts"]["unchanged"] == n_courses
     for ext, path in public.items():
@@ -319,6 +323,7 @@ def test_udemy_public_learning_paths_only_when_enabled_prefixed_with_item_links_
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("UDEMY-26", "UDEMY-27", "UDEMY-29", "UDEMY-30", "UDEMY-31", "UDEMY-33", "V2-29", "V2-30", "V2-36")
 def test_udemy_stats_first_activity_completion_progress_time_spent_and_unknown_or_anonymized_learners(fleet):
     udemy = provider_store(fleet, "udemy")
     udemy.upsert_course(course(STATS_COURSE, estimated_content_length=120))
@@ -333,10 +338,10 @@ def test_udemy_stats_first_activity_completion_progress_time_spent_and_unknown_o
         # no course_start_date: firstActivity = course_enroll_date
         "learner42@example.com": activity("learner42@example.com", ratio=20, minutes=3, enroll=now - 8 * day,
                                           last=now - 2 * day),
-        # completed: completedAt = course_completion_date (also the last activity, decisions #2)
+        # completed: completedAt = course_completion_date (also the last activity, docs: D-02)
         "learner43@example.com": activity("learner43@example.com", ratio=100, minutes=95, enroll=now - 20 * day,
                                           start=now - 19 * day, last=now - 3 * day, done=now - 5 * day),
-        # decisions #11: a completion date with a ratio below 100 (the course grew) is a completion
+        # a completion date with a ratio below 100 (the course grew) is a completion (docs: UDEMY-29, D-11)
         "learner44@example.com": activity("learner44@example.com", ratio=88, minutes=80, enroll=now - 7 * day,
                                           start=now - 7 * day, last=now - 4 * day, done=now - 4 * day),
         # e-mail case differs from 360Learning's: still the same learner
@@ -354,7 +359,7 @@ def test_udemy_stats_first_activity_completion_progress_time_spent_and_unknown_o
     report = run(stats_sync(provider="udemy"))
     attempts = lms(fleet).attempts()
     assert report["counts"]["created"] == len(attempts) == len(rows) - anonymized - ghosts
-    # decisions #12: "Anonymized User" rows are skipped and counted; unknown e-mails are reported
+    # "Anonymized User" rows are skipped and counted (docs: UDEMY-33, D-12); unknown e-mails are reported
     # as ignored (same e-mail on both sides is the matching rule); neither is fatal.
     assert report["skipped"]["anonymized_user"] == anonymized
     assert report["counts"]["ignored"] == ghosts and report["counts"]["failed"] == 0
@@ -411,6 +416,7 @@ def test_udemy_stats_first_activity_completion_progress_time_spent_and_unknown_o
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("UDEMY-34", "V2-27", "V2-28", "V2-37", "V2-38")
 def test_udemy_external_start_opens_an_attempt_that_the_completing_sync_closes_same_attempt_stable_first_activity(fleet):
     udemy = provider_store(fleet, "udemy")
     udemy.upsert_course(course(STATS_COURSE))
@@ -439,7 +445,7 @@ def test_udemy_external_start_opens_an_attempt_that_the_completing_sync_closes_s
     set_activity(udemy, recent, completion_ratio=100, num_video_consumed_minutes=50,
                  course_completion_date=now - timedelta(hours=1), course_last_accessed_date=now - timedelta(hours=1))
     # Started after enrolling: course_start_date now exists, later than the enrolment date the open
-    # attempt was dated with. decisions #4: firstActivityAt stays (a moved one would open a new attempt).
+    # attempt was dated with. firstActivityAt stays, a moved one would open a new attempt (docs: V2-27, D-04).
     set_activity(udemy, enrolled, completion_ratio=55, num_video_consumed_minutes=25,
                  course_start_date=now - 2 * day, course_last_accessed_date=now - timedelta(minutes=30))
     # Completed long ago, only seen by Udemy's report now: outside the daily window.

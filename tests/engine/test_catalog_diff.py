@@ -50,6 +50,7 @@ def outcomes(plan):
     return dict(zip(plan.items["external_id"], plan.items["outcome"]))
 
 
+@pytest.mark.rule("V2-09", "V2-10")
 def test_new_courses_are_created_and_a_second_identical_run_is_unchanged():
     first = plan_catalog(mapped(["1", "2"]), EMPTY, spec())
     assert outcomes(first) == {"1": "created", "2": "created"}
@@ -58,12 +59,14 @@ def test_new_courses_are_created_and_a_second_identical_run_is_unchanged():
     assert second.counts == {"unchanged": 2}
 
 
+@pytest.mark.rule("V2-10")
 def test_changed_payload_is_updated():
     first = plan_catalog(mapped(["1"]), EMPTY, spec())
     second = plan_catalog(mapped(["1"], name="Other"), state_after(first), spec())
     assert outcomes(second) == {"1": "updated"}
 
 
+@pytest.mark.rule("V2-15", "V2-11")
 def test_rule_course_gone_from_catalog_is_archived_then_restored_when_it_reappears():
     first = plan_catalog(mapped(["1", "2", "3"]), EMPTY, spec())
     gone = plan_catalog(mapped(["1", "2"]), state_after(first), spec())
@@ -73,6 +76,7 @@ def test_rule_course_gone_from_catalog_is_archived_then_restored_when_it_reappea
     assert outcomes(back)["3"] == "restored"
 
 
+@pytest.mark.rule("COURSERA-15")
 def test_rule_coursera_never_archives_gone_or_provider_archived_content():
     coursera = spec(archive_missing=False, archive_on_provider_status=False, restore_on_reappear=False)
     first = plan_catalog(mapped(["1", "2", "3"]), EMPTY, coursera)
@@ -81,6 +85,7 @@ def test_rule_coursera_never_archives_gone_or_provider_archived_content():
     assert "archived" not in later.counts
 
 
+@pytest.mark.rule("V2-12", "V2-13")
 def test_rule_closed_status_archives_synced_course_and_ignores_never_synced_one():
     first = plan_catalog(mapped(["1"]), EMPTY, spec())
     later = plan_catalog(mapped(["1", "2"], status=["archive", "archive"]), state_after(first), spec())
@@ -88,6 +93,7 @@ def test_rule_closed_status_archives_synced_course_and_ignores_never_synced_one(
     assert later.items.set_index("external_id").at["1", "archived_reason"] == "provider"
 
 
+@pytest.mark.rule("V2-16")
 def test_rule_filters_or_within_and_across():
     m = mapped(["1", "2", "3", "4"], lang=["en", "fr", "de", "en"])
     m["_filter_type"] = ["course", "course", "course", "project"]
@@ -95,6 +101,7 @@ def test_rule_filters_or_within_and_across():
     assert outcomes(plan) == {"1": "created", "2": "created", "3": "ignored", "4": "ignored"}
 
 
+@pytest.mark.rule("COURSERA-19", "V2-11", "V2-14")
 def test_rule_coursera_filter_match_does_not_unarchive():
     coursera = spec(archive_missing=False, archive_on_provider_status=False, restore_on_reappear=False, filter_restores=False)
     first = plan_catalog(mapped(["1", "2"], lang=["en", "fr"]), EMPTY, coursera)
@@ -104,6 +111,7 @@ def test_rule_coursera_filter_match_does_not_unarchive():
     assert outcomes(unfiltered)["2"] == "unchanged"  # stays archived
 
 
+@pytest.mark.rule("OC-05", "V2-11")
 def test_rule_openclassrooms_filter_match_unarchives_and_provider_status_wins():
     oc = spec(filter_restores=True)
     first = plan_catalog(mapped(["1", "2"], lang=["en", "fr"]), EMPTY, oc)
@@ -115,6 +123,7 @@ def test_rule_openclassrooms_filter_match_unarchives_and_provider_status_wins():
     assert outcomes(closed)["2"] == "archived"
 
 
+@pytest.mark.rule("COURSERA-18", "OC-05")
 def test_filter_change_applies_at_once_on_state():
     state = pd.DataFrame({"external_id": ["1", "2", "3"], "course_id": ["a", "b", "c"], "status": ["active", "active", "archived"],
                           "archived_reason": [None, None, "filter"]})
@@ -125,6 +134,7 @@ def test_filter_change_applies_at_once_on_state():
     assert dict(zip(coursera["external_id"], coursera["outcome"])) == {"2": "archived"}
 
 
+@pytest.mark.rule("V2-17")
 def test_guard_refuses_mass_archive_unless_forced():
     first = plan_catalog(mapped([str(i) for i in range(10)]), EMPTY, spec())
     with pytest.raises(ArchiveGuardError, match="refusing to archive 7"):
@@ -133,6 +143,7 @@ def test_guard_refuses_mass_archive_unless_forced():
     assert forced.counts["archived"] == 7
 
 
+@pytest.mark.rule("V2-04")
 def test_payload_sends_only_v2_fields_without_nulls():
     m = mapped(["1"])
     m["description"] = [None]
@@ -142,6 +153,7 @@ def test_payload_sends_only_v2_fields_without_nulls():
     assert isinstance(payload["duration"], int)
 
 
+@pytest.mark.rule("V2-10")
 def test_relabelled_filter_value_refreshes_state_so_saved_filters_use_fresh_values():
     first = plan_catalog(mapped(["1"], lang="en-US"), EMPTY, spec())
     relabelled = mapped(["1"], lang="en-US")
@@ -150,6 +162,7 @@ def test_relabelled_filter_value_refreshes_state_so_saved_filters_use_fresh_valu
     assert outcomes(second) == {"1": "updated"}
 
 
+@pytest.mark.rule("V2-20")
 def test_rule_tags_merge_without_resending_the_course():
     first = plan_catalog(mapped(["1"]), EMPTY, spec())
     tagged = mapped(["1"])
@@ -160,12 +173,14 @@ def test_rule_tags_merge_without_resending_the_course():
     assert outcomes(untagged) == {"1": "unchanged"}
 
 
+@pytest.mark.rule("V2-15", "RUN-06")
 def test_incomplete_extract_archives_nothing_as_missing():
     first = plan_catalog(mapped(["1", "2", "3"]), EMPTY, spec())
     partial = plan_catalog(mapped(["1", "2"]), state_after(first), spec(), complete=False)
     assert "archived" not in partial.counts and outcomes(partial)["3"] == "absent"
 
 
+@pytest.mark.rule("RUN-06")
 def test_completeness_counts_distinct_ids_against_the_announced_total():
     from tasks.extract import completeness, record_keys
 

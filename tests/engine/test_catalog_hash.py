@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tasks.diff import catalog_hashes, drop_repeated_ids, plan_catalog, plan_extract, prepare_extract
 from tests.engine.test_catalog_diff import EMPTY, mapped, spec, state_after
 
 
+@pytest.mark.rule("V2-10")
 def test_rule_identical_courses_hash_alike_whatever_the_chunk() -> None:
     whole = mapped([str(i) for i in range(9)])
     parts = pd.concat([prepare_extract(whole.iloc[i : i + 4]) for i in range(0, 9, 4)], ignore_index=True)
@@ -16,6 +18,7 @@ def test_rule_identical_courses_hash_alike_whatever_the_chunk() -> None:
     assert len(set(catalog_hashes(whole))) == 9
 
 
+@pytest.mark.rule("V2-10")
 def test_rule_hash_ignores_dtype_and_absent_versus_null() -> None:
     base = mapped(["1", "2"])
     as_float = base.assign(duration=base["duration"].astype("float64"))
@@ -25,6 +28,7 @@ def test_rule_hash_ignores_dtype_and_absent_versus_null() -> None:
     assert list(catalog_hashes(with_null)) == list(catalog_hashes(base))
 
 
+@pytest.mark.rule("V2-10")
 def test_rule_hash_sees_every_sent_field_skills_and_filter_values() -> None:
     base = catalog_hashes(mapped(["1"]))[0]
     changes = {
@@ -41,6 +45,7 @@ def test_rule_hash_sees_every_sent_field_skills_and_filter_values() -> None:
     assert catalog_hashes(mapped(["1"]).assign(_tags=[["t"]], _extra=[{"x": 1}]))[0] == base
 
 
+@pytest.mark.rule("V2-10")
 def test_rule_plan_from_prepared_chunks_equals_plan_of_the_whole() -> None:
     whole = mapped([str(i) for i in range(6)])
     first = plan_catalog(whole, EMPTY, spec())
@@ -56,6 +61,7 @@ def test_rule_plan_from_prepared_chunks_equals_plan_of_the_whole() -> None:
     assert chunked.items.loc[chunked.items["outcome"] == "unchanged", "payload"].isna().all()
 
 
+@pytest.mark.rule("V2-18")
 def test_rule_an_id_served_in_two_chunks_is_synced_once_by_the_provider_rule() -> None:
     first = prepare_extract(mapped(["1", "2"], name="old"))
     second = prepare_extract(mapped(["2", "3"], name="new"))

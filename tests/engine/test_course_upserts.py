@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from tasks.course_upserts import CourseUpserter
 from tasks.report import RunReport
@@ -21,6 +22,7 @@ def rows(pairs: list[tuple[str, str]], outcome: str = "created") -> pd.DataFrame
     return pd.DataFrame({"external_id": [e for e, _ in pairs], "payload_hash": [h for _, h in pairs], "outcome": outcome})
 
 
+@pytest.mark.rule("RUN-09")
 def test_rule_plan_rows_already_queued_with_the_same_payload_are_not_sent_twice() -> None:
     up = upserter()
     up.add(rows([("a", "h1"), ("b", "h2")]))

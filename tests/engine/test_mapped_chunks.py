@@ -50,6 +50,7 @@ def integration(store: StateStore) -> int:
     return store.upsert_integration("udemy", external_platform="Udemy", group_id="g", author_id="a")["id"]
 
 
+@pytest.mark.rule("RUN-07")
 def test_a_stored_chunk_comes_back_exactly_as_mapped():
     original = chunk()
     back = decode(encode(original))
@@ -63,6 +64,7 @@ def test_a_stored_chunk_comes_back_exactly_as_mapped():
     assert list(back.extract.dtypes) == list(original.extract.dtypes)
 
 
+@pytest.mark.rule("RUN-07")
 def test_context_key_follows_everything_a_catalog_mapping_reads_besides_the_pages(monkeypatch):
     ctx = MappingContext(owner_lang="en", options={"tags_sync": False})
     key = context_key("udemy", "courses", ctx)
@@ -75,6 +77,7 @@ def test_context_key_follows_everything_a_catalog_mapping_reads_besides_the_page
     assert key != context_key("udemy", "courses", ctx)
 
 
+@pytest.mark.rule("RUN-07")
 def test_code_fingerprint_covers_the_provider_mappings_and_the_diff():
     fingerprint = mapped_chunks.code_fingerprint()
     assert len(fingerprint) == 64 and fingerprint == mapped_chunks.code_fingerprint()
@@ -147,6 +150,7 @@ def test_a_chunk_is_replaced_when_its_pages_change_and_pages_without_digest_are_
     assert set(store.mapped_chunk_index(integration, "courses")) == {"2"}
 
 
+@pytest.mark.rule("RUN-07")
 def test_an_unreadable_stored_chunk_is_mapped_again(store, integration, caplog):
     store.save_mapped_chunk(integration, "courses", "2", [["a", None]], "ctx", b"not a mapped chunk")
     cache = MappedChunkCache(store, integration, "courses", "ctx")

@@ -7,6 +7,7 @@ import pickle
 from typing import Any
 
 import cloudpickle
+import pytest
 
 from providers.base import Page
 from tasks.extract import PagesChunk, _chunk, records_of
@@ -28,6 +29,7 @@ def page(ids: list[int], raw: bool = True) -> Page:
     return Page(records=records, next_token=None, raw=json.dumps({"results": records}).encode() if raw else None)
 
 
+@pytest.mark.rule("RUN-08")
 def test_rule_cached_chunk_holds_bodies_and_gets_its_records_back() -> None:
     client = Reparsing()
     chunk = _chunk(client, "courses", [page([1, 2]), page([3])], next_token=None)
@@ -40,6 +42,7 @@ def test_rule_cached_chunk_holds_bodies_and_gets_its_records_back() -> None:
     assert client.parsed == 4
 
 
+@pytest.mark.rule("RUN-08")
 def test_rule_chunk_keeps_records_when_the_client_cannot_reparse() -> None:
     class Plain:
         pass

@@ -1,10 +1,12 @@
 """The run report: a bounded error table with complete counts, statuses in words, failures
 that say why, Markdown that survives `|` in ids, ignored items apart from errors, and
-quarantine already open from an earlier run that is no longer news (decisions #15)."""
+quarantine already open from an earlier run that is no longer news (docs: D-15)."""
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 from tasks.report import MAX_ERRORS_KEPT, MAX_ERRORS_SHOWN, RunReport
 
@@ -16,6 +18,7 @@ def table_rows(markdown: str, heading: str) -> list[list[str]]:
     return [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
 
 
+@pytest.mark.rule("RUN-10")
 def test_ignored_items_are_bounded_counted_and_kept_apart_from_errors() -> None:
     report = RunReport(provider="udemy", kind="stats")
     for i in range(MAX_ERRORS_KEPT + 500):
@@ -56,6 +59,7 @@ def test_statuses_read_as_words_and_a_failed_run_says_why() -> None:
     assert report.as_dict()["status_label"] == "Failed" and "completed" not in md.split("\n\n")[1].lower()
 
 
+@pytest.mark.rule("RUN-10")
 def test_quarantine_still_open_for_the_same_reason_does_not_make_the_run_completed_with_errors() -> None:
     known = [("c1", "duration", "not a number"), ("c2", "", "no title")]
     again = RunReport(provider="coursera", kind="content")

@@ -1,8 +1,9 @@
-"""The shared v2 statistics rules (tasks/stats_rules.py), decisions.md #2 and #4, 360learning-v2 §5."""
+"""The shared v2 statistics rules (tasks/stats_rules.py; docs: V2-25..V2-32, D-02, D-04; docs/lms360.md: Statistics)."""
 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from tasks.stats_rules import plan_stats, stat_payloads
 
@@ -27,18 +28,21 @@ def confirmed(plan):
                          "payload_hash": it["payload_hash"]})
 
 
+@pytest.mark.rule("V2-25")
 def test_rule_completion_is_progress_100_with_last_activity_at_completion_date():
     plan = plan_stats(rows(("c1", "a@x.io", 40, 1000, "2026-01-01", "2026-01-05", "2026-01-04T10:00:00Z")), EMPTY)
     p = stat_payloads(plan.items)[0]
     assert p["progress"] == 100 and p["lastActivityAt"] == "2026-01-04T10:00:00.000Z"
 
 
+@pytest.mark.rule("V2-26")
 def test_rule_missing_first_activity_falls_back_to_last_activity():
     plan = plan_stats(rows(("c1", "a@x.io", 30, 1000, None, "2026-01-05T08:00:00Z", None)), EMPTY)
     p = stat_payloads(plan.items)[0]
     assert p["firstActivityAt"] == p["lastActivityAt"] == "2026-01-05T08:00:00.000Z"
 
 
+@pytest.mark.rule("V2-27")
 def test_rule_first_activity_stays_stable_for_an_open_attempt():
     first = plan_stats(rows(("c1", "a@x.io", 30, 1000, None, "2026-01-05", None)), EMPTY)
     # next day the provider still has no start date: the fallback would move firstActivityAt
@@ -48,6 +52,7 @@ def test_rule_first_activity_stays_stable_for_an_open_attempt():
     assert later.items.iloc[0]["attempt_no"] == 1 and bool(later.items.iloc[0]["existing"])
 
 
+@pytest.mark.rule("V2-28")
 def test_rule_open_attempt_closes_when_a_later_sync_sees_completion():
     first = plan_stats(rows(("c1", "a@x.io", 30, 1000, "2026-01-01", "2026-01-05", None)), EMPTY)
     done = plan_stats(rows(("c1", "a@x.io", 100, 3000, "2026-01-01", "2026-01-09", "2026-01-09")), confirmed(first))
@@ -55,6 +60,7 @@ def test_rule_open_attempt_closes_when_a_later_sync_sees_completion():
     assert stat_payloads(done.items)[0]["firstActivityAt"].startswith("2026-01-01")
 
 
+@pytest.mark.rule("V2-29")
 def test_rule_time_spent_only_on_first_recorded_attempt():
     first = plan_stats(rows(("c1", "a@x.io", 100, 5000, "2026-01-01", "2026-01-05", "2026-01-05")), EMPTY)
     assert stat_payloads(first.items)[0]["timeSpent"] == 5000
@@ -63,17 +69,20 @@ def test_rule_time_spent_only_on_first_recorded_attempt():
     assert stat_payloads(retake.items)[0]["timeSpent"] == 1
 
 
+@pytest.mark.rule("V2-30")
 def test_rule_time_spent_is_at_least_one_ms():
     plan = plan_stats(rows(("c1", "a@x.io", 10, 0, "2026-01-01", "2026-01-02", None)), EMPTY)
     assert stat_payloads(plan.items)[0]["timeSpent"] == 1
 
 
+@pytest.mark.rule("V2-31")
 def test_identical_stats_are_not_resent():
     first = plan_stats(rows(("c1", "a@x.io", 30, 1000, "2026-01-01", "2026-01-05", None)), EMPTY)
     again = plan_stats(rows(("c1", "a@x.io", 30, 1000, "2026-01-01", "2026-01-05", None)), confirmed(first))
     assert again.items.empty and again.unchanged == 1
 
 
+@pytest.mark.rule("V2-32")
 def test_row_without_any_date_is_quarantined_not_raised():
     plan = plan_stats(rows(("c1", "a@x.io", 10, 0, None, None, None), ("c2", "b@x.io", 10, 0, "2026-01-01", None, None)), EMPTY)
     assert len(plan.items) == 1 and len(plan.quarantine) == 1

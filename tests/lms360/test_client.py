@@ -1,6 +1,6 @@
 """Lms360Client against the 360Learning sandbox over real HTTP (plus a few MockTransport edge cases).
 
-Each test names the contract rule (shared/api/360learning-v2.md) it checks.
+Each test names the rule it checks (docs/rules/360learning.md; the contract: docs/lms360.md).
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ FULL_COURSE = course(
 # --- courses ----------------------------------------------------------------------------------
 
 
+@pytest.mark.rule("V2-04")
 async def test_rule_upserted_course_lands_with_every_field(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -153,6 +154,7 @@ async def test_rule_upserted_course_lands_with_every_field(sandbox: Sandbox) -> 
     assert len(stored) == 1
 
 
+@pytest.mark.rule("V2-39")
 async def test_rule_upsert_over_10000_items_is_split_into_batches(sandbox: Sandbox) -> None:
     items = [course(f"c{i:05d}") for i in range(10_001)]
     async with client_for(sandbox) as client:
@@ -166,6 +168,7 @@ async def test_rule_upsert_over_10000_items_is_split_into_batches(sandbox: Sandb
     assert [op["type"] for op in sandbox.store.bulk_operations()] == ["importExternalCourses"] * 2
 
 
+@pytest.mark.rule("V2-39")
 async def test_rule_bulk_429_is_retried_then_succeeds(sandbox: Sandbox) -> None:
     sandbox.faults.add("status", status=429, path="/api/v2/bulk", times=2)
     async with client_for(sandbox) as client:
@@ -176,6 +179,7 @@ async def test_rule_bulk_429_is_retried_then_succeeds(sandbox: Sandbox) -> None:
     assert len(sandbox.store.bulk_operations()) == 1
 
 
+@pytest.mark.rule("V2-39")
 async def test_rule_bulk_concurrency_limit_reached_is_retryable(sandbox_factory: Any) -> None:
     sb = sandbox_factory(rate_limits_enabled=False, bulk_item_delay_seconds=0.02, max_concurrent_bulk_operations=1)
     items = [course(f"k{i}") for i in range(12)]
@@ -191,6 +195,7 @@ async def test_rule_bulk_concurrency_limit_reached_is_retryable(sandbox_factory:
     assert len(sb.store.bulk_operations()) == 4
 
 
+@pytest.mark.rule("V2-44", "RUN-04")
 async def test_rule_on_submitted_is_called_before_waiting_and_jobs_can_resume(sandbox: Sandbox) -> None:
     seen: list[tuple[str, int]] = []
     async with client_for(sandbox, max_upsert_batch=2) as client:
@@ -209,6 +214,7 @@ async def test_rule_on_submitted_is_called_before_waiting_and_jobs_can_resume(sa
     assert all(r.ok for r in resumed)
 
 
+@pytest.mark.rule("V2-08")
 async def test_rule_invalid_item_is_refused_locally_and_others_go_through(sandbox: Sandbox) -> None:
     items = [course("ok1"), course("bad", duration=0, title="not a v2 field"), course("ok2")]
     async with client_for(sandbox) as client:
@@ -220,6 +226,7 @@ async def test_rule_invalid_item_is_refused_locally_and_others_go_through(sandbo
     assert "duration" in bad.error_message and "title" in bad.error_message
 
 
+@pytest.mark.rule("V2-04")
 async def test_rule_missing_values_from_dataframes_are_not_sent(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -227,6 +234,7 @@ async def test_rule_missing_values_from_dataframes_are_not_sent(sandbox: Sandbox
     assert result.ok
 
 
+@pytest.mark.rule("V2-42")
 async def test_rule_whole_operation_error_becomes_error_results_for_that_batch_only(sandbox: Sandbox) -> None:
     async with client_for(sandbox, max_upsert_batch=2, max_concurrent_bulk=1) as client:
         iid = await new_integration(client)
@@ -237,6 +245,7 @@ async def test_rule_whole_operation_error_becomes_error_results_for_that_batch_o
     assert sum(r.ok for r in results) == 1
 
 
+@pytest.mark.rule("V2-19")
 async def test_rule_archive_then_restore_course(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -252,6 +261,7 @@ async def test_rule_archive_then_restore_course(sandbox: Sandbox) -> None:
 # --- stats ------------------------------------------------------------------------------------
 
 
+@pytest.mark.rule("V2-36")
 async def test_rule_stat_for_unknown_learner_is_an_item_error_while_others_succeed(sandbox: Sandbox) -> None:
     items = [stat("a", "learner1@example.com"), stat("a", "nobody@example.com"), stat("a", "learner2@example.com", progress=100)]
     async with client_for(sandbox) as client:
@@ -263,6 +273,7 @@ async def test_rule_stat_for_unknown_learner_is_an_item_error_while_others_succe
     assert len(_rows(sandbox.store.attempts())) == 2
 
 
+@pytest.mark.rule("V2-33")
 async def test_rule_stat_dates_are_sent_as_iso_utc_with_milliseconds(sandbox: Sandbox) -> None:
     from datetime import datetime, timezone
 
@@ -283,6 +294,7 @@ async def test_rule_stat_dates_are_sent_as_iso_utc_with_milliseconds(sandbox: Sa
 # --- auth -------------------------------------------------------------------------------------
 
 
+@pytest.mark.rule("V2-41")
 async def test_rule_expired_token_is_renewed_once_on_401(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         await client.list_integrations()
@@ -292,6 +304,7 @@ async def test_rule_expired_token_is_renewed_once_on_401(sandbox: Sandbox) -> No
         assert (client.retry_stats.by_reason or {}).get("unauthorized") == 1
 
 
+@pytest.mark.rule("V2-41")
 async def test_rule_token_is_renewed_proactively_before_expiry(sandbox_factory: Any) -> None:
     sb = sandbox_factory(rate_limits_enabled=False, token_ttl_seconds=1.0, expires_in_as_string=True)
     async with client_for(sb) as client:
@@ -304,6 +317,7 @@ async def test_rule_token_is_renewed_proactively_before_expiry(sandbox_factory: 
         assert not (client.retry_stats.by_reason or {}).get("unauthorized")
 
 
+@pytest.mark.rule("RUN-13")
 async def test_rule_secrets_never_in_repr_errors_or_logs(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     async with client_for(sandbox) as client:
@@ -323,6 +337,7 @@ async def test_rule_secrets_never_in_repr_errors_or_logs(sandbox: Sandbox, caplo
     assert "learner1@example.com" not in caplog.text
 
 
+@pytest.mark.rule("V2-40")
 async def test_rule_writes_are_throttled_under_the_platform_limit(sandbox_factory: Any) -> None:
     sb = sandbox_factory(write_requests_per_second=5.0)  # platform: 5 writes/s, burst 5
     async with client_for(sb, writes_per_second=4.0) as client:
@@ -334,6 +349,7 @@ async def test_rule_writes_are_throttled_under_the_platform_limit(sandbox_factor
 # --- errors, pagination -----------------------------------------------------------------------
 
 
+@pytest.mark.rule("V2-42")
 async def test_rule_4xx_raises_api_error_with_its_code(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         await new_integration(client, "Udemy (test)")
@@ -348,6 +364,7 @@ async def test_rule_4xx_raises_api_error_with_its_code(sandbox: Sandbox) -> None
     assert systemic.value.status == 404 and systemic.value.code == "integrationNotFound"
 
 
+@pytest.mark.rule("V2-43")
 async def test_rule_link_pagination_over_more_than_100_integrations(sandbox_factory: Any) -> None:
     sb = sandbox_factory(rate_limits_enabled=False, max_integrations=150)
     async with client_for(sb) as client:
@@ -362,6 +379,7 @@ async def test_rule_link_pagination_over_more_than_100_integrations(sandbox_fact
     assert [i.external_platform for i in only] == ["Provider 042"]
 
 
+@pytest.mark.rule("V2-01")
 async def test_rule_integration_update_and_delete(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -374,6 +392,7 @@ async def test_rule_integration_update_and_delete(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("kind", ["course", "opaque"])
+@pytest.mark.rule("V2-22")
 async def test_rule_course_ids_come_from_the_external_course_get_checked_once(sandbox_factory: Any, kind: str) -> None:
     sb = sandbox_factory(rate_limits_enabled=False, course_resource_ids=kind)
     async with client_for(sb) as client:
@@ -390,6 +409,7 @@ async def test_rule_course_ids_come_from_the_external_course_get_checked_once(sa
 # --- tags, skills, sharing, users -------------------------------------------------------------
 
 
+@pytest.mark.rule("V2-20")
 async def test_rule_ensure_tags_creates_missing_once_and_replace_course_tags(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -407,6 +427,7 @@ async def test_rule_ensure_tags_creates_missing_once_and_replace_course_tags(san
     assert posts >= 1
 
 
+@pytest.mark.rule("V2-20")
 async def test_rule_manual_tags_are_visible_to_the_engine(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -417,6 +438,7 @@ async def test_rule_manual_tags_are_visible_to_the_engine(sandbox: Sandbox) -> N
     assert len(tags) == 1
 
 
+@pytest.mark.rule("V2-21")
 async def test_rule_skills_are_ensured_in_the_library_and_linked_where_the_platform_can(sandbox_factory: Any) -> None:
     linking = sandbox_factory(rate_limits_enabled=False, course_skills_endpoint=True)
     async with client_for(linking, course_skills_path="/api/v2/courses/{courseId}/skills") as client:
@@ -435,6 +457,7 @@ async def test_rule_skills_are_ensured_in_the_library_and_linked_where_the_platf
     assert sorted(s["externalId"] for s in linking.store.skills()) == ["edflex:Python", "edflex:SQL"]
 
 
+@pytest.mark.rule("V2-21")
 async def test_rule_no_course_skill_link_is_detected_without_a_call_by_default(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -446,6 +469,7 @@ async def test_rule_no_course_skill_link_is_detected_without_a_call_by_default(s
     assert sandbox.store.request_counts() == before
 
 
+@pytest.mark.rule("V2-21")
 async def test_rule_a_configured_link_path_the_platform_lacks_is_detected_once(sandbox: Sandbox) -> None:
     async with client_for(sandbox, course_skills_path="/api/v2/courses/{courseId}/skills") as client:
         iid = await new_integration(client)
@@ -456,6 +480,7 @@ async def test_rule_a_configured_link_path_the_platform_lacks_is_detected_once(s
     assert sandbox.app.state.faults.requests_matching(r"/courses/[^/]+/skills$") == 1
 
 
+@pytest.mark.rule("V2-21")
 async def test_rule_skills_of_an_earlier_version_are_re_keyed_out_of_the_learnsync_prefix(sandbox: Sandbox) -> None:
     from sandboxes.lms360.schemas import SkillUpsertDTO
 
@@ -473,6 +498,7 @@ async def test_rule_skills_of_an_earlier_version_are_re_keyed_out_of_the_learnsy
     assert any("re-keyed" in n for n in notes)
 
 
+@pytest.mark.rule("V2-23")
 async def test_rule_share_courses_to_other_group_catalog_and_library(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)
@@ -490,6 +516,7 @@ async def test_rule_share_courses_to_other_group_catalog_and_library(sandbox: Sa
     assert course_id in in_catalog and course_id in in_library and course_id not in after
 
 
+@pytest.mark.rule("V2-45")
 async def test_rule_find_users_by_mail_batches_and_ignores_unknown(sandbox: Sandbox) -> None:
     mails = [f"learner{i}@example.com" for i in range(1, 8)] + ["Learner1@Example.com", "ghost@example.com"]
     async with client_for(sandbox) as client:
@@ -512,6 +539,7 @@ def mock_client(handler: Any) -> Lms360Client:
     return Lms360Client(make_settings("http://lms.test"), transport=httpx.MockTransport(wrapped))
 
 
+@pytest.mark.rule("V2-43")
 async def test_rule_relative_link_is_resolved_against_the_base_url() -> None:
     seen: list[str] = []
 
@@ -529,6 +557,7 @@ async def test_rule_relative_link_is_resolved_against_the_base_url() -> None:
     assert seen[1] == "http://lms.test/api/v2/tags?next=abc"
 
 
+@pytest.mark.rule("V2-43")
 async def test_rule_repeated_next_link_is_a_paging_loop() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=[{"_id": "t", "name": "A"}], headers={"Link": '</api/v2/tags?next=same>; rel="next"'})
@@ -538,6 +567,7 @@ async def test_rule_repeated_next_link_is_a_paging_loop() -> None:
             await client.list_tags()
 
 
+@pytest.mark.rule("V2-43", "V2-45")
 async def test_rule_user_mail_filters_keep_brackets_unencoded() -> None:
     urls: list[str] = []
 
@@ -551,6 +581,7 @@ async def test_rule_user_mail_filters_keep_brackets_unencoded() -> None:
     assert list(found) == ["a+b@x.com"]
 
 
+@pytest.mark.rule("V2-42")
 async def test_rule_submit_400_becomes_error_results_and_413_splits_the_batch() -> None:
     sizes: list[int] = []
 
@@ -600,6 +631,7 @@ async def _list_tags(sb: Sandbox) -> list[Any]:
         return await client.list_tags()
 
 
+@pytest.mark.rule("V2-44")
 def test_rule_running_job_progress_times_the_next_poll() -> None:
     """A running job's pace (progress.index over server time) predicts its end; polls aim at it."""
     from lms360.client import _expected_remaining
@@ -617,6 +649,7 @@ def test_rule_running_job_progress_times_the_next_poll() -> None:
     assert _expected_remaining(status("queued", None, 0.0), 10_000) is None
 
 
+@pytest.mark.rule("V2-08")
 async def test_rule_values_the_spec_refuses_are_quarantined_per_item_and_the_rest_is_sent(sandbox: Sandbox) -> None:
     async with client_for(sandbox) as client:
         iid = await new_integration(client)

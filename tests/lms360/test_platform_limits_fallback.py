@@ -22,6 +22,7 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}/api"
 
 
+@pytest.mark.rule("V2-40")
 def test_unreachable_prefect_api_falls_back_to_the_per_process_limiters(caplog, monkeypatch):
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 

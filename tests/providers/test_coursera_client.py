@@ -107,6 +107,7 @@ async def test_stats_walk_every_program_and_every_row_once(server: SandboxServer
         assert sorted(r["id"] for r in records) == sorted(server.app.state.store.enrollments)
 
 
+@pytest.mark.rule("COURSERA-27")
 async def test_stats_window_filters_last_activity(server: SandboxServer) -> None:
     async with open_client(server.url) as client:
         window = DateWindow(since=date(2025, 9, 1), until=date(2025, 11, 1))
@@ -116,6 +117,7 @@ async def test_stats_window_filters_last_activity(server: SandboxServer) -> None
         assert expected and {r["id"] for r in records} == expected
 
 
+@pytest.mark.rule("COURSERA-27")
 async def test_stats_window_keeps_activity_at_midnight_of_since(server: SandboxServer) -> None:
     async with open_client(server.url) as client:
         row = {"id": "edge~p~c", "externalId": "learner1@example.com", "programId": server.app.state.store.programs[0]["id"],

@@ -91,6 +91,7 @@ async def test_catalog_second_traversal_starts_over(sandbox: tuple[Any, str]) ->
         await client.aclose()
 
 
+@pytest.mark.rule("EDFLEX-27")
 async def test_stats_window_is_half_open_on_activity_dates(sandbox: tuple[Any, str]) -> None:
     app, url = sandbox
     store = app.state.store

@@ -1,4 +1,4 @@
-"""Edflex mapping rules (spec/sources/edflex.txt; decisions.md #1 #2 #8 #9 #12): pure, no HTTP."""
+"""Edflex mapping rules (docs/rules/edflex.md; docs: D-01, D-02, D-08, D-09, D-12): pure, no HTTP."""
 
 from __future__ import annotations
 
@@ -82,6 +82,7 @@ def one_stat(**overrides: Any) -> pd.Series:
 # -- content property mapping --------------------------------------------------------------
 
 
+@pytest.mark.rule("V2-04")
 def test_rule_output_follows_the_column_contracts() -> None:
     result = catalog(resource())
     assert list(result.courses.columns) == list(COURSE_FIELDS + COURSE_META)
@@ -89,15 +90,18 @@ def test_rule_output_follows_the_column_contracts() -> None:
     assert list(result.ignored.columns) == list(IGNORED_COLUMNS)
 
 
+@pytest.mark.rule("EDFLEX-04")
 def test_rule_external_id_is_the_edflex_resource_id() -> None:
     assert one_course()["externalId"] == "r-8f3a2c"
     assert one_course(id=4242)["externalId"] == "4242"
 
 
+@pytest.mark.rule("EDFLEX-05")
 def test_rule_content_title_becomes_course_name() -> None:
     assert one_course(title="  Pitch  ")["name"] == "Pitch"
 
 
+@pytest.mark.rule("EDFLEX-06")
 def test_rule_description_and_syllabus_become_description() -> None:
     assert one_course(syllabus="<ul><li>1</li></ul>")["description"] == "<p>Les clés.</p>\n\n<ul><li>1</li></ul>"
     assert one_course(description=None, syllabus="Plan")["description"] == "Plan"
@@ -105,6 +109,7 @@ def test_rule_description_and_syllabus_become_description() -> None:
     assert one_course(description="  ", syllabus=None)["description"] is None
 
 
+@pytest.mark.rule("EDFLEX-07")
 def test_rule_image_uses_big_then_medium_then_small_url() -> None:
     assert one_course()["imageUrl"] == "https://cdn.edflex.com/b.jpg"
     assert one_course(image_big_url=None)["imageUrl"] == "https://cdn.edflex.com/m.jpg"
@@ -112,37 +117,44 @@ def test_rule_image_uses_big_then_medium_then_small_url() -> None:
     assert one_course(image_big_url=None, image_medium_url=None, image_small_url=None)["imageUrl"] is None
 
 
+@pytest.mark.rule("EDFLEX-08")
 def test_rule_launch_url_is_the_resource_url() -> None:
     assert one_course()["launchUrl"] == "https://acme.edflex.com/fr/resource/r-8f3a2c"
 
 
 @pytest.mark.parametrize("status", ["coming soon", "open all year", "opened", "Open All Year", "coming_soon"])
+@pytest.mark.rule("EDFLEX-03")
 def test_rule_statuses_coming_soon_open_all_year_opened_are_synced(status: str) -> None:
     assert one_course(status=status)["_status"] == "keep"
 
 
-def test_rule_resource_with_no_status_is_synced() -> None:  # decisions #9
+@pytest.mark.rule("EDFLEX-03")
+def test_rule_resource_with_no_status_is_synced() -> None:  # (docs: D-09)
     assert one_course(status=None)["_status"] == "keep"
     assert one_course(status="")["_status"] == "keep"
 
 
 @pytest.mark.parametrize("status", ["closed", "archived", "unavailable"])
+@pytest.mark.rule("EDFLEX-03")
 def test_rule_other_statuses_are_archived_or_ignored_by_the_engine(status: str) -> None:
     # The mapping flags it; the engine archives it if it was synced before and ignores it otherwise.
     assert one_course(status=status)["_status"] == "archive"
 
 
+@pytest.mark.rule("EDFLEX-03")
 def test_rule_archived_status_needs_only_the_id() -> None:
     course = one_course(status="closed", title=None, url=None)
     assert (course["externalId"], course["_status"]) == ("r-8f3a2c", "archive")
 
 
-def test_rule_categories_become_subjects() -> None:  # decisions #9
+@pytest.mark.rule("EDFLEX-09")
+def test_rule_categories_become_subjects() -> None:  # (docs: D-09)
     course = one_course(categories=["Management", {"id": "c-118", "name": "Soft skills"}, "Management", " "])
     assert course["subjects"] == ["Management", "Soft skills"]
     assert one_course(categories=None)["subjects"] == []
 
 
+@pytest.mark.rule("EDFLEX-10")
 def test_rule_categories_become_skills_when_skills_sync_is_enabled() -> None:
     ctx = MappingContext(owner_lang="fr", options={"skills_sync": True})
     assert one_course(ctx)["_skills"] == ["Management"]
@@ -150,6 +162,7 @@ def test_rule_categories_become_skills_when_skills_sync_is_enabled() -> None:
     assert one_course(ctx, categories=[])["_skills"] == []
 
 
+@pytest.mark.rule("EDFLEX-10")
 def test_rule_skills_are_left_alone_when_skills_sync_is_disabled() -> None:
     assert one_course()["_skills"] is None
     assert PROVIDER.default_options == {"skills_sync": False}
@@ -164,11 +177,13 @@ def test_rule_skills_are_left_alone_when_skills_sync_is_disabled() -> None:
         (None, None), ("expert", None), (4, None),
     ],
 )  # fmt: skip
+@pytest.mark.rule("EDFLEX-11")
 def test_rule_level_1_2_3_maps_to_beginner_intermediate_advanced(level: Any, expected: str | None) -> None:
     assert one_course(difficulty=level)["difficultyLevel"] == expected
 
 
-def test_rule_creator_and_platform_names_become_sources() -> None:  # decisions #9
+@pytest.mark.rule("EDFLEX-12")
+def test_rule_creator_and_platform_names_become_sources() -> None:  # (docs: D-09)
     assert one_course(platform_name="YouTube")["sources"] == [{"name": "CNAM"}, {"name": "YouTube"}]
     assert one_course(creator_name=None, platform_name="YouTube")["sources"] == [{"name": "YouTube"}]
     assert one_course(platform_name="CNAM")["sources"] == [{"name": "CNAM"}]
@@ -177,6 +192,7 @@ def test_rule_creator_and_platform_names_become_sources() -> None:  # decisions 
 
 @pytest.mark.parametrize(("kind", "expected"), [("article", "article"), ("MOOC", "mooc"), ("mooc", "mooc"),
                                                 ("Podcast", "podcast"), ("video", "video")])  # fmt: skip
+@pytest.mark.rule("EDFLEX-02")
 def test_rule_content_types_article_mooc_podcast_video_are_synced(kind: str, expected: str) -> None:
     course = one_course(type=kind)
     assert course["contentType"] == expected
@@ -184,7 +200,8 @@ def test_rule_content_types_article_mooc_podcast_video_are_synced(kind: str, exp
 
 
 @pytest.mark.parametrize("kind", ["program", "role-play", "interactive", "top-voice", "assessment", "book"])
-def test_rule_other_content_types_are_ignored(kind: str) -> None:  # decisions #9
+@pytest.mark.rule("EDFLEX-02")
+def test_rule_other_content_types_are_ignored(kind: str) -> None:  # (docs: D-09)
     result = catalog(resource(type=kind))
     assert result.courses.empty and result.quarantine.empty
     assert result.ignored.to_dict("records") == [{"external_id": "r-8f3a2c", "reason": f"unsupported type {kind}"}]
@@ -195,16 +212,19 @@ def test_rule_other_content_types_are_ignored(kind: str) -> None:  # decisions #
     [("PT4H30M", 270), ("PT45M", 45), ("P2DT3H", 3060), ("PT1H0M30S", 61), ("PT20S", 1), ("PT0.5H", 30),
      ("P1W", 10080), (5400, 90), ("5400", 90)],
 )  # fmt: skip
+@pytest.mark.rule("EDFLEX-13")
 def test_rule_duration_is_the_estimated_duration_in_minutes(duration: Any, minutes: int) -> None:
     # ISO-8601 is Edflex's documented form; a bare number is read as seconds (like timeSpent).
     assert one_course(duration=duration)["duration"] == minutes
 
 
 @pytest.mark.parametrize("duration", ["PT0M", "four hours", "PT", -60, None, [1]])
+@pytest.mark.rule("EDFLEX-13")
 def test_decision_8_duration_is_at_least_one_minute_or_missing(duration: Any) -> None:
     assert pd.isna(one_course(duration=duration)["duration"])
 
 
+@pytest.mark.rule("EDFLEX-13")
 def test_decision_8_duration_is_capped_to_the_v2_maximum() -> None:
     assert one_course(duration="P100W")["duration"] == 100_000
 
@@ -214,11 +234,13 @@ def test_decision_8_duration_is_capped_to_the_v2_maximum() -> None:
     [("fr", "fr"), ("en_US", "en"), ("en-US", "en"), ("pt-BR", "pt_BR"), ("fr_CA", "fr_CA"), ("he", "he_IL"),
      ("zh-TW", "zh_tw"), ("km", "km"), ("EN", "en")],
 )  # fmt: skip
+@pytest.mark.rule("EDFLEX-14")
 def test_rule_language_is_mapped_to_the_v2_language_enum(language: str, expected: str) -> None:
     assert one_course(language=language)["defaultLang"] == expected
 
 
 @pytest.mark.parametrize("language", [None, "", "xx", 42])
+@pytest.mark.rule("EDFLEX-14")
 def test_rule_missing_language_falls_back_to_the_connector_owner_language(language: Any) -> None:
     course = one_course(language=language)
     assert course["defaultLang"] == "fr"  # CTX.owner_lang
@@ -228,18 +250,21 @@ def test_rule_missing_language_falls_back_to_the_connector_owner_language(langua
 
 @pytest.mark.parametrize(("field", "column", "value"), [("name", "title", None), ("name", "title", 12),
                                                         ("launchUrl", "url", ""), ("launchUrl", "url", "ftp://x")])  # fmt: skip
+@pytest.mark.rule("EDFLEX-08")
 def test_rule_required_v2_fields_missing_quarantine_the_row(field: str, column: str, value: Any) -> None:
     result = catalog(resource(**{column: value}), resource(id="r-ok"))
     assert result.courses["externalId"].tolist() == ["r-ok"]
     assert result.quarantine[["external_id", "field"]].to_dict("records") == [{"external_id": "r-8f3a2c", "field": field}]
 
 
+@pytest.mark.rule("EDFLEX-02", "EDFLEX-08")
 def test_rule_records_without_id_or_type_are_quarantined() -> None:
     result = catalog(resource(id=None), resource(id="r-2", type=None))
     assert result.courses.empty
     assert result.quarantine["field"].tolist() == ["id", "type"]
 
 
+@pytest.mark.rule("EDFLEX-15")
 def test_decision_1_values_without_v2_field_are_kept_in_extra() -> None:
     extra = one_course(language="xx")["_extra"]
     assert extra["authors"] == ["Claire Lefèvre"]
@@ -247,6 +272,7 @@ def test_decision_1_values_without_v2_field_are_kept_in_extra() -> None:
     assert extra["categoryIds"] == ["c-112"]
 
 
+@pytest.mark.rule("EDFLEX-16")
 def test_rule_tags_are_not_set_by_edflex() -> None:
     assert one_course()["_tags"] == []
 
@@ -282,28 +308,33 @@ def test_empty_page_and_missing_columns_are_handled() -> None:
 # -- statistics ------------------------------------------------------------------------------
 
 
+@pytest.mark.rule("EDFLEX-19")
 def test_rule_stats_carry_learner_email_and_course_id() -> None:
     row = one_stat()
     assert list(row.index) == list(STAT_COLUMNS)
     assert (row["user_email"], row["course_external_id"]) == ("alice.durand@acme.com", "r-8f3a2c")
 
 
+@pytest.mark.rule("EDFLEX-20")
 def test_rule_progress_is_100_when_completed() -> None:
     assert one_stat()["progress"] == 100
 
 
 @pytest.mark.parametrize("status", ["in progress", "in_progress", "In Progress"])
-def test_rule_progress_is_50_when_in_progress(status: str) -> None:  # decisions #9: both spellings
+@pytest.mark.rule("EDFLEX-20")
+def test_rule_progress_is_50_when_in_progress(status: str) -> None:  # both spellings (docs: D-09)
     row = one_stat(status=status, completedAt=None)
     assert row["progress"] == 50
     assert pd.isna(row["completed_at"])
 
 
 @pytest.mark.parametrize("status", ["started", None, "", 3])
+@pytest.mark.rule("EDFLEX-20")
 def test_rule_progress_is_0_otherwise(status: Any) -> None:
     assert one_stat(status=status, completedAt=None)["progress"] == 0
 
 
+@pytest.mark.rule("EDFLEX-21")
 def test_rule_completion_first_and_last_activity_dates_are_utc() -> None:
     row = one_stat(firstActivityAt="2025-10-14T09:58:00+02:00")
     assert row["first_activity_at"] == pd.Timestamp("2025-10-14T07:58:00Z")
@@ -312,31 +343,37 @@ def test_rule_completion_first_and_last_activity_dates_are_utc() -> None:
     assert str(row["completed_at"].tz) == "UTC"
 
 
+@pytest.mark.rule("EDFLEX-21")
 def test_decision_2_completed_without_completion_date_uses_last_activity() -> None:
     assert one_stat(completedAt=None)["completed_at"] == pd.Timestamp("2025-11-04T16:22:00Z")
 
 
+@pytest.mark.rule("EDFLEX-21")
 def test_rule_completion_date_only_counts_for_completed_content() -> None:
     assert pd.isna(one_stat(status="in_progress")["completed_at"])
 
 
 @pytest.mark.parametrize(("spent", "ms"), [("PT3H55M", 14_100_000), ("PT0H20M", 1_200_000), (1200, 1_200_000),
                                            ("90.5", 90_500), ("PT1.5S", 1_500)])  # fmt: skip
+@pytest.mark.rule("EDFLEX-22")
 def test_rule_time_spent_is_in_milliseconds(spent: Any, ms: int) -> None:
     assert one_stat(timeSpent=spent)["time_spent_ms"] == ms
 
 
 @pytest.mark.parametrize("spent", [None, "soon", -5, {"h": 1}])
+@pytest.mark.rule("EDFLEX-22")
 def test_rule_unreadable_time_spent_is_missing(spent: Any) -> None:
     # The engine applies the >= 1 ms minimum and the first-attempt rule.
     assert pd.isna(one_stat(timeSpent=spent)["time_spent_ms"])
 
 
+@pytest.mark.rule("EDFLEX-23")
 def test_rule_missing_first_activity_is_left_to_the_engine_fallback() -> None:
     assert pd.isna(one_stat(firstActivityAt=None)["first_activity_at"])
 
 
 @pytest.mark.parametrize("email", [None, "", "   "])
+@pytest.mark.rule("EDFLEX-24")
 def test_decision_12_row_without_learner_email_is_quarantined(email: Any) -> None:
     result = stats(stat(userEmail=email), stat(id="st-2"))
     assert len(result.stats) == 1
@@ -345,6 +382,7 @@ def test_decision_12_row_without_learner_email_is_quarantined(email: Any) -> Non
     ]
 
 
+@pytest.mark.rule("EDFLEX-24")
 def test_bad_learner_email_syntax_is_quarantined_without_echoing_it() -> None:
     result = stats(stat(userEmail="not-an-email"))
     assert result.stats.empty
@@ -353,6 +391,7 @@ def test_bad_learner_email_syntax_is_quarantined_without_echoing_it() -> None:
     assert "not-an-email" not in " ".join(map(str, row.tolist()))
 
 
+@pytest.mark.rule("EDFLEX-23")
 def test_stats_without_course_or_any_activity_date_are_quarantined() -> None:
     result = stats(stat(resourceId=None), stat(id="st-2", firstActivityAt=None, lastActivityAt="garbage", completedAt=None,
                                                status="in_progress"))  # fmt: skip
@@ -361,6 +400,7 @@ def test_stats_without_course_or_any_activity_date_are_quarantined() -> None:
     assert result.quarantine["external_id"].tolist() == ["?|st-55120", "r-8f3a2c|st-2"]
 
 
+@pytest.mark.rule("EDFLEX-25")
 def test_decision_12_progress_is_clamped_and_reported() -> None:
     # Edflex progress comes from a status vocabulary, so it is always 0/50/100; the report key is kept.
     result = stats(stat(), stat(id="st-2", status="weird"))
@@ -394,20 +434,24 @@ def test_empty_stats_page_is_handled() -> None:
 # -- provider declaration ----------------------------------------------------------------------
 
 
+@pytest.mark.rule("EDFLEX-01")
 def test_rule_content_syncs_daily_at_8_and_statistics_at_8_20() -> None:
     assert (PROVIDER.content_cron, PROVIDER.stats_cron) == ("0 8 * * *", "20 8 * * *")
 
 
+@pytest.mark.rule("EDFLEX-26")
 def test_rule_statistics_before_deployment_are_retrieved_on_first_run() -> None:
     assert PROVIDER.stats_full_history_first_run is True
 
 
+@pytest.mark.rule("EDFLEX-18")
 def test_rule_content_gone_or_closed_is_archived_and_restored_when_back() -> None:
     assert (PROVIDER.archive_missing, PROVIDER.archive_on_provider_status, PROVIDER.restore_on_reappear) == (True,) * 3
     assert PROVIDER.catalog_streams({}) == ("resources",)
     assert (PROVIDER.key, PROVIDER.display_name) == ("edflex", "Edflex")
 
 
+@pytest.mark.rule("EDFLEX-17")
 def test_rule_resource_served_twice_syncs_its_last_copy() -> None:
     from tasks.diff import drop_repeated_ids, prepare_extract
 

@@ -24,6 +24,7 @@ def _server(answers: list[dict], seen: list[httpx.Request]) -> httpx.MockTranspo
     return httpx.MockTransport(handler)
 
 
+@pytest.mark.rule("V2-41")
 async def test_token_is_reused_until_the_margin_and_concurrent_renewals_share_one_fetch() -> None:
     now = [0.0]
     seen: list[httpx.Request] = []

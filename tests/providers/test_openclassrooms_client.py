@@ -113,6 +113,7 @@ async def test_expired_token_is_renewed_on_401(server):
     assert len(second.records) == 100
 
 
+@pytest.mark.rule("OC-16")
 async def test_stats_window_is_half_open_on_activity_day():
     app = sandbox(n_activities=0)
     store = app.state.store

@@ -1,4 +1,4 @@
-"""OpenClassrooms mapping rules (rule book openclassrooms.txt, decisions.md #2 #8 #10 #12). Pure, no HTTP."""
+"""OpenClassrooms mapping rules (docs/rules/openclassrooms.md; docs: D-02, D-08, D-10, D-12). Pure, no HTTP."""
 
 from __future__ import annotations
 
@@ -64,12 +64,14 @@ def stats(*rows: dict[str, Any]):
 
 
 # --- provider declaration ---------------------------------------------------------------------------
+@pytest.mark.rule("OC-01")
 def test_rule_catalog_and_stats_are_synced_daily_at_their_own_times():
     assert PROVIDER.key == "openclassrooms" and PROVIDER.display_name == "OpenClassrooms"
     assert PROVIDER.content_cron == "30 9 * * *" and PROVIDER.stats_cron == "45 9 * * *"
     assert PROVIDER.catalog_streams({}) == ("courses",)
 
 
+@pytest.mark.rule("OC-04", "OC-05")
 def test_rule_archive_switches_and_language_filter_restores():
     assert PROVIDER.archive_missing and PROVIDER.archive_on_provider_status and PROVIDER.restore_on_reappear
     assert PROVIDER.filter_restores  # "unarchived immediately if it was previously archived"
@@ -77,6 +79,7 @@ def test_rule_archive_switches_and_language_filter_restores():
 
 
 # --- catalogue synchronisation ----------------------------------------------------------------------
+@pytest.mark.rule("OC-02", "V2-04")
 def test_rule_all_courses_available_to_the_organization_are_retrieved():
     rows = [course(id=i, url=f"https://oc.example/{i}") for i in range(1, 6)]
     out = catalog(*rows)
@@ -84,6 +87,7 @@ def test_rule_all_courses_available_to_the_organization_are_retrieved():
     assert list(out.columns) == list(COURSE_FIELDS + COURSE_META)
 
 
+@pytest.mark.rule("OC-03")
 def test_rule_original_title_and_description_cannot_be_modified():
     title = "  Apprenez <b>Python</b> — v2 !  "
     description = "<p>Line 1</p>\n  Line 2  "
@@ -91,22 +95,26 @@ def test_rule_original_title_and_description_cannot_be_modified():
     assert row["name"] == title and row["description"] == description
 
 
+@pytest.mark.rule("OC-04")
 def test_rule_status_active_coming_soon_pre_registration_are_kept():
     out = catalog(*(course(id=i, status=s) for i, s in enumerate(["active", "coming-soon", "pre-registration"])))
     assert out["_status"].tolist() == ["keep", "keep", "keep"]
 
 
+@pytest.mark.rule("OC-04")
 def test_rule_any_other_status_is_archived():
     statuses = ["archived", "draft", "closed", "unpublished", None, ""]
     out = catalog(*(course(id=i, status=s) for i, s in enumerate(statuses)))
     assert out["_status"].tolist() == ["archive"] * len(statuses)
 
 
+@pytest.mark.rule("OC-04")
 def test_rule_status_spelling_variants_are_read_as_the_kept_statuses():
     out = catalog(course(id=1, status="Coming_Soon"), course(id=2, status=" PRE-REGISTRATION "))
     assert out["_status"].tolist() == ["keep", "keep"]
 
 
+@pytest.mark.rule("OC-04")
 def test_decision_10_closed_course_is_handed_to_engine_not_dropped():
     # The engine ignores a closed course that was never synced and archives a synced one: the
     # mapping must hand it over (status "archive"), not drop or quarantine it.
@@ -115,33 +123,39 @@ def test_decision_10_closed_course_is_handed_to_engine_not_dropped():
     assert result.quarantine.empty and result.ignored.empty
 
 
+@pytest.mark.rule("OC-05")
 def test_decision_10_provider_status_wins_over_matching_language_filter():
     row = one(status="archived", language="fr")
     assert row["_filter_lang"] == "fr" and row["_status"] == "archive"
 
 
+@pytest.mark.rule("OC-06")
 def test_rule_manual_tags_persist_provider_sends_no_tags():
     row = one()
     assert row["_tags"] == [] and row["_skills"] is None
 
 
+@pytest.mark.rule("OC-07")
 def test_rule_start_button_sends_learner_to_openclassrooms_launch_url():
     row = one(url="https://openclassrooms.com/fr/courses/4921316")
     assert row["launchUrl"] == "https://openclassrooms.com/fr/courses/4921316"
 
 
 # --- language and filters ---------------------------------------------------------------------------
+@pytest.mark.rule("OC-05")
 def test_rule_language_filter_compares_with_the_course_language():
     out = catalog(course(id=1, language="fr"), course(id=2, language="en-US"), course(id=3, language=None))
     assert out["_filter_lang"].tolist() == ["fr", "en", None]
 
 
+@pytest.mark.rule("OC-08")
 def test_language_locales_map_to_the_v2_enum():
     langs = ["en_US", "en-US", "pt-BR", "fr_CA", "FR", "en-GB", "zh-TW"]
     out = catalog(*(course(id=i, language=lg) for i, lg in enumerate(langs)))
     assert out["defaultLang"].tolist() == ["en", "en", "pt_BR", "fr_CA", "fr", "en_GB", "zh_tw"]
 
 
+@pytest.mark.rule("OC-08")
 def test_language_unknown_or_missing_falls_back_to_owner_language():
     out = catalog(course(id=1, language="klingon"), course(id=2, language=None), course(id=3, language=7))
     assert out["defaultLang"].tolist() == ["fr", "fr", "fr"]
@@ -151,6 +165,7 @@ def test_language_unknown_or_missing_falls_back_to_owner_language():
 
 
 # --- v2 fields --------------------------------------------------------------------------------------
+@pytest.mark.rule("OC-09")
 def test_decision_8_duration_hours_become_whole_minutes_at_least_one():
     out = catalog(
         course(id=1, duration_hours=10),
@@ -167,14 +182,17 @@ def test_decision_8_duration_hours_become_whole_minutes_at_least_one():
     ]  # fmt: skip
 
 
+@pytest.mark.rule("OC-09")
 def test_theoretical_hours_are_kept_in_extra():
     assert one(duration_hours=2.5)["_extra"]["theoretical_hours"] == 2.5
 
 
+@pytest.mark.rule("OC-10")
 def test_sources_is_openclassrooms():
     assert one()["sources"] == [{"name": "OpenClassrooms"}]
 
 
+@pytest.mark.rule("OC-10")
 def test_subjects_come_from_categories_or_are_empty():
     out = catalog(
         course(id=1, categories=["Data", "Data", "Design", "", 3]),
@@ -184,6 +202,7 @@ def test_subjects_come_from_categories_or_are_empty():
     assert out["subjects"].tolist() == [["Data", "Design"], [], ["Marketing"]]
 
 
+@pytest.mark.rule("OC-10")
 def test_difficulty_maps_to_v2_levels_when_present():
     out = catalog(*(course(id=i, difficulty=d) for i, d in enumerate(["easy", "medium", "hard", "expert", None])))
     assert out["difficultyLevel"].tolist() == ["beginner", "intermediate", "advanced", None, None]
@@ -194,6 +213,7 @@ def test_image_and_optional_fields_missing_are_not_sent():
     assert row["imageUrl"] is None and row["description"] is None
 
 
+@pytest.mark.rule("OC-07")
 def test_required_fields_missing_are_quarantined_not_sent():
     result = map_catalog(
         pd.DataFrame([course(id=1, title=None), course(id=2, url=None), course(id=None), course(id=4, title="   "), course(id=5)]),
@@ -206,6 +226,7 @@ def test_required_fields_missing_are_quarantined_not_sent():
     assert got == {("1", "name"), ("2", "launchUrl"), ("row2", "externalId"), ("4", "name")}
 
 
+@pytest.mark.rule("OC-11")
 def test_duplicate_course_ids_keep_the_last_and_report_the_first():
     result = map_catalog(pd.DataFrame([course(title="old"), course(title="new")]), "courses", CTX)
     assert result.courses["name"].tolist() == ["new"]
@@ -236,30 +257,35 @@ def test_wire_named_sample_payload_is_accepted():
 
 
 # --- learning statistics -------------------------------------------------------------------------------
+@pytest.mark.rule("OC-12")
 def test_rule_progress_from_0_to_100_is_passed_through():
     result = stats(progress_row(progress=0), progress_row(progress=65, course_id=2), progress_row(progress=99.6, course_id=3))
     assert result.stats["progress"].tolist() == [0, 65, 100]
     assert list(result.stats.columns) == list(STAT_COLUMNS)
 
 
+@pytest.mark.rule("OC-12")
 def test_decision_12_progress_outside_0_100_is_clamped_and_reported():
     result = stats(progress_row(progress=130), progress_row(progress=-5, course_id=2), progress_row(progress=50, course_id=3))
     assert result.stats["progress"].tolist() == [100, 0, 50]
     assert result.skipped["progress_clamped"] == 2 and result.quarantine.empty
 
 
+@pytest.mark.rule("OC-13")
 def test_rule_time_spent_is_theoretical_course_time_times_progress_in_ms():
     # Sample 6.16: 10 h course at 65 % -> timeSpent 390 theoretical minutes.
     result = stats(progress_row(progress=65, time_spent_minutes=390))
     assert result.stats["time_spent_ms"].tolist() == [390 * 60_000]
 
 
+@pytest.mark.rule("OC-13")
 def test_rule_time_spent_follows_the_clamped_progress():
     # 10 h course reported at 150 % (900 min): the theoretical time at 100 % is 600 min.
     result = stats(progress_row(progress=150, time_spent_minutes=900))
     assert result.stats["time_spent_ms"].tolist() == [600 * 60_000]
 
 
+@pytest.mark.rule("OC-13")
 def test_time_spent_missing_negative_or_absurd_is_left_to_the_engine():
     result = stats(
         progress_row(time_spent_minutes=None),
@@ -281,10 +307,12 @@ def test_time_spent_rescaled_from_a_negative_progress_is_invalid_not_an_error():
     assert result.stats["time_spent_ms"].isna().all() and result.skipped["time_spent_invalid"] == 2
 
 
+@pytest.mark.rule("OC-14")
 def test_rule_learners_are_matched_by_lower_cased_email():
     assert stats(progress_row(user_email="  Learner1@Example.COM ")).stats["user_email"].tolist() == ["learner1@example.com"]
 
 
+@pytest.mark.rule("OC-14")
 def test_decision_12_row_without_learner_email_is_quarantined():
     result = stats(progress_row(user_email=None), progress_row(user_email="", course_id=2), progress_row(course_id=3))
     assert result.stats["course_external_id"].tolist() == ["3"]
@@ -292,12 +320,14 @@ def test_decision_12_row_without_learner_email_is_quarantined():
     assert result.quarantine["external_id"].tolist() == ["4921316|row0", "2|row1"]
 
 
+@pytest.mark.rule("OC-14")
 def test_bad_email_syntax_is_quarantined_without_logging_the_email():
     result = stats(progress_row(user_email="not-an-email"), progress_row(user_email="a b@example.com", course_id=2))
     assert result.stats.empty and len(result.quarantine) == 2
     assert not result.quarantine.apply(lambda c: c.astype(str).str.contains("not-an-email|a b@").any()).any()
 
 
+@pytest.mark.rule("OC-12")
 def test_progress_row_without_course_or_progress_is_quarantined():
     result = stats(progress_row(course_id=None), progress_row(progress="lots", course_id=2))
     assert result.stats.empty
@@ -316,16 +346,19 @@ def test_weird_dates_become_missing_not_errors():
     assert pd.isna(row["first_activity_at"]) and pd.isna(row["last_activity_at"])
 
 
+@pytest.mark.rule("OC-15")
 def test_decision_2_progress_100_is_completed_at_the_last_activity():
     row = stats(progress_row(progress=100, completed_at=None)).stats.iloc[0]
     assert row["completed_at"] == pd.Timestamp("2025-11-05T19:12:00Z")
 
 
+@pytest.mark.rule("OC-15")
 def test_decision_2_completion_date_means_completed_at_100():
     row = stats(progress_row(progress=None, completed_at="2025-11-06T10:00:00Z")).stats.iloc[0]
     assert row["progress"] == 100 and row["completed_at"] == pd.Timestamp("2025-11-06T10:00:00Z")
 
 
+@pytest.mark.rule("OC-15")
 def test_in_progress_row_is_not_completed():
     assert pd.isna(stats(progress_row(progress=65)).stats.iloc[0]["completed_at"])
 

@@ -80,12 +80,14 @@ async def test_a_known_page_body_comes_back_unparsed_but_page_one_always_parses(
         await check_known_body_is_not_decoded(client, "courses", "2", monkeypatch, total=250)
 
 
+@pytest.mark.rule("UDEMY-01")
 async def test_learning_paths_stream_is_read(sandbox):
     async with UdemyClient(settings(sandbox.url)) as client:
         records, _ = await read_all(client, "learning_paths")
     assert records and all("sections" in r for r in records)
 
 
+@pytest.mark.rule("UDEMY-35")
 async def test_stats_window_is_half_open_and_filters_activity_dates(sandbox):
     window = DateWindow(since=date(2025, 11, 1), until=date(2025, 11, 4))
     async with UdemyClient(settings(sandbox.url, page_size=50)) as client:
@@ -100,6 +102,7 @@ async def test_stats_window_is_half_open_and_filters_activity_dates(sandbox):
     assert {activity_day(r) for r in records} <= {date(2025, 11, 1), date(2025, 11, 2), date(2025, 11, 3)}
 
 
+@pytest.mark.rule("UDEMY-35")
 async def test_empty_stats_window_makes_no_call(sandbox):
     async with UdemyClient(settings(sandbox.url)) as client:
         page = await client.fetch_stats_page(DateWindow(since=date(2025, 11, 3), until=date(2025, 11, 3)), None)
@@ -214,6 +217,7 @@ def test_secrets_are_not_in_repr():
     assert "top-secret-42" not in repr(vars(client))
 
 
+@pytest.mark.rule("UDEMY-01", "UDEMY-24")
 def test_provider_spec_declares_streams_and_schedules():
     assert PROVIDER.catalog_streams({}) == ("courses",)
     assert PROVIDER.catalog_streams({"learning_paths_sync": True}) == ("courses", "learning_paths")

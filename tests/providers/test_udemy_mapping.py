@@ -1,4 +1,4 @@
-"""Udemy mapping rules (spec/sources/udemy.txt, decisions.md #1, #8, #11, #12): pure, no HTTP."""
+"""Udemy mapping rules (docs/rules/udemy.md; docs: D-01, D-08, D-11, D-12): pure, no HTTP."""
 
 from __future__ import annotations
 
@@ -106,40 +106,48 @@ def stats(*records: dict):
 # --------------------------------------------------------------------------- courses
 
 
+@pytest.mark.rule("UDEMY-03")
 def test_rule_course_id_is_external_id():
     assert one(course(id=1565838))["externalId"] == "1565838"
 
 
+@pytest.mark.rule("UDEMY-04")
 def test_rule_course_title_is_name_and_original_title_is_kept():
     row = one(course(title="  The Complete Python Bootcamp "))
     assert row["name"] == "The Complete Python Bootcamp"
     assert row["_extra"]["title"] == "The Complete Python Bootcamp"
 
 
+@pytest.mark.rule("UDEMY-05")
 def test_rule_course_description_is_copied_unchanged():
     assert one(course())["description"] == "<p>Learn Python like a professional...</p>"
 
 
+@pytest.mark.rule("UDEMY-06")
 def test_decision_11_course_image_is_the_largest_image():
     assert one(course())["imageUrl"].endswith("750x422/1565838_e54e.jpg")
 
 
+@pytest.mark.rule("UDEMY-06")
 def test_decision_11_largest_image_compares_area_and_height_only_sizes():
     images = {"size_125_H": "https://img/125h.jpg", "size_304x171": "https://img/304.jpg", "size_200_H": "https://img/200h.jpg"}
     assert one(course(images=images))["imageUrl"] == "https://img/200h.jpg"
     assert one(course(images=None))["imageUrl"] is None
 
 
+@pytest.mark.rule("UDEMY-07")
 def test_rule_course_duration_is_estimated_content_length_in_minutes():
     assert one(course(estimated_content_length=1320))["duration"] == 1320
 
 
 @pytest.mark.parametrize(("raw", "minutes"), [(0.4, 1), (12.5, 13), (0, None), (-5, None), ("90", 90), (None, None), (10**7, 100_000)])
+@pytest.mark.rule("UDEMY-07")
 def test_decision_8_duration_is_whole_minutes_at_least_one_or_missing(raw, minutes):
     value = one(course(estimated_content_length=raw))["duration"]
     assert (pd.isna(value) and minutes is None) or value == minutes
 
 
+@pytest.mark.rule("UDEMY-08")
 def test_rule_course_instructors_are_authors_kept_in_extra():
     row = one(course(instructors=["Jose Portilla", "Pierian Training", "Jose Portilla"]))
     assert row["_extra"]["authors"] == ["Jose Portilla", "Pierian Training"]
@@ -150,15 +158,18 @@ def test_rule_course_instructors_are_authors_kept_in_extra():
     [("en_US", "en"), ("en-US", "en"), ("pt_BR", "pt_BR"), ("pt-BR", "pt_BR"), ("fr_CA", "fr_CA"), ("es_MX", "es_MX"),
      ("es_ES", "es"), ("zh_TW", "zh_tw"), ("he_IL", "he_IL"), ("en_GB", "en_GB"), ("ja_JP", "ja"), ("nb_NO", "no")],
 )
+@pytest.mark.rule("UDEMY-09")
 def test_rule_course_locale_is_the_v2_language(locale, lang):
     assert one(course(locale={"locale": locale}))["defaultLang"] == lang
 
 
 @pytest.mark.parametrize("locale", [None, {}, {"locale": None}, {"locale": ""}, {"locale": "sq_AL"}, {"locale": "eo"}, "junk"])
+@pytest.mark.rule("UDEMY-09")
 def test_rule_course_without_language_uses_owner_language(locale):
     assert one(course(locale=locale), ctx=MappingContext(owner_lang="pt-BR"))["defaultLang"] == "pt_BR"
 
 
+@pytest.mark.rule("UDEMY-09")
 def test_rule_course_locale_read_from_flattened_column_too():
     record = course()
     record.pop("locale")
@@ -166,6 +177,7 @@ def test_rule_course_locale_read_from_flattened_column_too():
     assert one(record)["defaultLang"] == "de"
 
 
+@pytest.mark.rule("UDEMY-10")
 def test_rule_categories_are_tags_only_when_tags_sync_is_enabled():
     off = one(course(categories=["Development", "IT & Software"]))
     on = one(course(categories=["Development", "IT & Software"]), ctx=MappingContext(options={"tags_sync": True}))
@@ -173,6 +185,7 @@ def test_rule_categories_are_tags_only_when_tags_sync_is_enabled():
     assert on["_tags"] == ["Development", "IT & Software"]
 
 
+@pytest.mark.rule("UDEMY-10", "V2-04")
 def test_decision_1_categories_are_subjects_and_only_v2_fields_are_sent():
     frame = courses(course(categories=["Development", "", 3]))
     assert frame.iloc[0]["subjects"] == ["Development"]
@@ -180,6 +193,7 @@ def test_decision_1_categories_are_subjects_and_only_v2_fields_are_sent():
     assert one(course(categories=None))["subjects"] == []
 
 
+@pytest.mark.rule("UDEMY-11")
 def test_rule_promo_video_is_the_highest_quality_video_url():
     assert one(course())["_extra"]["videoUrl"] == "https://mp4-c.udemycdn.com/promo_720.mp4"
     videos = [{"label": "Auto", "file": "https://v/auto.mp4"}, {"label": "1080p", "file": "https://v/1080.mp4"}]
@@ -187,6 +201,7 @@ def test_rule_promo_video_is_the_highest_quality_video_url():
     assert "videoUrl" not in one(course(promo_video_url=None))["_extra"]
 
 
+@pytest.mark.rule("UDEMY-12")
 def test_rule_content_is_played_on_udemy_from_the_course_url():
     row = one(course())
     assert row["launchUrl"] == "https://acme.udemy.com/course/complete-python-bootcamp/"
@@ -195,6 +210,7 @@ def test_rule_content_is_played_on_udemy_from_the_course_url():
     assert row["_skills"] is None
 
 
+@pytest.mark.rule("UDEMY-02")
 def test_rule_all_available_courses_are_synced():
     frame = courses(course(id=1), course(id=2), course(id=3))
     assert list(frame["_status"]) == ["keep"] * 3
@@ -205,6 +221,7 @@ def test_rule_all_available_courses_are_synced():
     [({"id": None}, "externalId"), ({"title": "  "}, "name"), ({"title": None}, "name"),
      ({"url": None}, "launchUrl"), ({"url": "/course/relative/"}, "launchUrl")],
 )
+@pytest.mark.rule("UDEMY-13")
 def test_required_v2_fields_missing_after_mapping_are_quarantined(overrides, field):
     result = map_catalog(pd.DataFrame([course(id=1), course(id=2, **overrides) if "id" not in overrides else course(**overrides)]), "courses", CTX)
     assert list(result.courses["externalId"]) == ["1"]
@@ -212,11 +229,13 @@ def test_required_v2_fields_missing_after_mapping_are_quarantined(overrides, fie
     assert set(result.quarantine.columns) == {"external_id", "field", "reason"}
 
 
+@pytest.mark.rule("UDEMY-09", "UDEMY-13")
 def test_unusable_owner_language_quarantines_courses_without_locale():
     result = map_catalog(pd.DataFrame([course(locale=None)]), "courses", MappingContext(owner_lang="xx"))
     assert result.courses.empty and result.quarantine.iloc[0]["field"] == "defaultLang"
 
 
+@pytest.mark.rule("UDEMY-13")
 def test_duplicate_course_in_extract_is_ignored_once():
     result = map_catalog(pd.DataFrame([course(id=1), course(id=1.0, title="Again")]), "courses", CTX)
     assert len(result.courses) == 1 and result.courses.iloc[0]["name"] == "The Complete Python Bootcamp"
@@ -238,21 +257,25 @@ def lp(**overrides) -> pd.Series:
     return one(path(**overrides), stream="learning_paths")
 
 
+@pytest.mark.rule("UDEMY-01")
 def test_rule_learning_paths_are_synced_only_when_enabled():
     assert "learning_paths" not in PROVIDER.catalog_streams(PROVIDER.default_options)
     assert "learning_paths" in PROVIDER.catalog_streams({"learning_paths_sync": True})
 
 
+@pytest.mark.rule("UDEMY-15")
 def test_decision_11_learning_path_id_is_namespaced():
     frame = map_catalog(pd.DataFrame([path(id=1565838)]), "learning_paths", CTX).courses
     assert frame.iloc[0]["externalId"] == "learning-path-1565838"
 
 
+@pytest.mark.rule("UDEMY-16")
 def test_decision_11_learning_path_name_has_the_prefix():
     assert lp()["name"] == "[Learning Path] Data Analyst Onboarding"
     assert lp()["_extra"]["title"] == "Data Analyst Onboarding"
 
 
+@pytest.mark.rule("UDEMY-17")
 def test_rule_learning_path_content_is_listed_as_links_in_description():
     description = lp(sections=path()["sections"] + [{"title": "<b>", "items": [{"title": "A & B", "url": "https://x/?a=1&b=2"}]}])["description"]
     assert description.startswith("<p>Six weeks to get productive with SQL and Python.</p>")
@@ -261,33 +284,40 @@ def test_rule_learning_path_content_is_listed_as_links_in_description():
     assert '<a href="https://x/?a=1&amp;b=2">A &amp; B</a>' in description and "&lt;b&gt;" in description
 
 
+@pytest.mark.rule("UDEMY-18")
 def test_rule_learning_path_language_is_english_by_default():
     assert one(path(), stream="learning_paths", ctx=MappingContext(owner_lang="de"))["defaultLang"] == "en"
 
 
+@pytest.mark.rule("UDEMY-19")
 def test_rule_learning_path_thumbnail_is_the_image():
     assert lp()["imageUrl"] == "https://img/lp/480.jpg"
     assert lp(thumbnail="https://img/lp/plain.jpg")["imageUrl"] == "https://img/lp/plain.jpg"
 
 
+@pytest.mark.rule("UDEMY-20")
 def test_rule_learning_path_last_modified_is_modified_at():
     assert lp()["_extra"]["modifiedAt"] == "2025-10-02T16:01:05Z"
 
 
+@pytest.mark.rule("UDEMY-20")
 def test_rule_learning_path_editors_are_authors():
     assert lp()["_extra"]["authors"] == ["Camille Martin"]
 
 
+@pytest.mark.rule("UDEMY-21")
 def test_rule_learning_path_duration_is_in_minutes():
     assert lp()["duration"] == 1860
 
 
+@pytest.mark.rule("UDEMY-21")
 def test_rule_learning_path_launches_on_its_url_as_a_course():
     row = lp()
     assert row["launchUrl"] == "https://acme.udemy.com/learning-paths/4412/"
     assert row["contentType"] == "course" and row["sources"] == [{"name": "Udemy"}]
 
 
+@pytest.mark.rule("UDEMY-14")
 def test_rule_only_public_learning_paths_are_synced():
     result = map_catalog(pd.DataFrame([path(id=1), path(id=2, is_private_path=True)]), "learning_paths", CTX)
     assert list(result.courses["externalId"]) == ["learning-path-1"]
@@ -297,14 +327,17 @@ def test_rule_only_public_learning_paths_are_synced():
 # --------------------------------------------------------------------------- stats
 
 
+@pytest.mark.rule("UDEMY-25")
 def test_rule_stats_course_id_is_external_course_id():
     assert stats(activity()).stats.iloc[0]["course_external_id"] == "1565838"
 
 
+@pytest.mark.rule("UDEMY-26")
 def test_rule_stats_learner_is_matched_by_lower_cased_email():
     assert stats(activity(user_email=" Alice.Durand@ACME.com ")).stats.iloc[0]["user_email"] == "alice.durand@acme.com"
 
 
+@pytest.mark.rule("UDEMY-27")
 def test_rule_first_activity_is_start_date_else_enroll_date():
     started = stats(activity()).stats.iloc[0]["first_activity_at"]
     enrolled = stats(activity(course_start_date=None)).stats.iloc[0]["first_activity_at"]
@@ -312,38 +345,45 @@ def test_rule_first_activity_is_start_date_else_enroll_date():
     assert enrolled == pd.Timestamp("2025-09-02T08:14:00Z")
 
 
+@pytest.mark.rule("UDEMY-28")
 def test_rule_last_activity_is_course_last_accessed_date():
     row = stats(activity()).stats.iloc[0]
     assert row["last_activity_at"] == pd.Timestamp("2025-11-05T18:40:02Z")
     assert str(row["last_activity_at"].tz) == "UTC"
 
 
+@pytest.mark.rule("UDEMY-29")
 def test_rule_completed_at_is_course_completion_date():
     row = stats(activity(completion_ratio=100, course_completion_date="2025-11-05T18:40:02Z")).stats.iloc[0]
     assert row["completed_at"] == pd.Timestamp("2025-11-05T18:40:02Z") and row["progress"] == 100
 
 
+@pytest.mark.rule("UDEMY-30")
 def test_rule_progress_is_completion_ratio():
     assert stats(activity(completion_ratio=40)).stats.iloc[0]["progress"] == 40
     assert stats(activity(completion_ratio=40.6)).stats.iloc[0]["progress"] == 41
 
 
+@pytest.mark.rule("UDEMY-31")
 def test_rule_time_spent_is_video_minutes_times_60000():
     assert stats(activity(num_video_consumed_minutes=1204.5)).stats.iloc[0]["time_spent_ms"] == 72_270_000
     assert pd.isna(stats(activity(num_video_consumed_minutes=None)).stats.iloc[0]["time_spent_ms"])
 
 
+@pytest.mark.rule("UDEMY-29")
 def test_decision_11_completion_date_with_progress_below_100_counts_as_completed():
     row = stats(activity(completion_ratio=92, course_completion_date="2025-11-05T18:40:02Z")).stats.iloc[0]
     assert row["progress"] == 100
 
 
+@pytest.mark.rule("UDEMY-30")
 def test_decision_12_progress_outside_0_100_is_clamped_and_reported():
     result = stats(activity(completion_ratio=140), activity(completion_ratio=-3), activity(completion_ratio=50))
     assert list(result.stats["progress"]) == [100, 0, 50]
     assert result.skipped["progress_clamped"] == 2 and result.quarantine.empty
 
 
+@pytest.mark.rule("UDEMY-32")
 def test_decision_12_row_without_learner_email_is_quarantined():
     result = stats(activity(user_email=None), activity(user_email="  "), activity())
     assert len(result.stats) == 1
@@ -351,18 +391,21 @@ def test_decision_12_row_without_learner_email_is_quarantined():
     assert all(key.startswith("1565838|") for key in result.quarantine["external_id"])
 
 
+@pytest.mark.rule("UDEMY-32")
 def test_decision_12_row_with_invalid_email_is_quarantined_without_logging_it():
     result = stats(activity(user_email="alice.durand-at-acme"))
     assert result.stats.empty and result.quarantine.iloc[0]["reason"] == "invalid learner e-mail"
     assert "alice" not in result.quarantine.to_string()
 
 
+@pytest.mark.rule("UDEMY-33")
 def test_decision_12_anonymized_user_rows_are_skipped_and_counted():
     result = stats(activity(user_email="Anonymized User"), activity(user_email="anonymized user"), activity())
     assert len(result.stats) == 1 and result.quarantine.empty
     assert result.skipped["anonymized_user"] == 2
 
 
+@pytest.mark.rule("UDEMY-30")
 def test_stats_missing_progress_is_quarantined_unless_completed():
     result = stats(activity(completion_ratio="n/a"), activity(completion_ratio=None, course_completion_date="2025-11-05T18:40:02Z"))
     assert list(result.stats["progress"]) == [100]
@@ -375,6 +418,7 @@ def test_stats_empty_page_has_the_contract_columns():
     assert result.skipped == {"anonymized_user": 0, "progress_clamped": 0}
 
 
+@pytest.mark.rule("UDEMY-24")
 def test_rule_content_sync_at_7_30_and_stats_at_7_45_paris_time():
     assert (PROVIDER.content_cron, PROVIDER.stats_cron, PROVIDER.timezone) == ("30 7 * * *", "45 7 * * *", "Europe/Paris")
 

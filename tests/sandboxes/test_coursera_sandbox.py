@@ -1,4 +1,4 @@
-"""Coursera sandbox: deterministic generator and the HTTP contract basics (providers.md 2, 6.5-6.9)."""
+"""Coursera sandbox: deterministic generator and the HTTP contract basics (docs/providers/coursera.md)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_generator_has_realistic_variety() -> None:
     assert {c["contentType"] for c in data.contents} >= {"Course", "Specialization", "ProfessionalCertificate"}
     assert any(not c["programs"] for c in data.contents)  # no launch URL
     assert any("description" not in c for c in data.contents)
-    assert all(c["id"] == f"{c['contentType']}~{c['contentId']}" for c in data.contents)  # sample 6.7
+    assert all(c["id"] == f"{c['contentType']}~{c['contentId']}" for c in data.contents)  # docs/providers/coursera.md: Catalog
     emails = {e["email"] for e in data.enrollments}
     learners = {m for m in emails if m.startswith("learner")}
     assert learners <= {f"learner{i}@example.com" for i in range(1, 51)}

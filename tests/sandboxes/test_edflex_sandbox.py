@@ -1,4 +1,4 @@
-"""Edflex sandbox: deterministic generator and the Connect API contract basics (providers.md §3)."""
+"""Edflex sandbox: deterministic generator and the Connect API contract basics (docs/providers/edflex.md)."""
 
 from __future__ import annotations
 

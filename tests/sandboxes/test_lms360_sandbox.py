@@ -1,4 +1,4 @@
-"""The 360Learning API v2 sandbox honours the contract of shared/api/360learning-v2.md.
+"""The 360Learning API v2 sandbox honours the contract of docs/lms360.md (its API-NN facts).
 
 Most tests talk real HTTP to a SandboxServer; a shared server (no rate limit, room for many
 integrations) keeps the file fast, and tests that need a specific configuration start their own.
@@ -128,6 +128,7 @@ def api(shared: tuple[Any, Api]) -> Api:
 # ---- authentication and headers ------------------------------------------------------------
 
 
+@pytest.mark.rule("API-01")
 def test_rule_token_is_bearer_with_numeric_expires_in(api: Api) -> None:
     body = api.http.post("/api/v2/oauth2/token", json=TOKEN_BODY).json()
     assert body["token_type"] == "Bearer"
@@ -145,16 +146,19 @@ def test_rule_token_is_bearer_with_numeric_expires_in(api: Api) -> None:
         ({**TOKEN_BODY, "user_id": "0" * 24}, 400, "non_existing_user"),
     ],
 )
+@pytest.mark.rule("API-01")
 def test_rule_token_errors_are_documented_flat_codes(api: Api, body: dict, status: int, code: str) -> None:
     response = api.http.post("/api/v2/oauth2/token", json=body)
     assert (response.status_code, response.json()) == (status, {"error": code})
 
 
+@pytest.mark.rule("API-01")
 def test_rule_token_endpoint_requires_json_body(api: Api) -> None:
     response = api.http.post("/api/v2/oauth2/token", data=TOKEN_BODY)
     assert (response.status_code, response.json()) == (400, {"error": "invalid_request"})
 
 
+@pytest.mark.rule("API-02")
 def test_rule_expired_token_gets_401_invalid_token() -> None:
     with sandbox(token_ttl_seconds=0.3) as (app, api):
         assert api.call("GET", "/api/v2/groups").status_code == 200
@@ -167,12 +171,14 @@ def test_rule_expired_token_gets_401_invalid_token() -> None:
         assert fresh.call("GET", "/api/v2/groups").json() == {"error": "invalid_token"}
 
 
+@pytest.mark.rule("API-02")
 def test_rule_missing_bearer_gets_401(api: Api) -> None:
     response = api.http.get("/api/v2/groups", headers={"360-api-version": "v2.0"})
     assert (response.status_code, response.json()) == (401, {"error": "invalid_token"})
 
 
 @pytest.mark.parametrize("version", [None, "v1.0", "2.0"])
+@pytest.mark.rule("API-02")
 def test_rule_api_version_header_must_be_v2_0(api: Api, version: str | None) -> None:
     headers = {"Authorization": api.headers["Authorization"]}
     if version:
@@ -182,6 +188,7 @@ def test_rule_api_version_header_must_be_v2_0(api: Api, version: str | None) -> 
     assert response.json()["error"]["code"] == "invalidApiVersion"
 
 
+@pytest.mark.rule("API-01")
 def test_rule_expires_in_can_be_served_as_string_like_the_guide() -> None:
     with sandbox(expires_in_as_string=True) as (_, api):
         assert api.http.post("/api/v2/oauth2/token", json=TOKEN_BODY).json()["expires_in"] == "3600"
@@ -190,6 +197,7 @@ def test_rule_expires_in_can_be_served_as_string_like_the_guide() -> None:
 # ---- integrations --------------------------------------------------------------------------
 
 
+@pytest.mark.rule("API-03")
 def test_rule_integration_create_returns_201_with_defaults(api: Api) -> None:
     response = api.call(
         "POST", "/api/v2/integrations", json={"externalPlatform": "Defaults", "groupId": GROUP, "authorId": AUTHOR}
@@ -200,6 +208,7 @@ def test_rule_integration_create_returns_201_with_defaults(api: Api) -> None:
     assert (body["defaultCompletion"], body["defaultProgress"], body["noGroupPropagation"]) == (False, 0, False)
 
 
+@pytest.mark.rule("API-03")
 def test_rule_external_platform_unique_within_group(api: Api) -> None:
     api.integration("Unique Co", group=GROUP)
     again = api.call("POST", "/api/v2/integrations", json={"externalPlatform": "Unique Co", "groupId": GROUP, "authorId": AUTHOR})
@@ -211,17 +220,20 @@ def test_rule_external_platform_unique_within_group(api: Api) -> None:
     ("group", "author", "code"),
     [("0" * 24, AUTHOR, "groupNotFound"), (GROUP, "1" * 24, "userNotFound")],
 )
+@pytest.mark.rule("API-03")
 def test_rule_integration_unknown_group_or_author_is_404(api: Api, group: str, author: str, code: str) -> None:
     response = api.call("POST", "/api/v2/integrations", json={"externalPlatform": "X", "groupId": group, "authorId": author})
     assert (response.status_code, response.json()["error"]["code"]) == (404, code)
 
 
+@pytest.mark.rule("API-03")
 def test_rule_integration_body_rejects_unknown_properties(api: Api) -> None:
     body = {"externalPlatform": "Extra", "groupId": GROUP, "authorId": AUTHOR, "color": "red"}
     response = api.call("POST", "/api/v2/integrations", json=body)
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalidInput")
 
 
+@pytest.mark.rule("API-03")
 def test_rule_integrations_limit_reached() -> None:
     with sandbox(max_integrations=2) as (_, api):
         api.integration()
@@ -230,6 +242,7 @@ def test_rule_integrations_limit_reached() -> None:
         assert (response.status_code, response.json()["error"]["code"]) == (400, "integrationsLimitReached")
 
 
+@pytest.mark.rule("API-04")
 def test_rule_integrations_list_100_per_page_with_link_next_carrying_filters() -> None:
     with sandbox(max_integrations=200, rate_limits_enabled=False) as (_, api):
         for i in range(150):
@@ -249,6 +262,7 @@ def test_rule_integrations_list_100_per_page_with_link_next_carrying_filters() -
         assert sorted(i["externalPlatform"] for i in picked.json()) == ["P001", "P002"]
 
 
+@pytest.mark.rule("API-04")
 def test_rule_integration_patch_changes_only_sent_fields(api: Api) -> None:
     integration_id = api.integration()
     response = api.call("PATCH", f"/api/v2/integrations/{integration_id}", json={"defaultCompletion": True})
@@ -256,6 +270,7 @@ def test_rule_integration_patch_changes_only_sent_fields(api: Api) -> None:
     assert response.json()["defaultCompletion"] is True and response.json()["groupId"] == GROUP
 
 
+@pytest.mark.rule("API-04")
 def test_rule_unknown_filter_is_rejected(api: Api) -> None:
     response = api.call("GET", "/api/v2/integrations", params={"externalPlatform": "no-brackets"})
     assert response.status_code == 400
@@ -264,6 +279,7 @@ def test_rule_unknown_filter_is_rejected(api: Api) -> None:
 # ---- course upsert ---------------------------------------------------------------------------
 
 
+@pytest.mark.rule("API-06")
 def test_rule_upsert_is_async_and_reports_per_item_validation_errors(app: Any, api: Api) -> None:
     integration_id = api.integration()
     items = [
@@ -297,6 +313,7 @@ def test_rule_upsert_is_async_and_reports_per_item_validation_errors(app: Any, a
     assert app.state.store.course_by_external_id(integration_id, "bad-duration") is None
 
 
+@pytest.mark.rule("API-06")
 def test_rule_upsert_known_external_id_fully_replaces_fields(api: Api) -> None:
     integration_id = api.integration()
     first = api.upsert(integration_id, [course("c1", description="old", duration=30)])
@@ -308,6 +325,7 @@ def test_rule_upsert_known_external_id_fully_replaces_fields(api: Api) -> None:
     assert got["translations"] == [] and got["contentType"] == "course"
 
 
+@pytest.mark.rule("API-06")
 def test_rule_upsert_input_limits(api: Api) -> None:
     integration_id = api.integration()
     path = f"/api/v2/bulk/integrations/{integration_id}/courses"
@@ -319,6 +337,7 @@ def test_rule_upsert_input_limits(api: Api) -> None:
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "integrationNotFound")
 
 
+@pytest.mark.rule("API-07")
 def test_rule_running_status_reports_progress_index() -> None:
     with sandbox(bulk_item_delay_seconds=0.02, bulk_start_delay_seconds=0.0) as (_, api):
         integration_id = api.integration()
@@ -335,6 +354,7 @@ def test_rule_running_status_reports_progress_index() -> None:
         assert seen[-1]["status"] == "completed" and seen[-1]["progress"]["index"] == len(items) - 1
 
 
+@pytest.mark.rule("API-07")
 def test_rule_bulk_job_runs_for_items_times_item_delay() -> None:
     """The timing model: a job of N items takes N x item delay, the sandbox's own work included."""
     with sandbox(bulk_item_delay_seconds=0.004, bulk_start_delay_seconds=0.0) as (app, api):
@@ -349,6 +369,7 @@ def test_rule_bulk_job_runs_for_items_times_item_delay() -> None:
 # ---- archive / restore -----------------------------------------------------------------------
 
 
+@pytest.mark.rule("API-08")
 def test_rule_bulk_archive_then_restore_with_archive_endpoint(app: Any, api: Api) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("a1")])[0]["resourceId"]
@@ -364,6 +385,7 @@ def test_rule_bulk_archive_then_restore_with_archive_endpoint(app: Any, api: Api
     assert app.state.store.course_by_external_id(integration_id, "a1")["status"] == "published"
 
 
+@pytest.mark.rule("API-08")
 def test_rule_archive_limit_is_1000(api: Api) -> None:
     integration_id = api.integration()
     response = api.call(
@@ -372,6 +394,7 @@ def test_rule_archive_limit_is_1000(api: Api) -> None:
     assert response.json()["error"]["code"] == "inputTooLong"
 
 
+@pytest.mark.rule("API-08")
 def test_rule_reupsert_does_not_unarchive(api: Api) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("r1")])[0]["resourceId"]
@@ -381,6 +404,7 @@ def test_rule_reupsert_does_not_unarchive(api: Api) -> None:
     assert (got["status"], got["name"]) == ("archived", "Back again")
 
 
+@pytest.mark.rule("API-05")
 def test_rule_delete_integration_archives_courses_and_restore_fails_integration_inactive(app: Any, api: Api) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("d1")])[0]["resourceId"]
@@ -403,6 +427,7 @@ def stats_setup(api: Api) -> tuple[str, str]:
     return integration_id, course_id
 
 
+@pytest.mark.rule("API-09")
 def test_rule_stats_create_attempt_when_none_exists(app: Any, api: Api, stats_setup: tuple[str, str]) -> None:
     integration_id, course_id = stats_setup
     results = api.stats(integration_id, [stat("s1", "learner1@example.com", "2024-01-01T10:00:00.000Z", "2024-01-02T10:00:00.000Z")])
@@ -413,6 +438,7 @@ def test_rule_stats_create_attempt_when_none_exists(app: Any, api: Api, stats_se
     assert attempt["firstActivityAt"] == "2024-01-01T10:00:00.000Z"
 
 
+@pytest.mark.rule("API-09")
 def test_rule_stats_update_open_attempt_when_first_activity_is_before_its_last(
     app: Any, api: Api, stats_setup: tuple[str, str]
 ) -> None:
@@ -424,6 +450,7 @@ def test_rule_stats_update_open_attempt_when_first_activity_is_before_its_last(
     assert (attempt["progress"], attempt["lastActivityAt"]) == (60, "2024-01-05T10:00:00.000Z")
 
 
+@pytest.mark.rule("API-09")
 def test_rule_stats_progress_100_completes_attempt_at_last_activity(app: Any, api: Api, stats_setup: tuple[str, str]) -> None:
     integration_id, course_id = stats_setup
     mail = "learner3@example.com"
@@ -432,6 +459,7 @@ def test_rule_stats_progress_100_completes_attempt_at_last_activity(app: Any, ap
     assert attempt["completedAt"] == "2024-01-03T08:30:00.000Z"
 
 
+@pytest.mark.rule("API-09")
 def test_rule_stats_completed_attempt_is_never_modified(app: Any, api: Api, stats_setup: tuple[str, str]) -> None:
     integration_id, course_id = stats_setup
     mail = "learner4@example.com"
@@ -442,6 +470,7 @@ def test_rule_stats_completed_attempt_is_never_modified(app: Any, api: Api, stat
     assert (attempt["progress"], attempt["completedAt"]) == (100, "2024-01-03T10:00:00.000Z")
 
 
+@pytest.mark.rule("API-09")
 def test_rule_stats_new_attempt_when_first_activity_after_all_attempts(app: Any, api: Api, stats_setup: tuple[str, str]) -> None:
     integration_id, course_id = stats_setup
     mail = "learner5@example.com"
@@ -451,6 +480,7 @@ def test_rule_stats_new_attempt_when_first_activity_after_all_attempts(app: Any,
     assert [a["progress"] for a in attempts] == [100, 10]
 
 
+@pytest.mark.rule("API-09")
 def test_rule_stats_force_new_always_creates_attempt(app: Any, api: Api, stats_setup: tuple[str, str]) -> None:
     integration_id, course_id = stats_setup
     mail = "learner6@example.com"
@@ -460,6 +490,7 @@ def test_rule_stats_force_new_always_creates_attempt(app: Any, api: Api, stats_s
     assert len(app.state.store.attempts(course_id=course_id, mail=mail)) == 2
 
 
+@pytest.mark.rule("API-10")
 def test_rule_stats_unknown_user_or_course_fails_per_item(app: Any, api: Api, stats_setup: tuple[str, str]) -> None:
     integration_id, course_id = stats_setup
     results = api.stats(
@@ -487,6 +518,7 @@ def test_rule_stats_unknown_user_or_course_fails_per_item(app: Any, api: Api, st
         ({"score": 120}, "score"),
     ],
 )
+@pytest.mark.rule("API-10")
 def test_rule_stats_item_validation(api: Api, stats_setup: tuple[str, str], override: dict, field: str) -> None:
     integration_id, _ = stats_setup
     item = {**stat("s1", "learner8@example.com", "2024-01-01T10:00:00Z", "2024-01-02T10:00:00Z"), **override}
@@ -494,6 +526,7 @@ def test_rule_stats_item_validation(api: Api, stats_setup: tuple[str, str], over
     assert result["status"] == "error" and field in result["errorMessage"]
 
 
+@pytest.mark.rule("API-10")
 def test_rule_course_stats_listing_filters_by_course_and_user(api: Api, stats_setup: tuple[str, str]) -> None:
     integration_id, course_id = stats_setup
     api.stats(integration_id, [stat("s1", "learner9@example.com", "2024-01-01T10:00:00Z", "2024-01-02T10:00:00Z")])
@@ -505,6 +538,7 @@ def test_rule_course_stats_listing_filters_by_course_and_user(api: Api, stats_se
 # ---- bulk framework, concurrency, rate limits -------------------------------------------------
 
 
+@pytest.mark.rule("API-11")
 def test_rule_fourth_concurrent_bulk_operation_gets_429() -> None:
     with sandbox(bulk_start_delay_seconds=1.0) as (_, api):
         integration_id = api.integration()
@@ -519,6 +553,7 @@ def test_rule_fourth_concurrent_bulk_operation_gets_429() -> None:
         assert len(listed) == 3
 
 
+@pytest.mark.rule("API-07")
 def test_rule_forced_bulk_error_ends_in_error_status(app: Any, api: Api) -> None:
     integration_id = api.integration()
     app.state.store.force_next_bulk_error("bulk API exploded")
@@ -527,6 +562,7 @@ def test_rule_forced_bulk_error_ends_in_error_status(app: Any, api: Api) -> None
     assert "endedAt" in status and results == []
 
 
+@pytest.mark.rule("API-11")
 def test_rule_rate_limit_writes_10_per_second_gets_429_too_many_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     # The buckets' clock stands still: 14 writes fall in the same second however slow the machine.
     monkeypatch.setattr("sandboxes.ratelimit.time", types.SimpleNamespace(monotonic=lambda: 1000.0))
@@ -538,6 +574,7 @@ def test_rule_rate_limit_writes_10_per_second_gets_429_too_many_requests(monkeyp
         assert limited.json() == {"error": "tooManyRequests"} and "Retry-After" not in limited.headers
 
 
+@pytest.mark.rule("API-11")
 def test_rule_rate_limit_reads_and_optional_retry_after() -> None:
     with sandbox(get_requests_per_second=5, send_retry_after=True) as (_, api):
         responses = [api.call("GET", "/api/v2/groups") for _ in range(8)]
@@ -545,6 +582,7 @@ def test_rule_rate_limit_reads_and_optional_retry_after() -> None:
         assert limited and limited[0].headers["Retry-After"] == "1"
 
 
+@pytest.mark.rule("API-11")
 def test_rule_bulk_submissions_do_not_count_against_write_rate() -> None:
     with sandbox(write_requests_per_second=1, bulk_start_delay_seconds=0.0) as (_, api):
         integration_id = api.integration()  # uses the single write token
@@ -557,6 +595,7 @@ def test_rule_bulk_submissions_do_not_count_against_write_rate() -> None:
 # ---- tags, skills, sharing, users, inspection ---------------------------------------------------
 
 
+@pytest.mark.rule("API-12")
 def test_rule_course_tags_replace_all_including_manual_tags(app: Any, api: Api) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("t1")])[0]["resourceId"]
@@ -577,6 +616,7 @@ def test_rule_course_tags_replace_all_including_manual_tags(app: Any, api: Api) 
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "tagNotFound")
 
 
+@pytest.mark.rule("API-12")
 def test_rule_tag_get_replace_delete(api: Api) -> None:
     tag = api.call("POST", "/api/v2/tags", json={"name": "Lifecycle", "isMain": True}).json()
     assert api.call("GET", f"/api/v2/tags/{tag['_id']}").json()["name"] == "Lifecycle"
@@ -586,6 +626,7 @@ def test_rule_tag_get_replace_delete(api: Api) -> None:
     assert api.call("GET", f"/api/v2/tags/{tag['_id']}").status_code == 404
 
 
+@pytest.mark.rule("API-13")
 def test_rule_course_skills_replace_all_where_the_platform_has_a_link_endpoint() -> None:
     with sandbox(course_skills_endpoint=True, rate_limits_enabled=False) as (app, api):
         integration_id = api.integration()
@@ -605,6 +646,7 @@ def test_rule_course_skills_replace_all_where_the_platform_has_a_link_endpoint()
         assert any(s["externalId"] == "sk-py" for s in api.call("GET", "/api/v2/skills").json())
 
 
+@pytest.mark.rule("API-13")
 def test_rule_no_course_skill_link_by_default_as_in_the_published_api(api: Api) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("k2")])[0]["resourceId"]
@@ -612,6 +654,7 @@ def test_rule_no_course_skill_link_by_default_as_in_the_published_api(api: Api) 
     assert api.call("PUT", f"/api/v2/courses/{course_id}/skills", json={"skillIds": []}).status_code == 404
 
 
+@pytest.mark.rule("API-13")
 def test_rule_skills_are_published_with_parents_and_translations_and_deleted_by_external_id(api: Api) -> None:
     _, results = api.bulk(
         "PUT",
@@ -632,6 +675,7 @@ def test_rule_skills_are_published_with_parents_and_translations_and_deleted_by_
     assert leaf not in {s["_id"] for s in api.call("GET", "/api/v2/skills").json()}
 
 
+@pytest.mark.rule("API-14")
 def test_rule_course_dto_and_course_stats_have_the_published_shape(api: Api, app: Any) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("dto1")])[0]["resourceId"]
@@ -647,6 +691,7 @@ def test_rule_course_dto_and_course_stats_have_the_published_shape(api: Api, app
     assert None not in rows[0].values() and "completedAt" not in rows[0] and "score" not in rows[0]
 
 
+@pytest.mark.rule("API-14")
 def test_rule_external_course_get_answers_the_published_errors(api: Api) -> None:
     integration_id = api.integration()
     api.upsert(integration_id, [course("e1")])
@@ -657,6 +702,7 @@ def test_rule_external_course_get_answers_the_published_errors(api: Api) -> None
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "integrationNotFound")
 
 
+@pytest.mark.rule("API-12")
 def test_rule_course_tags_are_listed_in_pages_of_500(app: Any, api: Api) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("tp1")])[0]["resourceId"]
@@ -671,12 +717,14 @@ def test_rule_course_tags_are_listed_in_pages_of_500(app: Any, api: Api) -> None
     assert api.call("GET", f"/api/v2/courses/{course_id}/tags?name[eq]=x").status_code == 400
 
 
+@pytest.mark.rule("API-13")
 def test_rule_skills_can_be_disabled() -> None:
     with sandbox(skills_enabled=False) as (_, api):
         response = api.call("GET", "/api/v2/skills")
         assert (response.status_code, response.json()["error"]["code"]) == (400, "skillSolutionNotEnabled")
 
 
+@pytest.mark.rule("API-15")
 def test_rule_share_to_other_group_catalog_and_library(api: Api) -> None:
     integration_id = api.integration()
     course_id = api.upsert(integration_id, [course("g1")])[0]["resourceId"]
@@ -699,6 +747,7 @@ def test_rule_share_to_other_group_catalog_and_library(api: Api) -> None:
     assert {g["_id"] for g in groups} >= {GROUP, OTHER_GROUP}
 
 
+@pytest.mark.rule("API-16")
 def test_rule_users_filter_by_mail_eq_and_in(app: Any, api: Api) -> None:
     new_id = app.state.store.add_user("newcomer@example.com")
     one = api.call("GET", "/api/v2/users?mail[eq]=newcomer@example.com").json()
@@ -707,6 +756,7 @@ def test_rule_users_filter_by_mail_eq_and_in(app: Any, api: Api) -> None:
     assert sorted(u["mail"] for u in two) == ["learner1@example.com", "learner50@example.com"]
 
 
+@pytest.mark.rule("API-17")
 def test_rule_request_counts_by_route_template_and_admin_endpoints(app: Any, api: Api) -> None:
     integration_id = api.integration()
     app.state.store.reset_request_counts()
@@ -720,12 +770,14 @@ def test_rule_request_counts_by_route_template_and_admin_endpoints(app: Any, api
     assert api.http.get("/_sandbox/attempts").status_code == 200
 
 
+@pytest.mark.rule("API-17")
 def test_rule_faults_wrapper_is_installed(app: Any, api: Api) -> None:
     app.state.faults.add("status", status=503, path="/api/v2/groups$", times=1)
     assert api.call("GET", "/api/v2/groups").status_code == 503
     assert api.call("GET", "/api/v2/groups").status_code == 200
 
 
+@pytest.mark.rule("API-17")
 async def test_rule_bulk_runs_in_process_with_asgi_transport() -> None:
     app = create_app()
     transport = httpx.ASGITransport(app=app)

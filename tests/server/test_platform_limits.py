@@ -79,6 +79,7 @@ def two_processes(prefect_server: Any, lms_url: str, integration_id: str, round_
     return out
 
 
+@pytest.mark.rule("V2-40", "V2-39")
 def test_two_processes_never_exceed_the_platforms_write_rate_or_bulk_slots(prefect_api):
     import asyncio
 

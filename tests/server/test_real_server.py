@@ -1,7 +1,7 @@
 """learnsync on a real Prefect server, as an operator runs it (README, Runbook and Scale-out).
 
 One module-scoped registration with `learnsync deploy --notify ...` against `prefect server
-start`; then: the server's scheduler creates runs at the rule book's Europe/Paris times;
+start`; then: the server's scheduler creates runs at the documented Europe/Paris times;
 `prefect deploy --all --prefect-file deployments/prefect.yaml` registers the very same
 deployments; a process worker (started outside the repository) runs deployments to their end
 against the sandboxes, with secrets read from Secret blocks; the runs' artifacts are read back
@@ -28,7 +28,7 @@ from tests.server.conftest import ROOT, stop
 
 pytestmark = pytest.mark.server
 PARIS = ZoneInfo("Europe/Paris")
-RULE_BOOK = {  # the rule book's Central European Time (OpenClassrooms: ours), decisions in deployments/
+RULE_BOOK = {  # the documented Central European Time (OpenClassrooms: ours, docs: D-25)
     "udemy-content-default": (7, 30), "udemy-stats-default": (7, 45),
     "edflex-content-default": (8, 0), "edflex-stats-default": (8, 20),
     "coursera-content-default": (8, 45), "coursera-stats-default": (9, 0),
@@ -155,6 +155,7 @@ def comparable(dep: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.rule("UDEMY-24", "COURSERA-01", "EDFLEX-01", "OC-01")
 def test_learnsync_deploy_registers_every_deployment_and_the_scheduler_fires_at_rule_book_times(prefect_api, deployed):
     deps = read_deployments()
     expected = {d.name: d for d in definitions("default")}

@@ -56,6 +56,7 @@ def store(url: str) -> StateStore:
     return StateStore(url)
 
 
+@pytest.mark.rule("RUN-01")
 def test_a_held_lease_refuses_a_second_holder_with_who_and_since(store: StateStore) -> None:
     first = store.leases.acquire(*KEY, holder="host-a pid 1", ttl=60)
     with pytest.raises(RunInProgress) as busy:
@@ -73,6 +74,7 @@ def test_a_held_lease_refuses_a_second_holder_with_who_and_since(store: StateSto
     assert store.leases.current(*KEY) is None
 
 
+@pytest.mark.rule("RUN-02")
 def test_a_lease_nobody_renews_expires_and_is_taken_over(store: StateStore) -> None:
     dead = store.leases.acquire(*KEY, holder="killed run", ttl=0.3)
     with pytest.raises(RunInProgress):
@@ -87,6 +89,7 @@ def test_a_lease_nobody_renews_expires_and_is_taken_over(store: StateStore) -> N
     taken.release()
 
 
+@pytest.mark.rule("RUN-02")
 def test_the_heartbeat_keeps_a_long_run_s_lease(store: StateStore) -> None:
     lease = store.leases.acquire(*KEY, holder="long run", ttl=0.4)
     lease.start_heartbeat()
@@ -97,6 +100,7 @@ def test_the_heartbeat_keeps_a_long_run_s_lease(store: StateStore) -> None:
     store.leases.acquire(*KEY, holder="another", ttl=60).release()
 
 
+@pytest.mark.rule("RUN-01")
 def test_racing_acquirers_get_exactly_one_lease(store: StateStore) -> None:
     won: list[str] = []
     refused: list[str] = []
@@ -119,6 +123,7 @@ def test_racing_acquirers_get_exactly_one_lease(store: StateStore) -> None:
     assert store.leases.current(*KEY)["holder"] == won[0]
 
 
+@pytest.mark.rule("RUN-02")
 def test_on_postgresql_a_dead_session_s_lease_is_taken_over_at_once(store: StateStore) -> None:
     if store.engine.dialect.name != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
@@ -132,6 +137,7 @@ def test_on_postgresql_a_dead_session_s_lease_is_taken_over_at_once(store: State
     taken.release()
 
 
+@pytest.mark.rule("RUN-02")
 def test_runs_left_running_are_marked_crashed_by_the_lease_holder(store: StateStore) -> None:
     killed = store.start_run("udemy", "default", "content")
     other_kind = store.start_run("udemy", "default", "stats")

@@ -47,6 +47,7 @@ def elsewhere():
         yield app, srv.url
 
 
+@pytest.mark.rule("RUN-16")
 async def test_a_next_link_to_another_host_is_refused_and_nothing_is_sent_there(elsewhere):
     counter, other_url = elsewhere
     users = [f"learner{i}@example.com" for i in range(1, 601)]  # two pages of 500
@@ -64,6 +65,7 @@ async def test_a_next_link_to_another_host_is_refused_and_nothing_is_sent_there(
     assert isinstance(failure.value, ApiError)  # systemic, like any refused call: the run stops, names it
 
 
+@pytest.mark.rule("RUN-16")
 async def test_links_on_the_configured_host_are_still_followed():
     users = [f"learner{i}@example.com" for i in range(1, 601)]
     app = create_app(Lms360SandboxConfig(rate_limits_enabled=False, users=users))

@@ -37,6 +37,7 @@ def udemy_settings(url: str, **overrides) -> ProviderSettings:
     return ProviderSettings(**(base | overrides))
 
 
+@pytest.mark.rule("RUN-17")
 async def test_a_dripping_provider_fails_within_the_deadline_naming_its_host(udemy):
     faults = udemy.app.state.faults
     faults.add("drip", path=r"/courses/list/$", delay=DRIP, times=None)
@@ -52,6 +53,7 @@ async def test_a_dripping_provider_fails_within_the_deadline_naming_its_host(ude
     assert faults.fired["drip"] == QUICK.attempts  # retried like any transient fault, then reported
 
 
+@pytest.mark.rule("RUN-17")
 async def test_one_dripped_answer_is_retried_and_the_page_comes_through(udemy):
     udemy.app.state.faults.add("drip", path=r"/courses/list/$", delay=DRIP, times=1)
     async with UdemyClient(udemy_settings(udemy.url, request_deadline_seconds=0.8)) as client:
@@ -61,6 +63,7 @@ async def test_one_dripped_answer_is_retried_and_the_page_comes_through(udemy):
         assert client.stats.by_reason == {"deadline": 1}
 
 
+@pytest.mark.rule("RUN-17")
 async def test_the_default_deadline_is_a_multiple_of_the_timeout_on_360learning_too():
     app = lms360_app(Lms360SandboxConfig(rate_limits_enabled=False))
     with SandboxServer(app) as srv:
