@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.config import PROVIDER, BenchConfig, learnsync_env, lms_sandbox_config
-from bench.floor import upsert_job_seconds
-from bench.sandbox_host import SandboxHost
+from learnsync.bench.config import PROVIDER, BenchConfig, learnsync_env, lms_sandbox_config
+from learnsync.bench.floor import upsert_job_seconds
+from learnsync.bench.sandbox_host import SandboxHost
 
 
 @dataclass
@@ -45,7 +45,7 @@ def _apply(env: dict[str, str]) -> None:
 def run_catalog(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, index: int, *, naive: bool, keep: bool) -> CatalogRun:
     """One full sync into a fresh 360Learning sandbox and a fresh state DB, then the re-sync (and
     once more with the mapping cache off, for reference)."""
-    from flows.content_sync import content_sync
+    from learnsync.flows.content_sync import content_sync
 
     key = f"lms-{index}"
     lms_url = lms_host.start(key, "lms360", **lms_sandbox_config(cfg))
@@ -99,8 +99,8 @@ def run_catalog(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, inde
 
 
 def run_naive(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, index: int) -> tuple[float, int]:
-    from bench.naive import naive_catalog_sync
-    from learnsync.settings import load_settings
+    from learnsync.bench.naive import naive_catalog_sync
+    from learnsync.core.settings import load_settings
 
     key = f"naive-{index}"
     url = lms_host.start(key, "lms360", **lms_sandbox_config(cfg))

@@ -25,7 +25,7 @@ import time
 from contextlib import ExitStack, nullcontext
 from typing import Any
 
-from bench.config import BenchConfig
+from learnsync.bench.config import BenchConfig
 
 
 def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]:
@@ -85,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(cfg.workdir, exist_ok=True)
     _quiet_environment(cfg.workdir)
 
-    from bench import report
-    from bench.catalog import run_catalog, snapshot_database
-    from bench.config import PROVIDER, lms_sandbox_config, provider_sandbox_config
-    from bench.sandbox_host import SandboxHost
-    from bench.stats import run_stats_child, run_transforms, stats_window_rows
+    from learnsync.bench import report
+    from learnsync.bench.catalog import run_catalog, snapshot_database
+    from learnsync.bench.config import PROVIDER, lms_sandbox_config, provider_sandbox_config
+    from learnsync.bench.sandbox_host import SandboxHost
+    from learnsync.bench.stats import run_stats_child, run_transforms, stats_window_rows
 
     figures: dict[str, Any] = {"config": cfg.public(), "python": sys.version.split()[0]}
     began = time.perf_counter()
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit("the memory figures need the catalog synced first: do not skip 'catalog'")
                 base = catalog_runs[0]
                 lms_host.call("set_config", base.lms_key, lms_sandbox_config(cfg, item_ms=cfg.stats_bulk_item_ms))
-                from bench.config import learnsync_env
+                from learnsync.bench.config import learnsync_env
 
                 results = []
                 for label, lookback in (("small", cfg.small_window_days - 1), ("full", None)):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bench.config import LMS_MAX_CONCURRENT_BULK, LMS_MAX_UPSERT, LMS_WRITES_PER_SECOND, BenchConfig
+from learnsync.bench.config import LMS_MAX_CONCURRENT_BULK, LMS_MAX_UPSERT, LMS_WRITES_PER_SECOND, BenchConfig
 
 FORMULA = (
     "floor = [L + max(ceil((P-1)/C)*L, max(0,P-1-B)/R)] + [L + sum_waves(start + max_items*item + 3L)], "

@@ -12,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from learnsync.settings import Settings
-from lms360.client import Lms360Client
-from lms360.models import IntegrationCreate
-from providers.base import MappingContext
-from providers.registry import get_provider
-from tasks.diff import build_payloads
+from learnsync.core.settings import Settings
+from learnsync.lms360.client import Lms360Client
+from learnsync.lms360.models import IntegrationCreate
+from learnsync.providers.base import MappingContext
+from learnsync.providers.registry import get_provider
+from learnsync.tasks.diff import build_payloads
 
 
 async def naive_catalog_sync(provider: str, settings: Settings) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.config import PROVIDER, BenchConfig
-from bench.floor import FORMULA, catalog_floor
+from learnsync.bench.config import PROVIDER, BenchConfig
+from learnsync.bench.floor import FORMULA, catalog_floor
 
 MEMORY_LIMIT_MB = 500.0
 
@@ -16,7 +16,7 @@ def _median(values: list[float]) -> float:
 
 
 def catalog_figures(cfg: BenchConfig, runs: list[Any]) -> dict[str, Any]:
-    from learnsync.settings import load_settings
+    from learnsync.core.settings import load_settings
 
     provider = load_settings().provider(PROVIDER)
     concurrency, rate = provider.max_concurrent_pages, provider.requests_per_second
@@ -216,7 +216,7 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
     print(f"learnsync benchmark — provider {PROVIDER} (stats transform: every provider), latency {cfg.latency * 1000:.0f} ms/request, "
           f"page size {cfg.page_size}, 360 bulk {cfg.bulk_item_ms:g} ms/item, medians of {cfg.runs} run(s)")
     if c:
-        from flows.stats_sync import STATS_CHUNK_ROWS
+        from learnsync.flows.stats_sync import STATS_CHUNK_ROWS
 
         print(f"learnsync settings: max_concurrent_pages={c['concurrency']}, provider requests/s={c['provider_rate']:g}, "
               f"bulk poll {cfg.poll_interval:g} s backing off to {cfg.poll_max_interval:g} s, "

@@ -21,8 +21,8 @@ def _writes(counts: dict[str, int]) -> int:
 
 def _serve(conn: Any) -> None:  # runs in the child
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from learnsync.sandboxes_runtime import sandbox_app
-    from sandboxes.server import SandboxServer
+    from learnsync.sandboxes.fleet import sandbox_app
+    from learnsync.sandboxes.server import SandboxServer
 
     servers: dict[str, Any] = {}
     while True:

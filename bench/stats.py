@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from bench.config import PROVIDER, BenchConfig
+from learnsync.bench.config import PROVIDER, BenchConfig
 
 
 # --------------------------------------------------------------------------- transform
@@ -26,8 +26,8 @@ BASE_ROWS = 100_000  # generated once per provider, then repeated up to the want
 
 def _udemy_records(n: int, seed: int) -> list[dict[str, Any]]:
     """Activity rows as the Udemy client hands them on (its record model, unset keys left out)."""
-    from providers.udemy.models import UdemyCourseActivity
-    from sandboxes.udemy.data import generate
+    from learnsync.providers.udemy.models import UdemyCourseActivity
+    from learnsync.sandboxes.udemy.data import generate
 
     data = generate(seed, max(500, n // 40), 50, n, n_learning_paths=0, anchor=date(2026, 6, 1))
     return [UdemyCourseActivity.model_validate(r).model_dump(exclude_unset=True) for r in data.activities]
@@ -35,8 +35,8 @@ def _udemy_records(n: int, seed: int) -> list[dict[str, Any]]:
 
 def _coursera_records(n: int, seed: int) -> list[dict[str, Any]]:
     """`/enrollmentReports` elements through the Coursera client's tolerant record validation."""
-    from providers.coursera.models import RawEnrollment, validate_records
-    from sandboxes.coursera.data import generate
+    from learnsync.providers.coursera.models import RawEnrollment, validate_records
+    from learnsync.sandboxes.coursera.data import generate
 
     data = generate(seed, max(500, n // 40), 50, n)
     return validate_records(RawEnrollment, data.enrollments)[0]
@@ -44,8 +44,8 @@ def _coursera_records(n: int, seed: int) -> list[dict[str, Any]]:
 
 def _edflex_records(n: int, seed: int) -> list[dict[str, Any]]:
     """Statistics items flattened by the Edflex client (`statistic_record`)."""
-    from providers.edflex.models import statistic_record
-    from sandboxes.edflex.data import generate
+    from learnsync.providers.edflex.models import statistic_record
+    from learnsync.sandboxes.edflex.data import generate
 
     data = generate(seed, max(500, n // 40), 50, n)
     return [statistic_record(item) for item in data.statistics]
@@ -53,8 +53,8 @@ def _edflex_records(n: int, seed: int) -> list[dict[str, Any]]:
 
 def _openclassrooms_records(n: int, seed: int) -> list[dict[str, Any]]:
     """Progress rows renamed and dumped by the OpenClassrooms client (`to_record`)."""
-    from providers.openclassrooms.models import RawProgress, to_record
-    from sandboxes.openclassrooms.data import generate
+    from learnsync.providers.openclassrooms.models import RawProgress, to_record
+    from learnsync.sandboxes.openclassrooms.data import generate
 
     data = generate(seed, max(500, n // 40), 50, n)
     return [to_record(RawProgress, item) for item in data.activities]
@@ -120,9 +120,9 @@ class TransformResult:
 
 def run_transform(cfg: BenchConfig, provider: str = PROVIDER) -> TransformResult:
     """`provider`'s map_stats + plan_stats on `cfg.rows` rows: a cold pass, then timed repeats."""
-    from providers.base import MappingContext
-    from providers.registry import get_provider
-    from tasks.stats_rules import ATTEMPT_COLUMNS, plan_stats
+    from learnsync.providers.base import MappingContext
+    from learnsync.providers.registry import get_provider
+    from learnsync.tasks.stats_rules import ATTEMPT_COLUMNS, plan_stats
 
     spec = get_provider(provider)
     frame = activity_frame(cfg.rows, provider=provider)
@@ -207,7 +207,7 @@ def run_stats_child(env: dict[str, str], label: str, rows: int, lookback_days: i
     else:
         child_env["LEARNSYNC_STATS_INITIAL_LOOKBACK_DAYS"] = str(lookback_days)
     done = subprocess.run(
-        [sys.executable, "-m", "bench.stats_child"], env=child_env, capture_output=True, text=True, timeout=3600
+        [sys.executable, "-m", "learnsync.bench.stats_child"], env=child_env, capture_output=True, text=True, timeout=3600
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:

@@ -11,7 +11,7 @@ import json
 import resource
 import time
 
-from bench.config import PROVIDER
+from learnsync.bench.config import PROVIDER
 
 
 def _rss_mb() -> float:
@@ -31,7 +31,7 @@ def _rss_mb() -> float:
 
 
 def main() -> None:
-    from flows.stats_sync import stats_sync  # imports prefect, pandas, pyarrow, the clients...
+    from learnsync.flows.stats_sync import stats_sync  # imports prefect, pandas, pyarrow, the clients...
 
     baseline = _rss_mb()
     started = time.perf_counter()

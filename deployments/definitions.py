@@ -1,6 +1,6 @@
 """The one definition of learnsync's deployments.
 
-`deployments/prefect.yaml` is rendered from it (`python -m deployments.render`; a test keeps the
+`deployments/prefect.yaml` is rendered from it (`python -m learnsync.deployments.render`; a test keeps the
 committed file equal to the render), `learnsync deploy` registers exactly that file with
 `prefect deploy`, and `learnsync serve` builds the same deployments without a work pool.
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.registry import available_providers, get_provider
+from learnsync.providers.registry import available_providers, get_provider
 
 WORK_POOL = "learnsync-process"
 ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
-SECRET_PREFIX = "prefect-secret:"  # learnsync.secret_blocks resolves these at run time
+SECRET_PREFIX = "prefect-secret:"  # learnsync.core.secret_blocks resolves these at run time
 
 # Settings a worker needs, taken from the environment of whoever runs `prefect deploy` (a
 # variable unset there becomes empty, which learnsync reads as "the default"). Secrets are
@@ -46,11 +46,11 @@ SECRET_SETTINGS = {
 }
 
 ENTRYPOINTS = {
-    "content": "flows.content_sync.content_sync",
-    "stats": "flows.stats_sync.stats_sync",
-    "backfill": "flows.stats_sync.stats_backfill",
-    "fleet": "flows.fleet_sync.fleet_sync",
-    "reconcile": "flows.reconcile.reconcile",
+    "content": "learnsync.flows.content_sync.content_sync",
+    "stats": "learnsync.flows.stats_sync.stats_sync",
+    "backfill": "learnsync.flows.stats_sync.stats_backfill",
+    "fleet": "learnsync.flows.fleet_sync.fleet_sync",
+    "reconcile": "learnsync.flows.reconcile.reconcile",
 }
 # Weekly drift repair (learnsync reconcile), Sunday mornings before any daily sync, one provider
 # after the other.
@@ -193,7 +193,7 @@ def _prefect_version() -> str:
 
 HEADER = """\
 # learnsync deployments on a Prefect work pool. Rendered from deployments/definitions.py
-# (`python -m deployments.render > deployments/prefect.yaml`); do not edit by hand.
+# (`python -m learnsync.deployments.render > deployments/prefect.yaml`); do not edit by hand.
 #
 #   prefect work-pool create learnsync-process --type process
 #   prefect deploy --all --prefect-file deployments/prefect.yaml    (same as `learnsync deploy`)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.exclusive import stats_slot_limits
-from learnsync.settings import load_settings
-from lms360.limits import ensure_global_limits, wanted_limits
+from learnsync.flows.exclusive import stats_slot_limits
+from learnsync.core.settings import load_settings
+from learnsync.lms360.limits import ensure_global_limits, wanted_limits
 
 
 def platform_limit_specs(platform: str, providers: list[str]) -> dict[str, dict[str, Any]]:
     """360Learning's write rate and bulk slots of the platform, and one stats slot per provider."""
-    from learnsync.runtime import platform_settings
+    from learnsync.flows.runtime import platform_settings
 
     specs = dict(wanted_limits(platform_settings(load_settings(), platform)))
     for provider in providers:

@@ -16,9 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deployments.automations import ensure_automations
-from deployments.definitions import WORK_POOL, definitions, render_prefect_yaml
-from deployments.limits import ensure_limits
+from learnsync.deployments.automations import ensure_automations
+from learnsync.deployments.definitions import WORK_POOL, definitions, render_prefect_yaml
+from learnsync.deployments.limits import ensure_limits
 
 
 @dataclass

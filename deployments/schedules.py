@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deployments.definitions import DeploymentDefinition, definitions
+from learnsync.deployments.definitions import DeploymentDefinition, definitions
 
 
 @dataclass(frozen=True)

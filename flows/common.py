@@ -15,10 +15,10 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from learnsync.redaction import redact, scrubbed
-from learnsync.runtime import Runtime
-from statestore.leases import Lease, RunInProgress, new_holder
-from tasks.report import MAX_ERRORS_SHOWN, RunReport
+from learnsync.core.redaction import redact, scrubbed
+from learnsync.flows.runtime import Runtime
+from learnsync.statestore.leases import Lease, RunInProgress, new_holder
+from learnsync.tasks.report import MAX_ERRORS_SHOWN, RunReport
 
 
 def logger() -> logging.Logger | logging.LoggerAdapter:
@@ -145,8 +145,8 @@ async def ensure_integration(
 
 
 async def _create(rt: Runtime, lms: Any, name: str) -> Any:
-    from learnsync.http import ApiError
-    from lms360.models import IntegrationCreate
+    from learnsync.core.http import ApiError
+    from learnsync.lms360.models import IntegrationCreate
 
     cfg = rt.lms_settings
     try:
@@ -180,7 +180,7 @@ async def _create(rt: Runtime, lms: Any, name: str) -> Any:
 
 async def _repair_drift(rt: Runtime, lms: Any, integration: Any) -> Any:
     """PATCH back the settings someone changed in 360Learning; the stored id is kept either way."""
-    from learnsync.http import ApiError
+    from learnsync.core.http import ApiError
 
     changes = {k: v for k, v in INTEGRATION_DEFAULTS.items() if _field(integration, k, _camel(k)) != v}
     if not changes:

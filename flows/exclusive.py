@@ -11,8 +11,8 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from flows.common import logger
-from lms360.limits import ensure_global_limits, prefect_api_configured
+from learnsync.flows.common import logger
+from learnsync.lms360.limits import ensure_global_limits, prefect_api_configured
 
 
 def stats_slot_name(provider: str, platform: str) -> str:

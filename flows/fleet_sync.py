@@ -23,10 +23,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from learnsync.runtime import state_store
-from learnsync.settings import Settings, load_settings
-from providers.registry import available_providers
-from tasks.report import STATUS_LABELS, md_cell
+from learnsync.flows.runtime import state_store
+from learnsync.core.settings import Settings, load_settings
+from learnsync.providers.registry import available_providers
+from learnsync.tasks.report import STATUS_LABELS, md_cell
 
 KINDS = ("content", "stats")
 
@@ -61,8 +61,8 @@ def make_task_runner(settings: Settings, parallelism: int) -> Any:
 @task(name="sync-pair", task_run_name="pair-{provider}-{platform}", cache_policy=NO_CACHE)
 async def sync_pair(provider: str, platform: str, kinds: list[str], dry_run: bool = False) -> dict[str, Any]:
     """One provider into one platform: its content sync, then its statistics sync (subflows)."""
-    from flows.content_sync import content_sync
-    from flows.stats_sync import stats_sync
+    from learnsync.flows.content_sync import content_sync
+    from learnsync.flows.stats_sync import stats_sync
 
     flows = {"content": content_sync, "stats": stats_sync}
     out: dict[str, Any] = {"provider": provider, "platform": platform, "worker_pid": os.getpid()}

@@ -8,14 +8,14 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
-from learnsync.runtime import Runtime
-from tasks.confirmed import restored_row
-from tasks.diff import filter_mask
-from tasks.filters import plan_filter_change, validate_filters
-from tasks.load import archive_courses, result_fields
-from statestore.models import RunKind
-from tasks.report import MAX_ERRORS_KEPT, RunReport
+from learnsync.flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
+from learnsync.flows.runtime import Runtime
+from learnsync.tasks.confirmed import restored_row
+from learnsync.tasks.diff import filter_mask
+from learnsync.tasks.filters import plan_filter_change, validate_filters
+from learnsync.tasks.load import archive_courses, result_fields
+from learnsync.statestore.models import RunKind
+from learnsync.tasks.report import MAX_ERRORS_KEPT, RunReport
 
 
 RESTORABLE_REASONS = ("filter", "missing", "provider")
@@ -169,7 +169,7 @@ async def restore_courses(
 async def share_courses(provider: str, group_ids: list[str], platform: str = "default", targets: list[str] | None = None) -> dict[str, Any]:
     """Add every active synced course to other groups' catalogs and/or libraries (bulk endpoints)."""
     rt = Runtime.build(provider, platform)
-    from lms360.models import ShareItem
+    from learnsync.lms360.models import ShareItem
 
     targets = targets or ["catalog", "library"]
     integration = rt.store.get_integration(provider, platform)

@@ -18,15 +18,15 @@ from prefect import flow
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
 
-from flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
-from learnsync.http import ApiError
-from learnsync.runtime import Runtime
-from statestore.models import RunKind
-from tasks.confirmed import restored_row
-from tasks.course_upserts import CourseUpserter
-from tasks.load import archive_courses
-from tasks.reconcile import DRIFT_KINDS, Remote, find_drift
-from tasks.report import RunReport
+from learnsync.flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
+from learnsync.core.http import ApiError
+from learnsync.flows.runtime import Runtime
+from learnsync.statestore.models import RunKind
+from learnsync.tasks.confirmed import restored_row
+from learnsync.tasks.course_upserts import CourseUpserter
+from learnsync.tasks.load import archive_courses
+from learnsync.tasks.reconcile import DRIFT_KINDS, Remote, find_drift
+from learnsync.tasks.report import RunReport
 
 @asynccontextmanager
 async def _nothing() -> AsyncIterator[None]:

@@ -9,21 +9,21 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.common import (
+from learnsync.flows.common import (
     backfill_run_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused,
     report_sentence, reraise_redacted, run_lease, window_task_name,
 )
-from flows.exclusive import stats_slot
-from learnsync.runtime import Runtime
-from providers.base import DateWindow, MappingContext
-from statestore.leases import RunInProgress
-from tasks.extract import iter_stats_chunks
-from tasks.contract import unreadable_stats
-from tasks.load import push_stats, resolve_pending_jobs
-from tasks.parked_stats import deliver_parked, settle_chunk
-from statestore.models import RunKind
-from tasks.report import RunReport
-from tasks.stats_rules import plan_stats
+from learnsync.flows.exclusive import stats_slot
+from learnsync.flows.runtime import Runtime
+from learnsync.providers.base import DateWindow, MappingContext
+from learnsync.statestore.leases import RunInProgress
+from learnsync.tasks.extract import iter_stats_chunks
+from learnsync.tasks.contract import unreadable_stats
+from learnsync.tasks.load import push_stats, resolve_pending_jobs
+from learnsync.tasks.parked_stats import deliver_parked, settle_chunk
+from learnsync.statestore.models import RunKind
+from learnsync.tasks.report import RunReport
+from learnsync.tasks.stats_rules import plan_stats
 
 
 # Rows mapped, planned and pushed together. Peak memory follows this (not the window's rows);

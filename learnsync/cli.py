@@ -73,8 +73,8 @@ def sandbox(
     """Serve sandbox APIs in the foreground (Ctrl-C to stop); `all` starts every one and prints the settings that point at them."""
     import time
 
-    from learnsync.sandboxes_runtime import default_ports, sandbox_app, start_fleet
-    from sandboxes.server import serve_forever
+    from learnsync.sandboxes.fleet import default_ports, sandbox_app, start_fleet
+    from learnsync.sandboxes.server import serve_forever
 
     keys = checks.check_sandbox_name(name)
     ports = default_ports()
@@ -118,14 +118,14 @@ def sync(
     """Run one sync now (a Prefect flow run)."""
     settings, _store = _prepare(provider, platform, writes=not dry_run)
     if kind is SyncKind.content:
-        from flows.content_sync import content_sync
+        from learnsync.flows.content_sync import content_sync
 
         report, run_id = output.run_flow(
             lambda: content_sync(provider=provider, platform=platform, dry_run=dry_run, force=force, wait=wait, return_state=True),
             lms_url=_lms_url(settings, platform),
         )
     else:
-        from flows.stats_sync import stats_sync
+        from learnsync.flows.stats_sync import stats_sync
 
         report, run_id = output.run_flow(
             lambda: stats_sync(provider=provider, platform=platform, dry_run=dry_run, wait=wait, return_state=True), lms_url=_lms_url(settings, platform)
@@ -153,7 +153,7 @@ def backfill(
     assert first is not None
     checks.check_window(first, last)
     settings, _store = _prepare(provider, platform)
-    from flows.stats_sync import stats_backfill
+    from learnsync.flows.stats_sync import stats_backfill
 
     report, run_id = output.run_flow(
         lambda: stats_backfill(provider=provider, since=first, until=last, platform=platform, window_days=window_days,
@@ -216,7 +216,7 @@ def demo(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def bench(ctx: typer.Context) -> None:
     """Run the performance benchmark and draw its chart (same as `python -m bench`; `learnsync bench --help` for its options)."""
-    from bench.cli import main as bench_main
+    from learnsync.bench.cli import main as bench_main
 
     raise typer.Exit(bench_main(list(ctx.args)))
 
@@ -228,8 +228,8 @@ def configure(
     option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="key=value, typed by the provider's options: e.g. tags_sync=true (booleans: true/false, 1/0, yes/no)"),
 ) -> None:
     """Create (or adopt) the provider's integration in 360Learning, verify it is listed, store its id and options."""
-    from learnsync.settings import OptionValueError, parse_integration_options
-    from providers.registry import get_provider
+    from learnsync.core.settings import OptionValueError, parse_integration_options
+    from learnsync.providers.registry import get_provider
 
     checks.check_provider(provider)
     try:
@@ -239,7 +239,7 @@ def configure(
     settings, _store = _prepare(provider, platform, services=False)
     checks.check_services(settings, platform, [])
     checks.check_lms_credentials(settings, platform)
-    from flows.lifecycle import configure_integration
+    from learnsync.flows.lifecycle import configure_integration
 
     row, run_id = output.run_flow(lambda: configure_integration(provider=provider, platform=platform, options=options, return_state=True),
                                   lms_url=_lms_url(settings, platform))
@@ -259,7 +259,7 @@ def filters(
 
     Values the provider does not use are refused; a change that would archive more than the
     mass-archive guard allows is refused too (undo a mistaken one with `learnsync restore`)."""
-    from providers.registry import get_provider
+    from learnsync.providers.registry import get_provider
 
     checks.check_provider(provider)
     chosen: dict[str, list[str]] = {}
@@ -276,7 +276,7 @@ def filters(
     settings, _store = _prepare(provider, platform, services=False)
     checks.check_services(settings, platform, [])
     checks.check_lms_credentials(settings, platform)
-    from flows.lifecycle import set_filters
+    from learnsync.flows.lifecycle import set_filters
 
     report, run_id = output.run_flow(lambda: set_filters(provider=provider, filters=chosen, platform=platform, force=force, return_state=True),
                                      lms_url=_lms_url(settings, platform))
@@ -304,7 +304,7 @@ def restore(
     """Undo an archiving that was a mistake (e.g. a wrong filter): unarchive the courses archived for REASON.
 
     Courses the saved filters still exclude stay archived: fix the filters first."""
-    from flows.lifecycle import RESTORABLE_REASONS
+    from learnsync.flows.lifecycle import RESTORABLE_REASONS
 
     checks.check_provider(provider)
     if reason not in RESTORABLE_REASONS:
@@ -313,7 +313,7 @@ def restore(
     _require_integration(store, provider, platform)
     checks.check_services(settings, platform, [])
     checks.check_lms_credentials(settings, platform)
-    from flows.lifecycle import restore_courses
+    from learnsync.flows.lifecycle import restore_courses
 
     when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
     report, run_id = output.run_flow(
@@ -341,7 +341,7 @@ def share(
     _require_integration(store, provider, platform)
     checks.check_services(settings, platform, [])
     checks.check_lms_credentials(settings, platform)
-    from flows.lifecycle import share_courses
+    from learnsync.flows.lifecycle import share_courses
 
     result, run_id = output.run_flow(
         lambda: share_courses(provider=provider, group_ids=group, platform=platform, targets=target, return_state=True),
@@ -385,7 +385,7 @@ def deactivate(provider: str = typer.Option(..., "--provider", "-p"), platform: 
     _require_integration(store, provider, platform)
     checks.check_services(settings, platform, [])
     checks.check_lms_credentials(settings, platform)
-    from flows.lifecycle import deactivate_integration
+    from learnsync.flows.lifecycle import deactivate_integration
 
     report, run_id = output.run_flow(lambda: deactivate_integration(provider=provider, platform=platform, return_state=True),
                                      lms_url=_lms_url(settings, platform))
@@ -487,7 +487,7 @@ def deploy(
     ),
 ) -> None:
     """Register the deployments of deployments/prefect.yaml (schedules in Europe/Paris), their limits and alerts."""
-    from deployments.register import register
+    from learnsync.deployments.register import register
 
     done = register(platform, provider, work_pool=work_pool, notify_block=notify)
     console.print(
@@ -505,7 +505,7 @@ def serve(
     """Serve every deployment from this process: schedules fire here while it runs; stopping it pauses them."""
     from prefect import serve as prefect_serve
 
-    from deployments.schedules import runner_deployments
+    from learnsync.deployments.schedules import runner_deployments
 
     prefect_serve(*runner_deployments(platform, provider))
 
@@ -517,8 +517,8 @@ def doctor(
 ) -> None:
     """Check every configured host, credential and scope in seconds; one line per problem with its fix."""
     from learnsync.doctor import diagnose
-    from learnsync.settings import load_settings
-    from providers.registry import available_providers
+    from learnsync.core.settings import load_settings
+    from learnsync.providers.registry import available_providers
 
     diagnosis = asyncio.run(diagnose(load_settings(), list(provider or available_providers()), platform))
     for finding in diagnosis.findings:
@@ -540,7 +540,7 @@ def reconcile(
     _require_integration(store, provider, platform)
     checks.check_services(settings, platform, [])
     checks.check_lms_credentials(settings, platform)
-    from flows.reconcile import reconcile as reconcile_flow
+    from learnsync.flows.reconcile import reconcile as reconcile_flow
 
     report, run_id = output.run_flow(
         lambda: reconcile_flow(provider=provider, platform=platform, dry_run=dry_run, return_state=True),

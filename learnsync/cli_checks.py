@@ -28,7 +28,7 @@ def _suggest(value: str, choices: list[str]) -> str:
 
 
 def check_provider(provider: str) -> str:
-    from providers.registry import PROVIDER_KEYS
+    from learnsync.providers.registry import PROVIDER_KEYS
 
     if provider not in PROVIDER_KEYS:
         raise UsageProblem(
@@ -39,7 +39,7 @@ def check_provider(provider: str) -> str:
 
 def load_settings() -> Any:
     """The settings, or a one-line configuration problem naming the variable."""
-    from learnsync import settings as settings_module
+    from learnsync.core import settings as settings_module
 
     try:
         settings = settings_module.load_settings()
@@ -54,7 +54,7 @@ def load_settings() -> Any:
 
 def check_platform(settings: Any, platform: str) -> Any:
     """The 360Learning settings of `platform`, or a usage problem listing the known ones."""
-    from learnsync.runtime import platform_settings
+    from learnsync.flows.runtime import platform_settings
 
     try:
         return platform_settings(settings, platform)
@@ -127,7 +127,7 @@ def open_state_store(url: str, *, writable: bool = True) -> Any:
     """The state store of a run (migrated to the current schema), checked now; `writable`: the
     command writes to it (a dry run only reads)."""
     from learnsync import output
-    from learnsync.runtime import state_store
+    from learnsync.flows.runtime import state_store
 
     output.set_db_url(url)
     if writable:
@@ -144,7 +144,7 @@ def check_reachable(url: str, setting: str, *, hint: str = "") -> None:
     """Fail in seconds, naming the host, when nothing answers at `url` (any HTTP answer counts)."""
     import httpx
 
-    from learnsync.http import tls_context
+    from learnsync.core.http import tls_context
 
     parts = urlsplit(url)
     if not parts.hostname or parts.scheme not in ("http", "https"):
@@ -171,7 +171,7 @@ SANDBOX_HINT = "; start the sandboxes with `learnsync sandbox all`, or set it to
 
 
 def _hint(url: str) -> str:
-    from learnsync.settings import is_loopback_url
+    from learnsync.core.settings import is_loopback_url
 
     return SANDBOX_HINT if is_loopback_url(url) else "; check the URL and your network"
 
@@ -194,8 +194,8 @@ def check_lms_credentials(settings: Any, platform: str) -> None:
     """360Learning accepts this platform's client id and secret (one token request)."""
     import httpx
 
-    from learnsync.http import RetryPolicy, tls_context
-    from lms360.auth import TOKEN_PATH, TokenManager
+    from learnsync.core.http import RetryPolicy, tls_context
+    from learnsync.lms360.auth import TOKEN_PATH, TokenManager
 
     cfg = check_platform(settings, platform)
 
@@ -216,14 +216,14 @@ def check_lms_credentials(settings: Any, platform: str) -> None:
 
 
 def sandbox_names() -> list[str]:
-    from learnsync.sandboxes_runtime import PROVIDER_SANDBOXES
+    from learnsync.sandboxes.fleet import PROVIDER_SANDBOXES
 
     return ["360", *PROVIDER_SANDBOXES, "all"]
 
 
 def check_sandbox_name(name: str) -> list[str]:
     """The sandbox keys a `learnsync sandbox NAME` starts."""
-    from learnsync.sandboxes_runtime import PROVIDER_SANDBOXES
+    from learnsync.sandboxes.fleet import PROVIDER_SANDBOXES
 
     key = "lms360" if name in ("360", "lms360", "360learning") else name
     if key == "all":

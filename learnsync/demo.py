@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from learnsync.errors import ConfigProblem, redact_url
-from learnsync.sandboxes_runtime import PROVIDER_SANDBOXES, start_fleet
-from providers.registry import available_providers
-from tasks.report import OUTCOMES
+from learnsync.sandboxes.fleet import PROVIDER_SANDBOXES, start_fleet
+from learnsync.providers.registry import available_providers
+from learnsync.tasks.report import OUTCOMES
 
 DEMO_DB = Path(".learnsync") / "demo.db"
 # Settings the demo sets itself: the user's (real hosts, real credentials) must not leak in.
@@ -27,7 +27,7 @@ _SERVICE_SETTINGS = ("LEARNSYNC_LMS360__", "LEARNSYNC_PLATFORMS", "LEARNSYNC_UDE
 
 
 def _catalog_config(provider: str, courses: int) -> dict[str, Any]:
-    cls = getattr(importlib.import_module(f"sandboxes.{provider}"), PROVIDER_SANDBOXES[provider])
+    cls = getattr(importlib.import_module(f"learnsync.sandboxes.{provider}"), PROVIDER_SANDBOXES[provider])
     fields = getattr(cls, "model_fields", None) or getattr(cls, "__dataclass_fields__", {})
     return {"n_courses": courses} if "n_courses" in fields else {}
 
@@ -37,7 +37,7 @@ def demo_database(database_url: str | None) -> tuple[str, str]:
 
     The default file is replaced: its state describes sandboxes that are gone."""
     if database_url:
-        from statestore.store import StateStore
+        from learnsync.statestore.store import StateStore
 
         if StateStore(database_url).list_integrations():
             raise ConfigProblem(
@@ -52,8 +52,8 @@ def demo_database(database_url: str | None) -> tuple[str, str]:
 
 
 def run_demo(providers: list[str] | None, *, courses: int, database_url: str | None, console: Console) -> list[dict[str, Any]]:
-    from flows.content_sync import content_sync
-    from flows.stats_sync import stats_sync
+    from learnsync.flows.content_sync import content_sync
+    from learnsync.flows.stats_sync import stats_sync
     from learnsync import output
 
     providers = providers or available_providers()

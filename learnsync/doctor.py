@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from learnsync.http import ApiError, RetryPolicy
-from learnsync.settings import Settings
+from learnsync.core.http import ApiError, RetryPolicy
+from learnsync.core.settings import Settings
 
 CHECK_TIMEOUT_SECONDS = 5.0
 ONE_TRY = RetryPolicy(attempts=1, base_wait=0.0, max_wait=0.0, jitter=0.0, retry_after_cap=0.0)
@@ -76,7 +76,7 @@ def _bare(body: Any) -> list[Any]:
 
 def _shapes(provider: str) -> dict[str, StreamShape]:
     if provider == "udemy":
-        from providers.udemy import models as m
+        from learnsync.providers.udemy import models as m
 
         return {
             "courses": StreamShape(m.UdemyCourse, ("id", "title", "url"), _key("results")),
@@ -84,14 +84,14 @@ def _shapes(provider: str) -> dict[str, StreamShape]:
             "stats": StreamShape(m.UdemyCourseActivity, ("user_email", "course_id"), _key("results")),
         }
     if provider == "coursera":
-        from providers.coursera import models as m
+        from learnsync.providers.coursera import models as m
 
         return {
             "contents": StreamShape(m.RawContent, ("contentId", "name", "languageCode"), _key("elements")),
             "stats": StreamShape(m.RawEnrollment, ("contentId",), _key("elements")),
         }
     if provider == "edflex":
-        from providers.edflex import models as m
+        from learnsync.providers.edflex import models as m
 
         class Resource(m.ResourceAttributes):
             id: str | int | None = None
@@ -104,7 +104,7 @@ def _shapes(provider: str) -> dict[str, StreamShape]:
             "stats": StreamShape(Statistic, ("userEmail", "resourceId"), _jsonapi_attributes),
         }
     if provider == "openclassrooms":
-        from providers.openclassrooms import models as m
+        from learnsync.providers.openclassrooms import models as m
 
         return {
             "courses": StreamShape(m.RawCourse, ("id", "title", "url"), _bare),
@@ -199,8 +199,8 @@ async def _timed(call: Any) -> Any:
 
 
 async def check_lms360(settings: Settings, platform: str = "default") -> list[Finding]:
-    from learnsync.runtime import platform_settings
-    from lms360.client import API, Lms360Client
+    from learnsync.flows.runtime import platform_settings
+    from learnsync.lms360.client import API, Lms360Client
 
     cfg = platform_settings(settings, platform).model_copy(
         update={"retry": ONE_TRY, "timeout_seconds": min(CHECK_TIMEOUT_SECONDS, platform_settings(settings, platform).timeout_seconds)}
@@ -228,8 +228,8 @@ async def check_lms360(settings: Settings, platform: str = "default") -> list[Fi
 
 
 async def check_provider(settings: Settings, provider: str, options: dict[str, Any] | None = None) -> list[Finding]:
-    from providers.base import DateWindow
-    from providers.registry import get_provider
+    from learnsync.providers.base import DateWindow
+    from learnsync.providers.registry import get_provider
 
     spec = get_provider(provider)
     base = settings.provider(provider)
@@ -287,7 +287,7 @@ async def check_provider(settings: Settings, provider: str, options: dict[str, A
 def check_state_db(settings: Settings) -> Finding:
     from sqlalchemy import create_engine, text
 
-    from statestore.store import StateStore
+    from learnsync.statestore.store import StateStore
 
     url = settings.database_url or StateStore.default_url()
     shown = _redact(url)

@@ -78,7 +78,7 @@ def remember_hosts(settings: Any) -> None:
 
 def setting_urls(settings: Any) -> list[tuple[str, str]]:
     """(url, environment variable) of every service in the settings."""
-    from providers.registry import PROVIDER_KEYS
+    from learnsync.providers.registry import PROVIDER_KEYS
 
     out = [(settings.lms360.base_url, "LEARNSYNC_LMS360__BASE_URL")]
     for key in PROVIDER_KEYS:

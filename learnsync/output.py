@@ -91,7 +91,7 @@ def context_line(db_url: str | None, *, prefect: bool) -> None:
 
 # -- reports ------------------------------------------------------------------------------------
 def print_report(report: dict[str, Any], title: str | None = None, *, show_planned: int = 50) -> None:
-    from tasks.report import OUTCOMES
+    from learnsync.tasks.report import OUTCOMES
 
     status = report.get("status")
     table = Table(title=title or f"{report.get('provider')} {report.get('kind')}: {status}", title_justify="left", min_width=44)
@@ -248,7 +248,7 @@ def run_flow(call: Callable[[], Any], *, lms_url: str = "") -> tuple[dict[str, A
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True,
                         disable=not err.is_terminal)
     loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
-    http_log, own_log = logging.getLogger("learnsync.http"), logging.getLogger("learnsync")
+    http_log, own_log = logging.getLogger("learnsync.core.http"), logging.getLogger("learnsync")
     previous = http_log.level, own_log.level
     with progress:
         task_id = progress.add_task("starting the flow run", total=None)

@@ -27,7 +27,7 @@ QUARANTINE_RUN_KINDS = {"course": ("content",), "stat": ("stats", "backfill")}
 
 def open_read_only(url: str) -> tuple[Any, str]:
     """The store opened read-only and its schema state; a missing or foreign DB is one clear line."""
-    from statestore.store import StateStore
+    from learnsync.statestore.store import StateStore
 
     shown = redact_url(url)
     try:

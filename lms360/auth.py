@@ -14,8 +14,8 @@ from collections.abc import Callable
 import httpx
 from pydantic import SecretStr
 
-from learnsync.http import RateLimiter, RetryPolicy, RetryStats
-from providers.kit.auth import ClientCredentialsGrant, TokenCache
+from learnsync.core.http import RateLimiter, RetryPolicy, RetryStats
+from learnsync.providers.kit.auth import ClientCredentialsGrant, TokenCache
 
 TOKEN_PATH = "/api/v2/oauth2/token"
 EXPIRY_MARGIN_SECONDS = 60.0

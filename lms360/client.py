@@ -1,6 +1,6 @@
 """Typed async client for the 360Learning REST API v2 (contract: docs/lms360.md).
 
-One `httpx.AsyncClient` per tenant; every request goes through `learnsync.http.send` (retries,
+One `httpx.AsyncClient` per tenant; every request goes through `learnsync.core.http.send` (retries,
 Retry-After) behind two client-side rate limiters (reads, writes). Bulk operations share one
 semaphore of `max_concurrent_bulk` slots, held from submit until the operation has ended, because
 360Learning runs at most 3 bulk operations per company at a time.
@@ -25,11 +25,11 @@ from urllib.parse import quote, urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from learnsync.http import (
+from learnsync.core.http import (
     ApiError, PageTokenGuard, RateLimiter, RetryStats, followable_link, json_body, send, set_request_deadline, tls_context,
 )
-from learnsync.redaction import register_settings
-from learnsync.settings import Lms360Settings
+from learnsync.core.redaction import register_settings
+from learnsync.core.settings import Lms360Settings
 
 from .auth import TOKEN_PATH, TokenManager
 from .limits import platform_limiters

@@ -18,8 +18,8 @@ import math
 from contextlib import AsyncExitStack
 from typing import Any
 
-from learnsync.http import RateLimiter
-from learnsync.settings import Lms360Settings
+from learnsync.core.http import RateLimiter
+from learnsync.core.settings import Lms360Settings
 
 log = logging.getLogger("learnsync.lms360")
 

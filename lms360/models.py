@@ -26,13 +26,8 @@ from pydantic.alias_generators import to_camel
 
 # --- enums from the contract (docs/lms360.md: Conventions, External courses) --------------------
 
-# External-course language enum (80 values, as published; "el" appears twice in the spec).
-COURSE_LANGS: frozenset[str] = frozenset(
-    "bg cs da de el en es fi fr hr ht_HT hu id it ja kar_MM ko lt mh_MH nl nl_BE no pl pt ro ru rw_RW sk "
-    "sl so_SO sv sw_KE th ti_ET tr uk zh am_ET bn bs ca cy en_CA en_GB es_AR es_MX et fr_CA gu he_IL hy kk "
-    "km lo lv mi mn_MN mr ms my_MM nn_NO or pa pt_BR pt_MZ rn_BI si ta te tl_PH ur uz yo_NG zh_tw hi sr ar "
-    "vi zh_HANT".split()
-)
+# The external-course language enum (one table for all of learnsync: providers/kit/languages.py).
+from learnsync.providers.kit.languages import V2_LANGUAGES as COURSE_LANGS  # noqa: E402
 ContentType = Literal[
     "article", "assessment", "audiobook", "book", "certificate", "channel", "course", "curriculum",
     "interactive", "journey", "labs", "linkedContent", "mooc", "podcast", "program", "roleplay",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from providers.base import ProviderSpec
+from learnsync.providers.base import ProviderSpec
 
 PROVIDER_KEYS = ("udemy", "coursera", "edflex", "openclassrooms")
 
@@ -12,7 +12,7 @@ PROVIDER_KEYS = ("udemy", "coursera", "edflex", "openclassrooms")
 def get_provider(key: str) -> ProviderSpec:
     if key not in PROVIDER_KEYS:
         raise KeyError(f"unknown provider {key!r}; known: {', '.join(PROVIDER_KEYS)}")
-    return importlib.import_module(f"providers.{key}").PROVIDER
+    return importlib.import_module(f"learnsync.providers.{key}").PROVIDER
 
 
 def available_providers() -> list[str]:

@@ -9,7 +9,7 @@ __all__ = ["StateStore", "default_url"]
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import statestore.models` free of pandas
     if name in __all__:
-        from statestore import store
+        from learnsync.statestore import store
 
         return getattr(store, name)
     raise AttributeError(name)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.engine import Engine
 
-from statestore.models import RunLease, utcnow
+from learnsync.statestore.models import RunLease, utcnow
 
 log = logging.getLogger("learnsync.leases")
 

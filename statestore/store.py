@@ -2,7 +2,7 @@
 
 Every method is synchronous, runs one short transaction and returns plain
 dicts / pandas DataFrames. Datetimes are tz-aware UTC. Free text (run errors, outcome and
-quarantine reasons) is stored with secrets masked (learnsync.redaction).
+quarantine reasons) is stored with secrets masked (learnsync.core.redaction).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sqlalchemy import Connection, Table, Text, cast, delete, func, inspect, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from learnsync.redaction import redact
-from statestore.db import get_engine, make_read_only_engine, schema_state, upgrade
-from statestore.leases import RunLeases
-from statestore.models import (
+from learnsync.core.redaction import redact
+from learnsync.statestore.db import get_engine, make_read_only_engine, schema_state, upgrade
+from learnsync.statestore.leases import RunLeases
+from learnsync.statestore.models import (
     BULK_OPERATIONS,
     BULK_STATUSES,
     COURSE_ACTIONS,

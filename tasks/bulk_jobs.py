@@ -12,11 +12,11 @@ from typing import Any, Callable
 
 import logging
 
-from learnsync.http import ApiError
-from statestore.models import as_utc
-from tasks.confirmed import course_row, parked_from_journal, stat_row
-from tasks.item_errors import is_permanent
-from tasks.report import RunReport
+from learnsync.core.http import ApiError
+from learnsync.statestore.models import as_utc
+from learnsync.tasks.confirmed import course_row, parked_from_journal, stat_row
+from learnsync.tasks.item_errors import is_permanent
+from learnsync.tasks.report import RunReport
 
 log = logging.getLogger("learnsync.bulk_jobs")
 

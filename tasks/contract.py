@@ -6,7 +6,7 @@ whichever provider it came from (one behaviour for all):
 - text carries no control characters (NUL, ESC...: tabs and line breaks stay) and no
   surrounding blanks; a text left empty is missing (the spec's minLength 1);
 - a text holding U+FFFD came from an unreadable value (an invalid UTF-8 byte, a lone surrogate:
-  learnsync.http.decode_json): the course is quarantined, the rest goes through;
+  learnsync.core.http.decode_json): the course is quarantined, the rest goes through;
 - sizes: the spec sets no maximum, but a 300,000-character title is no title and a
   megabyte-long description makes bulk jobs too large to be accepted. A name, id or launch URL
   past its limit quarantines the course; a description is cut at its limit (on a word, with an
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from learnsync.http import UNREADABLE
+from learnsync.core.http import UNREADABLE
 
 # Longest accepted values (characters). Ids are stored in the state store (255 characters).
 MAX_LENGTH = {"externalId": 255, "name": 512, "launchUrl": 2048, "mobileLaunchUrl": 2048, "imageUrl": 2048}

@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
-from tasks.confirmed import course_row, upsert_journal_items
-from tasks.report import RunReport
+from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
+from learnsync.tasks.confirmed import course_row, upsert_journal_items
+from learnsync.tasks.report import RunReport
 
 ProgressFn = Callable[[str, int, int], None]
 SEND_OUTCOMES = ("created", "updated", "restored")

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from providers.base import COURSE_FIELDS, ProviderSpec
+from learnsync.providers.base import COURSE_FIELDS, ProviderSpec
 
 
 class ArchiveGuardError(RuntimeError):

@@ -21,9 +21,9 @@ from typing import Any, AsyncIterator, Callable
 
 import pandas as pd
 
-from learnsync.http import PageTokenGuard
-from providers.base import DateWindow, Page, ProviderClient
-from providers.fastparse import paused_gc
+from learnsync.core.http import PageTokenGuard
+from learnsync.providers.base import DateWindow, Page, ProviderClient
+from learnsync.providers.fastparse import paused_gc
 
 __all__ = [
     "PagesChunk", "announced_tokens", "completeness", "iter_stats_chunks", "paused_gc", "read_announced_pages",

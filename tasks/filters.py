@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 
 import pandas as pd
 
-from providers.base import ProviderSpec
-from tasks.diff import check_archive_guard, filter_mask
+from learnsync.providers.base import ProviderSpec
+from learnsync.tasks.diff import check_archive_guard, filter_mask
 
 FILTER_COLUMNS = {"languages": "filter_lang", "content_types": "filter_type"}
 

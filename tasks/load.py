@@ -16,13 +16,13 @@ from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
-from tasks.bulk_jobs import JobRecorder, confirm_jobs, item_key, resolve_pending_jobs, result_fields
-from tasks.confirmed import archive_journal_item, course_row, restored_row, stat_journal_items, stat_row, tags_row
-from tasks.course_upserts import SEND_OUTCOMES, CourseUpserter
-from tasks.diff import CatalogPlan, with_payloads
-from tasks.item_errors import is_permanent, is_unknown_learner
-from tasks.report import RunReport
-from tasks.stats_rules import StatsPlan, stat_payloads
+from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, item_key, resolve_pending_jobs, result_fields
+from learnsync.tasks.confirmed import archive_journal_item, course_row, restored_row, stat_journal_items, stat_row, tags_row
+from learnsync.tasks.course_upserts import SEND_OUTCOMES, CourseUpserter
+from learnsync.tasks.diff import CatalogPlan, with_payloads
+from learnsync.tasks.item_errors import is_permanent, is_unknown_learner
+from learnsync.tasks.report import RunReport
+from learnsync.tasks.stats_rules import StatsPlan, stat_payloads
 
 ProgressFn = Callable[[str, int, int], None]
 

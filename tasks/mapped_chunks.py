@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from providers.base import MappingContext
+from learnsync.providers.base import MappingContext
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ def decode(blob: bytes) -> PreparedChunk:
 # Every package a mapped chunk can depend on: the provider's client (parsing), models and mapping,
 # what they import (languages, contract types, HTTP decoding) and the engine's preparation. All of
 # their modules are hashed, not a hand-picked list: an import added later is covered too.
-FINGERPRINTED_PACKAGES = ("providers", "tasks", "lms360", "learnsync", "statestore", "flows")
+FINGERPRINTED_PACKAGES = (
+    "learnsync.core", "learnsync.providers", "learnsync.lms360", "learnsync.tasks", "learnsync.statestore", "learnsync.flows",
+)
 FINGERPRINTED_LIBRARIES = ("pandas", "numpy", "pyarrow", "pydantic", "pydantic_core", "httpx")
 
 

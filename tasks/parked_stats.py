@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.load import StatsDelivery, push_stats
-from tasks.report import RunReport
-from tasks.stats_rules import KEY, plan_stats
+from learnsync.tasks.load import StatsDelivery, push_stats
+from learnsync.tasks.report import RunReport
+from learnsync.tasks.stats_rules import KEY, plan_stats
 
 STAT_DATES = ("first_activity_at", "last_activity_at", "completed_at")
 

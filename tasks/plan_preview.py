@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.diff import FIELD_PREFIX, build_payloads
+from learnsync.tasks.diff import FIELD_PREFIX, build_payloads
 
 PLANNED_ACTIONS = ("created", "updated", "archived", "restored")
 MAX_PLANNED = 1_000  # items kept on the report; the counts still cover every course

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from learnsync.redaction import redact, redact_value
+from learnsync.core.redaction import redact, redact_value
 
 OUTCOMES = ("created", "updated", "unchanged", "archived", "restored", "ignored", "quarantined", "failed")
 MAX_ERRORS_SHOWN = 50

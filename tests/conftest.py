@@ -43,8 +43,8 @@ def fleet(learnsync_env, monkeypatch, request):
 
     Parametrize indirectly with a dict {"providers": [...], "configs": {...}} or use the default (all).
     """
-    from learnsync.sandboxes_runtime import start_fleet
-    from providers.registry import available_providers
+    from learnsync.sandboxes.fleet import start_fleet
+    from learnsync.providers.registry import available_providers
 
     param = getattr(request, "param", {}) or {}
     configs = dict(param.get("configs") or {})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.registry import PROVIDER_KEYS
+from learnsync.providers.registry import PROVIDER_KEYS
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -11,12 +11,12 @@ import yaml
 from prefect import Flow
 from prefect.utilities.importtools import import_object
 
-from deployments.definitions import SECRET_SETTINGS, render_prefect_yaml
-from deployments.schedules import planned_deployments
+from learnsync.deployments.definitions import SECRET_SETTINGS, render_prefect_yaml
+from learnsync.deployments.schedules import planned_deployments
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
-ENTRYPOINTS = {"content": "flows.content_sync.content_sync", "stats": "flows.stats_sync.stats_sync", "reconcile": "flows.reconcile.reconcile"}
+ENTRYPOINTS = {"content": "learnsync.flows.content_sync.content_sync", "stats": "learnsync.flows.stats_sync.stats_sync", "reconcile": "learnsync.flows.reconcile.reconcile"}
 
 
 def document() -> dict:
@@ -28,7 +28,7 @@ def deployments() -> dict[str, dict]:
 
 
 def test_prefect_yaml_is_the_render_of_the_deployment_definitions():
-    assert PREFECT_YAML.read_text() == render_prefect_yaml(), "run: python -m deployments.render > deployments/prefect.yaml"
+    assert PREFECT_YAML.read_text() == render_prefect_yaml(), "run: python -m learnsync.deployments.render > deployments/prefect.yaml"
 
 
 @pytest.mark.rule("UDEMY-24", "COURSERA-01", "EDFLEX-01", "OC-01")
@@ -47,7 +47,7 @@ def test_prefect_yaml_on_demand_deployments_and_every_entrypoint_is_a_flow():
     declared = deployments()
     fleet, backfill = declared["fleet-sync"], declared["backfill-default"]
     assert "schedules" not in fleet and fleet["parameters"] == {"kinds": ["content", "stats"]}
-    assert "schedules" not in backfill and backfill["entrypoint"] == "flows.stats_sync.stats_backfill"
+    assert "schedules" not in backfill and backfill["entrypoint"] == "learnsync.flows.stats_sync.stats_backfill"
     assert set(declared) == {d.name for d in planned_deployments("default")} | {"fleet-sync", "backfill-default"}
     for d in declared.values():
         assert isinstance(import_object(d["entrypoint"]), Flow), d["entrypoint"]

@@ -1,4 +1,4 @@
-"""learnsync.redaction: the secrets of the process are masked in every spelling a server echoes."""
+"""learnsync.core.redaction: the secrets of the process are masked in every spelling a server echoes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from learnsync import redaction
-from learnsync.http import ApiError, send, FAST_RETRY
-from learnsync.redaction import MASK, redact, register, register_settings, scrubbed
-from learnsync.settings import Lms360Settings, Settings
-from statestore.store import StateStore
-from tasks.report import RunReport
+from learnsync.core import redaction
+from learnsync.core.http import ApiError, send, FAST_RETRY
+from learnsync.core.redaction import MASK, redact, register, register_settings, scrubbed
+from learnsync.core.settings import Lms360Settings, Settings
+from learnsync.statestore.store import StateStore
+from learnsync.tasks.report import RunReport
 
 SECRET = "Zq9+v/s3cr3t&x=1"  # characters that URL and JSON encodings change
 

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from learnsync.http import FAST_RETRY
-from learnsync.sandboxes_runtime import sandbox_app
-from learnsync.settings import Settings
-from providers.base import DateWindow, MappingContext
-from providers.registry import get_provider
-from sandboxes.server import SandboxServer
-from tasks.extract import iter_stats_chunks, read_announced_pages, read_first_page, read_page_chunk
+from learnsync.core.http import FAST_RETRY
+from learnsync.sandboxes.fleet import sandbox_app
+from learnsync.core.settings import Settings
+from learnsync.providers.base import DateWindow, MappingContext
+from learnsync.providers.registry import get_provider
+from learnsync.sandboxes.server import SandboxServer
+from learnsync.tasks.extract import iter_stats_chunks, read_announced_pages, read_first_page, read_page_chunk
 
 FAST = {"attempts": 6, "base_wait": 0.01, "max_wait": 0.2, "jitter": 0.1, "retry_after_cap": 2.0}
 
@@ -89,8 +89,8 @@ def test_concurrent_stats_pages_stream_the_same_rows_in_order(name):
 
 
 def _activity_frame() -> pd.DataFrame:
-    from providers.udemy.models import UdemyCourseActivity
-    from sandboxes.udemy.data import generate
+    from learnsync.providers.udemy.models import UdemyCourseActivity
+    from learnsync.sandboxes.udemy.data import generate
 
     data = generate(3, 300, 60, 4000, anchor=date(2026, 6, 1), n_learning_paths=0)
     records = [UdemyCourseActivity.model_validate(r).model_dump(exclude_unset=True) for r in data.activities]
@@ -119,7 +119,7 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 def test_udemy_columnar_stats_path_gives_the_generic_results():
     pytest.importorskip("pyarrow")
-    from providers.udemy import mapping
+    from learnsync.providers.udemy import mapping
 
     raw = _activity_frame()
     assert mapping._typed_activity(raw)  # clean pages take the columnar path
@@ -134,7 +134,7 @@ def test_udemy_columnar_stats_path_gives_the_generic_results():
 
 def test_iso_parser_matches_pandas_on_odd_values():
     pa = pytest.importorskip("pyarrow")
-    from providers import fastparse
+    from learnsync.providers import fastparse
 
     values = [
         "2025-11-05T18:40:02Z", "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2025-11-05T24:00:00Z", "2025-11-05",
@@ -151,7 +151,7 @@ def test_iso_parser_matches_pandas_on_odd_values():
 
 @pytest.mark.rule("V2-33")
 def test_stats_rules_vectorised_iso_and_hashes():
-    from tasks.stats_rules import _iso_from_ms, payload_hashes
+    from learnsync.tasks.stats_rules import _iso_from_ms, payload_hashes
 
     ms = np.random.default_rng(1).integers(-2_000_000_000_000, 4_000_000_000_000, 20_000)
     want = pd.Series(pd.to_datetime(ms, unit="ms", utc=True)).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z"
@@ -165,7 +165,7 @@ def test_stats_rules_vectorised_iso_and_hashes():
 
 
 def test_attempts_are_read_for_the_chunk_pairs_only(tmp_path):
-    from statestore.store import StateStore
+    from learnsync.statestore.store import StateStore
 
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     pk = store.upsert_integration("udemy", "default", integration_id="i", external_platform="Udemy", group_id="g",
@@ -201,8 +201,8 @@ UDEMY = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 120, "n_acti
 @pytest.mark.parametrize("runner", ["dask", "threads"])
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
 def test_two_platforms_sync_in_parallel_through_the_configured_task_runner(fleet, monkeypatch, runner):
-    from flows.fleet_sync import make_task_runner, run_fleet
-    from learnsync.runtime import state_store
+    from learnsync.flows.fleet_sync import make_task_runner, run_fleet
+    from learnsync.flows.runtime import state_store
     from prefect.task_runners import ThreadPoolTaskRunner
 
     expected = ThreadPoolTaskRunner

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from providers.base import ProviderSpec
-from providers.kit.languages import is_language_code
-from providers.coursera import settings as cs
-from providers.coursera.client import CourseraClient, make_client
-from providers.coursera.mapping import content_type_key, map_catalog, map_stats
+from learnsync.providers.base import ProviderSpec
+from learnsync.providers.kit.languages import is_language_code
+from learnsync.providers.coursera import settings as cs
+from learnsync.providers.coursera.client import CourseraClient, make_client
+from learnsync.providers.coursera.mapping import content_type_key, map_catalog, map_stats
 
 PROVIDER = ProviderSpec(
     key=cs.KEY,

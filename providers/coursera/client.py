@@ -20,14 +20,14 @@ from typing import Any, Callable
 
 import httpx
 
-from learnsync.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context
-from learnsync.redaction import register_settings
-from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page, page_digest
-from providers.kit.paging import offsets_after
-from providers.coursera import settings as cs
-from providers.coursera.models import Envelope, RawContent, RawEnrollment, RawProgram, epoch_ms, validate_records
-from providers.kit.auth import ClientCredentialsGrant, Grant, RefreshTokenGrant, TokenCache
+from learnsync.core.http import PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context
+from learnsync.core.redaction import register_settings
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import DateWindow, Page, page_digest
+from learnsync.providers.kit.paging import offsets_after
+from learnsync.providers.coursera import settings as cs
+from learnsync.providers.coursera.models import Envelope, RawContent, RawEnrollment, RawProgram, epoch_ms, validate_records
+from learnsync.providers.kit.auth import ClientCredentialsGrant, Grant, RefreshTokenGrant, TokenCache
 
 
 def _utc_ms(day: date) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from providers.base import (
+from learnsync.providers.base import (
     COURSE_FIELDS,
     COURSE_META,
     QUARANTINE_COLUMNS,
@@ -25,9 +25,9 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
-from providers import fastparse as fp
-from providers.fastparse import without_gc
-from providers.coursera.settings import (
+from learnsync.providers import fastparse as fp
+from learnsync.providers.fastparse import without_gc
+from learnsync.providers.coursera.settings import (
     ARCHIVE_FLAG_FIELDS,
     CONTENT_TYPES,
     DEFAULT_SOURCE,

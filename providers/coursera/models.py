@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from providers.kit.types import Number
+from learnsync.providers.kit.types import Number
 
 
 class _Tolerant(BaseModel):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from providers.base import ProviderSpec
-from providers.edflex.client import EdflexClient, make_client
-from providers.edflex.mapping import map_catalog, map_stats
-from providers.edflex.settings import CATALOG_STREAM, CONTENT_CRON, STATS_CRON
+from learnsync.providers.base import ProviderSpec
+from learnsync.providers.edflex.client import EdflexClient, make_client
+from learnsync.providers.edflex.mapping import map_catalog, map_stats
+from learnsync.providers.edflex.settings import CATALOG_STREAM, CONTENT_CRON, STATS_CRON
 
 PROVIDER = ProviderSpec(
     key="edflex",

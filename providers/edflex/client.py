@@ -1,6 +1,6 @@
 """HTTP client for the Edflex Connect API: client-credentials token, JSON:API page-number paging.
 
-Page tokens are page numbers as strings ("2"). Every request goes through `learnsync.http.send`
+Page tokens are page numbers as strings ("2"). Every request goes through `learnsync.core.http.send`
 (retries, Retry-After, rate limit); a 401 on a data call renews the token once (the shared
 `providers.kit.auth` cache). Paths are settings: the statistics endpoint has no public source
 (docs/providers/edflex.md).
@@ -17,14 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, set_request_deadline, tls_context
-from learnsync.redaction import register_settings
-from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page, page_digest
-from providers.kit.paging import page_numbers_after
-from providers.edflex import settings as edx
-from providers.edflex.models import ListEnvelope, resource_record, statistic_record
-from providers.kit.auth import ClientCredentialsGrant, TokenCache
+from learnsync.core.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, set_request_deadline, tls_context
+from learnsync.core.redaction import register_settings
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import DateWindow, Page, page_digest
+from learnsync.providers.kit.paging import page_numbers_after
+from learnsync.providers.edflex import settings as edx
+from learnsync.providers.edflex.models import ListEnvelope, resource_record, statistic_record
+from learnsync.providers.kit.auth import ClientCredentialsGrant, TokenCache
 
 
 class EdflexClient:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from providers.base import (
+from learnsync.providers.base import (
     COURSE_FIELDS,
     COURSE_META,
     IGNORED_COLUMNS,
@@ -23,9 +23,9 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
-from providers import fastparse as fp
-from providers.fastparse import without_gc
-from providers.edflex.settings import (
+from learnsync.providers import fastparse as fp
+from learnsync.providers.fastparse import without_gc
+from learnsync.providers.edflex.settings import (
     CATALOG_STREAM,
     DIFFICULTY_LEVELS,
     KEEP_STATUSES,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from providers.kit.types import Identifier
+from learnsync.providers.kit.types import Identifier
 
 Scalar = str | int | float | bool | None
 

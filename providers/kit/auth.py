@@ -25,8 +25,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from learnsync.http import ApiError, RateLimiter, RetryPolicy, RetryStats, json_body, send
-from learnsync.redaction import register
+from learnsync.core.http import ApiError, RateLimiter, RetryPolicy, RetryStats, json_body, send
+from learnsync.core.redaction import register
 
 CredentialStyle = Literal["json", "form", "basic"]
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lms360.models import COURSE_LANGS
+# External-course language enum (80 values, as published; "el" appears twice in the spec).
+V2_LANGUAGES: frozenset[str] = frozenset(
+    "bg cs da de el en es fi fr hr ht_HT hu id it ja kar_MM ko lt mh_MH nl nl_BE no pl pt ro ru rw_RW sk "
+    "sl so_SO sv sw_KE th ti_ET tr uk zh am_ET bn bs ca cy en_CA en_GB es_AR es_MX et fr_CA gu he_IL hy kk "
+    "km lo lv mi mn_MN mr ms my_MM nn_NO or pa pt_BR pt_MZ rn_BI si ta te tl_PH ur uz yo_NG zh_tw hi sr ar "
+    "vi zh_HANT".split()
+)
 
-V2_LANGUAGES: frozenset[str] = COURSE_LANGS
 _BY_LOWER = {code.lower(): code for code in V2_LANGUAGES}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import overload
 
-from providers.base import Page
+from learnsync.providers.base import Page
 
 
 class TokenRange(Sequence[str]):

@@ -8,11 +8,11 @@ active/coming-soon/pre-registration; a language-filter match restores archived c
 
 from __future__ import annotations
 
-from providers.base import ProviderSpec
-from providers.kit.languages import is_language_code
-from providers.openclassrooms import settings as oc
-from providers.openclassrooms.client import OpenClassroomsClient, make_client
-from providers.openclassrooms.mapping import map_catalog, map_stats
+from learnsync.providers.base import ProviderSpec
+from learnsync.providers.kit.languages import is_language_code
+from learnsync.providers.openclassrooms import settings as oc
+from learnsync.providers.openclassrooms.client import OpenClassroomsClient, make_client
+from learnsync.providers.openclassrooms.mapping import map_catalog, map_stats
 
 PROVIDER = ProviderSpec(
     key=oc.KEY,

@@ -3,7 +3,7 @@
 Auth: client_credentials token (HTTP Basic client auth) through the shared `providers.kit.auth`
 cache, renewed a minute before it expires or on a 401. The partner API is not public: its paths
 are settings (docs/providers/openclassrooms.md). Paging: `Range: items=a-b` -> 206 + `Content-Range: items a-b/total`; the
-page token is the next start offset as a string. All requests go through `learnsync.http.send`.
+page token is the next start offset as a string. All requests go through `learnsync.core.http.send`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from learnsync.http import PageTokenGuard, RateLimiter, json_body, send, set_request_deadline, tls_context
-from learnsync.redaction import register_settings
-from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page, page_digest
-from providers.kit.paging import offsets_after
-from providers.kit.auth import ClientCredentialsGrant, TokenCache
-from providers.openclassrooms import settings as oc
-from providers.openclassrooms.models import RawCourse, RawProgress, parse_content_range, range_header, to_record
+from learnsync.core.http import PageTokenGuard, RateLimiter, json_body, send, set_request_deadline, tls_context
+from learnsync.core.redaction import register_settings
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import DateWindow, Page, page_digest
+from learnsync.providers.kit.paging import offsets_after
+from learnsync.providers.kit.auth import ClientCredentialsGrant, TokenCache
+from learnsync.providers.openclassrooms import settings as oc
+from learnsync.providers.openclassrooms.models import RawCourse, RawProgress, parse_content_range, range_header, to_record
 
 
 class OpenClassroomsClient:

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lms360.models import COURSE_LANGS
-from providers.base import (
+from learnsync.providers.kit.languages import V2_LANGUAGES as COURSE_LANGS
+from learnsync.providers.base import (
     COURSE_FIELDS,
     COURSE_META,
     IGNORED_COLUMNS,
@@ -25,10 +25,10 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
-from providers import fastparse as fp
-from providers.fastparse import without_gc
-from providers.openclassrooms import settings as oc
-from providers.openclassrooms.models import RawCourse, RawProgress, canonical_frame
+from learnsync.providers import fastparse as fp
+from learnsync.providers.fastparse import without_gc
+from learnsync.providers.openclassrooms import settings as oc
+from learnsync.providers.openclassrooms.models import RawCourse, RawProgress, canonical_frame
 
 # v2 language codes by lower-case key, so "fr-ca", "FR_CA" and "fr_CA" all find "fr_CA".
 _LANGS = {code.lower(): code for code in COURSE_LANGS}

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from providers.kit.types import Identifier, Number
+from learnsync.providers.kit.types import Identifier, Number
 
 
 class _Tolerant(BaseModel):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from learnsync.settings import ProviderSettings
-from providers.base import ProviderSpec
-from providers.udemy import settings as K
-from providers.udemy.client import UdemyClient
-from providers.udemy.mapping import map_catalog, map_stats
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import ProviderSpec
+from learnsync.providers.udemy import settings as K
+from learnsync.providers.udemy.client import UdemyClient
+from learnsync.providers.udemy.mapping import map_catalog, map_stats
 
 
 def _streams(options: dict[str, Any]) -> tuple[str, ...]:

@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from learnsync.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context
-from learnsync.redaction import register_settings
-from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page, page_digest
-from providers.kit.paging import page_numbers_after
-from providers.udemy import settings as K
-from providers.udemy.models import RECORD_SCHEMAS, UdemyPage
+from learnsync.core.http import ApiError, PageTokenGuard, RateLimiter, RetryStats, decode_json, json_body, send, set_request_deadline, tls_context
+from learnsync.core.redaction import register_settings
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import DateWindow, Page, page_digest
+from learnsync.providers.kit.paging import page_numbers_after
+from learnsync.providers.udemy import settings as K
+from learnsync.providers.udemy.models import RECORD_SCHEMAS, UdemyPage
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from providers.base import (
+from learnsync.providers.base import (
     COURSE_FIELDS,
     COURSE_META,
     IGNORED_COLUMNS,
@@ -26,9 +26,9 @@ from providers.base import (
     StatsResult,
     empty_frame,
 )
-from providers.fastparse import without_gc
-from providers import fastparse as fp
-from providers.udemy import settings as K
+from learnsync.providers.fastparse import without_gc
+from learnsync.providers import fastparse as fp
+from learnsync.providers.udemy import settings as K
 
 MAX_DURATION = 100_000  # v2 ExternalCourseDTO.duration maximum (minutes)
 MAX_VIDEO_MINUTES = 100 * 365 * 24 * 60

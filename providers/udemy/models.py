@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, with_config
 
-from providers.kit.types import Count, Identifier, Number
+from learnsync.providers.kit.types import Count, Identifier, Number
 from typing_extensions import NotRequired, TypedDict  # pydantic rejects typing.TypedDict before 3.12
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lms360.models import COURSE_LANGS
+from learnsync.providers.kit.languages import V2_LANGUAGES as COURSE_LANGS
 
 # REST paths under {base_url}; base_url is https://<account>.udemy.com (docs/providers/udemy.md: Host and authentication).
 API_ROOT = "/api-2.0/organizations/{org_id}"

@@ -26,14 +26,14 @@ from typing import Any, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sandboxes import data_faults as df
-from sandboxes.auth_headers import basic_credentials, bearer_token
-from sandboxes.coursera.data import CourseraStore, generate
-from sandboxes.faults import with_faults
-from sandboxes.forms import read_form
-from sandboxes.http_errors import oauth_error
-from sandboxes.ratelimit import TokenBucket, install_throttle, retry_after_seconds
-from sandboxes.tokens import AccessTokens
+from learnsync.sandboxes import data_faults as df
+from learnsync.sandboxes.auth_headers import basic_credentials, bearer_token
+from learnsync.sandboxes.coursera.data import CourseraStore, generate
+from learnsync.sandboxes.faults import with_faults
+from learnsync.sandboxes.forms import read_form
+from learnsync.sandboxes.http_errors import oauth_error
+from learnsync.sandboxes.ratelimit import TokenBucket, install_throttle, retry_after_seconds
+from learnsync.sandboxes.tokens import AccessTokens
 
 
 @dataclass

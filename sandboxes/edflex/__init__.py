@@ -1,5 +1,5 @@
 """Edflex Connect API sandbox: `create_app(EdflexSandboxConfig(...))` (FastAPI, fault-injectable)."""
 
-from sandboxes.edflex.app import EdflexSandboxConfig, create_app
+from learnsync.sandboxes.edflex.app import EdflexSandboxConfig, create_app
 
 __all__ = ["EdflexSandboxConfig", "create_app"]

@@ -24,14 +24,14 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sandboxes import data_faults as df
-from sandboxes.auth_headers import bearer_token
-from sandboxes.edflex.data import DEFAULT_NOW, generate
-from sandboxes.edflex.store import EdflexStore
-from sandboxes.faults import with_faults
-from sandboxes.forms import read_form
-from sandboxes.ratelimit import TokenBucket, install_throttle, retry_after_seconds
-from sandboxes.tokens import AccessTokens
+from learnsync.sandboxes import data_faults as df
+from learnsync.sandboxes.auth_headers import bearer_token
+from learnsync.sandboxes.edflex.data import DEFAULT_NOW, generate
+from learnsync.sandboxes.edflex.store import EdflexStore
+from learnsync.sandboxes.faults import with_faults
+from learnsync.sandboxes.forms import read_form
+from learnsync.sandboxes.ratelimit import TokenBucket, install_throttle, retry_after_seconds
+from learnsync.sandboxes.tokens import AccessTokens
 
 
 @dataclass

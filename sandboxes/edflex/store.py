@@ -11,7 +11,7 @@ import threading
 from datetime import date, datetime
 from typing import Any
 
-from sandboxes.edflex.data import EdflexDataset
+from learnsync.sandboxes.edflex.data import EdflexDataset
 
 def _as_resource(raw: dict[str, Any]) -> dict[str, Any]:
     """Accept a JSON:API object or a flat {"id", **attributes} dict."""

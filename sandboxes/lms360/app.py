@@ -24,8 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from sandboxes.faults import with_faults
-from sandboxes.ratelimit import TokenBucket
+from learnsync.sandboxes.faults import with_faults
+from learnsync.sandboxes.ratelimit import TokenBucket
 
 from .bulk import BulkRunner, validated
 from .config import Lms360SandboxConfig

@@ -26,16 +26,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from providers.openclassrooms import settings as oc
-from providers.openclassrooms.models import content_range, parse_range
-from sandboxes import data_faults as df
-from sandboxes.auth_headers import basic_credentials, bearer_token
-from sandboxes.faults import with_faults
-from sandboxes.forms import read_form
-from sandboxes.http_errors import oauth_error
-from sandboxes.openclassrooms.data import OpenClassroomsStore, generate
-from sandboxes.ratelimit import TokenBucket, install_throttle
-from sandboxes.tokens import AccessTokens
+from learnsync.providers.openclassrooms import settings as oc
+from learnsync.providers.openclassrooms.models import content_range, parse_range
+from learnsync.sandboxes import data_faults as df
+from learnsync.sandboxes.auth_headers import basic_credentials, bearer_token
+from learnsync.sandboxes.faults import with_faults
+from learnsync.sandboxes.forms import read_form
+from learnsync.sandboxes.http_errors import oauth_error
+from learnsync.sandboxes.openclassrooms.data import OpenClassroomsStore, generate
+from learnsync.sandboxes.ratelimit import TokenBucket, install_throttle
+from learnsync.sandboxes.tokens import AccessTokens
 
 
 @dataclass

@@ -20,11 +20,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from sandboxes import data_faults as df
-from sandboxes.auth_headers import basic_credentials
-from sandboxes.faults import with_faults
-from sandboxes.ratelimit import TokenBucket, retry_after_seconds
-from sandboxes.udemy.data import ANONYMIZED, UdemyStore, generate
+from learnsync.sandboxes import data_faults as df
+from learnsync.sandboxes.auth_headers import basic_credentials
+from learnsync.sandboxes.faults import with_faults
+from learnsync.sandboxes.ratelimit import TokenBucket, retry_after_seconds
+from learnsync.sandboxes.udemy.data import ANONYMIZED, UdemyStore, generate
 
 ROOT = "/api-2.0/organizations/{org_id}"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

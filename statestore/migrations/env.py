@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from statestore.models import Base
+from learnsync.statestore.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -8,7 +8,7 @@ import shlex
 
 import pytest
 
-from learnsync.sandboxes_runtime import start_fleet
+from learnsync.sandboxes.fleet import start_fleet
 from tests.cli.helpers import clean_env, run_cli
 
 

@@ -6,8 +6,8 @@ import httpx
 from typer.testing import CliRunner
 
 from learnsync.cli import app
-from learnsync.sandboxes_runtime import sandbox_app
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.fleet import sandbox_app
+from learnsync.sandboxes.server import SandboxServer
 
 
 def test_cli_faults_add_list_clear_on_a_running_sandbox():

@@ -166,7 +166,7 @@ def test_status_shows_runs_errors_quarantine_and_lifecycle_for_on_call(fleet, tm
 @pytest.mark.usefixtures("prefect_harness")
 @pytest.mark.parametrize("fleet", [OC_CLEAN], indirect=True)
 def test_status_is_read_only_and_says_when_the_db_is_missing_or_older(fleet, tmp_path):
-    from statestore.db import current_revision, make_engine, upgrade
+    from learnsync.statestore.db import current_revision, make_engine, upgrade
 
     assert cli("sync", "content", "-p", "openclassrooms").exit_code == 0
     missing = run_cli(["status", "--db", str(tmp_path / "nowhere.db")], cwd=tmp_path)
@@ -209,7 +209,7 @@ def test_a_read_only_state_db_is_read_by_status_and_refused_by_sync_naming_its_p
     folder, make_read_only = read_only_folder
     assert cli("sync", "content", "-p", "openclassrooms").exit_code == 0
     source = Path(os.environ["LEARNSYNC_DATABASE_URL"].removeprefix("sqlite:///"))
-    from statestore.db import dispose_engines
+    from learnsync.statestore.db import dispose_engines
 
     dispose_engines()  # checkpoint the WAL into the file before copying it
     shutil.copy(source, folder / "state.db")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flows.content_sync import content_sync
-from flows.lifecycle import configure_integration, deactivate_integration, set_filters, share_courses
-from flows.stats_sync import stats_sync
-from sandboxes.lms360.config import DEFAULT_GROUPS
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import configure_integration, deactivate_integration, set_filters, share_courses
+from learnsync.flows.stats_sync import stats_sync
+from learnsync.sandboxes.lms360.config import DEFAULT_GROUPS
 from tests.e2e.helpers import lms, provider_store, run
 from tests.e2e.helpers import store as state
 
@@ -83,9 +83,9 @@ def run_provider(fleet: Any, provider: str, extra: Callable[[Any, str], None] | 
 def doctor_and_drift(fleet: Any, provider: str) -> None:
     import asyncio
 
-    from flows.reconcile import reconcile
+    from learnsync.flows.reconcile import reconcile
     from learnsync.doctor import diagnose
-    from learnsync.settings import load_settings
+    from learnsync.core.settings import load_settings
 
     assert not asyncio.run(diagnose(load_settings(), [provider])).problems
     published = [c for c in lms(fleet).courses(_integration_id(provider)) if c["status"] == "published"]

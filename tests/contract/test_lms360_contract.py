@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from learnsync.sandboxes_runtime import start_fleet
+from learnsync.sandboxes.fleet import start_fleet
 import re
 from collections import Counter
 

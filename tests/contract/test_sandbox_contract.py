@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sandboxes.lms360 import Lms360SandboxConfig, create_app
-from sandboxes.lms360.config import DEFAULT_AUTHORS, DEFAULT_GROUPS
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.lms360 import Lms360SandboxConfig, create_app
+from learnsync.sandboxes.lms360.config import DEFAULT_AUTHORS, DEFAULT_GROUPS
+from learnsync.sandboxes.server import SandboxServer
 from tests.contract.conftest import judge
 
 TOKEN = {"grant_type": "client_credentials", "client_id": "learnsync-client", "client_secret": "sandbox-secret"}

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from flows.content_sync import content_sync
-from flows.lifecycle import configure_integration
-from flows.stats_sync import stats_sync
-from learnsync.sandboxes_runtime import start_fleet
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import configure_integration
+from learnsync.flows.stats_sync import stats_sync
+from learnsync.sandboxes.fleet import start_fleet
 from tests.e2e.helpers import lms, run
 
 UDEMY = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 24, "n_activities": 90, "seed": 7}}}

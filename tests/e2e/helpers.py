@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from learnsync.runtime import state_store
+from learnsync.flows.runtime import state_store
 
 
 def run(flow_call: Any) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.stats_sync import stats_sync
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.stats_sync import stats_sync
 from tests.e2e.helpers import run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.lifecycle import configure_integration, share_courses
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import configure_integration, share_courses
 from tests.e2e.helpers import provider_store, run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.lifecycle import restore_courses, set_filters
-from tasks.diff import ArchiveGuardError
-from tasks.filters import FilterValueError
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import restore_courses, set_filters
+from learnsync.tasks.diff import ArchiveGuardError
+from learnsync.tasks.filters import FilterValueError
 from tests.e2e.helpers import run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

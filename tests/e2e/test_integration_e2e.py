@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.lifecycle import configure_integration
-from sandboxes.lms360.config import DEFAULT_AUTHORS, DEFAULT_GROUPS
-from sandboxes.lms360.schemas import IntegrationCreate, IntegrationPatch
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import configure_integration
+from learnsync.sandboxes.lms360.config import DEFAULT_AUTHORS, DEFAULT_GROUPS
+from learnsync.sandboxes.lms360.schemas import IntegrationCreate, IntegrationPatch
 from tests.e2e.helpers import lms, run, store, writes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-import providers.udemy as udemy_package
-import providers.udemy.client as udemy_client
-from flows.content_sync import content_sync
-from statestore.models import CourseState, MappedChunk
+import learnsync.providers.udemy as udemy_package
+import learnsync.providers.udemy.client as udemy_client
+from learnsync.flows.content_sync import content_sync
+from learnsync.statestore.models import CourseState, MappedChunk
 from tests.e2e.helpers import lms, provider_store, run, store, synced_courses, writes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

@@ -27,14 +27,14 @@ import pytest
 from hypothesis import HealthCheck, seed, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from flows.content_sync import content_sync
-from flows.lifecycle import set_filters
-from flows.stats_sync import stats_sync
-from learnsync.runtime import state_store
-from learnsync.sandboxes_runtime import start_fleet
-from providers.base import MappingContext
-from providers.openclassrooms import settings as oc
-from providers.openclassrooms.mapping import map_catalog, map_stats
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import set_filters
+from learnsync.flows.stats_sync import stats_sync
+from learnsync.flows.runtime import state_store
+from learnsync.sandboxes.fleet import start_fleet
+from learnsync.providers.base import MappingContext
+from learnsync.providers.openclassrooms import settings as oc
+from learnsync.providers.openclassrooms.mapping import map_catalog, map_stats
 from tests.e2e.helpers import run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

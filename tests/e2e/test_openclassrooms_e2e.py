@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.lifecycle import set_filters
-from flows.stats_sync import stats_sync
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import set_filters
+from learnsync.flows.stats_sync import stats_sync
 from tests.e2e.helpers import lms, provider_store, run, store, synced_courses, writes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

@@ -8,9 +8,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
-from flows.content_sync import content_sync
-from flows.lifecycle import configure_integration, deactivate_integration, share_courses
-from flows.stats_sync import stats_sync
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import configure_integration, deactivate_integration, share_courses
+from learnsync.flows.stats_sync import stats_sync
 from learnsync.cli import app
 from tests.e2e.helpers import lms, provider_store, run, store, synced_courses, writes
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flows.content_sync import content_sync
-from flows.reconcile import reconcile
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.reconcile import reconcile
 from learnsync.cli import app
 from tests.e2e.helpers import lms, provider_store, run, store, synced_courses
 
@@ -65,7 +65,7 @@ def test_reconcile_reports_and_repairs_what_changed_in_360_behind_learnsyncs_bac
 
 @pytest.mark.parametrize("fleet", [EDFLEX], indirect=True)
 def test_reconcile_re_archives_a_course_published_again_and_reports_unknown_ones_through_the_cli(fleet):
-    from sandboxes.lms360.schemas import ExternalCourseDTO
+    from learnsync.sandboxes.lms360.schemas import ExternalCourseDTO
 
     run(content_sync(provider="edflex"))
     gone = sorted(_state().index[_state()["status"] == "active"])[0]

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.stats_sync import stats_backfill, stats_sync
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.stats_sync import stats_backfill, stats_sync
 from tests.e2e.helpers import lms, run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from flows.content_sync import content_sync
-from statestore.leases import RunInProgress
+from learnsync.flows.content_sync import content_sync
+from learnsync.statestore.leases import RunInProgress
 from tests.e2e.helpers import lms, run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.content_sync import content_sync
+from learnsync.flows.content_sync import content_sync
 from tests.e2e.helpers import provider_store, run, store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
@@ -79,7 +79,7 @@ def test_quarantine_still_open_from_the_last_run_does_not_make_the_rerun_complet
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
 def test_fleet_run_shows_completed_with_errors_when_a_pair_has_them_with_one_summary(fleet, monkeypatch):
-    from flows.fleet_sync import fleet_sync
+    from learnsync.flows.fleet_sync import fleet_sync
 
     # 360Learning ends the statistics' bulk job in error: the pair's stats run completes with errors.
     fleet.app("lms360").state.store  # noqa: B018 - the sandbox is up

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.content_sync import content_sync
-from flows.stats_sync import stats_sync
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.stats_sync import stats_sync
 from tests.e2e.helpers import lms, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
@@ -76,8 +76,8 @@ def test_secrets_and_tokens_never_appear_in_logs_reprs_artifacts_errors_or_state
     with pytest.raises(Exception) as failure:
         run(content_sync(provider="udemy"))
 
-    from learnsync.settings import load_settings
-    from learnsync.runtime import Runtime
+    from learnsync.core.settings import load_settings
+    from learnsync.flows.runtime import Runtime
 
     rt = Runtime.build("coursera")
     reprs = repr(load_settings()) + str(load_settings()) + repr(rt.lms_client()) + repr(rt.provider_client())

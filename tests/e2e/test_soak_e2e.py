@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.stats_sync import stats_sync
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.stats_sync import stats_sync
 from tests.e2e.crash_scenario import separate_fleet, snapshot
 from tests.e2e.helpers import lms, run
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from flows.content_sync import content_sync
-from flows.lifecycle import set_filters
-from flows.stats_sync import stats_sync
+from learnsync.flows.content_sync import content_sync
+from learnsync.flows.lifecycle import set_filters
+from learnsync.flows.stats_sync import stats_sync
 from tests.e2e.helpers import lms, run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
@@ -23,8 +23,8 @@ def provider_attempts(fleet) -> Counter:
     (the provider's own mapping applied; learners with a 360Learning account)."""
     import pandas as pd
 
-    from providers.base import MappingContext
-    from providers.registry import get_provider
+    from learnsync.providers.base import MappingContext
+    from learnsync.providers.registry import get_provider
 
     raw = pd.DataFrame.from_records(fleet.app("udemy").state.store.activities(None, None))
     mapped = get_provider("udemy").map_stats(raw, MappingContext(now=datetime.now(timezone.utc))).stats
@@ -161,7 +161,7 @@ def test_a_bulk_job_stuck_running_expires_and_later_runs_proceed(fleet, expected
 def _jobs() -> list[dict]:
     from sqlalchemy import select
 
-    from statestore.models import BulkJob
+    from learnsync.statestore.models import BulkJob
 
     with store()._read() as conn:
         return [dict(r) for r in conn.execute(select(BulkJob.__table__)).mappings()]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from providers.base import ProviderSpec
-from tasks.diff import ArchiveGuardError, plan_catalog
-from tasks.filters import plan_filter_change
+from learnsync.providers.base import ProviderSpec
+from learnsync.tasks.diff import ArchiveGuardError, plan_catalog
+from learnsync.tasks.filters import plan_filter_change
 
 
 def spec(**kw) -> ProviderSpec:
@@ -182,7 +182,7 @@ def test_incomplete_extract_archives_nothing_as_missing():
 
 @pytest.mark.rule("RUN-06")
 def test_completeness_counts_distinct_ids_against_the_announced_total():
-    from tasks.extract import completeness, record_keys
+    from learnsync.tasks.extract import completeness, record_keys
 
     assert completeness(record_keys([{"id": 1}, {"id": 2}]), 2) is None
     assert completeness(record_keys([{"id": 1}, {"id": 1}]), 2) == "read 1 distinct records where the provider announced 2"

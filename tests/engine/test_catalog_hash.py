@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.diff import catalog_hashes, drop_repeated_ids, plan_catalog, plan_extract, prepare_extract
+from learnsync.tasks.diff import catalog_hashes, drop_repeated_ids, plan_catalog, plan_extract, prepare_extract
 from tests.engine.test_catalog_diff import EMPTY, mapped, spec, state_after
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tasks.course_upserts import CourseUpserter
-from tasks.report import RunReport
+from learnsync.tasks.course_upserts import CourseUpserter
+from learnsync.tasks.report import RunReport
 
 
 class NoLms:

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from providers.base import MappingContext
-from statestore.store import StateStore
-from tasks import mapped_chunks
-from tasks.diff import prepare_extract
-from tasks.extract import completeness, record_keys
-from tasks.mapped_chunks import MappedChunkCache, PreparedChunk, context_key, decode, encode
+from learnsync.providers.base import MappingContext
+from learnsync.statestore.store import StateStore
+from learnsync.tasks import mapped_chunks
+from learnsync.tasks.diff import prepare_extract
+from learnsync.tasks.extract import completeness, record_keys
+from learnsync.tasks.mapped_chunks import MappedChunkCache, PreparedChunk, context_key, decode, encode
 
 
 def chunk(n: int = 3) -> PreparedChunk:
@@ -99,11 +99,11 @@ def test_code_fingerprint_covers_every_module_a_provider_mapping_imports_transit
     must map unchanged pages afresh: the whole import closure of every provider is fingerprinted."""
     import importlib
 
-    from providers.registry import PROVIDER_KEYS
+    from learnsync.providers.registry import PROVIDER_KEYS
 
     covered = {p.resolve() for p in mapped_chunks.fingerprinted_files()}
-    roots = {"providers", "tasks", "lms360", "learnsync", "statestore", "flows", "sandboxes", "bench", "deployments"}
-    todo = [f"providers.{key}" for key in PROVIDER_KEYS] + ["tasks.diff", "tasks.extract"]
+    roots = {"learnsync"}
+    todo = [f"learnsync.providers.{key}" for key in PROVIDER_KEYS] + ["learnsync.tasks.diff", "learnsync.tasks.extract"]
     seen: set[str] = set()
     while todo:
         name = todo.pop()
@@ -117,7 +117,7 @@ def test_code_fingerprint_covers_every_module_a_provider_mapping_imports_transit
         path = Path(module.__file__).resolve()
         assert path in covered, f"{name} ({path}) is read by a mapping but not fingerprinted"
         todo.extend(_project_imports(path, roots))
-    assert "lms360.models" in seen  # the language list the mappings validate against
+    assert "learnsync.providers.kit.languages" in seen  # the language list the mappings validate against
 
 
 def test_a_stored_chunk_is_reused_only_for_the_same_bodies_in_the_same_order(store, integration):

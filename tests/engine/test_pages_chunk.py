@@ -9,8 +9,8 @@ from typing import Any
 import cloudpickle
 import pytest
 
-from providers.base import Page
-from tasks.extract import PagesChunk, _chunk, records_of
+from learnsync.providers.base import Page
+from learnsync.tasks.extract import PagesChunk, _chunk, records_of
 
 
 class Reparsing:
@@ -69,7 +69,7 @@ def test_unparsed_and_known_pages_chunk_keeps_bodies_and_mixed_with_a_bodiless_p
 def test_responsive_switching_is_reentrant_and_restores_the_interval() -> None:
     import sys
 
-    from providers.fastparse import RESPONSIVE_SWITCH_INTERVAL, responsive_switching
+    from learnsync.providers.fastparse import RESPONSIVE_SWITCH_INTERVAL, responsive_switching
 
     before = sys.getswitchinterval()
     with responsive_switching():

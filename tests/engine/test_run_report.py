@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tasks.report import MAX_ERRORS_KEPT, MAX_ERRORS_SHOWN, RunReport
+from learnsync.tasks.report import MAX_ERRORS_KEPT, MAX_ERRORS_SHOWN, RunReport
 
 
 def table_rows(markdown: str, heading: str) -> list[list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tasks.stats_rules import plan_stats, stat_payloads
+from learnsync.tasks.stats_rules import plan_stats, stat_payloads
 
 T = pd.Timestamp
 NAT = pd.NaT

@@ -14,17 +14,17 @@ from typing import Any
 import httpx
 import pytest
 
-from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
-from learnsync.settings import Lms360Settings
-from lms360 import (
+from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
+from learnsync.core.settings import Lms360Settings
+from learnsync.lms360 import (
     BulkItemError,
     BulkItemSuccess,
     IntegrationCreate,
     Lms360Client,
     ShareItem,
 )
-from sandboxes.lms360 import Lms360SandboxConfig, create_app
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.lms360 import Lms360SandboxConfig, create_app
+from learnsync.sandboxes.server import SandboxServer
 
 GROUP = "62be0535045424d93edaad7b"
 OTHER_GROUP = "62be0535045424d93edaad7c"
@@ -482,7 +482,7 @@ async def test_rule_a_configured_link_path_the_platform_lacks_is_detected_once(s
 
 @pytest.mark.rule("V2-21")
 async def test_rule_skills_of_an_earlier_version_are_re_keyed_out_of_the_learnsync_prefix(sandbox: Sandbox) -> None:
-    from sandboxes.lms360.schemas import SkillUpsertDTO
+    from learnsync.sandboxes.lms360.schemas import SkillUpsertDTO
 
     sandbox.store.upsert_skill(SkillUpsertDTO(externalId="learnsync:Python", name="Python", parentExternalIds=[]))
     sandbox.store.upsert_skill(SkillUpsertDTO(externalId="learnsync:Old", name="Old", parentExternalIds=[]))
@@ -634,8 +634,8 @@ async def _list_tags(sb: Sandbox) -> list[Any]:
 @pytest.mark.rule("V2-44")
 def test_rule_running_job_progress_times_the_next_poll() -> None:
     """A running job's pace (progress.index over server time) predicts its end; polls aim at it."""
-    from lms360.client import _expected_remaining
-    from lms360.models import BulkStatus
+    from learnsync.lms360.client import _expected_remaining
+    from learnsync.lms360.models import BulkStatus
 
     def status(state: str, index: int | None, seconds: float) -> BulkStatus:
         body: dict[str, Any] = {"_id": "op", "status": state, "startedAt": "2026-01-01T00:00:00Z"}

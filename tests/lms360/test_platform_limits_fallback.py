@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from learnsync.http import RateLimiter
-from learnsync.settings import Lms360Settings
-from lms360 import limits
-from lms360.limits import platform_limiters
+from learnsync.core.http import RateLimiter
+from learnsync.core.settings import Lms360Settings
+from learnsync.lms360 import limits
+from learnsync.lms360.limits import platform_limiters
 
 
 def closed_port_url() -> str:
@@ -49,8 +49,8 @@ def test_unreachable_prefect_api_falls_back_to_the_per_process_limiters(caplog, 
 def test_a_secret_block_that_cannot_be_read_names_the_setting_and_the_block(monkeypatch):
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    from learnsync.secret_blocks import SecretBlockError
-    from learnsync.settings import load_settings
+    from learnsync.core.secret_blocks import SecretBlockError
+    from learnsync.core.settings import load_settings
 
     monkeypatch.setenv("LEARNSYNC_LMS360__CLIENT_SECRET", "prefect-secret:learnsync-lms360-client-secret")
     with temporary_settings(updates={PREFECT_API_URL: closed_port_url(), PREFECT_CLIENT_MAX_RETRIES: 0}):

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
-from learnsync.settings import CourseraSettings, ProviderSettings
-from providers.base import DateWindow, Page, page_digest
-from providers.coursera import PROVIDER
-from providers.coursera.client import CourseraClient
-from sandboxes.coursera import CourseraSandboxConfig, create_app
-from sandboxes.server import SandboxServer
+from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
+from learnsync.core.settings import CourseraSettings, ProviderSettings
+from learnsync.providers.base import DateWindow, Page, page_digest
+from learnsync.providers.coursera import PROVIDER
+from learnsync.providers.coursera.client import CourseraClient
+from learnsync.sandboxes.coursera import CourseraSandboxConfig, create_app
+from learnsync.sandboxes.server import SandboxServer
 from tests.providers.known_pages import check_known_body_is_not_decoded
 
 ORG = "Xy12AbOrg"
@@ -242,9 +242,9 @@ async def test_default_settings_use_client_credentials_at_the_api_host_and_the_e
 
 
 def test_an_empty_refresh_token_in_the_environment_turns_the_legacy_grant_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from learnsync.settings import Settings
-    from providers.coursera.client import token_cache
-    from providers.kit.auth import ClientCredentialsGrant, RefreshTokenGrant
+    from learnsync.core.settings import Settings
+    from learnsync.providers.coursera.client import token_cache
+    from learnsync.providers.kit.auth import ClientCredentialsGrant, RefreshTokenGrant
 
     monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", "r3fr3sh")
     legacy = Settings().coursera

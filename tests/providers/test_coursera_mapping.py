@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from providers.base import COURSE_FIELDS, COURSE_META, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
-from providers.coursera import PROVIDER
-from providers.coursera import mapping as coursera_mapping
-from providers.coursera.mapping import V2_LANGUAGES, map_catalog, map_stats
+from learnsync.providers.base import COURSE_FIELDS, COURSE_META, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
+from learnsync.providers.coursera import PROVIDER
+from learnsync.providers.coursera import mapping as coursera_mapping
+from learnsync.providers.coursera.mapping import V2_LANGUAGES, map_catalog, map_stats
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=timezone.utc)
 CTX = MappingContext(owner_lang="fr", now=NOW)

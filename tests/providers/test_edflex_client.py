@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
-from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, Page, page_digest
-from providers.edflex.client import EdflexClient
-from providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS
-from sandboxes.edflex import EdflexSandboxConfig, create_app
-from sandboxes.server import SandboxServer
+from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import DateWindow, Page, page_digest
+from learnsync.providers.edflex.client import EdflexClient
+from learnsync.providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS
+from learnsync.sandboxes.edflex import EdflexSandboxConfig, create_app
+from learnsync.sandboxes.server import SandboxServer
 from tests.providers.known_pages import check_known_body_is_not_decoded
 
 SECRET = "very-secret-edflex-value"
@@ -276,7 +276,7 @@ async def test_a_page_paged_by_the_request_gets_no_digest_and_a_known_body_is_st
 
 
 async def test_default_page_size_is_edflex_documented_50_and_paths_are_settings(sandbox: tuple[Any, str]) -> None:
-    from learnsync.settings import EdflexSettings
+    from learnsync.core.settings import EdflexSettings
 
     app, url = sandbox
     settings = EdflexSettings(base_url=url, client_secret=SECRET, requests_per_second=500, retry=FAST_RETRY)

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from providers.base import COURSE_FIELDS, COURSE_META, IGNORED_COLUMNS, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
-from providers.edflex import PROVIDER
-from providers.edflex import mapping as edflex_mapping
-from providers.edflex.mapping import V2_LANGUAGES, map_catalog, map_stats
-from providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS, resource_record, statistic_record
+from learnsync.providers.base import COURSE_FIELDS, COURSE_META, IGNORED_COLUMNS, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
+from learnsync.providers.edflex import PROVIDER
+from learnsync.providers.edflex import mapping as edflex_mapping
+from learnsync.providers.edflex.mapping import V2_LANGUAGES, map_catalog, map_stats
+from learnsync.providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS, resource_record, statistic_record
 
 CTX = MappingContext(owner_lang="fr", now=datetime(2026, 3, 1, tzinfo=timezone.utc))
 
@@ -453,7 +453,7 @@ def test_rule_content_gone_or_closed_is_archived_and_restored_when_back() -> Non
 
 @pytest.mark.rule("EDFLEX-17")
 def test_rule_resource_served_twice_syncs_its_last_copy() -> None:
-    from tasks.diff import drop_repeated_ids, prepare_extract
+    from learnsync.tasks.diff import drop_repeated_ids, prepare_extract
 
     result = catalog(resource(title="Old"), resource(title="New"))
     assert len(result.courses) == 2  # the mapping keeps both copies

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from learnsync.http import FAST_RETRY, ApiError, RetryStats, json_body, send
+from learnsync.core.http import FAST_RETRY, ApiError, RetryStats, json_body, send
 
 
 def _transport(*answers: httpx.Response) -> httpx.MockTransport:

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from learnsync.http import FAST_RETRY, ApiError
-from providers.kit.auth import ClientCredentialsGrant, RefreshTokenGrant, TokenCache
+from learnsync.core.http import FAST_RETRY, ApiError
+from learnsync.providers.kit.auth import ClientCredentialsGrant, RefreshTokenGrant, TokenCache
 
 SECRET = "kit-secret-123"
 

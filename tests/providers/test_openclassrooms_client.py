@@ -10,12 +10,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
-from learnsync.settings import ProviderSettings
-from providers.base import DateWindow, page_digest
-from providers.openclassrooms.client import OpenClassroomsClient
-from sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app
-from sandboxes.server import SandboxServer
+from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import DateWindow, page_digest
+from learnsync.providers.openclassrooms.client import OpenClassroomsClient
+from learnsync.sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app
+from learnsync.sandboxes.server import SandboxServer
 
 SECRET = "s3cr3t-do-not-leak"
 
@@ -268,7 +268,7 @@ async def test_a_grown_catalog_changes_page_one_digest_though_its_body_is_the_sa
 
 
 async def test_the_partner_api_paths_are_settings(server):
-    from learnsync.settings import OpenClassroomsSettings
+    from learnsync.core.settings import OpenClassroomsSettings
 
     srv, _ = server
     base = make_settings(srv.url).model_dump()

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lms360.models import COURSE_LANGS
-from providers.base import COURSE_FIELDS, COURSE_META, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
-from providers.openclassrooms import PROVIDER
-from providers.openclassrooms import mapping as oc_mapping
-from providers.openclassrooms.mapping import map_catalog, map_stats
+from learnsync.lms360.models import COURSE_LANGS
+from learnsync.providers.base import COURSE_FIELDS, COURSE_META, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
+from learnsync.providers.openclassrooms import PROVIDER
+from learnsync.providers.openclassrooms import mapping as oc_mapping
+from learnsync.providers.openclassrooms.mapping import map_catalog, map_stats
 
 CTX = MappingContext(owner_lang="fr", now=datetime(2025, 12, 1, tzinfo=timezone.utc))
 

@@ -11,17 +11,17 @@ import httpx
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from learnsync.http import FAST_RETRY, ApiError, PagingLoopError
-from learnsync.settings import ProviderSettings
-from providers.base import DateWindow
-from providers.udemy import PROVIDER, UdemyClient
-from providers.udemy import models
-from providers.udemy.client import _tolerant
-from sandboxes import data_faults
-from sandboxes.server import SandboxServer
-from sandboxes.udemy import UdemySandboxConfig, create_app
-from sandboxes.udemy.app import DATA_FAULT_STREAMS
-from sandboxes.udemy.data import activity_day, generate
+from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import DateWindow
+from learnsync.providers.udemy import PROVIDER, UdemyClient
+from learnsync.providers.udemy import models
+from learnsync.providers.udemy.client import _tolerant
+from learnsync.sandboxes import data_faults
+from learnsync.sandboxes.server import SandboxServer
+from learnsync.sandboxes.udemy import UdemySandboxConfig, create_app
+from learnsync.sandboxes.udemy.app import DATA_FAULT_STREAMS
+from learnsync.sandboxes.udemy.data import activity_day, generate
 from tests.providers.known_pages import check_known_body_is_not_decoded
 
 ANCHOR = date(2025, 11, 7)

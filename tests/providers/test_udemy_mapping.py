@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lms360.models import COURSE_LANGS, ExternalCourse
-from providers.base import COURSE_FIELDS, COURSE_META, STAT_COLUMNS, MappingContext
-from providers.udemy import PROVIDER
-from providers.udemy.mapping import (
+from learnsync.lms360.models import COURSE_LANGS, ExternalCourse
+from learnsync.providers.base import COURSE_FIELDS, COURSE_META, STAT_COLUMNS, MappingContext
+from learnsync.providers.udemy import PROVIDER
+from learnsync.providers.udemy.mapping import (
     _best_video,
     _extras,
     _ids,

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sandboxes.coursera import CourseraSandboxConfig, create_app, generate
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.coursera import CourseraSandboxConfig, create_app, generate
+from learnsync.sandboxes.server import SandboxServer
 
 ORG = "Xy12AbOrg"
 API = f"/ent/api/businesses.v1/{ORG}"

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 from pydantic import SecretStr
 
-from learnsync.http import FAST_RETRY, PagingLoopError
-from learnsync.settings import ProviderSettings
-from providers.base import CatalogResult, DateWindow, MappingContext, Page, StatsResult
-from providers.registry import get_provider
-from sandboxes import data_faults as df
-from sandboxes.server import SandboxServer
+from learnsync.core.http import FAST_RETRY, PagingLoopError
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.base import CatalogResult, DateWindow, MappingContext, Page, StatsResult
+from learnsync.providers.registry import get_provider
+from learnsync.sandboxes import data_faults as df
+from learnsync.sandboxes.server import SandboxServer
 
 NOW = datetime.now(timezone.utc)
 CTX = MappingContext(owner_lang="en", now=NOW)
@@ -31,25 +31,25 @@ PAGE_SIZE = 20
 
 
 def _udemy() -> Any:
-    from sandboxes.udemy import UdemySandboxConfig, create_app
+    from learnsync.sandboxes.udemy import UdemySandboxConfig, create_app
 
     return create_app(UdemySandboxConfig(n_courses=70, n_activities=90, n_learning_paths=1, anchor=date(2025, 11, 7)))
 
 
 def _coursera() -> Any:
-    from sandboxes.coursera import CourseraSandboxConfig, create_app
+    from learnsync.sandboxes.coursera import CourseraSandboxConfig, create_app
 
     return create_app(CourseraSandboxConfig(n_courses=70, n_activities=90, n_programs=2))
 
 
 def _edflex() -> Any:
-    from sandboxes.edflex import EdflexSandboxConfig, create_app
+    from learnsync.sandboxes.edflex import EdflexSandboxConfig, create_app
 
     return create_app(EdflexSandboxConfig(n_courses=90, n_activities=90, bad_record_ratio=0.0))
 
 
 def _openclassrooms() -> Any:
-    from sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app
+    from learnsync.sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app
 
     return create_app(OpenClassroomsSandboxConfig(n_courses=70, n_activities=90))
 
@@ -374,7 +374,7 @@ def test_http_admin_validates_and_removes_one_kind(faults: Env) -> None:
 
 
 def test_config_switches_faults_on_at_start() -> None:
-    from sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app
+    from learnsync.sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app
 
     app = create_app(OpenClassroomsSandboxConfig(n_courses=30, n_activities=0,
                                                  data_faults={"missing_required": 2, "skip_page": {"count": 1, "page": 2}}))  # fmt: skip

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sandboxes.edflex import EdflexSandboxConfig, create_app
-from sandboxes.edflex.data import generate
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.edflex import EdflexSandboxConfig, create_app
+from learnsync.sandboxes.edflex.data import generate
+from learnsync.sandboxes.server import SandboxServer
 
 UNAUTHORIZED = {"errors": [{"code": "401", "title": "Unauthorized", "detail": "Invalid or expired access token"}]}
 

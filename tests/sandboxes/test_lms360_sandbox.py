@@ -18,8 +18,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from sandboxes.lms360 import Lms360SandboxConfig, create_app
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.lms360 import Lms360SandboxConfig, create_app
+from learnsync.sandboxes.server import SandboxServer
 
 GROUP = "62be0535045424d93edaad7b"
 OTHER_GROUP = "62be0535045424d93edaad7c"
@@ -565,7 +565,7 @@ def test_rule_forced_bulk_error_ends_in_error_status(app: Any, api: Api) -> None
 @pytest.mark.rule("API-11")
 def test_rule_rate_limit_writes_10_per_second_gets_429_too_many_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     # The buckets' clock stands still: 14 writes fall in the same second however slow the machine.
-    monkeypatch.setattr("sandboxes.ratelimit.time", types.SimpleNamespace(monotonic=lambda: 1000.0))
+    monkeypatch.setattr("learnsync.sandboxes.ratelimit.time", types.SimpleNamespace(monotonic=lambda: 1000.0))
     with sandbox() as (_, api):
         responses = [api.call("POST", "/api/v2/tags", json={"name": f"t{i}", "isMain": False}) for i in range(14)]
         codes = [r.status_code for r in responses]

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app, generate
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.openclassrooms import OpenClassroomsSandboxConfig, create_app, generate
+from learnsync.sandboxes.server import SandboxServer
 
 CATALOG = "/partners/org-4242/courses"
 PROGRESS = "/partners/org-4242/learners/progress"

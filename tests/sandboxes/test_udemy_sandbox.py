@@ -8,9 +8,9 @@ from datetime import date
 import httpx
 import pytest
 
-from sandboxes.server import SandboxServer
-from sandboxes.udemy import UdemySandboxConfig, create_app, generate
-from sandboxes.udemy.data import ANONYMIZED, activity_day
+from learnsync.sandboxes.server import SandboxServer
+from learnsync.sandboxes.udemy import UdemySandboxConfig, create_app, generate
+from learnsync.sandboxes.udemy.data import ANONYMIZED, activity_day
 
 ANCHOR = date(2025, 11, 7)
 ROOT = "/api-2.0/organizations/100028"

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from deployments.definitions import SECRET_SETTINGS, definitions
+from learnsync.deployments.definitions import SECRET_SETTINGS, definitions
 from tests.server.conftest import ROOT, stop
 
 pytestmark = pytest.mark.server
@@ -91,7 +91,7 @@ def api(coro_fn: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def sandboxes() -> Iterator[Any]:
-    from learnsync.sandboxes_runtime import start_fleet
+    from learnsync.sandboxes.fleet import start_fleet
 
     fleet = start_fleet(["udemy"])
     yield fleet
@@ -361,7 +361,7 @@ def test_a_worker_runs_deployments_to_the_end_and_their_reports_read_back(prefec
     ], described
 
     # A backfill and the daily statistics of the same provider and platform never overlap.
-    from learnsync.runtime import state_store
+    from learnsync.flows.runtime import state_store
 
     sandboxes.app("udemy").state.config.latency_seconds = 0.05  # runs long enough to collide
     try:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from deployments.definitions import definitions
-from deployments.schedules import runner_deployments
+from learnsync.deployments.definitions import definitions
+from learnsync.deployments.schedules import runner_deployments
 
 pytestmark = pytest.mark.server
 

@@ -15,9 +15,9 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, make_url
 
-from statestore.db import alembic_config, dispose_engines, upgrade
-from statestore.leases import RunInProgress
-from statestore.store import StateStore
+from learnsync.statestore.db import alembic_config, dispose_engines, upgrade
+from learnsync.statestore.leases import RunInProgress
+from learnsync.statestore.store import StateStore
 
 PG_URL = os.environ.get("LEARNSYNC_TEST_PG_URL")
 KEY = ("udemy", "default", "content")

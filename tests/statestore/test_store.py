@@ -16,9 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.exc import IntegrityError
 
-from statestore.db import current_revision, dispose_engines, get_engine, head_revision, upgrade
-from statestore.models import Base
-from statestore.store import COURSE_COLUMNS, StateStore, default_url
+from learnsync.statestore.db import current_revision, dispose_engines, get_engine, head_revision, upgrade
+from learnsync.statestore.models import Base
+from learnsync.statestore.store import COURSE_COLUMNS, StateStore, default_url
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 TABLES = {

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from learnsync.http import FAST_RETRY, ApiError, ForeignLinkError, same_origin
-from learnsync.settings import Lms360Settings
-from lms360 import Lms360Client
-from sandboxes.lms360 import Lms360SandboxConfig, create_app
-from sandboxes.server import SandboxServer
+from learnsync.core.http import FAST_RETRY, ApiError, ForeignLinkError, same_origin
+from learnsync.core.settings import Lms360Settings
+from learnsync.lms360 import Lms360Client
+from learnsync.sandboxes.lms360 import Lms360SandboxConfig, create_app
+from learnsync.sandboxes.server import SandboxServer
 
 
 class CountingServer:

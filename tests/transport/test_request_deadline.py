@@ -12,15 +12,15 @@ import time
 import httpx
 import pytest
 
-from learnsync.http import ApiError, RetryPolicy
-from learnsync.settings import Lms360Settings, ProviderSettings
-from lms360 import Lms360Client
-from providers.udemy import UdemyClient
-from sandboxes.lms360 import Lms360SandboxConfig
-from sandboxes.lms360 import create_app as lms360_app
-from sandboxes.server import SandboxServer
-from sandboxes.udemy import UdemySandboxConfig
-from sandboxes.udemy import create_app as udemy_app
+from learnsync.core.http import ApiError, RetryPolicy
+from learnsync.core.settings import Lms360Settings, ProviderSettings
+from learnsync.lms360 import Lms360Client
+from learnsync.providers.udemy import UdemyClient
+from learnsync.sandboxes.lms360 import Lms360SandboxConfig
+from learnsync.sandboxes.lms360 import create_app as lms360_app
+from learnsync.sandboxes.server import SandboxServer
+from learnsync.sandboxes.udemy import UdemySandboxConfig
+from learnsync.sandboxes.udemy import create_app as udemy_app
 
 QUICK = RetryPolicy(attempts=2, base_wait=0.01, max_wait=0.02, jitter=0.0, retry_after_cap=0.1)
 DRIP = 0.05  # seconds per byte: a catalog page of some KB would take minutes
@@ -89,7 +89,7 @@ def test_a_deadline_setting_must_be_positive():
 
 
 async def test_a_client_without_any_timeout_has_no_deadline():
-    from learnsync.http import request_deadline, set_request_deadline
+    from learnsync.core.http import request_deadline, set_request_deadline
 
     async with httpx.AsyncClient(timeout=None) as plain:
         assert request_deadline(plain) is None

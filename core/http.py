@@ -34,9 +34,9 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from learnsync.redaction import redact, register
+from learnsync.core.redaction import redact, register
 
-log = logging.getLogger("learnsync.http")  # retries at INFO, every request at DEBUG (progress)
+log = logging.getLogger("learnsync.core.http")  # retries at INFO, every request at DEBUG (progress)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
 DEADLINE_TIMEOUT_FACTOR = 4.0  # default total deadline of one attempt: this many times the client's timeout

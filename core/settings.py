@@ -18,9 +18,9 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from learnsync.http import RetryPolicy
-from learnsync.redaction import register_settings
-from learnsync.secret_blocks import resolve_secret_references
+from learnsync.core.http import RetryPolicy
+from learnsync.core.redaction import register_settings
+from learnsync.core.secret_blocks import resolve_secret_references
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 # Top-level names reserved for tests and examples (RFC 2606, 6761): never a real service.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from learnsync.settings import Lms360Settings, Settings, load_settings
-from providers.base import ProviderSpec
-from providers.registry import get_provider
-from statestore.store import StateStore
+from learnsync.core.settings import Lms360Settings, Settings, load_settings
+from learnsync.providers.base import ProviderSpec
+from learnsync.providers.registry import get_provider
+from learnsync.statestore.store import StateStore
 
 _STORES: dict[str, StateStore] = {}
 
@@ -38,7 +38,7 @@ class Runtime:
         return platform_settings(self.settings, self.platform)
 
     def lms_client(self) -> Any:
-        from lms360.client import Lms360Client
+        from learnsync.lms360.client import Lms360Client
 
         cfg = self.lms_settings
         return Lms360Client(

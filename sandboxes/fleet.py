@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandboxes.server import SandboxServer
+from learnsync.sandboxes.server import SandboxServer
 
 PROVIDER_SANDBOXES = {
     "udemy": "UdemySandboxConfig",
@@ -21,9 +21,9 @@ PROVIDER_SANDBOXES = {
 def sandbox_app(name: str, **config: Any) -> Any:
     """The ASGI app of sandbox `name` ("lms360" or a provider key) built from config overrides."""
     if name == "lms360":
-        module = importlib.import_module("sandboxes.lms360")
+        module = importlib.import_module("learnsync.sandboxes.lms360")
         return module.create_app(module.Lms360SandboxConfig(**config))
-    module = importlib.import_module(f"sandboxes.{name}")
+    module = importlib.import_module(f"learnsync.sandboxes.{name}")
     return module.create_app(getattr(module, PROVIDER_SANDBOXES[name])(**config))
 
 
@@ -59,7 +59,7 @@ def default_ports() -> dict[str, int]:
     """The port of each sandbox that learnsync's settings point at by default (8100-8104)."""
     from urllib.parse import urlsplit
 
-    from learnsync.settings import Lms360Settings, Settings
+    from learnsync.core.settings import Lms360Settings, Settings
 
     ports = {"lms360": urlsplit(Lms360Settings.model_fields["base_url"].default).port or 8100}
     for name in PROVIDER_SANDBOXES:
