@@ -146,13 +146,15 @@ def test_a_bulk_job_stuck_running_expires_and_later_runs_proceed(fleet, expected
     # The next runs are not stalled by it: content goes through at once...
     content = run(content_sync(provider="udemy"))
     assert content["status"] == "completed", content
-    assert any("still running" in n or "still queued" in n for n in content["notes"])
     import time
 
     time.sleep(2.5)
-    # ...and once past the bound the job is given up and its statistics are sent again.
+    # ...and once past the bound the job is given up (by whichever run sees it first past the
+    # bound: a slow machine's content run may) and its statistics are sent again.
     stats = run(stats_sync(provider="udemy"))
-    assert any("recorded as expired" in n for n in stats["notes"]), stats["notes"]
+    notes = content["notes"] + stats["notes"]
+    assert any("still running" in n or "still queued" in n or "recorded as expired" in n for n in content["notes"]), content["notes"]
+    assert any("recorded as expired" in n for n in notes), notes
     assert sum(attempts_by_course(fleet).values()) == sum(expected().values())
     jobs = {j["status"] for j in _jobs()}
     assert "expired" in jobs and "submitted" not in jobs
