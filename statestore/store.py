@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from learnsync.core.redaction import redact
+from learnsync.statestore.bulk_rows import insert_rows, stamp, stamps, upsert_rows
 from learnsync.statestore.db import get_engine, make_read_only_engine, schema_state, upgrade
 from learnsync.statestore.leases import RunLeases
 from learnsync.statestore.models import (
@@ -72,6 +73,10 @@ COURSE_FIELDS = (
     "course_id", "status", "archived_reason", "payload_hash", "payload", "extra", "tags", "skills",
 )
 _CHUNK = 5_000
+_ATTEMPT_KEY = ("integration_pk", "course_external_id", "user_email", "first_activity_at")
+_ATTEMPT_UPDATE = ("completed", "payload_hash", "last_sent_at")
+_ATTEMPT_WRITE = (*_ATTEMPT_KEY, "attempt_no", *_ATTEMPT_UPDATE)
+_OUTCOME_WRITE = ("run_pk", "kind", "external_id", "outcome", "field", "reason", "created_at")
 _PAIRS_PER_QUERY = 400  # (course, e-mail) pairs per IN list: 800 parameters, far below SQLite's limit
 
 
@@ -135,17 +140,17 @@ def _utc_series(s: pd.Series) -> pd.Series:
     return pd.to_datetime(s, utc=True) if len(s) else s.astype("datetime64[ns, UTC]")
 
 
-@functools.lru_cache(maxsize=8)
-def _attempts_for_query(n: int) -> Any:
+@functools.lru_cache(maxsize=16)
+def _attempts_for_sql(n: int, marker: str) -> str:
     """Attempts of n (course, e-mail) pairs: a joined VALUES list walks the unique key index pair
-    by pair (an IN list of row values scans the integration's rows instead). Plain SQL text,
-    compiled once per size, portable to SQLite and PostgreSQL."""
-    pairs = ", ".join(f"(:c{i}, :u{i})" for i in range(n))
+    by pair (an IN list of row values scans the integration's rows instead). Driver SQL with
+    positional markers (each pair, then the integration), the same on SQLite and PostgreSQL."""
+    pairs = ", ".join(f"({marker}, {marker})" for _ in range(n))
     columns = ", ".join(f"s.{c}" for c in ATTEMPT_COLUMNS)
-    return text(
+    return (
         f"WITH wanted(c, u) AS (VALUES {pairs}) SELECT {columns} FROM wanted JOIN stat_attempts s "
-        "ON s.integration_pk = :pk AND s.course_external_id = wanted.c AND s.user_email = wanted.u"
-    ).columns(*(StatAttempt.__table__.c[c] for c in ATTEMPT_COLUMNS))
+        f"ON s.integration_pk = {marker} AND s.course_external_id = wanted.c AND s.user_email = wanted.u"
+    )
 
 
 def _attempts_frame(rows: Sequence[Any]) -> pd.DataFrame:
@@ -398,13 +403,20 @@ class StateStore:
         """
         wanted = list(dict.fromkeys(pairs))
         rows: list[Any] = []
+        if not wanted:
+            return _attempts_frame(rows)
         with self._read() as conn:
-            for start in range(0, len(wanted), _PAIRS_PER_QUERY):
-                part = wanted[start : start + _PAIRS_PER_QUERY]
-                params: dict[str, Any] = {"pk": integration_pk}
-                for i, (course, email) in enumerate(part):
-                    params[f"c{i}"], params[f"u{i}"] = course, email
-                rows.extend(conn.execute(_attempts_for_query(len(part)), params).all())
+            marker = "?" if conn.dialect.name == "sqlite" else "%s"
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                for start in range(0, len(wanted), _PAIRS_PER_QUERY):
+                    part = wanted[start : start + _PAIRS_PER_QUERY]
+                    params: list[Any] = [v for pair in part for v in pair]
+                    params.append(integration_pk)
+                    cursor.execute(_attempts_for_sql(len(part), marker), params)
+                    rows.extend(cursor.fetchall())
+            finally:
+                cursor.close()
         return _attempts_frame(rows)
 
     def apply_stat_results(
@@ -430,13 +442,42 @@ class StateStore:
             }
             for r in rows
         ]
-        t = StatAttempt.__table__
-        keys = ("integration_pk", "course_external_id", "user_email", "first_activity_at")
+        if not recs:
+            return 0
         with self._write() as conn:
             if any(r["attempt_no"] is None for r in recs):
                 self._number_attempts(conn, integration_pk, recs)
-            self._upsert(conn, t, recs, keys, ("completed", "payload_hash", "last_sent_at"))
+            dialect = conn.dialect.name
+            sent = stamp(now, dialect)
+            tuples = [
+                (integration_pk, r["course_external_id"], r["user_email"], stamp(r["first_activity_at"], dialect),
+                 int(r["attempt_no"]), r["completed"], r["payload_hash"], sent)
+                for r in recs
+            ]
+            upsert_rows(conn, StatAttempt.__table__, _ATTEMPT_WRITE, tuples, _ATTEMPT_KEY, _ATTEMPT_UPDATE)
         return len(recs)
+
+    def apply_stat_frame(self, integration_pk: int, frame: pd.DataFrame, now: datetime | None = None) -> int:
+        """`apply_stat_results` for confirmed attempts held in columns (course_external_id,
+        user_email, first_activity_at, attempt_no, completed, payload_hash), every attempt
+        numbered: a bulk job's ten thousand rows go to the driver without a dict per row."""
+        if not len(frame):
+            return 0
+        now = as_utc(now) or utcnow()
+        with self._write() as conn:
+            dialect = conn.dialect.name
+            columns = [
+                [integration_pk] * len(frame),
+                frame["course_external_id"].astype(str).tolist(),
+                frame["user_email"].astype(str).tolist(),
+                stamps(frame["first_activity_at"], dialect),
+                pd.to_numeric(frame["attempt_no"]).astype("int64").tolist(),
+                frame["completed"].astype(bool).tolist(),
+                frame["payload_hash"].astype(str).tolist(),
+                [stamp(now, dialect)] * len(frame),
+            ]
+            upsert_rows(conn, StatAttempt.__table__, _ATTEMPT_WRITE, list(zip(*columns)), _ATTEMPT_KEY, _ATTEMPT_UPDATE)
+        return len(frame)
 
     @staticmethod
     def _number_attempts(conn: Connection, integration_pk: int, recs: list[dict[str, Any]]) -> None:
@@ -543,10 +584,18 @@ class StateStore:
                 for i in range(0, len(ids), _CHUNK)
             )
 
+    def has_parked_stats(self, integration_pk: int) -> bool:
+        """Whether any activity row of this integration is parked (one indexed probe)."""
+        t = ParkedStat.__table__
+        with self._read() as conn:
+            return conn.execute(select(t.c.id).where(t.c.integration_pk == integration_pk).limit(1)).first() is not None
+
     def unpark_superseded(self, integration_pk: int, delivered: Iterable[tuple[str, str, Any]]) -> int:
         """Forget parked rows of (course, learner) pairs at or before an attempt just delivered:
         360Learning holds newer data for them, and an older attempt sent now would overwrite it."""
         t = ParkedStat.__table__
+        if not self.has_parked_stats(integration_pk):
+            return 0  # the common case: nothing parked, nothing to compare
         newest: dict[tuple[str, str], datetime] = {}
         for course, email, at in delivered:
             if at is None or pd.isna(at):
@@ -649,21 +698,21 @@ class StateStore:
 
     def add_outcomes(self, run_pk: int, outcomes: Sequence[dict[str, Any]]) -> int:
         """Bulk insert per-item outcomes (keys: kind, external_id, outcome, field, reason)."""
+        if not outcomes:
+            return 0
+        for name in {o["outcome"] for o in outcomes}:
+            _check(name, OUTCOMES, "outcome")
+        for name in {o["kind"] for o in outcomes}:
+            _check(name, ITEM_KINDS, "item kind")
         now = utcnow()
-        recs = []
-        for o in outcomes:
-            _check(o["outcome"], OUTCOMES, "outcome")
-            _check(o["kind"], ITEM_KINDS, "item kind")
-            recs.append({
-                "run_pk": run_pk, "kind": o["kind"], "external_id": str(o["external_id"]),
-                "outcome": o["outcome"], "field": o.get("field"), "reason": _redacted(o.get("reason")),
-                "created_at": now,
-            })
-        if recs:
-            with self._write() as conn:
-                for chunk in _chunks(recs):
-                    conn.execute(ItemOutcome.__table__.insert(), list(chunk))
-        return len(recs)
+        with self._write() as conn:
+            created = stamp(now, conn.dialect.name)
+            rows = [
+                (run_pk, o["kind"], str(o["external_id"]), o["outcome"], o.get("field"), _redacted(o.get("reason")), created)
+                for o in outcomes
+            ]
+            insert_rows(conn, ItemOutcome.__table__, _OUTCOME_WRITE, rows)
+        return len(rows)
 
     def get_run(self, run_pk: int) -> dict[str, Any] | None:
         """One run as a dict, or None."""

@@ -15,6 +15,7 @@ whichever provider it came from (one behaviour for all):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ MAX_SUBJECT = 255
 REQUIRED_TEXT = ("externalId", "name", "launchUrl")
 OPTIONAL_TEXT = ("imageUrl", "mobileLaunchUrl", "description")
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+_CONTROL_RE = re.compile(_CONTROL)
 
 
 @dataclass
@@ -50,17 +52,23 @@ def clean_text(values: pd.Series) -> pd.Series:
     return out
 
 
+def _clean_one(value: str) -> str | None:
+    """`clean_text` of one string (a list cell's item): the same rule without a Series per item."""
+    cleaned = _CONTROL_RE.sub("", value).strip()
+    return cleaned or None
+
+
 def _clean_list(cell: object) -> object:
     if not isinstance(cell, list):
         return cell
     out = []
     for item in cell:
         if isinstance(item, str):
-            item = clean_text(pd.Series([item], dtype=object)).iat[0]
+            item = _clean_one(item)
             if item:
                 out.append(item[:MAX_SUBJECT])
         elif isinstance(item, dict):
-            out.append({k: (clean_text(pd.Series([v], dtype=object)).iat[0] if isinstance(v, str) else v) for k, v in item.items()})
+            out.append({k: (_clean_one(v) if isinstance(v, str) else v) for k, v in item.items()})
         else:
             out.append(item)
     return out

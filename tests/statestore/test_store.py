@@ -390,3 +390,81 @@ def test_a_read_only_store_reads_without_migrating_and_cannot_write(url: str) ->
     with pytest.raises(DBAPIError):
         reader.set_integration_fields(pk, active=False)
     assert written.get_integration("udemy")["active"] is True
+
+
+def test_attempts_written_in_bulk_meet_rows_written_through_sqlalchemy_on_their_key(store: StateStore, ipk: int) -> None:
+    """The bulk path (driver executemany on SQLite, COPY on PostgreSQL) stores instants as
+    SQLAlchemy does: an attempt written before by SQLAlchemy is updated in place, never doubled."""
+    from learnsync.statestore.models import StatAttempt
+
+    first = T0 + timedelta(microseconds=123_456)
+    with store.engine.begin() as conn:
+        conn.execute(StatAttempt.__table__.insert(), [{
+            "integration_pk": ipk, "course_external_id": "c1", "user_email": "u@x", "first_activity_at": first,
+            "attempt_no": 1, "completed": False, "payload_hash": "old", "last_sent_at": T0,
+        }])
+    frame = pd.DataFrame({
+        "course_external_id": ["c1", "c2", "c2"],
+        "user_email": ["u@x", "u@x", "u@x"],
+        "first_activity_at": pd.to_datetime([first, T0, T0 + timedelta(days=3)], utc=True),
+        "attempt_no": [1, 1, 2],
+        "completed": [True, False, False],
+        "payload_hash": ["new", "h2", "h3"],
+    })
+    assert store.apply_stat_frame(ipk, frame, now=T0 + timedelta(days=4)) == 3
+    got = store.load_attempts(ipk).sort_values(["course_external_id", "first_activity_at"]).reset_index(drop=True)
+    assert len(got) == 3
+    assert got.loc[0, "payload_hash"] == "new" and bool(got.loc[0, "completed"]) and got.loc[0, "first_activity_at"] == pd.Timestamp(first)
+    assert list(got["attempt_no"]) == [1, 1, 2] and list(got["payload_hash"]) == ["new", "h2", "h3"]
+    assert str(got["first_activity_at"].dt.tz) == "UTC"
+    pairs = [("c1", "u@x"), ("c2", "u@x"), ("c9", "u@x")]
+    assert sorted(store.load_attempts_for(ipk, pairs)["payload_hash"]) == ["h2", "h3", "new"]
+
+
+def test_a_key_twice_in_one_bulk_write_keeps_the_last_copy(store: StateStore, ipk: int) -> None:
+    frame = pd.DataFrame({
+        "course_external_id": ["c1", "c1"], "user_email": ["u@x", "u@x"],
+        "first_activity_at": pd.to_datetime([T0, T0], utc=True), "attempt_no": [1, 1],
+        "completed": [False, True], "payload_hash": ["first", "last"],
+    })
+    store.apply_stat_frame(ipk, frame)
+    got = store.load_attempts(ipk)
+    assert len(got) == 1 and got["payload_hash"].iat[0] == "last" and bool(got["completed"].iat[0])
+
+
+def test_many_pairs_read_back_their_own_attempts_only(store: StateStore, ipk: int) -> None:
+    n = 1_000  # more pairs than one query carries
+    frame = pd.DataFrame({
+        "course_external_id": [f"c{i}" for i in range(n)], "user_email": ["u@x"] * n,
+        "first_activity_at": pd.to_datetime([T0] * n, utc=True), "attempt_no": [1] * n,
+        "completed": [False] * n, "payload_hash": [f"h{i}" for i in range(n)],
+    })
+    store.apply_stat_frame(ipk, frame)
+    wanted = [(f"c{i}", "u@x") for i in range(0, n, 2)] + [("c1", "other@x")]
+    got = store.load_attempts_for(ipk, wanted)
+    assert sorted(got["payload_hash"]) == sorted(f"h{i}" for i in range(0, n, 2))
+    assert list(got.columns) == ["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"]
+
+
+def test_many_outcomes_are_kept_in_order_with_their_reasons_masked(store: StateStore) -> None:
+    from learnsync.core.redaction import register
+
+    register("s3cr3t-value-for-outcomes")
+    run = store.start_run("udemy", "default", "stats")
+    outcomes = [{"kind": "stat", "external_id": f"c{i}|u@x", "outcome": "created"} for i in range(12_000)]
+    outcomes.append({"kind": "stat", "external_id": "c|u", "outcome": "failed", "reason": "token s3cr3t-value-for-outcomes refused"})
+    assert store.add_outcomes(run, outcomes) == len(outcomes)
+    got = store.run_outcomes(run)
+    assert len(got) == len(outcomes) and got["external_id"].iloc[11_999] == "c11999|u@x"
+    assert "s3cr3t" not in got["reason"].iloc[-1] and got["outcome"].iloc[-1] == "failed"
+    assert str(got["created_at"].dt.tz) == "UTC"
+
+
+def test_nothing_parked_is_one_probe(store: StateStore, ipk: int) -> None:
+    assert not store.has_parked_stats(ipk)
+    assert store.unpark_superseded(ipk, [("c1", "u@x", T0)]) == 0
+    rows = pd.DataFrame({"course_external_id": ["c1"], "user_email": ["u@x"], "progress": [10], "time_spent_ms": [5],
+                         "first_activity_at": [T0], "last_activity_at": [T0], "completed_at": [pd.NaT]})
+    assert store.park_stats(ipk, rows, "course_not_synced") == 1
+    assert store.has_parked_stats(ipk)
+    assert store.unpark_superseded(ipk, [("c1", "u@x", T0)]) == 1 and not store.has_parked_stats(ipk)

@@ -1,0 +1,111 @@
+"""Many rows written in one statement's worth of driver calls: the state store's bulk path.
+
+A stats run confirms up to a million attempts and as many item outcomes. SQLAlchemy's
+executemany binds each value through its type processors (a third of the time goes to
+datetimes alone); here rows arrive as plain tuples of driver-ready values and go to the
+driver directly:
+
+- SQLite: one prepared `INSERT .. ON CONFLICT DO UPDATE` run by `executemany`, datetimes as the
+  text SQLAlchemy itself stores (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC), so rows written either way
+  compare, sort and read back the same;
+- PostgreSQL: `COPY` into a temporary table, then one `INSERT .. SELECT .. ON CONFLICT`.
+
+Both run inside the caller's transaction (the SQLAlchemy connection's own driver connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Table
+
+SQLITE_STAMP = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format
+_BATCH = 50_000  # rows per executemany (bounds the driver's parameter memory)
+
+
+def stamp(value: datetime | None, dialect: str) -> Any:
+    """One UTC instant as the driver takes it for a `UTCDateTime` column."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).strftime(SQLITE_STAMP) if dialect == "sqlite" else value
+
+
+def stamps(values: pd.Series, dialect: str) -> list[Any]:
+    """A column of instants (tz-aware or UTC-naive) as driver values; NaT gives None."""
+    utc = pd.to_datetime(values, utc=True)
+    missing = utc.isna().to_numpy()
+    if dialect == "sqlite":
+        text = np.datetime_as_string(utc.dt.tz_localize(None).to_numpy(dtype="datetime64[us]"), unit="us")
+        out = np.char.replace(text.astype(str), "T", " ").astype(object)
+    else:
+        out = np.array(utc.dt.to_pydatetime(), dtype=object)
+    if missing.any():
+        out[missing] = None
+    return out.tolist()
+
+
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """`INSERT rows ON CONFLICT (keys) DO UPDATE SET update = excluded.update` (DO NOTHING when
+    `update` is empty); values in `columns` order, as the driver takes them."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    cols = ", ".join(columns)
+    action = ("DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)) if update else "DO NOTHING"
+    conflict = f"ON CONFLICT ({', '.join(keys)}) {action}"
+    driver = conn.connection.driver_connection
+    if dialect == "sqlite":
+        sql = f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))}) {conflict}"
+        cursor = driver.cursor()
+        try:
+            for start in range(0, len(rows), _BATCH):
+                cursor.executemany(sql, rows[start : start + _BATCH])
+        finally:
+            cursor.close()
+    elif dialect == "postgresql":
+        staging = f"_bulk_{table.name}"
+        with driver.cursor() as cursor:
+            # the columns' types only (no constraint, no default): dropped with the transaction
+            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {cols} FROM {table.name} WITH NO DATA")
+            with cursor.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            # the last copy of a key wins, as a sequence of single-row upserts would
+            ordered = f"SELECT DISTINCT ON ({', '.join(keys)}) {cols} FROM (SELECT {cols}, row_number() OVER () AS _n FROM {staging}) s ORDER BY {', '.join(keys)}, _n DESC"
+            cursor.execute(f"INSERT INTO {table.name} ({cols}) {ordered} {conflict}")
+    else:  # pragma: no cover
+        raise NotImplementedError(f"bulk upsert not supported on {dialect}")
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Plain `INSERT` of many rows (no conflict possible: e.g. a run's item outcomes)."""
+    if not rows:
+        return
+    cols = ", ".join(columns)
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with driver.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))})"
+    cursor = driver.cursor()
+    try:
+        for start in range(0, len(rows), _BATCH):
+            cursor.executemany(sql, rows[start : start + _BATCH])
+    finally:
+        cursor.close()
