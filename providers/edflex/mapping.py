@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from learnsync.providers.base import (
     COURSE_FIELDS,
@@ -34,25 +36,37 @@ from learnsync.providers.edflex.settings import (
 )
 
 DURATION_MAX_MINUTES = 100_000  # v2 `duration` range is 1..100000
+_NUMBER = r"\d+(?:\.\d+)?"
+# ISO-8601 durations, each part named after its unit ("T" marks the time half). RE2 has no
+# look-ahead, so "P" alone and a "T" without a time part are refused after the match.
 _ISO_DURATION = (
-    r"^P(?!$)(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
-    r"(?:T(?=\d)(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+    rf"^P(?:(?P<Y>{_NUMBER})Y)?(?:(?P<Mo>{_NUMBER})M)?(?:(?P<W>{_NUMBER})W)?(?:(?P<D>{_NUMBER})D)?"
+    rf"(?:(?P<T>T)(?:(?P<H>{_NUMBER})H)?(?:(?P<Mi>{_NUMBER})M)?(?:(?P<S>{_NUMBER})S)?)?$"
 )
-_ISO_FACTORS = np.array([365 * 86400, 30 * 86400, 7 * 86400, 86400, 3600, 60, 1], dtype=float)
+_DATE_PARTS = {"Y": 365 * 86400, "Mo": 30 * 86400, "W": 7 * 86400, "D": 86400}
+_TIME_PARTS = {"H": 3600, "Mi": 60, "S": 1}
 
 
 def _iso_seconds(s: pd.Series) -> pd.Series:
-    """ISO-8601 durations (PT4H30M, P2DT3H, P1W) to seconds; NaN when not one. Y=365 d, M=30 d."""
-    text = clean.text(s)
-    present = text.notna().to_numpy(bool)  # only text can be a duration: the regex skips the rest
-    txt = text[present].str.upper().str.replace(",", ".", regex=False)
-    parts = txt.str.extract(_ISO_DURATION).astype(float)
-    seconds = np.full(len(s), np.nan)
-    if len(parts):
-        matched = parts.notna().any(axis=1).to_numpy(bool)
-        found = (parts.fillna(0.0).to_numpy() * _ISO_FACTORS).sum(axis=1)
-        seconds[np.flatnonzero(present)[matched]] = found[matched]
-    return pd.Series(seconds, index=s.index, dtype=float)
+    """ISO-8601 durations (PT4H30M, P2DT3H, P1W; a decimal comma too) to seconds; NaN when not
+    one. Y=365 d, M=30 d."""
+    text = pc.replace_substring(pc.utf8_upper(clean.strings(clean.text(s))), ",", ".")
+    parts = pc.extract_regex(text, _ISO_DURATION)  # null where no match; "" for a part not given
+    total = np.zeros(len(s))
+    given: dict[str, np.ndarray] = {}
+    for name, factor in (_DATE_PARTS | _TIME_PARTS).items():
+        field = pc.struct_field(parts, name)
+        value = pc.cast(pc.if_else(pc.equal(field, ""), pa.scalar(None, field.type), field), pa.float64())
+        given[name] = _booleans(pc.is_valid(value))
+        total += np.asarray(pc.fill_null(value, 0.0).to_numpy(zero_copy_only=False), dtype=float) * factor
+    has_time = np.logical_or.reduce([given[name] for name in _TIME_PARTS])
+    has_t = _booleans(pc.fill_null(pc.equal(pc.struct_field(parts, "T"), "T"), False))
+    valid = np.logical_or.reduce(list(given.values())) & (has_time | ~has_t)
+    return pd.Series(np.where(valid, total, np.nan), index=s.index, dtype=float)
+
+
+def _booleans(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _duration_seconds(s: pd.Series) -> pd.Series:
@@ -256,7 +270,7 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
 
 def _progress(status: pd.Series) -> np.ndarray:
     """Rule: 100 when completed, 50 when "in progress" / in_progress (docs: EDFLEX-20, D-09), 0 otherwise."""
-    return status.map(PROGRESS_BY_STATUS).fillna(0).astype(float).to_numpy()
+    return np.select([status.eq(key).fillna(False).to_numpy(bool) for key in PROGRESS_BY_STATUS], list(PROGRESS_BY_STATUS.values()), 0).astype(float)
 
 
 def _stats_quarantine(

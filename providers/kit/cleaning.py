@@ -115,11 +115,23 @@ def numbers(s: pd.Series) -> pd.Series:
     if s.dtype.kind in "iuf":
         out = s.astype("float64")
     else:
-        out = pd.to_numeric(text(s), errors="coerce").astype("float64")
+        out = _numeric_text(s)
         numeric = _numeric_cells(s)
         if numeric.any():
             out[numeric] = _floats(s.to_numpy(dtype=object)[numeric])
     return out.where(np.isfinite(out))
+
+
+# Decimal text, as JSON writes numbers (a sign allowed): what a text cell may hold as a number.
+_NUMERIC = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+
+def _numeric_text(s: pd.Series) -> pd.Series:
+    """The numbers the text cells of a column spell (`_NUMERIC`, once stripped); NaN elsewhere."""
+    arr = _trimmed(s)
+    numeric = pc.fill_null(pc.match_substring_regex(arr, _NUMERIC), False)
+    values = pc.cast(pc.if_else(numeric, arr, pa.scalar(None, arr.type)), pa.float64())
+    return pd.Series(values.to_numpy(zero_copy_only=False), index=s.index, dtype="float64")
 
 
 _INT_TYPES = (int, np.int64, np.int32)
