@@ -13,20 +13,24 @@ V2_LANGUAGES: frozenset[str] = frozenset(
 )
 
 _BY_LOWER = {code.lower(): code for code in V2_LANGUAGES}
+# Provider spellings the rules below would not find (lower-case, "_" separator): retired ISO codes
+# and script or region names of a v2 value.
+ALIASES: dict[str, str] = {"nb": "no", "iw": "he_IL", "in": "id", "fil": "tl_PH", "zh_hk": "zh_HANT", "zh_cn": "zh", "zh_hans": "zh"}
 
 
 @lru_cache(maxsize=4096)
 def v2_language(code: str | None) -> str | None:
-    """Provider locale -> v2 enum value: exact, then region (pt-BR -> pt_BR), then base (en-US ->
-    en), then the single regional value of a base (he -> he_IL). Unknown -> None."""
+    """Provider locale -> v2 enum value: exact (any case, `-` or `_`: pt-BR -> pt_BR), then an
+    alias (nb -> no), then the language part (en-US -> en), then the single regional value of a
+    language (he -> he_IL). Unknown -> None. Every provider and the filters read locales so."""
     if not isinstance(code, str) or not code.strip():
         return None
     norm = code.strip().replace("-", "_").lower()
-    if norm in _BY_LOWER:
-        return _BY_LOWER[norm]
+    for candidate in (norm, norm.split("_", 1)[0]):
+        found = _BY_LOWER.get(candidate) or ALIASES.get(candidate)
+        if found:
+            return found
     base = norm.split("_", 1)[0]
-    if base in _BY_LOWER:
-        return _BY_LOWER[base]
     regional = [v for k, v in _BY_LOWER.items() if k.startswith(base + "_")]
     return regional[0] if len(regional) == 1 else None
 

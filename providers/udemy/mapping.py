@@ -27,16 +27,13 @@ from learnsync.providers.base import (
     empty_frame,
 )
 from learnsync.providers.fastparse import without_gc
-from learnsync.providers import fastparse as fp
+from learnsync.providers.kit import cleaning as clean
+from learnsync.providers.kit.languages import V2_LANGUAGES, v2_language
 from learnsync.providers.udemy import settings as K
 
 MAX_DURATION = 100_000  # v2 ExternalCourseDTO.duration maximum (minutes)
 MAX_VIDEO_MINUTES = 100 * 365 * 24 * 60
-_EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")  # dates outside this range are garbage, not activity
-_LATEST = pd.Timestamp("2100-01-01", tz="UTC")
-_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 _DIGITS = re.compile(r"\d+")
-_LANG_LOOKUP = {lang.lower(): lang for lang in K.V2_LANGUAGES} | K.LANGUAGE_ALIASES
 
 
 # --------------------------------------------------------------------------- catalog
@@ -59,8 +56,8 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
     out = out[~duplicate & ~out.index.isin(ignored[0].index)]
     quarantine = _required_fields_quarantine(out)
     courses = out[~out.index.isin(quarantine.index)].reset_index(drop=True)
-    for column in ("description", "imageUrl", "difficultyLevel", "mobileLaunchUrl"):
-        courses[column] = courses[column].astype(object).where(courses[column].notna(), None)
+    for column in ("externalId", "name", "launchUrl", "description", "imageUrl", "difficultyLevel", "mobileLaunchUrl", "_filter_lang"):
+        courses[column] = clean.objects(courses[column])
     return CatalogResult(
         courses=courses[list(COURSE_FIELDS + COURSE_META)],
         quarantine=_frame(quarantine, QUARANTINE_COLUMNS),
@@ -70,13 +67,13 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
 
 def _course_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
     """Courses (docs: UDEMY-02..UDEMY-13)."""
-    ids = _ids(_column(raw, "id"))
-    title = _text(_column(raw, "title"))
-    categories = _str_lists(_col(raw, "categories"))
+    ids = clean.ids(clean.column(raw, "id"))
+    title = clean.text(clean.column(raw, "title"))
+    categories = _text_lists(_col(raw, "categories"))
     out = _base_frame(raw, ids, title, ctx, categories)
-    out["defaultLang"] = _language(_nested(raw, "locale", "locale"), ctx.owner_lang)
+    out["defaultLang"] = _default_lang(_nested(raw, "locale", "locale"), ctx.owner_lang)
     out["imageUrl"] = _largest_image(raw, "images", flat_prefix="image_")
-    out["duration"] = _minutes(_column(raw, "estimated_content_length"))
+    out["duration"] = _duration(clean.column(raw, "estimated_content_length"))
     out["_extra"] = _extras(
         raw.index,
         title=title,
@@ -89,20 +86,20 @@ def _course_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
 
 def _learning_path_rows(raw: pd.DataFrame, ctx: MappingContext) -> pd.DataFrame:
     """Learning paths (docs: UDEMY-14..UDEMY-21; namespaced ids: docs: UDEMY-15, D-11)."""
-    ids = K.LEARNING_PATH_ID_PREFIX + _ids(_column(raw, "id"))
-    title = _text(_column(raw, "title"))
-    categories = _str_lists(_col(raw, "categories"))
+    ids = K.LEARNING_PATH_ID_PREFIX + clean.ids(clean.column(raw, "id"))
+    title = clean.text(clean.column(raw, "title"))
+    categories = _text_lists(_col(raw, "categories"))
     out = _base_frame(raw, ids, K.LEARNING_PATH_NAME_PREFIX + title, ctx, categories)
     items = pd.Series([_items_html(s) for s in _col(raw, "sections")], index=raw.index, dtype=object)
     out["description"] = _join_text(out["description"], items)
     out["defaultLang"] = K.LEARNING_PATH_LANG
     out["imageUrl"] = _thumbnail(_col(raw, "thumbnail"))
-    out["duration"] = _minutes(_column(raw, "estimated_content_length"))
+    out["duration"] = _duration(clean.column(raw, "estimated_content_length"))
     out["_extra"] = _extras(
         raw.index,
         title=title,
         authors=_people(_col(raw, "editors")),
-        modifiedAt=_iso(_dates(_col(raw, "last_modified"))),
+        modifiedAt=_modified_at(clean.dates(clean.column(raw, "last_modified"))),
     )
     out["_filter_lang"] = out["defaultLang"]
     return out
@@ -115,10 +112,10 @@ def _base_frame(
     out = pd.DataFrame(index=raw.index)
     out["externalId"] = ids
     out["name"] = name
-    out["launchUrl"] = _url(_column(raw, "url"))
+    out["launchUrl"] = clean.urls(clean.column(raw, "url"))
     out["subjects"] = categories
     out["sources"] = pd.Series([[{"name": K.SOURCE_NAME}] for _ in range(len(raw))], index=raw.index, dtype=object)
-    out["description"] = _text(_column(raw, "description"))
+    out["description"] = clean.text(clean.column(raw, "description"))
     out["contentType"] = "course"
     out["difficultyLevel"] = None
     out["mobileLaunchUrl"] = None
@@ -134,7 +131,7 @@ def _ignored(out: pd.DataFrame, raw: pd.DataFrame, stream: str) -> pd.DataFrame:
     """Only public learning paths are synced (docs: UDEMY-14); a private one is left alone."""
     if stream != "learning_paths":
         return pd.DataFrame({"external_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
-    private = _flag(_col(raw, "is_private_path")) | _flag(_col(raw, "is_private"))
+    private = clean.flags(clean.column(raw, "is_private_path")) | clean.flags(clean.column(raw, "is_private"))
     return pd.DataFrame({"external_id": out.loc[private, "externalId"], "reason": "private learning path"})
 
 
@@ -144,7 +141,7 @@ def _required_fields_quarantine(out: pd.DataFrame) -> pd.DataFrame:
         ("externalId", out["externalId"].isna(), "missing id"),
         ("name", out["name"].isna(), "missing title"),
         ("launchUrl", out["launchUrl"].isna(), "missing or non-absolute url"),
-        ("defaultLang", ~out["defaultLang"].isin(K.V2_LANGUAGES), "no v2 language (locale and owner language unusable)"),
+        ("defaultLang", ~out["defaultLang"].isin(V2_LANGUAGES), "no v2 language (locale and owner language unusable)"),
     )
     missing = out.index[out["externalId"].isna().to_numpy(bool)]  # row keys only where there is no id
     key = out["externalId"].fillna(pd.Series("row:" + missing.astype(str), index=missing))
@@ -159,44 +156,38 @@ def _required_fields_quarantine(out: pd.DataFrame) -> pd.DataFrame:
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     """Statistics (docs: UDEMY-25..UDEMY-33; completion date wins: docs: D-11; bad values: docs: D-12)."""
     raw = raw.reset_index(drop=True)
-    if _typed_activity(raw):
-        return _map_stats_typed(raw)
-    email = _text(_col(raw, "user_email")).astype("string").str.lower()
-    anonymized = email.eq(K.ANONYMIZED_USER).fillna(False).astype(bool)
-    course = _ids(_col(raw, "course_id"))
-    completed = _dates(_col(raw, "course_completion_date"))
-    ratio = _round(_number(_col(raw, "completion_ratio")))
-    clamped = ratio.notna() & ((ratio < 0) | (ratio > 100))
-    progress = ratio.clip(0, 100).mask(completed.notna(), 100)
-    minutes = _number(_col(raw, "num_video_consumed_minutes"))
-    # a learner cannot have watched more than a century of video: beyond that the value is junk
-    time_spent = _round(minutes * 60_000).where((minutes >= 0) & (minutes <= MAX_VIDEO_MINUTES))
-
-    bad_email = email.notna() & ~email.str.fullmatch(_EMAIL).fillna(False).astype(bool)
+    col = lambda name: clean.column(raw, name)  # noqa: E731 - local shorthand
+    email = clean.emails(col("user_email"))  # docs: UDEMY-26
+    anonymized = email.eq(K.ANONYMIZED_USER).fillna(False).to_numpy(bool)  # docs: UDEMY-33
+    course = clean.ids(col("course_id"))  # docs: UDEMY-25
+    completed = clean.dates(col("course_completion_date"))  # docs: UDEMY-29
+    progress, clamped = _progress(col("completion_ratio"), completed)
     checks = (
-        ("user_email", email.isna(), "missing learner e-mail"),
-        ("user_email", bad_email & ~anonymized, "invalid learner e-mail"),
-        ("course_id", course.isna(), "missing course id"),
-        ("completion_ratio", progress.isna(), "missing or non-numeric completion_ratio"),
+        ("user_email", email.isna().to_numpy(bool), "missing learner e-mail"),
+        ("user_email", email.notna().to_numpy(bool) & ~clean.valid_emails(email), "invalid learner e-mail"),
+        ("course_id", course.isna().to_numpy(bool), "missing course id"),
+        ("completion_ratio", progress.isna().to_numpy(bool), "missing or non-numeric completion_ratio"),
     )
-    row_id = _ids(_col(raw, "user_id")).fillna(pd.Series("row" + raw.index.astype(str), index=raw.index))
-    key = course.fillna("?") + "|" + row_id
-    quarantine = pd.concat(
-        [pd.DataFrame({"external_id": key[bad & ~anonymized], "field": f, "reason": why}) for f, bad, why in checks]
-    )
-    keep = ~anonymized & ~raw.index.isin(quarantine.index)
+    flagged = np.zeros(len(raw), dtype=bool)
+    for _, bad, _ in checks:
+        flagged |= bad & ~anonymized
+    quarantine = _stats_quarantine(raw, course, checks, flagged, anonymized)
+    started = clean.dates(col("course_start_date"))
     stats = pd.DataFrame(
         {
-            "course_external_id": course.astype(object),
-            "user_email": email.astype(object),
+            "course_external_id": course,
+            "user_email": email,
             "progress": progress.astype("Int64"),
-            "time_spent_ms": time_spent.astype("Int64"),
-            "first_activity_at": _dates(_col(raw, "course_start_date")).fillna(_dates(_col(raw, "course_enroll_date"))),
-            "last_activity_at": _dates(_col(raw, "course_last_accessed_date")),
+            "time_spent_ms": _time_spent_ms(col("num_video_consumed_minutes")).astype("Int64"),
+            "first_activity_at": started.fillna(clean.dates(col("course_enroll_date"))),  # docs: UDEMY-27
+            "last_activity_at": clean.dates(col("course_last_accessed_date")),  # docs: UDEMY-28
             "completed_at": completed,
         },
         index=raw.index,
-    )[keep]
+    )
+    keep = ~anonymized & ~flagged
+    if not keep.all():
+        stats = stats[keep]
     skipped = {"anonymized_user": int(anonymized.sum()), "progress_clamped": int((clamped & keep).sum())}
     return StatsResult(
         stats=stats[list(STAT_COLUMNS)].reset_index(drop=True),
@@ -205,114 +196,41 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     )
 
 
-_STATS_DATE_COLUMNS = ("course_enroll_date", "course_start_date", "course_completion_date", "course_last_accessed_date")
+def _progress(ratio: pd.Series, completed: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """`completion_ratio` rounded half up and clamped to 0..100, 100 once completed; and which
+    rows were clamped (docs: UDEMY-29, UDEMY-30, D-12)."""
+    rounded = clean.half_up(clean.numbers(ratio))
+    clamped = (rounded.notna() & ((rounded < 0) | (rounded > 100))).to_numpy(bool)
+    return rounded.clip(0, 100).mask(completed.notna(), 100), clamped
 
 
-def _typed_activity(raw: pd.DataFrame) -> bool:
-    """Clean pages give typed columns (Arrow text, numbers): the columnar path applies."""
-    if len(raw) == 0 or "user_email" not in raw.columns or "course_id" not in raw.columns:
-        return False
-    column = raw["course_id"]
-    ok = fp.is_text(raw["user_email"]) and (fp.is_text(column) or column.dtype.kind in "iu")
-    for name in ("completion_ratio", "num_video_consumed_minutes"):
-        ok = ok and (name not in raw.columns or fp.is_number(raw[name]) or fp.all_missing(raw[name]))
-    for name in _STATS_DATE_COLUMNS:
-        ok = ok and (name not in raw.columns or fp.is_text(raw[name]) or fp.all_missing(raw[name]))
-    return ok and ("user_id" not in raw.columns or fp.is_text(raw["user_id"]) or raw["user_id"].dtype.kind in "iu" or fp.all_missing(raw["user_id"]))
+def _time_spent_ms(minutes: pd.Series) -> pd.Series:
+    """`num_video_consumed_minutes` in whole milliseconds; negative or beyond a century of video
+    (junk) is not sent (docs: UDEMY-31)."""
+    num = clean.numbers(minutes)
+    return clean.half_up(num * 60_000).where((num >= 0) & (num <= MAX_VIDEO_MINUTES))
 
 
-def _map_stats_typed(raw: pd.DataFrame) -> StatsResult:
-    """`map_stats` on typed columns, without per-cell Python (same rules, same results)."""
-    index = raw.index
-    email = fp.to_series(fp.clean_text(fp.arrow_strings(raw["user_email"])), index).str.lower()
-    anonymized = email.eq(K.ANONYMIZED_USER).fillna(False).to_numpy(bool)
-    course_col = raw["course_id"]
-    course = fp.int_ids(course_col) if course_col.dtype.kind in "iu" else fp.to_series(fp.clean_text(fp.arrow_strings(course_col)), index)
-
-    def number(name: str) -> pd.Series:
-        if name not in raw.columns or not fp.is_number(raw[name]):
-            return pd.Series(np.nan, index=index, dtype="float64")
-        num = raw[name].astype("float64")
-        return num.where(np.isfinite(num))
-
-    def dates(name: str, only: np.ndarray | None = None) -> pd.Series:
-        """Parsed dates of a column (for the rows of `only`, if given; NaT elsewhere)."""
-        if name not in raw.columns or not fp.is_text(raw[name]):
-            return pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
-        column = raw[name] if only is None else raw[name][only]
-        parsed = fp.iso_utc(fp.arrow_strings(column), column.index)
-        parsed = parsed.where((parsed >= _EARLIEST) & (parsed < _LATEST))
-        return parsed if only is None else parsed.reindex(index)
-
-    completed = dates("course_completion_date")
-    ratio = _round(number("completion_ratio"))
-    clamped = ratio.notna() & ((ratio < 0) | (ratio > 100))
-    progress = ratio.clip(0, 100).mask(completed.notna(), 100)
-    minutes = number("num_video_consumed_minutes")
-    time_spent = _round(minutes * 60_000).where((minutes >= 0) & (minutes <= MAX_VIDEO_MINUTES))
-
-    email_arr = fp.arrow_strings(email)
-    missing_email = email.isna().to_numpy(bool)
-    valid_email = fp.per_distinct(email_arr, lambda v: v.str.fullmatch(_EMAIL).fillna(False).astype(bool))
-    bad_email = ~missing_email & ~valid_email
-    checks = (
-        ("user_email", missing_email, "missing learner e-mail"),
-        ("user_email", bad_email & ~anonymized, "invalid learner e-mail"),
-        ("course_id", course.isna().to_numpy(bool), "missing course id"),
-        ("completion_ratio", progress.isna().to_numpy(bool), "missing or non-numeric completion_ratio"),
-    )
-    flagged = np.zeros(len(raw), dtype=bool)
-    for _, bad, _ in checks:
-        flagged |= bad & ~anonymized
-    parts = []
-    if flagged.any():  # row keys only for the few rows quarantined
-        rows = np.flatnonzero(flagged)
-        sub = raw.iloc[rows]
-        row_id = _ids(_col(sub, "user_id")).fillna(pd.Series("row" + sub.index.astype(str), index=sub.index))
-        key = course.iloc[rows].astype(object).where(course.iloc[rows].notna(), "?") + "|" + row_id
-        for field, bad, why in checks:
-            hit = (bad & ~anonymized)[rows]
-            parts.append(pd.DataFrame({"external_id": key[hit], "field": field, "reason": why}))
-    quarantine = pd.concat(parts) if parts else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
-    keep = ~anonymized & ~flagged
-    started = dates("course_start_date")
-    stats = pd.DataFrame(
-        {
-            "course_external_id": course,
-            "user_email": email,
-            "progress": progress.astype("Int64"),
-            "time_spent_ms": time_spent.astype("Int64"),
-            "first_activity_at": started.fillna(dates("course_enroll_date", only=started.isna().to_numpy(bool))),
-            "last_activity_at": dates("course_last_accessed_date"),
-            "completed_at": completed,
-        },
-        index=index,
-    )
-    if not keep.all():
-        stats = stats[keep]
-    skipped = {"anonymized_user": int(anonymized.sum()), "progress_clamped": int((clamped.to_numpy(bool) & keep).sum())}
-    return StatsResult(
-        stats=stats[list(STAT_COLUMNS)].reset_index(drop=True),
-        quarantine=_frame(quarantine, QUARANTINE_COLUMNS),
-        skipped=skipped,
-    )
+def _stats_quarantine(
+    raw: pd.DataFrame, course: pd.Series, checks: tuple[tuple[str, np.ndarray, str], ...], flagged: np.ndarray, anonymized: np.ndarray
+) -> pd.DataFrame:
+    """Quarantine rows keyed `course|user_id` (else `course|row<n>`), built for the bad rows only."""
+    if not flagged.any():
+        return pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+    rows = np.flatnonzero(flagged)
+    sub = raw.iloc[rows]
+    row_id = clean.ids(clean.column(sub, "user_id")).fillna(pd.Series("row" + sub.index.astype(str), index=sub.index))
+    key = course.iloc[rows].fillna("?") + "|" + row_id
+    parts = [pd.DataFrame({"external_id": key[(bad & ~anonymized)[rows]], "field": field, "reason": why}) for field, bad, why in checks]
+    return pd.concat(parts)
 
 
 # --------------------------------------------------------------------------- column helpers
 
 
 def _col(raw: pd.DataFrame, name: str) -> pd.Series:
-    """A raw column as objects; a column the page did not carry is all-missing."""
-    if name in raw.columns:
-        return raw[name].astype(object)
-    return pd.Series(None, index=raw.index, dtype=object)
-
-
-def _column(raw: pd.DataFrame, name: str) -> pd.Series:
-    """A raw column with its own dtype (typed columns take the columnar paths), else all-missing."""
-    if name in raw.columns:
-        return raw[name]
-    return pd.Series(None, index=raw.index, dtype=object)
+    """A raw column as objects (dict and list cells are read in Python); absent: all-missing."""
+    return clean.column(raw, name).astype(object)
 
 
 def _nested(raw: pd.DataFrame, parent: str, key: str) -> pd.Series:
@@ -321,112 +239,25 @@ def _nested(raw: pd.DataFrame, parent: str, key: str) -> pd.Series:
     return _col(raw, f"{parent}.{key}").where(lambda s: s.notna(), inner)
 
 
-def _is_type(s: pd.Series, *types: type) -> pd.Series:
-    # exact types: bool must not pass for int
-    return s.map(type).isin(types).astype(bool)
+def _text_lists(s: pd.Series) -> pd.Series:
+    return pd.Series(clean.text_lists(s), index=s.index, dtype=object)
 
 
-def _numpy_kind(s: pd.Series) -> str:
-    """The numpy kind of a plain numpy column ("i", "f", "O"...); "" for extension dtypes."""
-    return s.dtype.kind if isinstance(s.dtype, np.dtype) else ""
+def _duration(length: pd.Series) -> pd.Series:
+    """`estimated_content_length` as whole minutes in 1..100000, rounded half up; 0, negative or
+    unreadable lengths are not sent (docs: UDEMY-07, D-08, D-27)."""
+    minutes = clean.numbers(length)
+    return clean.half_up(minutes).clip(1, MAX_DURATION).where(minutes > 0).astype("Int64")
 
 
-def _text_array(s: pd.Series) -> Any | None:
-    """`_text` as an Arrow array when `s` is all text (Arrow strings, or exact str and missing
-    objects); None otherwise. Arrow's whitespace trim is exactly `str.strip()`'s."""
-    arr = fp.arrow_strings(s) if s.dtype != object else fp.exact_strings(s)
-    return fp.clean_text(arr) if arr is not None else None
+def _default_lang(locale: pd.Series, owner_lang: str | None) -> pd.Series:
+    """The course locale in the v2 list, else the connector owner's language (docs: UDEMY-09)."""
+    return clean.languages(locale).where(lambda lang: lang.notna(), v2_language(owner_lang))
 
 
-def _text(s: pd.Series) -> pd.Series:
-    """Non-empty stripped strings; anything else is missing."""
-    arr = _text_array(s)
-    if arr is not None:
-        return fp.objects(arr, s.index)
-    s = s.astype(object).where(_is_type(s, str))
-    stripped = s.astype("string").str.strip()
-    return stripped.where(stripped.str.len() > 0).astype(object).where(lambda x: x.notna(), None)
-
-
-def _ids(s: pd.Series) -> pd.Series:
-    """Provider ids as strings: strings kept, integral numbers without the float tail."""
-    if _numpy_kind(s) == "i" and fp.pa is not None:  # an int column: no text, every id a number
-        return fp.objects(fp.arrow_strings(fp.int_ids(s)), s.index)
-    text = _text(s)
-    s = s.astype(object)  # the number rules read Python values
-    num = pd.to_numeric(s.where(_is_type(s, int, float, np.int64, np.float64)), errors="coerce")
-    integral = num.notna() & np.isfinite(num) & (num == np.floor(num)) & (num.abs() < 2**53)
-    as_int = num.where(integral).astype("Int64").astype("string").astype(object).where(integral, None)
-    return text.where(text.notna(), as_int)
-
-
-def _number(s: pd.Series) -> pd.Series:
-    """Floats from numbers or numeric strings; booleans, junk and infinities are missing."""
-    if _numpy_kind(s) in ("i", "u", "f"):  # an int/float column: nothing to parse
-        num = s.astype("float64")
-        return num.where(np.isfinite(num))
-    num = pd.to_numeric(s.astype(object).where(~_is_type(s, bool)), errors="coerce").astype("float64")
-    return num.where(np.isfinite(num))
-
-
-def _round(num: pd.Series) -> pd.Series:
-    """Half-up rounding (pandas rounds half to even)."""
-    return np.floor(num + 0.5)
-
-
-def _minutes(s: pd.Series) -> pd.Series:
-    """Minutes as an int in 1..100000 (docs: UDEMY-07, D-08), or missing (0 and negatives are unknown)."""
-    num = _number(s)
-    return _round(num).clip(1, MAX_DURATION).where(num > 0).astype("Int64")
-
-
-def _dates(s: pd.Series) -> pd.Series:
-    """ISO-8601 strings (Udemy sends `...Z`) to tz-aware UTC; unparseable or absurd dates are NaT."""
-    text = _text(s)
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype("datetime64[us, UTC]")
-    return parsed.where((parsed >= _EARLIEST) & (parsed < _LATEST))
-
-
-def _iso(dates: pd.Series) -> pd.Series:
+def _modified_at(dates: pd.Series) -> pd.Series:
+    """A path's `last_modified`, kept in the state store as `YYYY-MM-DDTHH:MM:SSZ` (docs: UDEMY-20)."""
     return dates.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype(object).where(dates.notna(), None)
-
-
-def _url(s: pd.Series) -> pd.Series:
-    """Absolute http(s) URLs, stripped; anything else is missing."""
-    arr = _text_array(s)
-    if arr is not None:
-        return pd.Series(_url_cells(arr), index=s.index, dtype=object)
-    text = _text(s)
-    absolute = text.astype("string").str.match(r"https?://\S+$").fillna(False).astype(bool)
-    return text.where(absolute, None)
-
-
-def _url_cells(text: Any) -> np.ndarray:
-    """The values of an Arrow text array (`_text_array`) that are absolute http(s) URLs, as
-    objects; None for the others."""
-    cells = text.to_numpy(zero_copy_only=False)
-    cells[~fp.url_mask(text)] = None
-    return cells
-
-
-def _flag(s: pd.Series) -> pd.Series:
-    return s.map(lambda v: v is True or (isinstance(v, str) and v.strip().lower() == "true")).astype(bool)
-
-
-def _str_lists(s: pd.Series) -> pd.Series:
-    """List cells of non-empty strings, de-duplicated in order; a lone string becomes a list."""
-    return pd.Series([_clean_strings(c) for c in s], index=s.index, dtype=object)
-
-
-def _clean_strings(cell: Any) -> list[str]:
-    values = [cell] if isinstance(cell, str) else cell if isinstance(cell, list) else ()
-    out: list[str] = []
-    for value in values:
-        if isinstance(value, str):
-            value = value.strip()
-            if value and value not in out:
-                out.append(value)
-    return out
 
 
 def _people(s: pd.Series) -> pd.Series:
@@ -434,36 +265,13 @@ def _people(s: pd.Series) -> pd.Series:
     cells = s.to_numpy(dtype=object)
     items = chain.from_iterable(c for c in cells if isinstance(c, list))
     if not any(issubclass(t, dict) for t in set(map(type, cells)) | set(map(type, items))):
-        return _str_lists(s)  # no editor dicts: a name list is a list of clean strings
+        return _text_lists(s)  # no editor dicts: a name list is a list of clean strings
 
-    def names(cell: Any) -> list[str]:
+    def names(cell: Any) -> list[Any]:
         values = cell if isinstance(cell, list) else [cell]
-        return _clean_strings([v.get("display_name") or v.get("title") if isinstance(v, dict) else v for v in values])
+        return [v.get("display_name") or v.get("title") if isinstance(v, dict) else v for v in values]
 
-    return pd.Series([names(c) for c in s], index=s.index, dtype=object)
-
-
-def _language(locale: pd.Series, owner_lang: str) -> pd.Series:
-    """Provider locale -> v2 enum (exact, then language part), else the owner's language."""
-    # a catalog holds a few dozen locales: the string work is done once per distinct one
-    by_value = fp.map_distinct(locale, lambda values: _languages(values, owner_lang))
-    return by_value if by_value is not None else _languages(locale, owner_lang)
-
-
-def _languages(locale: pd.Series, owner_lang: str) -> pd.Series:
-    """`_language`, value by value."""
-    norm = _text(locale).astype("string").str.replace("-", "_").str.lower()
-    exact = norm.map(_LANG_LOOKUP)
-    base = norm.str.split("_").str[0].map(_LANG_LOOKUP)
-    fallback = _normalise_lang(owner_lang)
-    return exact.astype(object).where(exact.notna(), base.astype(object)).where(lambda x: x.notna(), fallback)
-
-
-def _normalise_lang(value: str | None) -> str | None:
-    if not isinstance(value, str):
-        return None
-    norm = value.strip().replace("-", "_").lower()
-    return _LANG_LOOKUP.get(norm) or _LANG_LOOKUP.get(norm.split("_")[0])
+    return _text_lists(pd.Series([names(c) for c in s], index=s.index, dtype=object))
 
 
 def _image_area(name: str) -> float:
@@ -480,7 +288,7 @@ def _largest_of(sizes: pd.DataFrame) -> pd.Series:
     if sizes.shape[1] == 0:
         return pd.Series(None, index=sizes.index, dtype=object)
     ordered = sorted(sizes.columns, key=lambda c: _image_area(str(c)), reverse=True)
-    flat = _url(pd.Series(sizes[ordered].to_numpy(dtype=object).ravel(), dtype=object))  # one pass, all sizes
+    flat = clean.urls(pd.Series(sizes[ordered].to_numpy(dtype=object).ravel(), dtype=object))  # one pass, all sizes
     urls = flat.to_numpy(dtype=object).reshape(len(sizes), len(ordered))
     present = pd.notna(urls)
     picked = urls[np.arange(len(sizes)), present.argmax(axis=1)] if len(sizes) else urls[:, 0]
@@ -509,7 +317,7 @@ def _largest_image(raw: pd.DataFrame, column: str, flat_prefix: str) -> pd.Serie
             values = flat_column.iloc[pending]
         else:
             values = pd.Series([d.get(key) for d in _pick(cells, pending)], dtype=object)
-        urls = _url(values).to_numpy()
+        urls = clean.urls(values).to_numpy()
         hit = pd.notna(urls)
         found[pending[hit]] = urls[hit]
         pending = pending[~hit]
@@ -523,7 +331,7 @@ def _pick(items: list[Any], positions: np.ndarray) -> list[Any]:
 
 def _thumbnail(s: pd.Series) -> pd.Series:
     """A learning path thumbnail: a URL string or a dict of sizes (the largest wins)."""
-    direct = _url(s)
+    direct = clean.urls(s)
     frame = pd.DataFrame(index=s.index)
     frame["thumbnail"] = s
     return direct.where(direct.notna(), _largest_image(frame, "thumbnail", flat_prefix="thumbnail_"))
@@ -540,7 +348,7 @@ def _best_video(s: pd.Series) -> pd.Series:
     for level in range(int(rank.max()) + 1 if len(rank) else 0):  # a row's first usable file wins
         pick = order[rank == level]
         pick = pick[~done[rows[pick]]]  # files are only checked for rows still without one
-        urls = _url(pd.Series(files[pick], dtype=object)).to_numpy()
+        urls = clean.urls(pd.Series(files[pick], dtype=object)).to_numpy()
         hit = pd.notna(urls)
         best[rows[pick[hit]]] = urls[hit]
         done[rows[pick[hit]]] = True

@@ -87,3 +87,21 @@ def test_row_without_any_date_is_quarantined_not_raised():
     plan = plan_stats(rows(("c1", "a@x.io", 10, 0, None, None, None), ("c2", "b@x.io", 10, 0, "2026-01-01", None, None)), EMPTY)
     assert len(plan.items) == 1 and len(plan.quarantine) == 1
     assert plan.quarantine.iloc[0]["field"] == "firstActivityAt"
+
+
+@pytest.mark.rule("V2-33")
+def test_payload_hashes_and_dates_are_written_as_before() -> None:
+    # Stored hashes are compared with the next run's: these values come from the earlier
+    # implementation (digit tables), and a new one must give them byte for byte.
+    from learnsync.tasks.stats_rules import _iso_from_ms, payload_hashes
+
+    import numpy as np
+
+    hashes = payload_hashes(np.array([100, 0]), np.array([5000, 1]), np.array([1767225600000, 631152000000]), np.array([1767312000000, 631152000001]))
+    assert list(hashes)[0] == "h2:733b458b454a01f8" and len(set(hashes)) == 2
+    assert list(_iso_from_ms(np.array([1767520800000, 631152000001, 4102444799999]))) == [
+        "2026-01-04T10:00:00.000Z", "1990-01-01T00:00:00.001Z", "2099-12-31T23:59:59.999Z",
+    ]  # fmt: skip
+    plan = plan_stats(rows(("c1", "a@x.io", 50, 60_000, T("2026-01-04T10:00:00Z"), T("2026-01-05T10:00:00.5Z"), NAT)), EMPTY)
+    payload = stat_payloads(plan.items)[0]
+    assert (payload["firstActivityAt"], payload["lastActivityAt"]) == ("2026-01-04T10:00:00.000Z", "2026-01-05T10:00:00.500Z")

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from learnsync.providers.base import COURSE_FIELDS, COURSE_META, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
 from learnsync.providers.coursera import PROVIDER
-from learnsync.providers.coursera import mapping as coursera_mapping
-from learnsync.providers.coursera.mapping import V2_LANGUAGES, map_catalog, map_stats
+from learnsync.providers.coursera.mapping import map_catalog, map_stats
+from learnsync.providers.kit.languages import V2_LANGUAGES
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=timezone.utc)
 CTX = MappingContext(owner_lang="fr", now=NOW)
@@ -569,60 +569,6 @@ def test_catalog_wrong_types_in_whole_columns_are_quarantined_not_raised(frame: 
     assert result.courses.empty and not result.quarantine.empty
 
 
-# --- columnar stats path ----------------------------------------------------------------------
-# Clean pages give typed columns (Arrow text, floats, bools) and take a columnar path; the generic
-# per-value rules say what each value means. Both must agree wherever the columnar path applies.
-TYPED_TEXT = st.one_of(
-    st.none(),
-    st.text(max_size=8),
-    st.sampled_from([
-        "", "  ", " Course ", "~", "alice@acme.com", " Alice.Durand@ACME.com ", "a@b", "a b@c.de", "a@b.c\n", "a@b.c\x1c",
-        "a\x85@b.cd", "İ@acme.com", "K@ACME.COM", "ß@x.de", "é@ü.fr", "a@@b.cd", "alice@acme.com~Prog~c1", "\u3000x\u3000",
-    ]),
-)
-TYPED_NUMBER = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([-20.0, 0.0, 49.5, 100.4, 150.0, 2.0**62]))
-TYPED_EPOCH = st.one_of(
-    st.none(),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.integers(-(10**13), 10**13).map(float),
-    st.sampled_from([0.0, 1.0, 4.2e12, 631151999999.0, 631152000000.0, 4102444800000.0, 1764000465159.5, 1765011660000.0]),
-)
-TYPED_STATS_COLUMNS = {
-    "id": (TYPED_TEXT, "str"), "externalId": (TYPED_TEXT, "str"), "email": (TYPED_TEXT, "str"),
-    "contentId": (TYPED_TEXT, "str"), "contentType": (TYPED_TEXT, "str"), "isCompleted": (st.booleans(), "bool"),
-    "overallProgress": (TYPED_NUMBER, "float64"), "approxTotalCourseHrs": (TYPED_NUMBER, "float64"),
-    "enrolledAt": (TYPED_EPOCH, "float64"), "lastActivityAt": (TYPED_EPOCH, "float64"), "completedAt": (TYPED_EPOCH, "float64"),
-}  # fmt: skip
-
-
-@st.composite
-def typed_enrollment_frames(draw: st.DrawFn) -> pd.DataFrame:
-    """A page of clean types: every column Arrow text, float or bool (or absent), odd values included."""
-    n = draw(st.integers(1, 8))
-    columns = {
-        name: pd.Series(draw(st.lists(values, min_size=n, max_size=n)), dtype=dtype)
-        for name, (values, dtype) in TYPED_STATS_COLUMNS.items()
-        if draw(st.integers(0, 9))  # a column is sometimes absent
-    }
-    return pd.DataFrame(columns, index=pd.RangeIndex(n))
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(typed_enrollment_frames())
-def test_columnar_stats_path_follows_the_generic_rules(frame: pd.DataFrame) -> None:
-    assert coursera_mapping._typed_stats(frame)
-    columnar = map_stats(frame, CTX)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(coursera_mapping, "_typed_stats", lambda raw: False)
-        generic = map_stats(frame, CTX)
-    pd.testing.assert_frame_equal(columnar.stats, generic.stats, check_exact=True)
-    pd.testing.assert_frame_equal(columnar.quarantine, generic.quarantine, check_exact=True)
-    assert columnar.skipped == generic.skipped
-
-
-def test_columnar_stats_path_is_taken_by_clean_pages_only() -> None:
-    clean = pd.DataFrame.from_records([ENROLLMENT, enrollment(isCompleted=False, completedAt=None)])
-    assert coursera_mapping._typed_stats(clean)
+def test_a_number_among_content_ids_is_no_course_id() -> None:
     odd = pd.DataFrame.from_records([ENROLLMENT, enrollment(contentId=12345)])  # a number among the ids
-    assert not coursera_mapping._typed_stats(odd)
     assert map_stats(odd, CTX).stats["course_external_id"].tolist() == ["Course~r0GnHOZaEees-Q6jQMxlrg"]

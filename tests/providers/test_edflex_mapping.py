@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,8 +12,8 @@ from hypothesis import strategies as st
 
 from learnsync.providers.base import COURSE_FIELDS, COURSE_META, IGNORED_COLUMNS, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
 from learnsync.providers.edflex import PROVIDER
-from learnsync.providers.edflex import mapping as edflex_mapping
-from learnsync.providers.edflex.mapping import V2_LANGUAGES, map_catalog, map_stats
+from learnsync.providers.edflex.mapping import map_catalog, map_stats
+from learnsync.providers.kit.languages import V2_LANGUAGES
 from learnsync.providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS, resource_record, statistic_record
 
 CTX = MappingContext(owner_lang="fr", now=datetime(2026, 3, 1, tzinfo=timezone.utc))
@@ -533,9 +532,8 @@ def test_property_any_statistic_maps_to_a_valid_row_or_a_quarantine_row(records:
     assert out["last_activity_at"].notna().all()
 
 
-# -- columnar stats reading -----------------------------------------------------------------
-# Course, learner, status and time spent are read once per distinct value, and date columns of
-# API-shaped text by Arrow; the per-value rules say what each value means. Both must agree.
+# -- typed statistic pages ------------------------------------------------------------------
+# Pages as the client hands them (Arrow text, integer ids), odd values of those types included.
 _typed_text = st.one_of(
     st.none(), st.text(max_size=6),
     st.sampled_from(["", "  ", "r-1", " R-1 ", "42", "ALICE@Example.COM", "a@b", "a b@c.de", "a@b.c\n", "İ@x.io", "completed",
@@ -577,21 +575,10 @@ def _typed_statistic_frames(draw: st.DrawFn) -> pd.DataFrame:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_typed_statistic_frames())
-def test_columnar_stats_reading_follows_the_per_value_rules(frame: pd.DataFrame) -> None:
-    columnar = map_stats(frame, CTX)
-    with pytest.MonkeyPatch.context() as patch:  # every value through the rules, dates by pandas
-        patch.setattr(edflex_mapping, "_distinct", lambda s: (np.arange(len(s)), s.astype(object)))
-        patch.setattr(edflex_mapping, "_dates", lambda raw, name: edflex_mapping._utc(edflex_mapping._column(raw, name)))
-        patch.setattr(edflex_mapping, "_milliseconds_of", edflex_mapping._milliseconds)
-        per_value = map_stats(frame, CTX)
-    pd.testing.assert_frame_equal(columnar.stats, per_value.stats, check_exact=True)
-    pd.testing.assert_frame_equal(columnar.quarantine, per_value.quarantine, check_exact=True)
-    assert columnar.skipped == per_value.skipped
-
-
-def test_distinct_values_keep_apart_what_the_rules_tell_apart() -> None:
-    codes, cells = edflex_mapping._distinct(pd.Series(["a", None, "a", 7], dtype=object))
-    assert cells.tolist() == ["a", 7, None] and codes.tolist() == [0, 2, 0, 1]
-    mixed = pd.Series([1, 1.0, True], dtype=object)  # equal to pandas' factorize, not to the rules
-    assert edflex_mapping._distinct(mixed)[1].tolist() == [1, 1.0, True]
-    assert edflex_mapping._identifier(mixed).tolist() == ["1", None, None]
+def test_typed_statistic_pages_map_to_valid_rows_or_quarantine_rows(frame: pd.DataFrame) -> None:
+    result = map_stats(frame, CTX)
+    assert len(result.stats) + len(result.quarantine) == len(frame)
+    assert result.stats["course_external_id"].notna().all() and result.stats["last_activity_at"].notna().all()
+    assert result.stats["progress"].between(0, 100).all()
+    for column in ("first_activity_at", "last_activity_at", "completed_at"):
+        assert str(result.stats[column].dt.tz) == "UTC"

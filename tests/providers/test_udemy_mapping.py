@@ -10,16 +10,14 @@ from hypothesis import strategies as st
 
 from learnsync.lms360.models import COURSE_LANGS, ExternalCourse
 from learnsync.providers.base import COURSE_FIELDS, COURSE_META, STAT_COLUMNS, MappingContext
+from learnsync.providers.kit import cleaning as clean
 from learnsync.providers.udemy import PROVIDER
 from learnsync.providers.udemy.mapping import (
     _best_video,
     _extras,
-    _ids,
     _largest_image,
     _largest_of,
     _quality,
-    _text,
-    _url,
     map_catalog,
     map_stats,
 )
@@ -481,8 +479,8 @@ def test_property_stats_never_raise_and_emit_only_valid_rows(records):
     assert len(out) + result.skipped["anonymized_user"] + result.quarantine["external_id"].nunique() == len(raw)
 
 
-# --------------------------------------------------------------------------- columnar paths
-# Clean columns take Arrow / numpy paths; odd ones the generic per-value rules. Both must agree.
+# --------------------------------------------------------------------------- column-wise picks
+# Image and video picks read their cells column by column: the same answers as the plain rules.
 
 TEXTS = st.one_of(
     st.none(),
@@ -493,21 +491,6 @@ TEXTS = st.one_of(
         "ftp://x", "  ", "\x1c", " 42 ", "7",
     ]),
 )
-
-
-@settings(max_examples=150, deadline=None)
-@given(values=st.lists(TEXTS, max_size=8))
-def test_columnar_text_ids_and_urls_follow_the_generic_rules(values):
-    generic = pd.Series([*values, 0], dtype=object)  # a number in the column: the generic path
-    for rule in (_text, _ids, _url):
-        expected = rule(generic).tolist()[:-1]
-        assert rule(pd.Series(values, dtype=object)).tolist() == expected  # exact str / None cells
-        assert rule(pd.Series(values, dtype="str")).tolist() == expected  # an Arrow-backed text column
-
-
-def test_columnar_ids_of_an_int_column_follow_the_generic_rule():
-    ids = [0, -5, 2**53 - 1, 2**53, -(2**63)]
-    assert _ids(pd.Series(ids)).tolist() == _ids(pd.Series(ids, dtype=object)).tolist()  # int64 vs Python ints
 
 
 SIZE_KEYS = ["size_750x422", "size_480x270", "size_125_H", "size_200_H", "size_48x27", "size_27x48", "other", "x"]
@@ -527,7 +510,7 @@ def _sorted_best_video(s: pd.Series) -> list:
     """The promo video rule as a sort: highest quality first, the first listed among equals."""
     rows = [(i, _quality(v.get("label")), v.get("file")) for i, c in zip(s.index, s) if isinstance(c, list) for v in c if isinstance(v, dict)]
     long = pd.DataFrame(rows, columns=["idx", "quality", "file"])
-    long["file"] = _url(long["file"].astype(object))
+    long["file"] = clean.objects(clean.urls(long["file"].astype(object)))
     best = long.dropna(subset=["file"]).sort_values("quality", ascending=False, kind="stable").drop_duplicates("idx")
     found = pd.Series(best["file"].to_numpy(), index=best["idx"].to_numpy(), dtype=object).reindex(s.index)
     return found.where(found.notna(), None).tolist()
