@@ -1,8 +1,21 @@
-"""Udemy Business constants: endpoints, paging, schedules, language table (docs/providers/udemy.md)."""
+"""Udemy Business settings and constants: endpoints, paging, schedules, language table (docs/providers/udemy.md)."""
 
 from __future__ import annotations
 
+from learnsync.core.settings import ProviderSettings
 from learnsync.providers.kit.languages import V2_LANGUAGES as COURSE_LANGS
+
+KEY = "udemy"
+SANDBOX_PORT = 8101  # where `learnsync sandbox udemy` listens, and the default base URL points
+
+
+class UdemySettings(ProviderSettings):
+    """LEARNSYNC_UDEMY__*: one Udemy Business organization (HTTP Basic client id and secret)."""
+
+    base_url: str = f"http://127.0.0.1:{SANDBOX_PORT}"
+    org_id: str | None = "100028"
+    integration_name: str = "Udemy (learnsync)"
+
 
 # REST paths under {base_url}; base_url is https://<account>.udemy.com (docs/providers/udemy.md: Host and authentication).
 API_ROOT = "/api-2.0/organizations/{org_id}"
