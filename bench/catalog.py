@@ -100,7 +100,7 @@ def run_catalog(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, inde
 
 def run_naive(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, index: int) -> tuple[float, int]:
     from learnsync.bench.naive import naive_catalog_sync
-    from learnsync.core.settings import load_settings
+    from learnsync.providers.settings import load_settings
 
     key = f"naive-{index}"
     url = lms_host.start(key, "lms360", **lms_sandbox_config(cfg))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from learnsync.core.settings import Settings
+from learnsync.core.settings import EngineSettings as Settings
 from learnsync.lms360.client import Lms360Client
 from learnsync.lms360.models import IntegrationCreate
 from learnsync.providers.base import MappingContext

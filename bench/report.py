@@ -16,7 +16,7 @@ def _median(values: list[float]) -> float:
 
 
 def catalog_figures(cfg: BenchConfig, runs: list[Any]) -> dict[str, Any]:
-    from learnsync.core.settings import load_settings
+    from learnsync.providers.settings import load_settings
 
     provider = load_settings().provider(PROVIDER)
     concurrency, rate = provider.max_concurrent_pages, provider.requests_per_second

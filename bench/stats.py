@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import numpy as np
@@ -24,50 +24,26 @@ from learnsync.bench.config import PROVIDER, BenchConfig
 BASE_ROWS = 100_000  # generated once per provider, then repeated up to the wanted size
 
 
-def _udemy_records(n: int, seed: int) -> list[dict[str, Any]]:
-    """Activity rows as the Udemy client hands them on (its record model, unset keys left out)."""
-    from learnsync.providers.udemy.models import UdemyCourseActivity
-    from learnsync.sandboxes.udemy.data import generate
+def transform_providers() -> tuple[str, ...]:
+    """The registered providers that declare a bench fixture (`ProviderSpec.bench`)."""
+    from learnsync.providers.registry import get_provider, provider_keys
 
-    data = generate(seed, max(500, n // 40), 50, n, n_learning_paths=0, anchor=date(2026, 6, 1))
-    return [UdemyCourseActivity.model_validate(r).model_dump(exclude_unset=True) for r in data.activities]
+    return tuple(key for key in provider_keys() if get_provider(key).bench is not None)
 
 
-def _coursera_records(n: int, seed: int) -> list[dict[str, Any]]:
-    """`/enrollmentReports` elements through the Coursera client's tolerant record validation."""
-    from learnsync.providers.coursera.models import RawEnrollment, validate_records
-    from learnsync.sandboxes.coursera.data import generate
+def _activity_records(provider: str, n: int, seed: int) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """`n` activity records from the provider sandbox's generator, read by the provider client's
+    record reader, and the columns holding the learner's e-mail."""
+    import importlib
 
-    data = generate(seed, max(500, n // 40), 50, n)
-    return validate_records(RawEnrollment, data.enrollments)[0]
+    from learnsync.providers.registry import get_provider
 
-
-def _edflex_records(n: int, seed: int) -> list[dict[str, Any]]:
-    """Statistics items flattened by the Edflex client (`statistic_record`)."""
-    from learnsync.providers.edflex.models import statistic_record
-    from learnsync.sandboxes.edflex.data import generate
-
-    data = generate(seed, max(500, n // 40), 50, n)
-    return [statistic_record(item) for item in data.statistics]
-
-
-def _openclassrooms_records(n: int, seed: int) -> list[dict[str, Any]]:
-    """Progress rows renamed and dumped by the OpenClassrooms client (`to_record`)."""
-    from learnsync.providers.openclassrooms.models import RawProgress, to_record
-    from learnsync.sandboxes.openclassrooms.data import generate
-
-    data = generate(seed, max(500, n // 40), 50, n)
-    return [to_record(RawProgress, item) for item in data.activities]
-
-
-# provider -> (records builder, columns holding the learner's e-mail; Coursera's row id starts with it)
-_ACTIVITY_SOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "udemy": (_udemy_records, ("user_email",)),
-    "coursera": (_coursera_records, ("externalId", "email", "id")),
-    "edflex": (_edflex_records, ("userEmail",)),
-    "openclassrooms": (_openclassrooms_records, ("user_email",)),
-}
-TRANSFORM_PROVIDERS = tuple(_ACTIVITY_SOURCES)
+    fixture = get_provider(provider).bench
+    if fixture is None:
+        raise ValueError(f"{provider} declares no bench fixture (ProviderSpec.bench)")
+    module, _, name = fixture.activity.partition(":")
+    items = getattr(importlib.import_module(module), name)(n, seed)
+    return fixture.records(items)[0], fixture.email_columns
 
 
 def _tag_emails(column: pd.Series, copy_no: int) -> pd.Series:
@@ -89,8 +65,8 @@ def activity_frame(rows: int, seed: int = 7, provider: str = PROVIDER) -> pd.Dat
     conversion); they are repeated with the learner's e-mail tagged per copy
     (`learner3+c2@example.com`), so every (course, learner) pair stays distinct, as in a real extract.
     """
-    build, email_columns = _ACTIVITY_SOURCES[provider]
-    base = pd.DataFrame.from_records(build(min(rows, BASE_ROWS), seed))
+    records, email_columns = _activity_records(provider, min(rows, BASE_ROWS), seed)
+    base = pd.DataFrame.from_records(records)
     copies = math.ceil(rows / len(base))
     parts = []
     for k in range(copies):
@@ -169,7 +145,7 @@ def run_transform(cfg: BenchConfig, provider: str = PROVIDER) -> TransformResult
 def run_transforms(cfg: BenchConfig, say: Callable[[str], None] | None = None) -> dict[str, TransformResult]:
     """`run_transform` for every provider, one frame in memory at a time."""
     results: dict[str, TransformResult] = {}
-    for provider in TRANSFORM_PROVIDERS:
+    for provider in transform_providers():
         if say is not None:
             say(f"  {provider}…")
         results[provider] = run_transform(cfg, provider)

@@ -1,7 +1,9 @@
 """Configuration from environment variables / .env (pydantic-settings). Secrets are SecretStr.
 
 Examples: LEARNSYNC_DATABASE_URL, LEARNSYNC_LMS360__BASE_URL, LEARNSYNC_LMS360__CLIENT_SECRET,
-LEARNSYNC_UDEMY__CLIENT_ID, LEARNSYNC_COURSERA__REFRESH_TOKEN.
+LEARNSYNC_UDEMY__CLIENT_ID, LEARNSYNC_COURSERA__REFRESH_TOKEN. This module holds the engine's
+settings and the base of every provider's section; the providers' own sections are declared by
+the providers (learnsync.providers.settings puts them together).
 
 The credential defaults are the sandboxes' own: they apply only while the base URL is a
 loopback (sandbox) URL. A real host with any of them left unset is refused, naming what to set.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -19,7 +21,6 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from learnsync.core.http import RetryPolicy
-from learnsync.core.redaction import register_settings
 from learnsync.core.secret_blocks import resolve_secret_references
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
@@ -55,7 +56,16 @@ def _sandbox_defaults_need_loopback(model: BaseModel, fields: tuple[str, ...]) -
 
 
 class ProviderSettings(BaseModel):
-    """Credentials and endpoint of one provider account. Unused fields stay None."""
+    """Credentials and endpoint of one provider account. Unused fields stay None.
+
+    Each provider declares its own subclass (its defaults: the sandbox's URL and ids, extra paths)
+    in `providers/<key>/settings.py`; `learnsync.providers.settings.Settings` holds one per provider.
+    Per-provider defaults live on the class (not in a default_factory) so that setting one field
+    from the environment keeps the others.
+    """
+
+    # Fields that are secrets: deployments read them from Prefect Secret blocks (never job variables)
+    secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
 
     base_url: str = "http://127.0.0.1:8101"
     client_id: str = "learnsync-client"
@@ -77,49 +87,6 @@ class ProviderSettings(BaseModel):
     def _real_host_needs_real_credentials(self) -> "ProviderSettings":
         _sandbox_defaults_need_loopback(self, ("client_id", "client_secret", "org_id", "refresh_token"))
         return self
-
-
-# Per-provider defaults live on the class (not in a default_factory) so that setting one field
-# from the environment keeps the others.
-class UdemySettings(ProviderSettings):
-    base_url: str = "http://127.0.0.1:8101"
-    org_id: str | None = "100028"
-    integration_name: str = "Udemy (learnsync)"
-
-
-class CourseraSettings(ProviderSettings):
-    """Current tenants: client credentials (HTTP Basic) at `token_url`, API under `/ent/api`.
-
-    Legacy tenants: set `refresh_token` (the refresh-token grant at `refresh_token_url`) and
-    `api_prefix=/api`. An empty LEARNSYNC_COURSERA__REFRESH_TOKEN means no refresh token.
-    """
-
-    base_url: str = "http://127.0.0.1:8102"
-    org_id: str | None = "Xy12AbOrg"
-    refresh_token: SecretStr | None = None
-    api_prefix: str = "/ent/api"
-    token_url: str = "/oauth2/client_credentials/token"  # relative to base_url (api.coursera.com) or a full URL
-    refresh_token_url: str = "https://accounts.coursera.org/oauth2/v1/token"
-    integration_name: str = "Coursera (learnsync)"
-
-
-class EdflexSettings(ProviderSettings):
-    base_url: str = "http://127.0.0.1:8103"
-    page_size: int = 50  # Edflex's documented default page[size]
-    token_path: str = "/connect/v1/auth/token"
-    resources_path: str = "/connect/v1/resources"
-    statistics_path: str = "/connect/v1/statistics"  # no public source: docs/providers/edflex.md
-    integration_name: str = "Edflex (learnsync)"
-
-
-class OpenClassroomsSettings(ProviderSettings):
-    base_url: str = "http://127.0.0.1:8104"
-    org_id: str | None = "org-4242"
-    # The partner API is not public (docs/providers/openclassrooms.md): every path is a setting.
-    token_path: str = "/oauth2/token"
-    catalog_path: str = "/partners/{partner_id}/courses"
-    progress_path: str = "/partners/{partner_id}/learners/progress"
-    integration_name: str = "OpenClassrooms (learnsync)"
 
 
 class Lms360Settings(BaseModel):
@@ -158,7 +125,10 @@ class Lms360Settings(BaseModel):
         return self
 
 
-class Settings(BaseSettings):
+class EngineSettings(BaseSettings):
+    """What learnsync reads besides its providers' sections; `learnsync.providers.settings.Settings`
+    adds one field per registered provider (LEARNSYNC_<KEY>__...)."""
+
     model_config = SettingsConfigDict(
         env_prefix="LEARNSYNC_", env_nested_delimiter="__", env_file=".env", extra="ignore",
         env_ignore_empty=True,  # a deployment's job variable left empty (unset where it was deployed) means the default
@@ -166,10 +136,6 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     lms360: Lms360Settings = Field(default_factory=Lms360Settings)
-    udemy: UdemySettings = Field(default_factory=lambda: UdemySettings())
-    coursera: CourseraSettings = Field(default_factory=lambda: CourseraSettings())
-    edflex: EdflexSettings = Field(default_factory=lambda: EdflexSettings())
-    openclassrooms: OpenClassroomsSettings = Field(default_factory=lambda: OpenClassroomsSettings())
     platforms: dict[str, Lms360Settings] = Field(default_factory=dict)  # extra platforms by name
     stats_overlap_days: int = Field(2, ge=0)  # provider reporting lags up to a day: re-read the window's edge
     stats_initial_lookback_days: int | None = Field(None, ge=1)  # first stats run: None = the full history
@@ -216,7 +182,7 @@ class Settings(BaseSettings):
         return resolve_secret_references(data)
 
     @model_validator(mode="after")
-    def _name_extra_platforms(self) -> "Settings":
+    def _name_extra_platforms(self) -> "EngineSettings":
         """An extra platform is known by its key (its limits and logs are per platform)."""
         for name, platform in self.platforms.items():
             if platform.platform == "default":
@@ -224,14 +190,11 @@ class Settings(BaseSettings):
         return self
 
     def provider(self, key: str) -> ProviderSettings:
-        return getattr(self, key)
-
-
-def load_settings() -> Settings:
-    """The settings from the environment; their secrets are registered for redaction at once."""
-    settings = Settings()
-    register_settings(settings)
-    return settings
+        """The settings section of provider `key`."""
+        section = self.__dict__.get(key)
+        if not isinstance(section, ProviderSettings):
+            raise KeyError(f"no settings for provider {key!r}")
+        return section
 
 
 # -- integration options (learnsync configure -o key=value) ----------------------------------------

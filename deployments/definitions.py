@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnsync.providers.registry import available_providers, get_provider
+from learnsync.providers.registry import available_providers, get_provider, provider_keys
+from learnsync.providers.settings import env_prefix
 
 WORK_POOL = "learnsync-process"
 ONE_AT_A_TIME = {"limit": 1, "collision_strategy": "CANCEL_NEW"}
@@ -21,8 +22,8 @@ SECRET_PREFIX = "prefect-secret:"  # learnsync.core.secret_blocks resolves these
 
 # Settings a worker needs, taken from the environment of whoever runs `prefect deploy` (a
 # variable unset there becomes empty, which learnsync reads as "the default"). Secrets are
-# never among them: see SECRET_SETTINGS.
-SETTINGS_FROM_DEPLOYER = (
+# never among them: see `secret_settings`.
+ENGINE_SETTINGS_FROM_DEPLOYER = (
     "LEARNSYNC_DATABASE_URL",
     "LEARNSYNC_PLATFORMS",
     "LEARNSYNC_TASK_RUNNER",
@@ -31,19 +32,26 @@ SETTINGS_FROM_DEPLOYER = (
     "LEARNSYNC_LMS360__GROUP_ID",
     "LEARNSYNC_LMS360__AUTHOR_ID",
     "LEARNSYNC_LMS360__OWNER_LANG",
-    *(f"LEARNSYNC_{p.upper()}__{f}" for p in ("udemy", "coursera", "edflex", "openclassrooms") for f in ("BASE_URL", "CLIENT_ID", "ORG_ID")),
 )
+PROVIDER_SETTINGS_FROM_DEPLOYER = ("BASE_URL", "CLIENT_ID", "ORG_ID")
 
-# Secret settings are references to Prefect Secret blocks, resolved by the flow run itself:
-# the deployment (and the UI) only ever holds the block's name.
-SECRET_SETTINGS = {
-    "LEARNSYNC_LMS360__CLIENT_SECRET": "learnsync-lms360-client-secret",
-    "LEARNSYNC_UDEMY__CLIENT_SECRET": "learnsync-udemy-client-secret",
-    "LEARNSYNC_COURSERA__CLIENT_SECRET": "learnsync-coursera-client-secret",
-    "LEARNSYNC_COURSERA__REFRESH_TOKEN": "learnsync-coursera-refresh-token",
-    "LEARNSYNC_EDFLEX__CLIENT_SECRET": "learnsync-edflex-client-secret",
-    "LEARNSYNC_OPENCLASSROOMS__CLIENT_SECRET": "learnsync-openclassrooms-client-secret",
-}
+
+def settings_from_deployer() -> tuple[str, ...]:
+    """The engine's settings, then each registered provider's endpoint and ids."""
+    return ENGINE_SETTINGS_FROM_DEPLOYER + tuple(
+        env_prefix(key) + name for key in provider_keys() for name in PROVIDER_SETTINGS_FROM_DEPLOYER
+    )
+
+
+def secret_settings() -> dict[str, str]:
+    """Secret settings -> the Prefect Secret block holding each: 360Learning's client secret, then
+    each registered provider's `secret_fields` (`learnsync-coursera-refresh-token`...). They are
+    references resolved by the flow run itself: the deployment (and the UI) only holds the name."""
+    out = {"LEARNSYNC_LMS360__CLIENT_SECRET": "learnsync-lms360-client-secret"}
+    for key in provider_keys():
+        for name in get_provider(key).settings_model.secret_fields:
+            out[env_prefix(key) + name.upper()] = f"learnsync-{key}-{name.replace('_', '-')}"
+    return out
 
 ENTRYPOINTS = {
     "content": "learnsync.flows.content_sync.content_sync",
@@ -52,9 +60,6 @@ ENTRYPOINTS = {
     "fleet": "learnsync.flows.fleet_sync.fleet_sync",
     "reconcile": "learnsync.flows.reconcile.reconcile",
 }
-# Weekly drift repair (learnsync reconcile), Sunday mornings before any daily sync, one provider
-# after the other.
-RECONCILE_CRONS = {"udemy": "0 5 * * 0", "edflex": "15 5 * * 0", "coursera": "30 5 * * 0", "openclassrooms": "45 5 * * 0"}
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,8 @@ class DeploymentDefinition:
 
 
 def job_variables() -> dict[str, Any]:
-    env = {name: "{{ $" + name + " }}" for name in SETTINGS_FROM_DEPLOYER}
-    env.update({name: SECRET_PREFIX + block for name, block in SECRET_SETTINGS.items()})
+    env = {name: "{{ $" + name + " }}" for name in settings_from_deployer()}
+    env.update({name: SECRET_PREFIX + block for name, block in secret_settings().items()})
     return {"env": env}
 
 
@@ -116,7 +121,7 @@ def definitions(platform: str = "default", providers: list[str] | None = None) -
                     platform=platform,
                 )
             )
-        if key in RECONCILE_CRONS:
+        if spec.reconcile_cron:  # weekly drift repair (learnsync reconcile), before any daily sync
             out.append(
                 DeploymentDefinition(
                     name=f"{key}-reconcile-{platform}",
@@ -127,7 +132,7 @@ def definitions(platform: str = "default", providers: list[str] | None = None) -
                         "archived, deleted or edited in 360Learning is reported and repaired."
                     ),
                     tags=("learnsync", key, "reconcile", platform),
-                    schedules=(Schedule(RECONCILE_CRONS[key], spec.timezone),),
+                    schedules=(Schedule(spec.reconcile_cron, spec.timezone),),
                     provider=key,
                     platform=platform,
                 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from learnsync.flows.exclusive import stats_slot_limits
-from learnsync.core.settings import load_settings
+from learnsync.providers.settings import load_settings
 from learnsync.lms360.limits import ensure_global_limits, wanted_limits
 
 

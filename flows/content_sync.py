@@ -218,8 +218,7 @@ async def read_catalog(
                     cache = await asyncio.to_thread(
                         MappedChunkCache, rt.store, integration_pk, stream, context_key(spec.key, stream, ctx), writable=remember
                     )
-                    if hasattr(client, "known_pages"):
-                        client.known_pages = cache.known_pages()
+                    client.known_pages = cache.known_pages()
                 walk = CatalogWalk(rt, client, stream)
                 keys: set[str] = set()
                 records = truncated = 0

@@ -24,7 +24,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from learnsync.flows.runtime import state_store
-from learnsync.core.settings import Settings, load_settings
+from learnsync.core.settings import EngineSettings as Settings
+from learnsync.providers.settings import load_settings
 from learnsync.providers.registry import available_providers
 from learnsync.tasks.report import STATUS_LABELS, md_cell
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from learnsync.core.settings import Lms360Settings, Settings, load_settings
+from learnsync.core.settings import EngineSettings as Settings, Lms360Settings
 from learnsync.providers.base import ProviderSpec
 from learnsync.providers.registry import get_provider
+from learnsync.providers.settings import load_settings
 from learnsync.statestore.store import StateStore
 
 _STORES: dict[str, StateStore] = {}

@@ -24,6 +24,16 @@ from learnsync.output import out as console
 app = make_app("learnsync: keep 360Learning fed from Udemy Business, Coursera, Edflex and OpenClassrooms.")
 
 
+def _providers() -> str:
+    from learnsync.providers.registry import provider_keys
+
+    *rest, last = provider_keys()
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+PROVIDERS_HELP = _providers()  # the registered providers (providers/registry.py)
+
+
 class SyncKind(str, Enum):
     content = "content"
     stats = "stats"
@@ -65,9 +75,9 @@ def _finish(report: dict[str, Any], run_id: str | None, fmt: OutputFormat, title
 
 @app.command()
 def sandbox(
-    name: str = typer.Argument(..., help="360, udemy, coursera, edflex, openclassrooms, or all"),
-    port: Optional[int] = typer.Option(None, min=1, max=65535, help="port (default: 8100 for 360, 8101 udemy, 8102 coursera, 8103 edflex, "
-                             "8104 openclassrooms, the ports learnsync's default settings use; with `all`, the first of five)"),
+    name: str = typer.Argument(..., help=f"360, {PROVIDERS_HELP.replace(' or ', ', ')}, or all"),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="port (default: the one learnsync's default settings use, 8100 for "
+                             "360 and each provider's own; with `all`, the first of consecutive ports)"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
 ) -> None:
     """Serve sandbox APIs in the foreground (Ctrl-C to stop); `all` starts every one and prints the settings that point at them."""
@@ -94,7 +104,7 @@ def sandbox(
         console.print("sandboxes running (Ctrl-C stops them):")
         for key, server in fleet.servers.items():
             console.print(f"  {key:<15} {server.url}")
-        console.print("Point learnsync at them (already the defaults when the ports are 8100-8104):")
+        console.print("Point learnsync at them (already the defaults when the ports are the default ones):")
         for var, value in fleet.env().items():
             console.print(f"  export {var}={value}")
         while True:
@@ -108,7 +118,7 @@ def sandbox(
 @app.command()
 def sync(
     kind: SyncKind = typer.Argument(..., help="content or stats"),
-    provider: str = typer.Option(..., "--provider", "-p", help="udemy, coursera, edflex or openclassrooms"),
+    provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     platform: str = typer.Option("default", help="360Learning platform (default, or one of LEARNSYNC_PLATFORMS)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show what would be created, updated, archived and restored; write nothing"),
     force: bool = typer.Option(False, "--force", help="archive even if the extract shrank below the guard"),
@@ -136,7 +146,7 @@ def sync(
 @app.command()
 def backfill(
     what: str = typer.Argument("stats", help="only 'stats' can be backfilled"),
-    provider: str = typer.Option(..., "--provider", "-p"),
+    provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     since: str = typer.Option(..., help="first day, YYYY-MM-DD"),
     until: Optional[str] = typer.Option(None, help="day after the last one, YYYY-MM-DD (default: tomorrow)"),
     platform: str = typer.Option("default"),
@@ -223,7 +233,7 @@ def bench(ctx: typer.Context) -> None:
 
 @app.command()
 def configure(
-    provider: str = typer.Option(..., "--provider", "-p"),
+    provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     platform: str = typer.Option("default"),
     option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="key=value, typed by the provider's options: e.g. tags_sync=true (booleans: true/false, 1/0, yes/no)"),
 ) -> None:
@@ -249,7 +259,7 @@ def configure(
 
 @app.command()
 def filters(
-    provider: str = typer.Option(..., "--provider", "-p"),
+    provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     language: Optional[list[str]] = typer.Option(None, "--language", "-l", help="repeat for several (OR)"),
     content_type: Optional[list[str]] = typer.Option(None, "--content-type", "-t", help="repeat for several (OR)"),
     platform: str = typer.Option("default"),
@@ -295,7 +305,7 @@ def _require_integration(store: Any, provider: str, platform: str) -> dict[str, 
 
 @app.command()
 def restore(
-    provider: str = typer.Option(..., "--provider", "-p"),
+    provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     reason: str = typer.Option("filter", help="what archived them: filter, missing or provider"),
     since: Optional[datetime] = typer.Option(None, help="only courses archived at or after this time (UTC)"),
     platform: str = typer.Option("default"),
@@ -325,7 +335,7 @@ def restore(
 
 @app.command()
 def share(
-    provider: str = typer.Option(..., "--provider", "-p"),
+    provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     group: list[str] = typer.Option(..., "--group", "-g", help="target group id (repeat)"),
     target: Optional[list[str]] = typer.Option(None, help="catalog and/or library (default both)"),
     platform: str = typer.Option("default"),
@@ -378,7 +388,7 @@ def _print_share(result: dict[str, Any]) -> None:
 
 
 @app.command()
-def deactivate(provider: str = typer.Option(..., "--provider", "-p"), platform: str = typer.Option("default")) -> None:
+def deactivate(provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP), platform: str = typer.Option("default")) -> None:
     """Archive every synced course and pause the schedules; learning data is kept."""
     checks.check_provider(provider)
     settings, store = _prepare(provider, platform, services=False)
@@ -517,7 +527,7 @@ def doctor(
 ) -> None:
     """Check every configured host, credential and scope in seconds; one line per problem with its fix."""
     from learnsync.doctor import diagnose
-    from learnsync.core.settings import load_settings
+    from learnsync.providers.settings import load_settings
     from learnsync.providers.registry import available_providers
 
     diagnosis = asyncio.run(diagnose(load_settings(), list(provider or available_providers()), platform))
@@ -531,7 +541,7 @@ def doctor(
 
 @app.command()
 def reconcile(
-    provider: str = typer.Option(..., "--provider", "-p"),
+    provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     platform: str = typer.Option("default"),
     dry_run: bool = typer.Option(False, "--dry-run", help="report the differences, repair nothing"),
 ) -> None:

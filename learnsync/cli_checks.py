@@ -28,18 +28,17 @@ def _suggest(value: str, choices: list[str]) -> str:
 
 
 def check_provider(provider: str) -> str:
-    from learnsync.providers.registry import PROVIDER_KEYS
+    from learnsync.providers.registry import provider_keys
 
-    if provider not in PROVIDER_KEYS:
-        raise UsageProblem(
-            f"unknown provider {provider!r}{_suggest(provider, list(PROVIDER_KEYS))}; choose one of {', '.join(PROVIDER_KEYS)}"
-        )
+    keys = list(provider_keys())
+    if provider not in keys:
+        raise UsageProblem(f"unknown provider {provider!r}{_suggest(provider, keys)}; choose one of {', '.join(keys)}")
     return provider
 
 
 def load_settings() -> Any:
     """The settings, or a one-line configuration problem naming the variable."""
-    from learnsync.core import settings as settings_module
+    from learnsync.providers import settings as settings_module
 
     try:
         settings = settings_module.load_settings()
@@ -216,19 +215,20 @@ def check_lms_credentials(settings: Any, platform: str) -> None:
 
 
 def sandbox_names() -> list[str]:
-    from learnsync.sandboxes.fleet import PROVIDER_SANDBOXES
+    from learnsync.sandboxes.fleet import provider_sandboxes
 
-    return ["360", *PROVIDER_SANDBOXES, "all"]
+    return ["360", *provider_sandboxes(), "all"]
 
 
 def check_sandbox_name(name: str) -> list[str]:
     """The sandbox keys a `learnsync sandbox NAME` starts."""
-    from learnsync.sandboxes.fleet import PROVIDER_SANDBOXES
+    from learnsync.sandboxes.fleet import provider_sandboxes
 
+    sandboxes = provider_sandboxes()
     key = "lms360" if name in ("360", "lms360", "360learning") else name
     if key == "all":
-        return ["lms360", *PROVIDER_SANDBOXES]
-    if key != "lms360" and key not in PROVIDER_SANDBOXES:
+        return ["lms360", *sandboxes]
+    if key != "lms360" and key not in sandboxes:
         choices = sandbox_names()
         raise UsageProblem(f"unknown sandbox {name!r}{_suggest(name, choices)}; choose one of {', '.join(choices)}")
     return [key]

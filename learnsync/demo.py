@@ -7,7 +7,6 @@ explicit `--database-url` must hold no integration yet.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,18 @@ from rich.console import Console
 from rich.table import Table
 
 from learnsync.errors import ConfigProblem, redact_url
-from learnsync.sandboxes.fleet import PROVIDER_SANDBOXES, start_fleet
-from learnsync.providers.registry import available_providers
+from learnsync.providers.registry import available_providers, provider_keys
+from learnsync.providers.settings import env_prefix
+from learnsync.sandboxes.fleet import sandbox_config_class, start_fleet
 from learnsync.tasks.report import OUTCOMES
 
 DEMO_DB = Path(".learnsync") / "demo.db"
 # Settings the demo sets itself: the user's (real hosts, real credentials) must not leak in.
-_SERVICE_SETTINGS = ("LEARNSYNC_LMS360__", "LEARNSYNC_PLATFORMS", "LEARNSYNC_UDEMY__", "LEARNSYNC_COURSERA__",
-                     "LEARNSYNC_EDFLEX__", "LEARNSYNC_OPENCLASSROOMS__", "LEARNSYNC_DATABASE_URL")
+_SERVICE_SETTINGS = ("LEARNSYNC_LMS360__", "LEARNSYNC_PLATFORMS", "LEARNSYNC_DATABASE_URL")
 
 
 def _catalog_config(provider: str, courses: int) -> dict[str, Any]:
-    cls = getattr(importlib.import_module(f"learnsync.sandboxes.{provider}"), PROVIDER_SANDBOXES[provider])
+    cls = sandbox_config_class(provider)
     fields = getattr(cls, "model_fields", None) or getattr(cls, "__dataclass_fields__", {})
     return {"n_courses": courses} if "n_courses" in fields else {}
 
@@ -57,7 +56,8 @@ def run_demo(providers: list[str] | None, *, courses: int, database_url: str | N
     from learnsync import output
 
     providers = providers or available_providers()
-    for key in [k for k in os.environ if k.startswith(_SERVICE_SETTINGS)]:
+    service_settings = (*_SERVICE_SETTINGS, *(env_prefix(p) for p in provider_keys()))
+    for key in [k for k in os.environ if k.startswith(service_settings)]:
         del os.environ[key]
     db_url, db_arg = demo_database(database_url)
     os.environ["LEARNSYNC_DATABASE_URL"] = db_url

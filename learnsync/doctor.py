@@ -20,7 +20,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from learnsync.core.http import ApiError, RetryPolicy
-from learnsync.core.settings import Settings
+from learnsync.core.settings import EngineSettings as Settings
+from learnsync.providers.settings import env_prefix
 
 CHECK_TIMEOUT_SECONDS = 5.0
 ONE_TRY = RetryPolicy(attempts=1, base_wait=0.0, max_wait=0.0, jitter=0.0, retry_after_cap=0.0)
@@ -229,12 +230,13 @@ async def check_lms360(settings: Settings, platform: str = "default") -> list[Fi
 
 async def check_provider(settings: Settings, provider: str, options: dict[str, Any] | None = None) -> list[Finding]:
     from learnsync.providers.base import DateWindow
+    from learnsync.providers.kit.client import ProviderClient as KitClient
     from learnsync.providers.registry import get_provider
 
     spec = get_provider(provider)
     base = settings.provider(provider)
     cfg = base.model_copy(update={"retry": ONE_TRY, "timeout_seconds": min(CHECK_TIMEOUT_SECONDS, base.timeout_seconds)})
-    prefix = f"LEARNSYNC_{provider.upper()}"
+    prefix = env_prefix(provider).rstrip("_")
     client = spec.make_client(cfg)
     bodies: dict[str, Any] = {}
 
@@ -246,17 +248,17 @@ async def check_provider(settings: Settings, provider: str, options: dict[str, A
             except ValueError:
                 bodies["last"] = None
 
-    http: httpx.AsyncClient | None = getattr(client, "_http", None)
-    if http is not None:
-        http.event_hooks["response"].append(keep_body)
+    built_on_kit = isinstance(client, KitClient)  # a client of its own may keep its HTTP to itself
+    if built_on_kit:
+        client.http.event_hooks["response"].append(keep_body)
     shapes = _shapes(provider)
     findings: list[Finding] = []
     try:
-        tokens = getattr(client, "_tokens", None)
+        tokens = client.tokens if built_on_kit else None
         if tokens is not None:
             try:
                 await _timed(tokens.token())
-                token_url = str(getattr(tokens, "url", "") or "")
+                token_url = tokens.url
                 where = _host(token_url) if token_url.startswith(("http://", "https://")) else _host(cfg.base_url) + token_url
                 findings.append(Finding(f"{provider} token", True, f"{where} issued a token"))
             except Exception as exc:  # noqa: BLE001

@@ -78,11 +78,12 @@ def remember_hosts(settings: Any) -> None:
 
 def setting_urls(settings: Any) -> list[tuple[str, str]]:
     """(url, environment variable) of every service in the settings."""
-    from learnsync.providers.registry import PROVIDER_KEYS
+    from learnsync.providers.registry import provider_keys
+    from learnsync.providers.settings import env_prefix
 
     out = [(settings.lms360.base_url, "LEARNSYNC_LMS360__BASE_URL")]
-    for key in PROVIDER_KEYS:
-        out.append((settings.provider(key).base_url, f"LEARNSYNC_{key.upper()}__BASE_URL"))
+    for key in provider_keys():
+        out.append((settings.provider(key).base_url, f"{env_prefix(key)}BASE_URL"))
     for name, platform in settings.platforms.items():
         out.append((platform.base_url, f"LEARNSYNC_PLATFORMS[{name}].base_url"))
     return out

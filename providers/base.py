@@ -1,11 +1,12 @@
 """What a provider is, as the sync engine sees it.
 
-A provider package (`providers/<key>/`) holds: `client.py` (HTTP + paging against the
-provider API), `models.py` (pydantic raw models), `mapping.py` (pure pandas rules:
-DataFrame in, DataFrame out), `sandbox.py` is NOT here (sandboxes live in `sandboxes/`),
-and `__init__.py` exposing `PROVIDER: ProviderSpec`. Register it in `providers/registry.py`.
-The engine (tasks/, flows/) is generic: diffing, archiving, tags, stats attempts and
-reporting never live in a provider package.
+A provider package (`providers/<key>/`) holds: `client.py` (its endpoints, paging choice and
+envelope parser on the base client, providers/kit/client.py), `models.py` (pydantic raw models),
+`mapping.py` (pure pandas rules: DataFrame in, DataFrame out), `settings.py` (its settings
+section and constants) and `__init__.py` exposing `PROVIDER: ProviderSpec`; its sandbox lives in
+`sandboxes/<key>/`. Register it with one line in `providers/registry.py`. The engine (tasks/,
+flows/) is generic: diffing, archiving, tags, stats attempts and reporting never live in a
+provider package.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from collections.abc import Sequence
 from typing import Any, Callable, Protocol
 
 import pandas as pd
+
+from learnsync.core.settings import ProviderSettings
 
 # Columns a catalog mapping returns. v2 ExternalCourseDTO fields are sent as they are;
 # columns starting with "_" are engine metadata and never sent.
@@ -114,24 +118,54 @@ class DateWindow:
 
 
 class ProviderClient(Protocol):
-    """What the engine calls. Optional extras it uses when present: `catalog_page_tokens` /
-    `stats_page_tokens` (concurrent paging, see tasks/extract.py);
-    `parse_catalog_page(stream, body) -> Page` with `Page.raw` set (the retry cache keeps bodies);
-    `Page.digest` set on catalog pages (a re-sync reuses the mapping of unchanged pages, see
-    tasks/mapped_chunks.py); and, with both, a `known_pages: dict[digest, next token]` attribute
-    the engine fills: a catalog page (not the first: it carries the total) whose digest is known
-    may come back unparsed (`records` None)."""
+    """What the engine calls; providers/kit/client.py implements all of it once.
+
+    `catalog_page_tokens` / `stats_page_tokens` give the tokens of pages 2..n once page 1 is read
+    (None: unknown, the walk is sequential; see tasks/extract.py). A catalog page has `digest` set
+    when it can be recognised, and `raw` when it can be parsed again from it
+    (`parse_catalog_page`: the retry cache keeps bodies). The engine fills `known_pages`
+    ({digest: next token} of pages it mapped before, tasks/mapped_chunks.py): a catalog page (not
+    the first: it carries the total) whose digest is known may come back unparsed (`records` None).
+    """
+
+    known_pages: dict[str, str | None]
 
     async def fetch_catalog_page(self, stream: str, token: str | None) -> Page: ...
 
     async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page: ...
 
+    def parse_catalog_page(self, stream: str, body: bytes) -> Page: ...
+
+    def catalog_page_tokens(self, stream: str, first_page: Page) -> Sequence[str] | None: ...
+
+    def stats_page_tokens(self, window: DateWindow, first_page: Page) -> Sequence[str] | None: ...
+
     async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True)
+class SandboxSpec:
+    """A provider's sandbox, named by import path (sandboxes sit above the providers)."""
+
+    app: str  # "learnsync.sandboxes.udemy:create_app": config -> ASGI app
+    config: str  # "learnsync.sandboxes.udemy:UdemySandboxConfig": its knobs (n_courses, seed, ...)
+    port: int  # where `learnsync sandbox <key>` listens; the settings' default base URL points there
+
+
+@dataclass(frozen=True)
+class BenchFixture:
+    """Learner activity for the stats transform benchmark, as the client hands it to the engine."""
+
+    activity: str  # "module:function" of the sandbox: (rows, seed) -> activity items as served
+    records: Callable[[list[Any]], tuple[list[dict[str, Any]], int]]  # the client's reader of those items
+    email_columns: tuple[str, ...]  # columns holding the learner's e-mail (tagged per copy)
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
-    """A provider's declaration: identity, rule switches, schedules, and its three parts."""
+    """A provider's declaration: identity, rule switches, schedules, its parts, its settings
+    section, sandbox and bench fixture. Everything provider-specific outside its package is
+    derived from it (providers/registry.py)."""
 
     key: str  # "udemy"
     display_name: str  # externalPlatform in 360Learning, e.g. "Udemy"
@@ -139,6 +173,8 @@ class ProviderSpec:
     make_client: Callable[[Any], ProviderClient]  # provider settings -> client
     map_catalog: Callable[[pd.DataFrame, str, MappingContext], CatalogResult]  # (raw rows, stream, ctx)
     map_stats: Callable[[pd.DataFrame, MappingContext], StatsResult]
+    settings_model: type[ProviderSettings] = ProviderSettings  # its LEARNSYNC_<KEY>__* section
+    sandbox: SandboxSpec | None = None  # None: no sandbox (the fleet, the CLI and tests cannot start one)
     # Rule switches the generic engine applies:
     archive_missing: bool = True  # archive what left the catalog (Coursera: False)
     archive_on_provider_status: bool = True  # mirror provider-side archiving (Coursera: False)
@@ -152,8 +188,10 @@ class ProviderSpec:
     stats_full_history_first_run: bool = False  # first stats run ignores the watermark (Edflex)
     content_cron: str = "0 7 * * *"
     stats_cron: str = "30 7 * * *"
+    reconcile_cron: str | None = None  # weekly drift repair, before any daily sync; None: no deployment
     timezone: str = "Europe/Paris"
     default_options: dict[str, Any] = field(default_factory=dict)
+    bench: BenchFixture | None = None  # None: the stats transform benchmark skips it
 
 
 def empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:

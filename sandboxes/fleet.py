@@ -1,4 +1,8 @@
-"""Start every sandbox on loopback and point learnsync's settings at them (demo, tests, bench)."""
+"""Start every sandbox on loopback and point learnsync's settings at them (demo, tests, bench).
+
+The 360Learning sandbox is `learnsync.sandboxes.lms360`; a provider's is the one its spec names
+(`ProviderSpec.sandbox`: app factory, config class and port), for every registered provider.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,45 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnsync.core.settings import Lms360Settings
+from learnsync.providers.base import SandboxSpec
+from learnsync.providers.registry import get_provider, provider_keys
+from learnsync.providers.settings import env_prefix
 from learnsync.sandboxes.server import SandboxServer
 
-PROVIDER_SANDBOXES = {
-    "udemy": "UdemySandboxConfig",
-    "coursera": "CourseraSandboxConfig",
-    "edflex": "EdflexSandboxConfig",
-    "openclassrooms": "OpenClassroomsSandboxConfig",
-}
+LMS360 = "lms360"
+
+
+def _named(path: str) -> Any:
+    """The object `module:name` names."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def sandbox_spec(name: str) -> SandboxSpec:
+    """Sandbox `name`: "lms360" or a provider key (its spec's `sandbox`)."""
+    if name == LMS360:
+        return SandboxSpec("learnsync.sandboxes.lms360:create_app", "learnsync.sandboxes.lms360:Lms360SandboxConfig", 8100)
+    spec = get_provider(name).sandbox
+    if spec is None:
+        raise KeyError(f"provider {name!r} declares no sandbox (ProviderSpec.sandbox)")
+    return spec
+
+
+def sandbox_config_class(name: str) -> Any:
+    """The config class of sandbox `name` ("lms360" or a provider key)."""
+    return _named(sandbox_spec(name).config)
 
 
 def sandbox_app(name: str, **config: Any) -> Any:
     """The ASGI app of sandbox `name` ("lms360" or a provider key) built from config overrides."""
-    if name == "lms360":
-        module = importlib.import_module("learnsync.sandboxes.lms360")
-        return module.create_app(module.Lms360SandboxConfig(**config))
-    module = importlib.import_module(f"learnsync.sandboxes.{name}")
-    return module.create_app(getattr(module, PROVIDER_SANDBOXES[name])(**config))
+    spec = sandbox_spec(name)
+    return _named(spec.app)(_named(spec.config)(**config))
+
+
+def provider_sandboxes() -> list[str]:
+    """The registered providers that declare a sandbox."""
+    return [key for key in provider_keys() if get_provider(key).sandbox is not None]
 
 
 @dataclass
@@ -42,10 +68,10 @@ class SandboxFleet:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point learnsync at these sandboxes."""
-        env = {"LEARNSYNC_LMS360__BASE_URL": self.url("lms360")}
+        env = {"LEARNSYNC_LMS360__BASE_URL": self.url(LMS360)}
         for name in self.servers:
-            if name != "lms360":
-                env[f"LEARNSYNC_{name.upper()}__BASE_URL"] = self.url(name)
+            if name != LMS360:
+                env[f"{env_prefix(name)}BASE_URL"] = self.url(name)
         return env
 
     def apply_env(self) -> None:
@@ -56,15 +82,13 @@ class SandboxFleet:
 
 
 def default_ports() -> dict[str, int]:
-    """The port of each sandbox that learnsync's settings point at by default (8100-8104)."""
+    """The port of each sandbox that learnsync's settings point at by default (8100, then each
+    provider's `SandboxSpec.port`)."""
     from urllib.parse import urlsplit
 
-    from learnsync.core.settings import Lms360Settings, Settings
-
-    ports = {"lms360": urlsplit(Lms360Settings.model_fields["base_url"].default).port or 8100}
-    for name in PROVIDER_SANDBOXES:
-        model = Settings.model_fields[name].annotation
-        ports[name] = urlsplit(model.model_fields["base_url"].default).port or 0  # type: ignore[union-attr]
+    ports = {LMS360: urlsplit(Lms360Settings.model_fields["base_url"].default).port or 8100}
+    for name in provider_sandboxes():
+        ports[name] = sandbox_spec(name).port
     return ports
 
 
@@ -77,7 +101,7 @@ def start_fleet(
     ports = ports or {}
     fleet = SandboxFleet()
     try:
-        for name in ["lms360", *providers]:
+        for name in [LMS360, *providers]:
             server = SandboxServer(sandbox_app(name, **configs.get(name, {})), host=host, port=ports.get(name, 0))
             fleet._stack.enter_context(server)
             fleet.servers[name] = server

@@ -2,14 +2,15 @@
 
 Pages are read one after the other unless the client announces the page tokens: a client whose
 paging is by page number or offset knows every token once its first page (with the total) is
-read, and may expose it through the optional methods
+read, and says so through
 
-    catalog_page_tokens(stream, first_page) -> list[str] | None
-    stats_page_tokens(window, first_page) -> list[str] | None
+    catalog_page_tokens(stream, first_page) -> Sequence[str] | None
+    stats_page_tokens(window, first_page) -> Sequence[str] | None
 
-(the tokens of pages 2..n, in order; None when the total is unknown). The engine then fetches
-the remaining pages concurrently, at most `ProviderSettings.max_concurrent_pages` at a time,
-and falls back to the sequential walk (with its loop guard) otherwise.
+(the tokens of pages 2..n, in order; None when the total is unknown: providers.base.ProviderClient).
+The engine then fetches the remaining pages concurrently, at most
+`ProviderSettings.max_concurrent_pages` at a time, and falls back to the sequential walk (with
+its loop guard) otherwise.
 """
 
 from __future__ import annotations
@@ -26,27 +27,16 @@ from learnsync.providers.base import DateWindow, Page, ProviderClient
 from learnsync.providers.fastparse import paused_gc
 
 __all__ = [
-    "PagesChunk", "announced_tokens", "completeness", "iter_stats_chunks", "paused_gc", "read_announced_pages",
+    "PagesChunk", "completeness", "iter_stats_chunks", "paused_gc", "read_announced_pages",
     "read_first_page", "read_page_chunk", "record_keys", "records_of",
 ]
 
 PageFn = Callable[[str, int, int], None]  # (stream, pages so far, records so far)
 
 
-def announced_tokens(client: Any, method: str, *args: Any) -> Sequence[str] | None:
-    """The client's page-token hint (`catalog_page_tokens` / `stats_page_tokens`), if it has one.
-
-    A lazy sequence (providers.kit.paging.TokenRange): never materialised, however large the
-    announced total.
-    """
-    hint = getattr(client, method, None)
-    if hint is None:
-        return None
-    return hint(*args)
-
-
 def trusted_hint(tokens: Sequence[str] | None, page: Page) -> Sequence[str] | None:
-    """The announced tokens, or None when they disagree with page 1's own next token: the API's
+    """The announced tokens (a lazy sequence, providers.kit.paging.TokenRange: never materialised,
+    however large the announced total), or None when they disagree with page 1's own next token: the API's
     next token wins (an announced end with a next link, or another next page, means the
     announcement is wrong and the pages are followed one by one)."""
     if tokens is None or page.next_token is None:
@@ -65,8 +55,8 @@ class PagesChunk(dict):
     """{"records", "next_token", "pages", "tokens", "total", "bodies", "digests", "next_tokens"}
     of pages read together.
 
-    "bodies" holds the raw response bodies when the client can re-parse them
-    (`parse_catalog_page`). The chunk is then pickled (Prefect's retry cache) without its
+    "bodies" holds the raw response bodies when every page has one (`Page.raw`: the client parses
+    it again with `parse_catalog_page`). The chunk is then pickled (Prefect's retry cache) without its
     parsed records: a copy of the bodies costs little, a pickle of every record as much as
     parsing it. A chunk taken from the cache gets its records back through `records_of`; so
     does a chunk with a page the client left unparsed (records None until then). "digests" and
@@ -80,26 +70,26 @@ class PagesChunk(dict):
         return (PagesChunk, (state,))
 
 
-def records_of(chunk: dict[str, Any], client: Any, stream: str) -> list[dict]:
+def records_of(chunk: dict[str, Any], client: ProviderClient, stream: str) -> list[dict]:
     """A chunk's records, re-parsed from its bodies when it came back from the cache without them."""
     if chunk.get("records") is None:
         chunk["records"] = [r for body in chunk.get("bodies") or [] for r in client.parse_catalog_page(stream, body).records]
     return chunk["records"]
 
 
-def _chunk(client: Any, stream: str, pages: list[Page], **fields: Any) -> PagesChunk:
-    bodies = [getattr(p, "raw", None) for p in pages]
-    reparse = hasattr(client, "parse_catalog_page") and all(b is not None for b in bodies)
+def _chunk(client: ProviderClient, stream: str, pages: list[Page], **fields: Any) -> PagesChunk:
+    bodies = [p.raw for p in pages]
+    reparse = all(b is not None for b in bodies)
     unparsed = any(p.records is None for p in pages)
     if unparsed and not reparse:
         # Some page of the chunk has no body to parse it from later (the client could not tell
         # it from its body): the chunk keeps records, so the pages left unparsed are parsed now.
-        pages = [p if p.records is not None else client.parse_catalog_page(stream, p.raw) for p in pages]
+        pages = [p if p.records is not None else client.parse_catalog_page(stream, p.raw) for p in pages]  # type: ignore[arg-type]
         unparsed = False
     records = None if unparsed else [r for p in pages for r in p.records]  # type: ignore[union-attr]
     return PagesChunk(
         records=records, pages=len(pages), bodies=bodies if reparse else None,
-        digests=[getattr(p, "digest", None) for p in pages], next_tokens=[p.next_token for p in pages], **fields,
+        digests=[p.digest for p in pages], next_tokens=[p.next_token for p in pages], **fields,
     )
 
 
@@ -123,10 +113,10 @@ async def read_first_page(client: ProviderClient, stream: str, max_pages: int) -
     reading sequentially up to `max_pages` pages (the historical chunk).
     """
     page = await client.fetch_catalog_page(stream, None)
-    total = getattr(page, "total", None)
+    total = page.total
     if ends_walk(page):
         return _chunk(client, stream, [page], next_token=None, tokens=[], total=total)
-    tokens = trusted_hint(announced_tokens(client, "catalog_page_tokens", stream, page), page)
+    tokens = trusted_hint(client.catalog_page_tokens(stream, page), page)
     if tokens is not None:
         return _chunk(client, stream, [page], next_token=page.next_token, tokens=tokens, total=total)
     pages = [page]
@@ -231,10 +221,10 @@ async def iter_stats_chunks(
         return None
 
     first = await client.fetch_stats_page(window, None)
-    tally["total"] = getattr(first, "total", None)
+    tally["total"] = first.total
     tokens = None
     if concurrency > 1 and not ends_walk(first):
-        tokens = trusted_hint(announced_tokens(client, "stats_page_tokens", window, first), first)
+        tokens = trusted_hint(client.stats_page_tokens(window, first), first)
     frame = take(first)
     if frame is not None:
         yield frame

@@ -71,24 +71,35 @@ FINGERPRINTED_PACKAGES = (
 FINGERPRINTED_LIBRARIES = ("pandas", "numpy", "pyarrow", "pydantic", "pydantic_core", "httpx")
 
 
-def fingerprinted_files() -> list[Path]:
-    """The source files the code fingerprint covers."""
+def _outside_packages() -> tuple[str, ...]:
+    """The top-level packages of providers registered from outside learnsync."""
+    from learnsync.providers.registry import provider_modules
+
+    return tuple(sorted({m.split(".")[0] for m in provider_modules().values() if not m.startswith("learnsync.")}))
+
+
+def fingerprinted_files(outside: tuple[str, ...] | None = None) -> list[Path]:
+    """The source files the code fingerprint covers (with the packages of outside providers)."""
     import importlib
 
     files: list[Path] = []
-    for name in FINGERPRINTED_PACKAGES:
+    for name in (*FINGERPRINTED_PACKAGES, *(_outside_packages() if outside is None else outside)):
         root = Path(importlib.import_module(name).__file__).resolve().parent  # type: ignore[arg-type]
         files.extend(sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts))
     return files
 
 
-@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """Digest of the code and libraries a mapped chunk depends on."""
+    return _fingerprint(_outside_packages())
+
+
+@functools.lru_cache(maxsize=4)
+def _fingerprint(outside: tuple[str, ...]) -> str:
     import importlib.metadata
 
     digest = hashlib.sha256()
-    for path in fingerprinted_files():
+    for path in fingerprinted_files(outside):
         digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
     versions = [sys.version]
     for library in FINGERPRINTED_LIBRARIES:

@@ -32,8 +32,11 @@ def learnsync_env(tmp_path, monkeypatch):
     monkeypatch.setenv("LEARNSYNC_LMS360__GLOBAL_LIMITS", "false")
     fast = '{"attempts": 6, "base_wait": 0.01, "max_wait": 0.2, "jitter": 0.1, "retry_after_cap": 2.0}'
     monkeypatch.setenv("LEARNSYNC_LMS360__RETRY", fast)
-    for p in ("UDEMY", "COURSERA", "EDFLEX", "OPENCLASSROOMS"):
-        monkeypatch.setenv(f"LEARNSYNC_{p}__RETRY", fast)
+    from learnsync.providers.registry import provider_keys
+    from learnsync.providers.settings import env_prefix
+
+    for key in provider_keys():
+        monkeypatch.setenv(f"{env_prefix(key)}RETRY", fast)
     return tmp_path
 
 
@@ -43,14 +46,13 @@ def fleet(learnsync_env, monkeypatch, request):
 
     Parametrize indirectly with a dict {"providers": [...], "configs": {...}} or use the default (all).
     """
-    from learnsync.sandboxes.fleet import start_fleet
-    from learnsync.providers.registry import available_providers
+    from learnsync.sandboxes.fleet import provider_sandboxes, start_fleet
 
     param = getattr(request, "param", {}) or {}
     configs = dict(param.get("configs") or {})
     if CONTRACT_AUDIT:  # record the 360Learning traffic for the contract tally (see below)
         configs["lms360"] = {**configs.get("lms360", {}), "record_traffic": True}
-    f = start_fleet(param.get("providers") or available_providers(), configs)
+    f = start_fleet(param.get("providers") or provider_sandboxes(), configs)
     for k, v in f.env().items():
         monkeypatch.setenv(k, v)
     yield f

@@ -11,7 +11,7 @@ import yaml
 from prefect import Flow
 from prefect.utilities.importtools import import_object
 
-from learnsync.deployments.definitions import SECRET_SETTINGS, render_prefect_yaml
+from learnsync.deployments.definitions import secret_settings, render_prefect_yaml
 from learnsync.deployments.schedules import planned_deployments
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +71,8 @@ def test_prefect_yaml_is_portable_and_holds_no_secret():
     assert str(ROOT) not in text and "/home/" not in text and "/work/" not in text
     for d in doc["deployments"]:
         env = d["work_pool"]["job_variables"]["env"]
-        for setting, block in SECRET_SETTINGS.items():
+        for setting, block in secret_settings().items():
             assert env[setting] == f"prefect-secret:{block}"
         assert "sandbox-secret" not in str(env)
-        others = {k: v for k, v in env.items() if k not in SECRET_SETTINGS}
+        others = {k: v for k, v in env.items() if k not in secret_settings()}
         assert all(v == "{{ $" + k + " }}" for k, v in others.items()), others

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from learnsync.core import redaction
 from learnsync.core.http import ApiError, send, FAST_RETRY
 from learnsync.core.redaction import MASK, redact, register, register_settings, scrubbed
-from learnsync.core.settings import Lms360Settings, Settings
+from learnsync.core.settings import Lms360Settings
+from learnsync.providers.settings import Settings
 from learnsync.statestore.store import StateStore
 from learnsync.tasks.report import RunReport
 

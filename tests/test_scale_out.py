@@ -13,7 +13,7 @@ import pytest
 
 from learnsync.core.http import FAST_RETRY
 from learnsync.sandboxes.fleet import sandbox_app
-from learnsync.core.settings import Settings
+from learnsync.providers.settings import Settings
 from learnsync.providers.base import DateWindow, MappingContext
 from learnsync.providers.registry import get_provider
 from learnsync.sandboxes.server import SandboxServer

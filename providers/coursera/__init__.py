@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from learnsync.providers.base import ProviderSpec
+from learnsync.providers.base import BenchFixture, ProviderSpec, SandboxSpec
 from learnsync.providers.kit.languages import is_language_code
 from learnsync.providers.coursera import settings as cs
-from learnsync.providers.coursera.client import CourseraClient, make_client
+from learnsync.providers.coursera.client import ENROLLMENTS, CourseraClient, make_client
 from learnsync.providers.coursera.mapping import content_type_key, map_catalog, map_stats
 
 PROVIDER = ProviderSpec(
@@ -15,6 +15,10 @@ PROVIDER = ProviderSpec(
     make_client=make_client,
     map_catalog=map_catalog,
     map_stats=map_stats,
+    settings_model=cs.CourseraSettings,
+    sandbox=SandboxSpec("learnsync.sandboxes.coursera:create_app", "learnsync.sandboxes.coursera:CourseraSandboxConfig", cs.SANDBOX_PORT),
+    # Coursera's row id starts with the learner's e-mail too
+    bench=BenchFixture("learnsync.sandboxes.coursera.data:bench_activity", ENROLLMENTS, ("externalId", "email", "id")),
     archive_missing=False,  # "Course archiving is not supported" (docs: COURSERA-15, D-06)
     archive_on_provider_status=False,
     restore_on_reappear=False,
@@ -26,6 +30,7 @@ PROVIDER = ProviderSpec(
     },
     content_cron=cs.CONTENT_CRON,
     stats_cron=cs.STATS_CRON,
+    reconcile_cron="30 5 * * 0",
     default_options={},
 )
 

@@ -1,4 +1,4 @@
-"""Coursera constants: endpoints, paging, schedules, and the value tables the mapping uses.
+"""Coursera settings and constants: endpoints, paging, schedules, and the value tables the mapping uses.
 
 Sources: docs/providers/coursera.md (the API) and docs/rules/coursera.md (the rules,
 read through docs: D-03, D-05, D-06, D-07, D-08).
@@ -6,8 +6,15 @@ read through docs: D-03, D-05, D-06, D-07, D-08).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from pydantic import SecretStr
+
+from learnsync.core.settings import ProviderSettings
+
 KEY = "coursera"
 DISPLAY_NAME = "Coursera"
+SANDBOX_PORT = 8102  # where `learnsync sandbox coursera` listens, and the default base URL points
 
 # --- endpoints (relative to ProviderSettings.base_url; docs/providers/coursera.md) ----------
 # Current generation: client_credentials with HTTP Basic key:secret (docs/providers/coursera.md: Token), on the
@@ -75,3 +82,21 @@ DIFFICULTY_LEVELS: dict[str, str] = {
 ARCHIVE_FLAG_FIELDS = ("isArchived", "archived", "isRetired", "retired", "status", "deletedAt")
 
 DEFAULT_SOURCE = {"name": "Coursera"}  # when a content has no partner (docs: COURSERA-12, D-07)
+
+
+class CourseraSettings(ProviderSettings):
+    """LEARNSYNC_COURSERA__*. Current tenants: client credentials (HTTP Basic) at `token_url`, API
+    under `/ent/api`. Legacy tenants: set `refresh_token` (the refresh-token grant at
+    `refresh_token_url`) and `api_prefix=/api`. An empty LEARNSYNC_COURSERA__REFRESH_TOKEN means
+    no refresh token.
+    """
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("client_secret", "refresh_token")
+
+    base_url: str = f"http://127.0.0.1:{SANDBOX_PORT}"
+    org_id: str | None = "Xy12AbOrg"
+    refresh_token: SecretStr | None = None
+    api_prefix: str = DEFAULT_API_PREFIX
+    token_url: str = CLIENT_CREDENTIALS_TOKEN_PATH  # relative to base_url (api.coursera.com) or a full URL
+    refresh_token_url: str = LEGACY_TOKEN_URL
+    integration_name: str = "Coursera (learnsync)"

@@ -1,186 +1,50 @@
-"""HTTP client for the Edflex Connect API: client-credentials token, JSON:API page-number paging.
+"""Edflex Connect API client: client-credentials token, JSON:API page-number paging.
 
-Page tokens are page numbers as strings ("2"). Every request goes through `learnsync.core.http.send`
-(retries, Retry-After, rate limit); a 401 on a data call renews the token once (the shared
-`providers.kit.auth` cache). Paths are settings: the statistics endpoint has no public source
-(docs/providers/edflex.md).
+Page tokens are page numbers as strings ("2"), read from `links.next` when it names one, else
+worked out from the request (then the page is not a function of its body: no `raw`, no digest).
+Paths are settings: the statistics endpoint has no public source (docs/providers/edflex.md).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
-from collections.abc import Sequence
-from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
-from learnsync.core.http import ApiError, PageTokenGuard, RateLimiter, error_code_and_message, decode_json, json_body, send, set_request_deadline, tls_context
-from learnsync.core.redaction import register_settings
+from learnsync.core.http import ApiError, error_code_and_message
 from learnsync.core.settings import ProviderSettings
-from learnsync.providers.base import DateWindow, Page, page_digest
-from learnsync.providers.kit.paging import page_numbers_after
+from learnsync.providers.base import DateWindow
 from learnsync.providers.edflex import settings as edx
 from learnsync.providers.edflex.models import ListEnvelope, resource_record, statistic_record
-from learnsync.providers.kit.auth import ClientCredentialsGrant, TokenCache
+from learnsync.providers.kit.auth import ClientCredentialsGrant, Grant
+from learnsync.providers.kit.client import Endpoint, Envelope, PageContext, ProviderClient
+from learnsync.providers.kit.paging import PageNumbers, query_value
+
+PAGING = PageNumbers("page[number]", "page[size]")
+STATS_PAGING = PageNumbers("page[number]", "page[size]", announce=False)
+JSON_API = {"Accept": "application/vnd.api+json"}
 
 
-class EdflexClient:
-    """`providers.base.ProviderClient` for Edflex. Secrets never leave this object's private fields."""
-
-    def __init__(self, settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        register_settings(settings)  # its secret is masked in whatever this process logs or stores
-        self._settings = settings
-        self._base = settings.base_url.rstrip("/")
-        self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, transport=transport, verify=tls_context())
-        set_request_deadline(self._http, settings.request_deadline_seconds)
-        self._limiter = RateLimiter(settings.requests_per_second)
-        self.paths = {
-            "token": str(getattr(settings, "token_path", edx.TOKEN_PATH)),
-            "resources": str(getattr(settings, "resources_path", edx.RESOURCES_PATH)),
-            "statistics": str(getattr(settings, "statistics_path", edx.STATISTICS_PATH)),
-        }
-        self._tokens = TokenCache(
-            self._http, f"{self._base}{self.paths['token']}",
-            ClientCredentialsGrant(settings.client_id, settings.client_secret, style="form"),
-            policy=settings.retry, limiter=self._limiter,
-            margin=edx.TOKEN_REFRESH_MARGIN_SECONDS, default_ttl=edx.DEFAULT_TOKEN_TTL_SECONDS,
-        )
-        self._guards: dict[str, PageTokenGuard] = {}
-        # {body digest: next page token} of catalog pages the engine already mapped (it fills it)
-        self.known_pages: dict[str, str | None] = {}
-        # Whether this walk's page 1 named its next page in its body: only then may a known
-        # body come back unparsed (see fetch_catalog_page)
-        self._paged_in_body = False
-
-    def __repr__(self) -> str:
-        return f"EdflexClient(base_url={self._base!r}, client_id={self._settings.client_id!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _get(self, path: str, params: dict[str, Any]) -> ListEnvelope:
-        return _envelope(await self._send_get(path, params), f"{self._base}{path}")
-
-    async def _send_get(
-        self, path: str, params: dict[str, Any], expect_json: bool | Callable[[httpx.Response], bool] = True
-    ) -> httpx.Response:
-        url = f"{self._base}{path}"
-        used = await self._tokens.token()
-        headers = {"Authorization": f"Bearer {used}", "Accept": "application/vnd.api+json"}
-
-        async def renew() -> dict[str, Any]:
-            fresh = await self._tokens.renew(stale=used)
-            return {"headers": {**headers, "Authorization": f"Bearer {fresh}"}}
-
-        return await send(
-            self._http,
-            "GET",
-            url,
-            policy=self._settings.retry,
-            limiter=self._limiter,
-            on_unauthorized=renew,
-            params=params,
-            headers=headers,
-            expect_json=expect_json,
-        )
-
-    # -- paging -------------------------------------------------------------------------
-
-    def _guard(self, key: str, token: str | None) -> PageTokenGuard:
-        # A traversal starts with token None: forget the tokens of the previous one.
-        if token is None or key not in self._guards:
-            self._guards[key] = PageTokenGuard(key)
-        return self._guards[key]
-
-    def _page_params(self, token: str | None) -> tuple[int, dict[str, Any]]:
-        number = int(token) if token else 1
-        return number, {"page[number]": number, "page[size]": self._settings.page_size}
-
-    def _next_token(self, envelope: ListEnvelope, number: int, count: int) -> str | None:
-        """Next page number from links.next; else meta totals; else a full page means more."""
-        in_body, next_token = _next_in_body(envelope)
-        if in_body:
-            return next_token
-        if envelope.links is not None:  # a next link without a page number
-            return str(number + 1)
-        page = envelope.meta.page if envelope.meta else None
-        if page is not None and page.total is not None:
-            size = page.size or self._settings.page_size
-            return str(number + 1) if number * size < page.total else None
-        return str(number + 1) if count >= self._settings.page_size and count > 0 else None
-
-    async def fetch_catalog_page(self, stream: str, token: str | None) -> Page:
-        """One page of resources; `token` is the page number (None = first).
-
-        A page whose next page number is in its body (links.next) is a function of the body:
-        it gets `raw` and `digest`, and a body in `known_pages` may come back unparsed. A page
-        whose next number is worked out from the request (the fallbacks of `_next_token`) gets
-        neither, so the engine never takes it for another page with the same body.
-        """
-        if stream != edx.CATALOG_STREAM:
-            raise ValueError(f"unknown Edflex catalog stream {stream!r}")
-        guard = self._guard(stream, token)
-        number, params = self._page_params(token)
-        # Page 1 is always parsed (it carries the total). Later pages are left unparsed only
-        # in a walk paged by the body: in a walk paged by the request no page keeps its body,
-        # and a chunk with a bodiless page parses its unparsed ones at once (tasks/extract).
-        known = self.known_pages if token is not None and self._paged_in_body else {}
-        digest: str | None = None
-
-        def unknown_body(response: httpx.Response) -> bool:
-            nonlocal digest
-            digest = page_digest(response.content)
-            return digest not in known
-
-        response = await self._send_get(self.paths["resources"], params, unknown_body)
-        if digest in known:
-            page = Page(records=None, next_token=known[digest], raw=response.content, digest=digest)
-        else:
-            envelope = _envelope(response, f"{self._base}{self.paths['resources']}")
-            in_body = _next_in_body(envelope)[0]
-            if token is None:
-                self._paged_in_body = in_body
-            page = _resources_page(envelope, self._next_token(envelope, number, len(envelope.data)))
-            if in_body:  # lets a cached chunk keep the body, not the parsed records
-                page.raw, page.digest = response.content, digest
-        guard.check(page.next_token)
-        return page
-
-    def parse_catalog_page(self, stream: str, body: bytes) -> Page:
-        """A catalog page again from its response body (only pages fetched with `raw` set)."""
-        envelope = ListEnvelope.model_validate(decode_json(body))
-        in_body, next_token = _next_in_body(envelope)
-        if not in_body:
-            raise ValueError("this Edflex page's next page number is not in its body")
-        return _resources_page(envelope, next_token)
-
-    def catalog_page_tokens(self, stream: str, first_page: Page) -> Sequence[str] | None:
-        """Page-token hint for the engine: page numbers 2..n from page 1's size and `meta.page.total`."""
-        return page_numbers_after(first_page)
-
-    async def fetch_stats_page(self, window: DateWindow, token: str | None) -> Page:
-        guard = self._guard(f"{edx.STATS_STREAM}:{window.since}:{window.until}", token)
-        number, params = self._page_params(token)
-        params.update(_window_params(window))
-        envelope = await self._get(self.paths["statistics"], params)
-        next_token = self._next_token(envelope, number, len(envelope.data))
-        guard.check(next_token)
-        return Page([statistic_record(item) for item in envelope.data], next_token)
+def resources(items: list[Any]) -> tuple[list[dict[str, Any]], int]:
+    """Flat resource records (`resource_record` reads each tolerantly: no record is refused here)."""
+    return [resource_record(item) for item in items], 0
 
 
-def _envelope(response: httpx.Response, url: str) -> ListEnvelope:
-    body = json_body(response)
+def statistics(items: list[Any]) -> tuple[list[dict[str, Any]], int]:
+    return [statistic_record(item) for item in items], 0
+
+
+def _list_envelope(body: Any, ctx: PageContext) -> ListEnvelope:
     # Edflex may answer 200 with a JSON:API `errors` array and no data (docs/providers/edflex.md: Errors).
     if isinstance(body, dict) and body.get("errors") and "data" not in body:
-        code, message = error_code_and_message(response)
-        raise ApiError(response.status_code, code, message, "GET", url)
+        code, message = error_code_and_message(ctx.response) if ctx.response is not None else ("errors", "")
+        raise ApiError(ctx.status, code, message, "GET", ctx.url)
     try:
         return ListEnvelope.model_validate(body)
     except ValidationError:
-        raise ApiError(response.status_code, "invalidPage", "answer is not a JSON:API list", "GET", url) from None
+        raise ApiError(ctx.status, "invalidPage", "answer is not a JSON:API list", "GET", ctx.url) from None
 
 
 def _next_in_body(envelope: ListEnvelope) -> tuple[bool, str | None]:
@@ -189,14 +53,63 @@ def _next_in_body(envelope: ListEnvelope) -> tuple[bool, str | None]:
         return False, None
     if not envelope.links.next:
         return True, None
-    values = parse_qs(urlsplit(envelope.links.next).query).get("page[number]")
-    return (True, values[0]) if values else (False, None)
+    number = query_value(envelope.links.next, "page[number]")
+    return (True, number) if number is not None else (False, None)
 
 
-def _resources_page(envelope: ListEnvelope, next_token: str | None) -> Page:
+def parse_page(body: Any, ctx: PageContext) -> Envelope:
+    """Next page number from links.next; else meta totals; else a full page means more."""
+    envelope = _list_envelope(body, ctx)
     page_info = envelope.meta.page if envelope.meta else None
     total = page_info.total if page_info is not None else None
-    return Page([resource_record(item) for item in envelope.data], next_token, total)
+    in_body, next_token = _next_in_body(envelope)
+    if not in_body:
+        number, count = PAGING.number(ctx.token), len(envelope.data)
+        if envelope.links is not None:  # a next link without a page number
+            next_token = str(number + 1)
+        elif page_info is not None and page_info.total is not None:
+            size = page_info.size or ctx.page_size
+            next_token = str(number + 1) if number * size < page_info.total else None
+        else:
+            next_token = str(number + 1) if count >= ctx.page_size and count > 0 else None
+    return Envelope(envelope.data, next_token, total, from_body=in_body)
+
+
+def parse_stats_page(body: Any, ctx: PageContext) -> Envelope:
+    """As `parse_page`, without a total: the statistics endpoint's is not relied upon."""
+    envelope = parse_page(body, ctx)
+    return Envelope(envelope.items, envelope.next_token, None, from_body=envelope.from_body)
+
+
+class EdflexClient(ProviderClient):
+    """`providers.base.ProviderClient` for Edflex. Secrets never leave this object's private fields."""
+
+    key = edx.KEY
+    settings_model = edx.EdflexSettings
+    token_margin_seconds = edx.TOKEN_REFRESH_MARGIN_SECONDS
+    token_default_ttl = edx.DEFAULT_TOKEN_TTL_SECONDS
+    settings: edx.EdflexSettings
+
+    def __init__(self, settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(settings, transport=transport)
+        self.paths = {"token": self.settings.token_path, "resources": self.settings.resources_path,
+                      "statistics": self.settings.statistics_path}  # fmt: skip
+        self._resources = Endpoint(self.paths["resources"], PAGING, parse_page, resources, headers=JSON_API)
+
+    def __repr__(self) -> str:
+        return f"EdflexClient(base_url={self.settings.base_url!r}, client_id={self.settings.client_id!r})"
+
+    def token_grant(self) -> tuple[str, Grant]:
+        return self.settings.token_path, ClientCredentialsGrant(self.settings.client_id, self.settings.client_secret, style="form")
+
+    def catalog_endpoint(self, stream: str) -> Endpoint:
+        if stream != edx.CATALOG_STREAM:
+            raise ValueError(f"unknown Edflex catalog stream {stream!r}")
+        return self._resources
+
+    def stats_endpoint(self, window: DateWindow) -> Endpoint:
+        return Endpoint(self.paths["statistics"], STATS_PAGING, parse_stats_page, statistics, params=_window_params(window),
+                        headers=JSON_API)  # fmt: skip
 
 
 def _window_params(window: DateWindow) -> dict[str, str]:

@@ -1,6 +1,11 @@
-"""Edflex constants: endpoints, paging, rule vocabularies and schedules (docs/providers/edflex.md)."""
+"""Edflex settings and constants: endpoints, paging, rule vocabularies and schedules (docs/providers/edflex.md)."""
 
 from __future__ import annotations
+
+from learnsync.core.settings import ProviderSettings
+
+KEY = "edflex"
+SANDBOX_PORT = 8103  # where `learnsync sandbox edflex` listens, and the default base URL points
 
 # Connect API paths, relative to the tenant's `apiurl` (ProviderSettings.base_url).
 TOKEN_PATH = "/connect/v1/auth/token"
@@ -38,3 +43,14 @@ PROGRESS_BY_STATUS = {"completed": 100, "in progress": 50}  # anything else: 0
 CONTENT_CRON = "0 8 * * *"
 STATS_CRON = "20 8 * * *"
 TIMEZONE = "Europe/Paris"
+
+
+class EdflexSettings(ProviderSettings):
+    """LEARNSYNC_EDFLEX__*: one tenant's Connect API (its `apiurl`) and client credentials."""
+
+    base_url: str = f"http://127.0.0.1:{SANDBOX_PORT}"
+    page_size: int = DEFAULT_PAGE_SIZE  # Edflex's documented default page[size]
+    token_path: str = TOKEN_PATH
+    resources_path: str = RESOURCES_PATH
+    statistics_path: str = STATISTICS_PATH  # no public source: docs/providers/edflex.md
+    integration_name: str = "Edflex (learnsync)"

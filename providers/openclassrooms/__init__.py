@@ -8,10 +8,10 @@ active/coming-soon/pre-registration; a language-filter match restores archived c
 
 from __future__ import annotations
 
-from learnsync.providers.base import ProviderSpec
+from learnsync.providers.base import BenchFixture, ProviderSpec, SandboxSpec
 from learnsync.providers.kit.languages import is_language_code
 from learnsync.providers.openclassrooms import settings as oc
-from learnsync.providers.openclassrooms.client import OpenClassroomsClient, make_client
+from learnsync.providers.openclassrooms.client import OpenClassroomsClient, make_client, progress
 from learnsync.providers.openclassrooms.mapping import map_catalog, map_stats
 
 PROVIDER = ProviderSpec(
@@ -21,6 +21,11 @@ PROVIDER = ProviderSpec(
     make_client=make_client,
     map_catalog=map_catalog,
     map_stats=map_stats,
+    settings_model=oc.OpenClassroomsSettings,
+    sandbox=SandboxSpec(
+        "learnsync.sandboxes.openclassrooms:create_app", "learnsync.sandboxes.openclassrooms:OpenClassroomsSandboxConfig", oc.SANDBOX_PORT
+    ),
+    bench=BenchFixture("learnsync.sandboxes.openclassrooms.data:bench_activity", progress, ("user_email",)),
     archive_missing=True,
     archive_on_provider_status=True,
     restore_on_reappear=True,
@@ -30,6 +35,7 @@ PROVIDER = ProviderSpec(
     filter_vocabulary={"languages": is_language_code},
     content_cron=oc.CONTENT_CRON,
     stats_cron=oc.STATS_CRON,
+    reconcile_cron="45 5 * * 0",
     default_options={},
 )
 

@@ -1,4 +1,4 @@
-"""The OpenClassrooms wire shape: pydantic models for every body, and the Range paging headers.
+"""The OpenClassrooms wire shape: pydantic models for every body (Range paging: providers/kit/paging.py).
 
 The B2B API is not public (docs/providers/openclassrooms.md ASSUMES its shape): this module and the
 paths in `settings.py` are the only places that know wire names, so a real tenant's shape is a
@@ -10,7 +10,6 @@ the mapping quarantines what is wrong, the page goes on.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -100,38 +99,3 @@ def canonical_frame(raw: pd.DataFrame, model: type[BaseModel]) -> pd.DataFrame:
         if name not in df.columns:
             df[name] = pd.Series([None] * len(df), index=df.index, dtype=object)
     return df
-
-
-# --- Range paging: `Range: items=a-b` -> 206 `Content-Range` (docs/providers/openclassrooms.md: Paging)
-_CONTENT_RANGE = re.compile(r"^\s*items\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$")
-_RANGE = re.compile(r"^\s*items=(\d+)-(\d+)\s*$")
-
-
-def range_header(start: int, size: int) -> dict[str, str]:
-    return {"Range": f"items={start}-{start + size - 1}"}
-
-
-def parse_range(value: str | None) -> tuple[int, int] | None:
-    """`items=a-b` -> (a, b) inclusive; None when absent or malformed."""
-    match = _RANGE.match(value or "")
-    if not match:
-        return None
-    start, stop = int(match.group(1)), int(match.group(2))
-    return (start, stop) if stop >= start else None
-
-
-def content_range(start: int, stop: int, total: int) -> str:
-    return f"items {start}-{stop}/{total}" if stop >= start else f"items */{total}"
-
-
-def parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
-    """`items a-b/total` -> (a, b, total); unknown parts are None."""
-    match = _CONTENT_RANGE.match(value or "")
-    if not match:
-        return None, None, None
-    start, stop, total = match.groups()
-    return (
-        int(start) if start is not None else None,
-        int(stop) if stop is not None else None,
-        int(total) if total not in (None, "*") else None,
-    )

@@ -1,4 +1,4 @@
-"""OpenClassrooms constants: endpoints, paging, tokens, schedules and the value tables of the mapping.
+"""OpenClassrooms settings and constants: endpoints, paging, tokens, schedules and the value tables of the mapping.
 
 Sources: docs/providers/openclassrooms.md (the B2B shape is ASSUMED there) and
 docs/rules/openclassrooms.md (the rules, read through docs: D-08, D-10).
@@ -7,7 +7,10 @@ The wire shape lives here (paths) and in `models.py` (field names, Range headers
 
 from __future__ import annotations
 
+from learnsync.core.settings import ProviderSettings
+
 KEY = "openclassrooms"
+SANDBOX_PORT = 8104  # where `learnsync sandbox openclassrooms` listens, and the default base URL points
 DISPLAY_NAME = "OpenClassrooms"
 PRODUCTION_BASE_URL = "https://api.openclassrooms.com"
 
@@ -54,3 +57,15 @@ CONTENT_TYPE = "course"  # every OpenClassrooms item is a course
 MAX_DURATION_MINUTES = 100_000  # v2 duration bound (docs/lms360.md: External courses)
 # A theoretical time above this (about two years) is a feed error, not a learner: not sent.
 MAX_TIME_SPENT_MINUTES = 1_000_000
+
+
+class OpenClassroomsSettings(ProviderSettings):
+    """LEARNSYNC_OPENCLASSROOMS__*: one partner account. The partner API is not public
+    (docs/providers/openclassrooms.md): every path is a setting."""
+
+    base_url: str = f"http://127.0.0.1:{SANDBOX_PORT}"
+    org_id: str | None = "org-4242"
+    token_path: str = TOKEN_PATH
+    catalog_path: str = CATALOG_PATH
+    progress_path: str = PROGRESS_PATH
+    integration_name: str = "OpenClassrooms (learnsync)"

@@ -2,22 +2,17 @@
 
 Tolerant by design: every field is optional and unknown fields are kept, because the API adds
 fields freely. The page envelope is strict (without `results` the page is unusable); records
-that still fail validation are passed on raw so the mapping can quarantine them.
-
-Each record model has a TypedDict twin (`RECORD_SCHEMAS`) with the same fields and types: the
-client validates whole pages with it straight to dicts, which gives what
-`model_validate(...).model_dump(exclude_unset=True)` gives without building and dumping a model
-per record (tests/providers/test_udemy_client.py holds the twins to the models).
+that still fail validation are passed on raw so the mapping can quarantine them. The client
+validates whole pages against the models' derived record schemas (providers/kit/records.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, with_config
+from pydantic import BaseModel, ConfigDict
 
 from learnsync.providers.kit.types import Count, Identifier, Number
-from typing_extensions import NotRequired, TypedDict  # pydantic rejects typing.TypedDict before 3.12
 
 
 class _Raw(BaseModel):
@@ -104,91 +99,4 @@ RECORD_MODELS: dict[str, type[_Raw]] = {
     "courses": UdemyCourse,
     "learning_paths": UdemyLearningPath,
     "activity": UdemyCourseActivity,
-}
-
-
-# --------------------------------------------------------------------------- TypedDict twins
-# total=False: a key the payload lacks stays absent (the models' exclude_unset dump).
-_EXTRA = ConfigDict(extra="allow")
-
-
-@with_config(_EXTRA)
-class UdemyLocaleRecord(TypedDict, total=False):
-    locale: str | None
-
-
-@with_config(_EXTRA)
-class UdemyPromoVideoRecord(TypedDict, total=False):
-    type: str | None
-    label: Identifier | None
-    file: str | None
-
-
-@with_config(_EXTRA)
-class UdemyCourseRecord(TypedDict):
-    id: Identifier
-    title: NotRequired[str | None]
-    description: NotRequired[str | None]
-    url: NotRequired[str | None]
-    estimated_content_length: NotRequired[Number | None]
-    instructors: NotRequired[list[Any] | None]
-    locale: NotRequired[UdemyLocaleRecord | None]
-    images: NotRequired[dict[str, str | None] | None]
-    categories: NotRequired[list[str] | None]
-    promo_video_url: NotRequired[list[UdemyPromoVideoRecord] | None]
-    last_update_date: NotRequired[str | None]
-
-
-@with_config(_EXTRA)
-class UdemyEditorRecord(TypedDict, total=False):
-    display_name: str | None
-
-
-@with_config(_EXTRA)
-class UdemyPathItemRecord(TypedDict, total=False):
-    id: Identifier | None
-    type: str | None
-    title: str | None
-    url: str | None
-    resource_url: str | None
-    order: Count | None
-
-
-@with_config(_EXTRA)
-class UdemyPathSectionRecord(TypedDict, total=False):
-    id: Identifier | None
-    title: str | None
-    order: Count | None
-    items: list[UdemyPathItemRecord] | None
-
-
-@with_config(_EXTRA)
-class UdemyLearningPathRecord(TypedDict):
-    id: Identifier
-    title: NotRequired[str | None]
-    description: NotRequired[str | None]
-    url: NotRequired[str | None]
-    last_modified: NotRequired[str | None]
-    estimated_content_length: NotRequired[Number | None]
-    editors: NotRequired[list[UdemyEditorRecord] | None]
-    sections: NotRequired[list[UdemyPathSectionRecord] | None]
-    thumbnail: NotRequired[str | dict[str, str | None] | None]
-
-
-@with_config(_EXTRA)
-class UdemyCourseActivityRecord(TypedDict, total=False):
-    course_id: Identifier | None
-    user_email: str | None
-    completion_ratio: Number | None
-    num_video_consumed_minutes: Number | None
-    course_enroll_date: str | None
-    course_start_date: str | None
-    course_completion_date: str | None
-    course_last_accessed_date: str | None
-
-
-RECORD_SCHEMAS: dict[str, type] = {
-    "courses": UdemyCourseRecord,
-    "learning_paths": UdemyLearningPathRecord,
-    "activity": UdemyCourseActivityRecord,
 }

@@ -1,7 +1,20 @@
-"""Udemy Business constants: endpoints, paging, schedules (docs/providers/udemy.md); the v2 language
-table is `providers.kit.languages`."""
+"""Udemy Business settings and constants: endpoints, paging, schedules (docs/providers/udemy.md)."""
 
 from __future__ import annotations
+
+from learnsync.core.settings import ProviderSettings
+
+KEY = "udemy"
+SANDBOX_PORT = 8101  # where `learnsync sandbox udemy` listens, and the default base URL points
+
+
+class UdemySettings(ProviderSettings):
+    """LEARNSYNC_UDEMY__*: one Udemy Business organization (HTTP Basic client id and secret)."""
+
+    base_url: str = f"http://127.0.0.1:{SANDBOX_PORT}"
+    org_id: str | None = "100028"
+    integration_name: str = "Udemy (learnsync)"
+
 
 # REST paths under {base_url}; base_url is https://<account>.udemy.com (docs/providers/udemy.md: Host and authentication).
 API_ROOT = "/api-2.0/organizations/{org_id}"
@@ -34,3 +47,24 @@ LEARNING_PATH_ID_PREFIX = "learning-path-"  # never collides with numeric course
 LEARNING_PATH_NAME_PREFIX = "[Learning Path] "
 LEARNING_PATH_LANG = "en"  # Udemy returns no language for paths (docs: UDEMY-18)
 ANONYMIZED_USER = "anonymized user"  # compared lower-cased
+
+# The v2 course language enum lives with the other 360Learning contract types.
+V2_LANGUAGES = COURSE_LANGS
+# Provider spellings whose language part is not itself a v2 value (lower-case keys, "_" separator).
+LANGUAGE_ALIASES = {
+    "nb": "no",
+    "iw": "he_IL",
+    "he": "he_IL",
+    "fil": "tl_PH",
+    "tl": "tl_PH",
+    "in": "id",
+    "zh_hk": "zh_HANT",
+    "zh_hant": "zh_HANT",
+    "zh_hans": "zh",
+    "am": "am_ET",
+    "sw": "sw_KE",
+    "yo": "yo_NG",
+    "my": "my_MM",
+    "mn": "mn_MN",
+    "ht": "ht_HT",
+}

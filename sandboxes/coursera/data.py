@@ -242,3 +242,8 @@ class CourseraStore:
         with self._lock:
             return {"programs": len(self.programs), "contents": len(self.contents),
                     "enrollments": len(self.enrollments), "version": self.version}
+
+
+def bench_activity(rows: int, seed: int) -> list[dict[str, Any]]:
+    """`rows` learner activity items as this sandbox serves them (the stats transform benchmark's input)."""
+    return generate(seed, max(500, rows // 40), 50, rows).enrollments

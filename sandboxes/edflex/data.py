@@ -166,3 +166,8 @@ def generate(
     ]
     catalogs = [{"id": f"cat-{org}-main", "name": f"{org.capitalize()} – catalogue principal"}]
     return EdflexDataset(resources=resources, statistics=statistics, catalogs=catalogs, categories=categories)
+
+
+def bench_activity(rows: int, seed: int) -> list[dict[str, Any]]:
+    """`rows` learner activity items as this sandbox serves them (the stats transform benchmark's input)."""
+    return generate(seed, max(500, rows // 40), 50, rows).statistics

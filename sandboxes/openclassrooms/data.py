@@ -243,3 +243,8 @@ class OpenClassroomsStore:
                 status = str(course.get("status"))
                 by_status[status] = by_status.get(status, 0) + 1
             return {"courses": len(self.courses), "courses_by_status": by_status, "activities": len(self.activities)}
+
+
+def bench_activity(rows: int, seed: int) -> list[dict[str, Any]]:
+    """`rows` learner activity items as this sandbox serves them (the stats transform benchmark's input)."""
+    return generate(seed, max(500, rows // 40), 50, rows).activities

@@ -328,3 +328,8 @@ def _matches(row: dict[str, Any], since: date | None, until: date | None, email:
         return True
     day = activity_day(row)
     return day is not None and (since is None or day >= since) and (until is None or day <= until)
+
+
+def bench_activity(rows: int, seed: int) -> list[dict[str, Any]]:
+    """`rows` learner activity items as this sandbox serves them (the stats transform benchmark's input)."""
+    return generate(seed, max(500, rows // 40), 50, rows, n_learning_paths=0, anchor=date(2026, 6, 1)).activities

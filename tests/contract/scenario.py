@@ -85,7 +85,7 @@ def doctor_and_drift(fleet: Any, provider: str) -> None:
 
     from learnsync.flows.reconcile import reconcile
     from learnsync.doctor import diagnose
-    from learnsync.core.settings import load_settings
+    from learnsync.providers.settings import load_settings
 
     assert not asyncio.run(diagnose(load_settings(), [provider])).problems
     published = [c for c in lms(fleet).courses(_integration_id(provider)) if c["status"] == "published"]

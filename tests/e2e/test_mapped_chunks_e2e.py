@@ -32,15 +32,15 @@ def calls(fleet, monkeypatch) -> dict[str, list[int]]:
         seen["mapped_rows"].append(len(raw))
         return spec.map_catalog(raw, stream, ctx)
 
-    parse = udemy_client._parse_page
+    parse = udemy_client.parse_page
 
-    def counting_parse(kind: str, body: Any, url: str, status: int) -> Any:
-        page, count = parse(kind, body, url, status)
-        seen["parsed_pages"].append(len(page.records))
-        return page, count
+    def counting_parse(body: Any, ctx: Any) -> Any:
+        envelope = parse(body, ctx)
+        seen["parsed_pages"].append(len(envelope.items))
+        return envelope
 
     monkeypatch.setattr(udemy_package, "PROVIDER", dataclasses.replace(spec, map_catalog=counting_map))
-    monkeypatch.setattr(udemy_client, "_parse_page", counting_parse)
+    monkeypatch.setattr(udemy_client, "parse_page", counting_parse)
     return seen
 
 

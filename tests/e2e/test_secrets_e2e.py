@@ -76,7 +76,7 @@ def test_secrets_and_tokens_never_appear_in_logs_reprs_artifacts_errors_or_state
     with pytest.raises(Exception) as failure:
         run(content_sync(provider="udemy"))
 
-    from learnsync.core.settings import load_settings
+    from learnsync.providers.settings import load_settings
     from learnsync.flows.runtime import Runtime
 
     rt = Runtime.build("coursera")

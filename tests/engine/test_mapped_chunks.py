@@ -99,11 +99,11 @@ def test_code_fingerprint_covers_every_module_a_provider_mapping_imports_transit
     must map unchanged pages afresh: the whole import closure of every provider is fingerprinted."""
     import importlib
 
-    from learnsync.providers.registry import PROVIDER_KEYS
+    from learnsync.providers.registry import provider_modules
 
     covered = {p.resolve() for p in mapped_chunks.fingerprinted_files()}
     roots = {"learnsync"}
-    todo = [f"learnsync.providers.{key}" for key in PROVIDER_KEYS] + ["learnsync.tasks.diff", "learnsync.tasks.extract"]
+    todo = list(provider_modules().values()) + ["learnsync.tasks.diff", "learnsync.tasks.extract"]
     seen: set[str] = set()
     while todo:
         name = todo.pop()

@@ -45,9 +45,9 @@ def test_rule_cached_chunk_holds_bodies_and_gets_its_records_back() -> None:
 @pytest.mark.rule("RUN-08")
 def test_rule_chunk_keeps_records_when_the_client_cannot_reparse() -> None:
     class Plain:
-        pass
+        """A client whose pages cannot be read back from their bodies: it gives them none."""
 
-    for client, pages in ((Plain(), [page([1])]), (Reparsing(), [page([1]), page([2], raw=False)])):
+    for client, pages in ((Plain(), [page([1], raw=False)]), (Reparsing(), [page([1]), page([2], raw=False)])):
         chunk: Any = _chunk(client, "courses", pages, next_token=None)
         stored = pickle.loads(pickle.dumps(chunk))
         assert stored["bodies"] is None and [r["id"] for r in stored["records"]] == [r["id"] for p in pages for r in p.records]

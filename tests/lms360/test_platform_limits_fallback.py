@@ -50,7 +50,7 @@ def test_a_secret_block_that_cannot_be_read_names_the_setting_and_the_block(monk
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     from learnsync.core.secret_blocks import SecretBlockError
-    from learnsync.core.settings import load_settings
+    from learnsync.providers.settings import load_settings
 
     monkeypatch.setenv("LEARNSYNC_LMS360__CLIENT_SECRET", "prefect-secret:learnsync-lms360-client-secret")
     with temporary_settings(updates={PREFECT_API_URL: closed_port_url(), PREFECT_CLIENT_MAX_RETRIES: 0}):

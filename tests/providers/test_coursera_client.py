@@ -12,7 +12,8 @@ import pytest
 from pydantic import SecretStr
 
 from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
-from learnsync.core.settings import CourseraSettings, ProviderSettings
+from learnsync.core.settings import ProviderSettings
+from learnsync.providers.coursera.settings import CourseraSettings
 from learnsync.providers.base import DateWindow, Page, page_digest
 from learnsync.providers.coursera import PROVIDER
 from learnsync.providers.coursera.client import CourseraClient
@@ -207,7 +208,7 @@ async def test_secrets_are_not_in_repr(server: SandboxServer) -> None:
         await client.fetch_catalog_page("contents", None)
         text = repr(client) + str(client)
         assert "sandbox-secret" not in text and "sandbox-refresh-token" not in text
-        token = await client._tokens.token()
+        token = await client.tokens.token()
         assert token and token not in text
 
 
@@ -242,16 +243,16 @@ async def test_default_settings_use_client_credentials_at_the_api_host_and_the_e
 
 
 def test_an_empty_refresh_token_in_the_environment_turns_the_legacy_grant_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from learnsync.core.settings import Settings
-    from learnsync.providers.coursera.client import token_cache
+    from learnsync.providers.coursera.client import token_grant
+    from learnsync.providers.settings import Settings
     from learnsync.providers.kit.auth import ClientCredentialsGrant, RefreshTokenGrant
 
     monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", "r3fr3sh")
     legacy = Settings().coursera
-    assert isinstance(token_cache(legacy, None, None, None).grant, RefreshTokenGrant)  # type: ignore[arg-type]
+    assert isinstance(token_grant(legacy)[1], RefreshTokenGrant)
     monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", "")
     cleared = Settings().coursera
-    assert isinstance(token_cache(cleared, None, None, None).grant, ClientCredentialsGrant)  # type: ignore[arg-type]
+    assert isinstance(token_grant(cleared)[1], ClientCredentialsGrant)
 
 
 async def test_a_legacy_tenant_is_read_under_its_api_prefix() -> None:

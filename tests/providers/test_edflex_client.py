@@ -276,7 +276,7 @@ async def test_a_page_paged_by_the_request_gets_no_digest_and_a_known_body_is_st
 
 
 async def test_default_page_size_is_edflex_documented_50_and_paths_are_settings(sandbox: tuple[Any, str]) -> None:
-    from learnsync.core.settings import EdflexSettings
+    from learnsync.providers.edflex.settings import EdflexSettings
 
     app, url = sandbox
     settings = EdflexSettings(base_url=url, client_secret=SECRET, requests_per_second=500, retry=FAST_RETRY)

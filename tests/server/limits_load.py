@@ -17,7 +17,7 @@ def course(external_id: str) -> dict[str, Any]:
 
 
 async def main(tag: str, integration_id: str, writes: int, jobs: int) -> dict[str, Any]:
-    from learnsync.core.settings import load_settings
+    from learnsync.providers.settings import load_settings
     from learnsync.lms360.client import Lms360Client
 
     settings = load_settings().lms360

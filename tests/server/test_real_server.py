@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from learnsync.deployments.definitions import SECRET_SETTINGS, definitions
+from learnsync.deployments.definitions import secret_settings, definitions
 from tests.server.conftest import ROOT, stop
 
 pytestmark = pytest.mark.server
@@ -213,7 +213,7 @@ def test_prefect_deploy_of_prefect_yaml_registers_the_same_deployments(prefect_a
         assert dep["pull_steps"] == [] and not (dep["path"] or "").startswith("/"), name
         env = dep["job_variables"]["env"]
         assert DEPLOYER_SECRET not in json.dumps(dep, default=str)
-        for setting, block in SECRET_SETTINGS.items():
+        for setting, block in secret_settings().items():
             assert env[setting] == f"prefect-secret:{block}"
         assert env["LEARNSYNC_LMS360__BASE_URL"] == deployed["env"]["LEARNSYNC_LMS360__BASE_URL"]
         assert not any("{{" in str(v) for v in env.values()), env  # unset settings are empty (the default)

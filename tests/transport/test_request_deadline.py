@@ -60,7 +60,7 @@ async def test_one_dripped_answer_is_retried_and_the_page_comes_through(udemy):
         async with asyncio.timeout(20):
             page = await client.fetch_catalog_page("courses", None)
         assert len(page.records) == 30
-        assert client.stats.by_reason == {"deadline": 1}
+        assert client.retry_stats.by_reason == {"deadline": 1}
 
 
 @pytest.mark.rule("RUN-17")
