@@ -6,29 +6,24 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
 from learnsync.flows.common import (
     backfill_run_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused,
-    report_sentence, reraise_redacted, run_lease, window_task_name,
+    report_key, report_sentence, reraise_redacted, run_lease,
 )
 from learnsync.flows.exclusive import stats_slot
+from learnsync.flows.progress import RunProgress
 from learnsync.flows.runtime import Runtime
-from learnsync.providers.base import DateWindow, MappingContext
+from learnsync.flows.stats_pipeline import STATS_CHUNK_ROWS, StatsPipeline, WindowCounts, attempts_for
+from learnsync.providers.base import DateWindow
 from learnsync.statestore.leases import RunInProgress
-from learnsync.tasks.extract import iter_stats_chunks
-from learnsync.tasks.contract import unreadable_stats
-from learnsync.tasks.load import push_stats, resolve_pending_jobs
-from learnsync.tasks.parked_stats import deliver_parked, settle_chunk
+from learnsync.tasks.load import resolve_pending_jobs
+from learnsync.tasks.parked_stats import deliver_parked
 from learnsync.statestore.models import RunKind
 from learnsync.tasks.report import RunReport
-from learnsync.tasks.stats_rules import plan_stats
 
-
-# Rows mapped, planned and pushed together. Peak memory follows this (not the window's rows);
-# 20,000 rows (two full 10,000-item bulk jobs) keep a 1,000,000-row sync under 500 MB.
-STATS_CHUNK_ROWS = 20_000
+__all__ = ["STATS_CHUNK_ROWS", "backfill_windows", "daily_window", "run_stats", "stats_backfill", "stats_sync"]
 
 
 def daily_window(rt: Runtime, watermark: datetime | None, today: date) -> DateWindow:
@@ -53,82 +48,9 @@ def backfill_windows(since: date, until: date, days: int = 7) -> list[DateWindow
     return windows
 
 
-@task(name="sync-stats-window", cache_policy=NO_CACHE, task_run_name=window_task_name)
-async def sync_window(
-    rt: Runtime, lms: Any, integration: dict, window: DateWindow, run_pk: int | None, report: RunReport, dry_run: bool,
-    known: set[str] | None = None,
-) -> None:
-    """Stream one window in bounded chunks: memory depends on the chunk size, not on the rows.
-
-    Pages are fetched ahead (at most `max_concurrent_pages` in flight) while a chunk is mapped,
-    planned and pushed; each chunk reads only the stored attempts of its own learner x course
-    pairs, so neither time nor memory grows with the integration's history. Activity on courses
-    not synced (`known`: the synced ones) and items 360Learning did not take are parked
-    (tasks/parked_stats.py), not dropped.
-    """
-    options = {**rt.spec.default_options, **(integration.get("options") or {})}
-    concurrency = max(1, int(rt.settings.provider(rt.spec.key).max_concurrent_pages))
-    client = rt.provider_client()
-    tally: dict[str, Any] = {}
-    try:
-        async for raw in iter_stats_chunks(client, window, chunk_rows=STATS_CHUNK_ROWS, concurrency=concurrency, tally=tally):
-            ctx = MappingContext(owner_lang=rt.lms_settings.owner_lang, now=now_utc(), options=options)
-            mapped = rt.spec.map_stats(raw, ctx)
-            del raw
-            for k, v in mapped.skipped.items():
-                report.skipped[k] = report.skipped.get(k, 0) + int(v)
-            stats = mapped.stats.reset_index(drop=True)
-            unreadable = unreadable_stats(stats)
-            if len(unreadable):
-                stats = stats.drop(index=unreadable.pop("_row").unique()).reset_index(drop=True)
-                mapped.quarantine = pd.concat([mapped.quarantine, unreadable], ignore_index=True)
-            if known is not None:
-                synced = stats["course_external_id"].astype(str).isin(known).to_numpy(bool)
-                if not synced.all():
-                    waiting = int((~synced).sum())
-                    report.add("ignored", waiting)
-                    report.skipped["course_not_synced"] = report.skipped.get("course_not_synced", 0) + waiting
-                    if not dry_run:
-                        report.parked += rt.store.park_stats(integration["id"], stats[~synced], "course_not_synced", now=now_utc())
-                    stats = stats[synced]
-            attempts = _attempts_for(rt, integration, stats)
-            plan = plan_stats(stats, attempts)
-            quarantine = pd.concat([mapped.quarantine, plan.quarantine], ignore_index=True) if len(plan.quarantine) else mapped.quarantine
-            if len(quarantine):
-                report.add("quarantined", len(quarantine))
-                for ext, fld, reason in quarantine[["external_id", "field", "reason"]].itertuples(index=False):
-                    report.error(str(ext), "quarantined", str(reason), str(fld))
-                if not dry_run:
-                    rt.store.quarantine(integration["id"], "stat", quarantine[["external_id", "field", "reason"]].astype(str).to_dict("records"), now_utc())
-            if dry_run:
-                report.add("unchanged", plan.unchanged)
-                report.add("updated", int(plan.items["existing"].sum()))
-                report.add("created", int((~plan.items["existing"]).sum()))
-                continue
-            delivery = await push_stats(plan, lms=lms, store=rt.store, integration=integration, run_pk=run_pk, report=report)
-            settle_chunk(rt.store, integration["id"], stats, delivery, report, now_utc())
-    finally:
-        await client.aclose()
-    total, rows = tally.get("total"), tally.get("rows", 0)
-    if total is not None and rows != total:
-        # Rows may have been skipped (or shifted between pages): this window must be read again.
-        report.incomplete_reads.append(f"stats {window.since or 'start'} .. {window.until}: read {rows} rows where the provider announced {total}")
-
-
 def _attempts_for(rt: Runtime, integration: dict, stats: pd.DataFrame) -> pd.DataFrame:
-    """The stored attempts of this chunk's (course, learner) pairs (all of them on stores without
-    the targeted read)."""
-    if not integration.get("id"):
-        return _empty_attempts()
-    reader = getattr(rt.store, "load_attempts_for", None)
-    if reader is None:
-        return rt.store.load_attempts(integration["id"])
-    pairs = zip(stats["course_external_id"].astype(str).to_numpy(dtype=object), stats["user_email"].astype(str).to_numpy(dtype=object))
-    return reader(integration["id"], pairs)
-
-
-def _empty_attempts() -> pd.DataFrame:
-    return pd.DataFrame(columns=["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"])
+    """The stored attempts of these rows' (course, learner) pairs."""
+    return attempts_for(rt, integration, stats)
 
 
 async def run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: RunKind, dry_run: bool = False, wait: bool = False) -> Any:
@@ -160,14 +82,19 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: Run
                 watermark = store.get_watermark(integration["id"], "stats") if integration.get("id") else None
                 windows = [daily_window(rt, watermark, started.date())]
             # Stats only for courses this integration synced: others would fail as courseNotFound.
-            known = set(store.load_courses(integration["id"])["external_id"]) if integration.get("id") else None
+            known = store.course_external_ids(integration["id"]) if integration.get("id") else None
             if not dry_run:
                 await deliver_parked(
                     lms, store, integration, known, report, run_pk, lambda rows: _attempts_for(rt, integration, rows)
                 )
-            for window in windows:
-                logger().info("%s statistics from %s to %s (excluded).", spec.key, window.since or "the start of history", window.until)
-                await sync_window(rt, lms, integration, window, run_pk, report, dry_run, known)
+            progress = RunProgress(f"{report_key(report)}-progress", f"{spec.key} statistics: reading")
+            pipeline = StatsPipeline(rt, lms, integration, windows, run_pk, report, dry_run=dry_run, known=known, progress=progress)
+            try:
+                tallies = await pipeline.run()
+            finally:
+                await progress.close()
+            if not daily:
+                await _publish_windows(report, tallies)
             if report.parked:
                 report.notes.append(
                     f"{report.parked} activity rows parked in the state store (course not synced yet, or not taken by "
@@ -190,6 +117,18 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: Run
     await publish_report(report)
     logger().info(report_sentence(report))
     return final_state(report)
+
+
+async def _publish_windows(report: RunReport, tallies: list[WindowCounts]) -> None:
+    """The backfill's counts per window, as a table artifact next to the run's summary."""
+    from prefect.artifacts import acreate_table_artifact
+
+    try:
+        await acreate_table_artifact(
+            table=[t.row() for t in tallies], key=f"{report_key(report)}-windows", description=f"{len(tallies)} windows: rows read and what they became",
+        )
+    except Exception as exc:  # no Prefect API (plain call): the report still has the totals
+        logger().warning("The per-window table was not published: %s", exc)
 
 
 @flow(name="stats-sync", flow_run_name="stats-{provider}-{platform}", log_prints=True)

@@ -317,6 +317,13 @@ class StateStore:
             frame[column] = _decoded_json(frame[column])
         return frame
 
+    def course_external_ids(self, integration_pk: int) -> set[str]:
+        """The external ids of the courses this integration holds state for (one column read)."""
+        t = CourseState.__table__
+        with self._read() as conn:
+            rows = _driver_rows(conn, select(t.c.external_id).where(t.c.integration_pk == integration_pk))
+        return {str(r[0]) for r in rows}
+
     def load_course_payloads(self, integration_pk: int) -> dict[str, Any]:
         """external_id -> the payload last confirmed by 360Learning (reconcile compares with it)."""
         t = CourseState.__table__

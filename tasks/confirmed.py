@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -86,19 +87,34 @@ def tags_row(external_id: str, tags: list[str] | None = None, skills: list[str] 
     return row
 
 
+def _journal_instants(first: pd.Series) -> list[str]:
+    """`%Y-%m-%dT%H:%M:%S.%f%z` of each instant (vectorised for UTC, the plan's own zone)."""
+    if isinstance(first.dtype, pd.DatetimeTZDtype) and str(first.dt.tz) == "UTC" and not first.isna().any():
+        text = np.datetime_as_string(first.dt.tz_localize(None).to_numpy(dtype="datetime64[us]"), unit="us")
+        return (text.astype(object) + "+0000").tolist()
+    return first.dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z").tolist()
+
+
 def stat_journal_items(items: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Journal entries of planned stat items (tasks/stats_rules.py plan rows), by item key."""
-    first_iso = items["first"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+    first_iso = _journal_instants(items["first"])
+
+    def values(column: str, kind: str | None = None) -> list[Any]:
+        """Plain Python values (text, int, bool), not numpy scalars or Arrow cells."""
+        series = items[column]
+        return series.astype(kind).tolist() if kind else series.to_numpy(dtype=object).tolist()
+
     # progress, time spent and last activity too: a job that never ends can be sent again from it.
     return {
         key: {
             "key": key, "course_external_id": c, "user_email": u, "first_activity_at": f,
-            "attempt_no": int(a), "completed": bool(done), "payload_hash": h,
-            "progress": int(p), "time_spent_ms": int(t), "last_activity_at": str(last),
+            "attempt_no": a, "completed": done, "payload_hash": h,
+            "progress": p, "time_spent_ms": t, "last_activity_at": str(last),
         }
         for key, c, u, f, a, done, h, p, t, last in zip(
-            items["key"], items["course_external_id"], items["user_email"], first_iso, items["attempt_no"],
-            items["completed"], items["payload_hash"], items["progress"], items["timeSpent"], items["lastActivityAt"],
+            values("key"), values("course_external_id"), values("user_email"), first_iso, values("attempt_no", "int64"),
+            values("completed", "bool"), values("payload_hash"), values("progress", "int64"), values("timeSpent", "int64"),
+            values("lastActivityAt"),
         )
     }
 

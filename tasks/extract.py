@@ -207,7 +207,8 @@ async def iter_stats_chunks(
     pages = rows = 0
     tally = tally if tally is not None else {}
 
-    def take(page: Page) -> pd.DataFrame | None:
+    def take(page: Page) -> list[dict] | None:
+        """Add a page; the rows of a full chunk (made a DataFrame by `frame`, off the event loop)."""
         nonlocal buffer, pages, rows
         buffer.extend(page.records)
         pages += 1
@@ -216,18 +217,22 @@ async def iter_stats_chunks(
         if on_page:
             on_page("stats", pages, rows)
         if len(buffer) >= chunk_rows:
-            frame, buffer = pd.DataFrame.from_records(buffer), []
-            return frame
+            full, buffer = buffer, []
+            return full
         return None
+
+    async def frame(records: list[dict]) -> pd.DataFrame:
+        # the pages still in flight are read meanwhile
+        return await asyncio.to_thread(pd.DataFrame.from_records, records)
 
     first = await client.fetch_stats_page(window, None)
     tally["total"] = first.total
     tokens = None
     if concurrency > 1 and not ends_walk(first):
         tokens = trusted_hint(client.stats_page_tokens(window, first), first)
-    frame = take(first)
-    if frame is not None:
-        yield frame
+    full = take(first)
+    if full is not None:
+        yield await frame(full)
     token = None if ends_walk(first) else first.next_token
     if tokens is not None:
         in_flight: deque[asyncio.Task[Page]] = deque()
@@ -247,9 +252,9 @@ async def iter_stats_chunks(
                     if nxt is not None:
                         in_flight.append(asyncio.ensure_future(client.fetch_stats_page(window, nxt)))
                     token = page.next_token
-                frame = take(page)
-                if frame is not None:
-                    yield frame
+                full = take(page)
+                if full is not None:
+                    yield await frame(full)
                 if ended:
                     break
         finally:
@@ -260,11 +265,11 @@ async def iter_stats_chunks(
         guard.check(token)
         page = await client.fetch_stats_page(window, token)
         token = None if ends_walk(page) else page.next_token
-        frame = take(page)
-        if frame is not None:
-            yield frame
+        full = take(page)
+        if full is not None:
+            yield await frame(full)
     if buffer:
-        yield pd.DataFrame.from_records(buffer)
+        yield await frame(buffer)
 
 
 def _drop(in_flight: Iterable[asyncio.Future[Any]]) -> None:

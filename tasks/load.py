@@ -10,19 +10,18 @@ killed before confirmation is resolved by the next run (`resolve_pending_jobs`).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
 from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, item_key, resolve_pending_jobs, result_fields
-from learnsync.tasks.confirmed import archive_journal_item, course_row, restored_row, stat_journal_items, stat_row, tags_row
+from learnsync.tasks.confirmed import archive_journal_item, course_row, restored_row, tags_row
 from learnsync.tasks.course_upserts import SEND_OUTCOMES, CourseUpserter
 from learnsync.tasks.diff import CatalogPlan, with_payloads
-from learnsync.tasks.item_errors import is_permanent, is_unknown_learner
 from learnsync.tasks.report import RunReport
-from learnsync.tasks.stats_rules import StatsPlan, stat_payloads
+from learnsync.tasks.stats_push import StatsDelivery, bulk_slots, plain_job_runner, push_stats_plan
+from learnsync.tasks.stats_rules import StatsPlan
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -270,15 +269,6 @@ async def sync_skills(
     store.apply_course_results(pk, done, now)
 
 
-@dataclass
-class StatsDelivery:
-    """What 360Learning did with a chunk's stat items, by (course external id, learner e-mail)."""
-
-    delivered: set[tuple[str, str]] = field(default_factory=set)
-    undelivered: dict[tuple[str, str], str] = field(default_factory=dict)  # may succeed later: kept
-    rejected: dict[tuple[str, str], str] = field(default_factory=dict)  # for good (learner unknown...)
-
-
 async def push_stats(
     plan: StatsPlan,
     *,
@@ -288,48 +278,16 @@ async def push_stats(
     run_pk: int | None,
     report: RunReport,
 ) -> StatsDelivery:
-    """Import planned stat items and record the confirmed attempts; say which items were not taken."""
-    pk, iid = integration["id"], integration["integration_id"]
-    items = plan.items
+    """Import planned stat items and record the confirmed attempts; say which items were not taken.
+
+    The plan's jobs run as the statistics sync runs its own (tasks/stats_push.py), at most
+    360Learning's concurrent jobs at a time, each confirmed as it ends.
+    """
     report.add("unchanged", plan.unchanged)
-    delivery = StatsDelivery()
-    if items.empty:
-        return delivery
-    items = items.assign(key=items["course_external_id"].astype(str) + "|" + items["user_email"].astype(str))
-    state_items = stat_journal_items(items)
-    recorder = JobRecorder(store, pk, run_pk, "stats", lambda it: state_items[item_key("stats", it)])
-    results = await _recording_failures(
-        lms, store, integration, report, lms.import_stats(iid, stat_payloads(items), on_submitted=recorder)
+    if plan.items.empty:
+        return StatsDelivery()
+    return await push_stats_plan(
+        plan.items, plan.items.iloc[0:0], plain_job_runner(lms, store, integration, run_pk, report),
+        lms=lms, store=store, integration=integration, report=report,
+        batch_size=int(getattr(lms, "max_stats_batch", 10_000)), max_open=bulk_slots(lms),
     )
-    rows, outcomes = [], []
-    for r in results:
-        ok, _res, msg, inp = result_fields(r)
-        key = item_key("stats", inp)
-        pair = (state_items[key]["course_external_id"], state_items[key]["user_email"]) if key in state_items else tuple(key.split("|", 1))
-        if ok:
-            rows.append(stat_row(state_items[key]))
-            delivery.delivered.add(pair)  # type: ignore[arg-type]
-            continue
-        reason = msg or "rejected by 360Learning"
-        if is_permanent(msg):
-            # A learner without a 360Learning account is expected (the same e-mail on both sides is
-            # the matching rule): reported as ignored, not as an error.
-            outcome = "ignored" if is_unknown_learner(msg) else "failed"
-            delivery.rejected[pair] = reason  # type: ignore[index]
-        else:
-            outcome = "failed"
-            delivery.undelivered[pair] = reason  # type: ignore[index]
-        report.add(outcome)
-        report.error(key, outcome, reason)
-        outcomes.append({"kind": "stat", "external_id": key, "outcome": outcome, "reason": msg})
-    existing = dict(zip(items["key"], items["existing"]))
-    for row in rows:
-        key = f"{row['course_external_id']}|{row['user_email']}"
-        outcome = "updated" if existing.get(key) else "created"
-        report.add(outcome)
-        outcomes.append({"kind": "stat", "external_id": key, "outcome": outcome})
-    store.apply_stat_results(pk, rows, _now())
-    await confirm_jobs(store, lms, recorder.operations)
-    if run_pk is not None and outcomes:
-        store.add_outcomes(run_pk, outcomes)
-    return delivery

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from learnsync.tasks.load import StatsDelivery, push_stats
+from learnsync.tasks.load import push_stats
 from learnsync.tasks.report import RunReport
+from learnsync.tasks.stats_push import StatsDelivery, StatsJob
 from learnsync.tasks.stats_rules import KEY, plan_stats
 
 STAT_DATES = ("first_activity_at", "last_activity_at", "completed_at")
@@ -43,16 +44,31 @@ def rows_of_pairs(stats: pd.DataFrame, pairs: set[tuple[str, str]] | dict[tuple[
 def settle_chunk(store: Any, integration_pk: int, stats: pd.DataFrame, delivery: StatsDelivery, report: RunReport, now: Any) -> None:
     """Park what 360Learning did not take; forget parked copies of attempts it has now taken."""
     if delivery.undelivered:
-        waiting = rows_of_pairs(stats, delivery.undelivered)
-        messages = pd.Series(
-            [delivery.undelivered.get((str(c), str(u)), "") for c, u in zip(waiting["course_external_id"], waiting["user_email"])],
-            index=waiting.index,
-        )
-        for message, rows in waiting.groupby(messages):
-            report.parked += store.park_stats(integration_pk, rows, "undelivered", str(message), now)
-    if delivery.delivered:
+        _park_undelivered(store, integration_pk, rows_of_pairs(stats, delivery.undelivered), delivery, report, now)
+    if delivery.delivered and store.has_parked_stats(integration_pk):
         sent = rows_of_pairs(stats, delivery.delivered)
         store.unpark_superseded(integration_pk, zip(sent["course_external_id"].astype(str), sent["user_email"].astype(str), attempt_at(sent)))
+
+
+def settle_job(store: Any, integration_pk: int, job: StatsJob, delivery: StatsDelivery, report: RunReport, now: Any) -> None:
+    """`settle_chunk` for one bulk job: costs one probe of the store when nothing is parked and
+    every item was taken."""
+    if delivery.undelivered:
+        _park_undelivered(store, integration_pk, job.rows_of(delivery.undelivered), delivery, report, now)
+    if job.ok is None or not job.ok.any() or not store.has_parked_stats(integration_pk):
+        return
+    taken = job.items.loc[job.ok]
+    sent = job.rows_of(zip(taken["course_external_id"].astype(str), taken["user_email"].astype(str)))
+    store.unpark_superseded(integration_pk, zip(sent["course_external_id"].astype(str), sent["user_email"].astype(str), attempt_at(sent)))
+
+
+def _park_undelivered(store: Any, integration_pk: int, waiting: pd.DataFrame, delivery: StatsDelivery, report: RunReport, now: Any) -> None:
+    messages = pd.Series(
+        [delivery.undelivered.get((str(c), str(u)), "") for c, u in zip(waiting["course_external_id"], waiting["user_email"])],
+        index=waiting.index,
+    )
+    for message, rows in waiting.groupby(messages):
+        report.parked += store.park_stats(integration_pk, rows, "undelivered", str(message), now)
 
 
 async def deliver_parked(
