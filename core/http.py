@@ -39,6 +39,7 @@ from learnsync.core.redaction import redact, register
 log = logging.getLogger("learnsync.core.http")  # retries at INFO, every request at DEBUG (progress)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 522, 524})
+BUSY_STATUS = frozenset({429, 503})  # the server is there but busy: a caller may wait longer (ServerBusy)
 DEADLINE_TIMEOUT_FACTOR = 4.0  # default total deadline of one attempt: this many times the client's timeout
 
 
@@ -55,11 +56,23 @@ class ApiError(Exception):
         super().__init__(f"{method} {self.url} -> HTTP {status} {self.code}: {self.message}")
 
 
-class TransientError(Exception):
-    """A fault worth retrying; `retry_after` is the server's hint in seconds, if any."""
+class ServerBusy(ApiError):
+    """Every attempt was answered "busy" (the last one 429 or 503) and the retries are exhausted:
+    the server is up but saturated (e.g. 360Learning's bulk slots are all taken), so a caller with
+    more patience may try again later. `last_status` is that last answer's status."""
 
-    def __init__(self, description: str, retry_after: float | None = None) -> None:
+    def __init__(self, last_status: int, message: str, method: str, url: str) -> None:
+        self.last_status = last_status
+        super().__init__(0, "retriesExhausted", message, method, url)
+
+
+class TransientError(Exception):
+    """A fault worth retrying; `retry_after` is the server's hint in seconds, if any; `status` the
+    HTTP status that caused it (None: a timeout, a dropped connection, unparseable JSON)."""
+
+    def __init__(self, description: str, retry_after: float | None = None, status: int | None = None) -> None:
         self.retry_after = retry_after
+        self.status = status
         super().__init__(redact(description))
 
 
@@ -316,6 +329,7 @@ async def send(
                     raise TransientError(
                         f"http{response.status_code}: {method} {_strip_query(url)}",
                         parse_retry_after(response.headers.get("Retry-After")),
+                        response.status_code,
                     )
                 if response.status_code >= 400:
                     code, message = error_code_and_message(response)
@@ -329,6 +343,8 @@ async def send(
                     _parsed_bodies[response] = body
                 return response
     except TransientError as exc:
+        if exc.status in BUSY_STATUS:
+            raise ServerBusy(exc.status, str(exc), method, _absolute(client, url)) from None
         raise ApiError(0, "retriesExhausted", str(exc), method, _absolute(client, url)) from None
     except httpx.TransportError as exc:
         raise ApiError(0, type(exc).__name__, "network error after retries", method, _absolute(client, url)) from None

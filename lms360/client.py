@@ -26,7 +26,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from learnsync.core.http import (
-    ApiError, PageTokenGuard, RateLimiter, RetryStats, followable_link, json_body, send, set_request_deadline, tls_context,
+    ApiError, PageTokenGuard, RateLimiter, RetryStats, ServerBusy, followable_link, json_body, send, set_request_deadline,
+    tls_context,
 )
 from learnsync.core.redaction import register_settings
 from learnsync.core.settings import Lms360Settings
@@ -366,9 +367,9 @@ class Lms360Client:
     ) -> str:
         """Submit one batch (already in wire format); return the bulkOperationId from Location.
 
-        A 429/503 still failing after send()'s own retries (e.g. another actor holds the 3 bulk
-        slots: `bulkOperationsConcurrencyLimitReached`) is retried here with the poll backoff,
-        up to `bulk_submit_patience` seconds.
+        A server still busy after send()'s own retries (`ServerBusy`: 429 or 503, e.g. another
+        actor holds the 3 bulk slots: `bulkOperationsConcurrencyLimitReached`) is asked again here
+        with the poll backoff, up to `bulk_submit_patience` seconds.
         """
         method, path = _bulk_route(kind, integration_id)
         waited, delay = 0.0, self.settings.poll_interval_seconds
@@ -376,9 +377,8 @@ class Lms360Client:
             try:
                 response = await self._request(method, path, json={"input": batch}, expect_json=False)
                 break
-            except ApiError as exc:
-                busy = exc.status == 0 and exc.code == "retriesExhausted" and re.match(r"http(429|503)", exc.message)
-                if not busy or waited >= self.bulk_submit_patience:
+            except ServerBusy:
+                if waited >= self.bulk_submit_patience:
                     raise
                 log.info("bulk %s: server busy, resubmitting in %.1fs", kind, delay)
                 await asyncio.sleep(delay)

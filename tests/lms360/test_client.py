@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
+from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError, ServerBusy
 from learnsync.core.settings import Lms360Settings
 from learnsync.lms360 import (
     BulkItemError,
@@ -193,6 +193,29 @@ async def test_rule_bulk_concurrency_limit_reached_is_retryable(sandbox_factory:
     assert all(r.ok for r in results)
     assert _bulk_submits(sb, "PUT") > 4  # the platform refused some submits with its 429
     assert len(sb.store.bulk_operations()) == 4
+
+
+@pytest.mark.rule("V2-39")
+async def test_rule_a_bulk_submit_still_busy_after_the_retries_is_resubmitted_within_the_patience(sandbox: Sandbox) -> None:
+    """The shared layer says "busy" (ServerBusy) once its own retries are spent; the client's one
+    patience loop submits again; an exhausted 500 is no "busy" and fails at once."""
+    busy_for = FAST_RETRY.attempts + 2  # more 429s than send() retries on its own
+    sandbox.faults.add("status", status=429, path="/api/v2/bulk", times=busy_for)
+    async with client_for(sandbox, bulk_submit_patience=5.0) as client:
+        iid = await new_integration(client)
+        results = await client.upsert_courses(iid, [course("a")])
+        assert (client.retry_stats.by_reason or {}).get("http429") == busy_for - 1  # the last of each round is not retried by send()
+    assert all(r.ok for r in results) and len(sandbox.store.bulk_operations()) == 1
+    sandbox.faults.add("status", status=500, path="/api/v2/bulk", times=FAST_RETRY.attempts)
+    async with client_for(sandbox, bulk_submit_patience=5.0) as client:
+        with pytest.raises(ApiError) as failed:
+            await client.upsert_courses(iid, [course("b")])
+    assert not isinstance(failed.value, ServerBusy) and failed.value.code == "retriesExhausted"
+    sandbox.faults.add("status", status=503, path="/api/v2/bulk", times=None)
+    async with client_for(sandbox, bulk_submit_patience=0.05) as client:
+        with pytest.raises(ServerBusy) as busy:
+            await client.upsert_courses(iid, [course("c")])
+    assert busy.value.last_status == 503 and busy.value.status == 0
 
 
 @pytest.mark.rule("V2-44", "RUN-04")
