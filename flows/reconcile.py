@@ -115,7 +115,7 @@ async def _repair(
     lms: Any, store: Any, integration: dict, state: pd.DataFrame, payloads: dict[str, Any], drift: pd.DataFrame, report: RunReport,
     run_pk: int | None = None,
 ) -> None:
-    pk, iid = integration["id"], integration["integration_id"]
+    pk = integration["id"]
     now = now_utc()
     by_ext = state.set_index("external_id")
     outcomes: list[dict[str, Any]] = []

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
-from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, item_key, resolve_pending_jobs, result_fields
+from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
 from learnsync.tasks.confirmed import archive_journal_item, course_row, restored_row, tags_row
 from learnsync.tasks.course_upserts import SEND_OUTCOMES, CourseUpserter
 from learnsync.tasks.diff import CatalogPlan, with_payloads

@@ -48,8 +48,6 @@ LEARNING_PATH_NAME_PREFIX = "[Learning Path] "
 LEARNING_PATH_LANG = "en"  # Udemy returns no language for paths (docs: UDEMY-18)
 ANONYMIZED_USER = "anonymized user"  # compared lower-cased
 
-# The v2 course language enum lives with the other 360Learning contract types.
-V2_LANGUAGES = COURSE_LANGS
 # Provider spellings whose language part is not itself a v2 value (lower-case keys, "_" separator).
 LANGUAGE_ALIASES = {
     "nb": "no",

@@ -5,13 +5,16 @@ and the fleet's own state and summary across its pairs."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
 
 from learnsync.flows.content_sync import content_sync
-from tests.e2e.helpers import provider_store, run, store
+from tests.e2e.helpers import lms, provider_store, run, store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
 OC = {"providers": ["openclassrooms"], "configs": {"openclassrooms": {"n_courses": 60, "n_activities": 200, "bad_ratio": 0.05}}}
@@ -102,3 +105,33 @@ def test_fleet_run_shows_completed_with_errors_when_a_pair_has_them_with_one_sum
     root, tasks, flows = asyncio.run(_run_tree(state.state_details.flow_run_id))
     assert root.name == "fleet-sync-stats" and "fleet-pairs-1" in flows and "stats-udemy-default" in flows
     assert "pair-udemy-default" in tasks and not any("None" in t for t in tasks), tasks
+
+
+@pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-10")
+def test_a_stats_run_shows_its_stages_names_each_bulk_job_by_its_operation_and_a_backfill_counts_per_window(fleet):
+    from learnsync.flows.stats_sync import stats_backfill, stats_sync
+
+    run(content_sync(provider="udemy"))
+    state = asyncio.run(stats_sync(provider="udemy", return_state=True))
+    assert state.is_completed() and state.result()["counts"]["created"] > 0
+    _, tasks, _ = asyncio.run(_run_tree(state.state_details.flow_run_id))
+    for stage in ("read-stats-udemy-", "map-stats-udemy-", "plan-stats-udemy-", "push-stats-job-1", "confirm-stats-job-1-"):
+        assert any(t.startswith(stage) for t in tasks), (stage, tasks)
+    operations = {op["_id"] for op in lms(fleet).store.bulk_operations()}
+    confirmed = [t for t in tasks if t.startswith("confirm-stats-job-")]
+    assert confirmed and all(re.fullmatch(r"confirm-stats-job-\d+-[0-9a-f]{24}", t) and t.rsplit("-", 1)[1] in operations for t in confirmed), confirmed
+    assert not any("None" in t for t in tasks), tasks
+    progress = asyncio.run(_artifacts("udemy-stats-default-progress"))
+    assert progress and progress[0]["type"] == "progress" and float(progress[0]["data"]) == 100.0
+
+    today = date.today()
+    backfill = asyncio.run(stats_backfill(
+        provider="udemy", since=today - timedelta(days=21), until=today + timedelta(days=1), window_days=7, return_state=True,
+    ))
+    assert backfill.is_completed()
+    windows = asyncio.run(_artifacts("udemy-backfill-default-windows"))
+    assert windows and windows[0]["type"] == "table"
+    rows = json.loads(windows[0]["data"]) if isinstance(windows[0]["data"], str) else windows[0]["data"]
+    assert len(rows) == 4 and [r["since"] for r in rows] == sorted(r["since"] for r in rows)
+    assert sum(r["rows read"] for r in rows) >= sum(r["created"] + r["updated"] + r["unchanged"] for r in rows)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from learnsync.deployments.definitions import secret_settings, definitions
-from tests.server.conftest import ROOT, stop
+from tests.server.conftest import stop
 
 pytestmark = pytest.mark.server
 PARIS = ZoneInfo("Europe/Paris")
