@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import re
+import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from typing import Any, Literal
@@ -372,17 +373,18 @@ class Lms360Client:
         with the poll backoff, up to `bulk_submit_patience` seconds.
         """
         method, path = _bulk_route(kind, integration_id)
-        waited, delay = 0.0, self.settings.poll_interval_seconds
+        # Patience is wall time: send()'s own retries count too, and a zero poll interval still ends.
+        give_up_at = time.monotonic() + self.bulk_submit_patience
+        delay = self.settings.poll_interval_seconds
         while True:
             try:
                 response = await self._request(method, path, json={"input": batch}, expect_json=False)
                 break
             except ServerBusy:
-                if waited >= self.bulk_submit_patience:
+                if time.monotonic() >= give_up_at:
                     raise
                 log.info("bulk %s: server busy, resubmitting in %.1fs", kind, delay)
                 await asyncio.sleep(delay)
-                waited += delay
                 delay = min(delay * 2, self.settings.poll_max_interval_seconds)
         op_id = self._operation_id(response)
         self.bulk_submissions[kind] += 1

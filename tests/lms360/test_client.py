@@ -81,7 +81,7 @@ def make_settings(url: str, **overrides: Any) -> Lms360Settings:
 
 
 def client_for(sb: Sandbox, **overrides: Any) -> Lms360Client:
-    kwargs = {k: overrides.pop(k) for k in list(overrides) if k.startswith("max_") and k != "max_concurrent_bulk"}
+    kwargs = {k: overrides.pop(k) for k in list(overrides) if (k.startswith("max_") and k != "max_concurrent_bulk") or k == "bulk_submit_patience"}
     return Lms360Client(make_settings(sb.url, **overrides), **kwargs)
 
 
