@@ -118,7 +118,7 @@ def test_a_stats_run_shows_its_stages_names_each_bulk_job_by_its_operation_and_a
     _, tasks, _ = asyncio.run(_run_tree(state.state_details.flow_run_id))
     for stage in ("read-stats-udemy-", "map-stats-udemy-", "plan-stats-udemy-", "push-stats-job-1", "confirm-stats-job-1-"):
         assert any(t.startswith(stage) for t in tasks), (stage, tasks)
-    operations = {op["_id"] for op in lms(fleet).store.bulk_operations()}
+    operations = {op["_id"] for op in lms(fleet).bulk_operations()}
     confirmed = [t for t in tasks if t.startswith("confirm-stats-job-")]
     assert confirmed and all(re.fullmatch(r"confirm-stats-job-\d+-[0-9a-f]{24}", t) and t.rsplit("-", 1)[1] in operations for t in confirmed), confirmed
     assert not any("None" in t for t in tasks), tasks
