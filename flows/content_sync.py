@@ -10,6 +10,7 @@ from typing import Any, AsyncIterator
 
 import pandas as pd
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from learnsync.flows.common import (
     chunk_task_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, report_sentence,
@@ -24,7 +25,7 @@ from learnsync.statestore.leases import RunInProgress
 from learnsync.tasks.bulk_jobs import resolve_pending_jobs
 from learnsync.tasks.contract import enforce_course_contract
 from learnsync.tasks.course_upserts import CourseUpserter
-from learnsync.tasks.diff import drop_repeated_ids, plan_extract, prepare_extract
+from learnsync.tasks.diff import CatalogPlan, drop_repeated_ids, plan_extract, prepare_extract
 from learnsync.tasks.extract import (
     completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk, record_keys, records_of,
 )
@@ -33,6 +34,7 @@ from learnsync.tasks.mapped_chunks import HEAD_CHUNK, MappedChunkCache, Prepared
 from learnsync.statestore.models import RunKind
 from learnsync.tasks.plan_preview import MAX_PLANNED, planned_items
 from learnsync.tasks.report import RunReport
+from learnsync.tasks.run_graph import in_run_graph
 
 
 PAGES_PER_CHUNK = 10
@@ -225,8 +227,8 @@ async def read_catalog(
                 async for chunk in walk:
                     if not isinstance(state, pd.DataFrame):
                         state = await state
-                    prepared, early = await asyncio.to_thread(
-                        _process_chunk, rt, client, chunk, stream, ctx, state, filters, upserter is not None, cache
+                    prepared, early = await in_run_graph(
+                        map_catalog_chunk, rt, client, chunk, stream, ctx, state, filters, upserter is not None, cache
                     )
                     if chunk.pages.get("bodies") is not None:
                         # Prefect keeps each task's result for the whole flow run: keep the
@@ -270,6 +272,39 @@ async def read_catalog(
         ignored=pd.concat(ignored, ignore_index=True) if ignored else pd.DataFrame(),
         incomplete=incomplete,
         notes=notes,
+    )
+
+
+def map_task_name() -> str:
+    """map-catalog-chunk runs: `map-udemy-courses-chunk3` (chunks counted as the provider pages them)."""
+    from prefect.runtime import task_run
+
+    p = task_run.parameters
+    return f"map-{p['rt'].spec.key}-{p['stream']}-chunk{p['chunk'].position + 1}"
+
+
+def plan_task_name() -> str:
+    from prefect.runtime import task_run
+
+    return f"plan-catalog-{task_run.parameters['rt'].spec.key}"
+
+
+@task(name="map-catalog-chunk", cache_policy=NO_CACHE, task_run_name=map_task_name)
+async def map_catalog_chunk(
+    rt: Runtime, client: Any, chunk: CatalogChunk, stream: str, ctx: MappingContext, state: pd.DataFrame,
+    filters: dict[str, list[str]], early: bool, cache: MappedChunkCache | None,
+) -> tuple[PreparedChunk | None, pd.DataFrame]:
+    """The provider's rules on one chunk of pages, in a worker thread while pages keep arriving."""
+    return await asyncio.to_thread(_process_chunk, rt, client, chunk, stream, ctx, state, filters, early, cache)
+
+
+@task(name="plan-catalog", cache_policy=NO_CACHE, task_run_name=plan_task_name)
+async def plan_catalog(
+    rt: Runtime, extract: pd.DataFrame, state: pd.DataFrame, filters: dict[str, list[str]], force: bool, complete: bool,
+) -> CatalogPlan:
+    """The decision table over the whole catalog against the stored courses (tasks/diff.py)."""
+    return plan_extract(
+        extract, state, rt.spec, filters, guard_ratio=rt.settings.archive_guard_ratio, force=force, complete=complete, payloads=False,
     )
 
 
@@ -378,10 +413,7 @@ async def _content_sync(rt: Runtime, *, dry_run: bool, force: bool, progress: An
                     )
                     state = await loading if loading is not None else pd.DataFrame()
                     incomplete = read.incomplete
-                    plan = plan_extract(
-                        read.extract, state, spec, filters, guard_ratio=rt.settings.archive_guard_ratio,
-                        force=force, complete=not incomplete, payloads=False,
-                    )
+                    plan = await in_run_graph(plan_catalog, rt, read.extract, state, filters, force, not incomplete)
             except Exception:
                 if upserter is not None:
                     await upserter.abort()  # jobs already accepted end and are recorded

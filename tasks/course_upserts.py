@@ -14,10 +14,13 @@ from datetime import datetime
 from typing import Any, Callable
 
 import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
 from learnsync.tasks.confirmed import course_row, upsert_journal_items
 from learnsync.tasks.report import RunReport
+from learnsync.tasks.run_graph import in_run_graph
 
 ProgressFn = Callable[[str, int, int], None]
 SEND_OUTCOMES = ("created", "updated", "restored")
@@ -50,6 +53,7 @@ class CourseUpserter:
         self.confirmed: dict[str, str] = {}  # external id -> 360Learning course id, confirmed
         self.queued = 0
         self.done = 0
+        self._jobs = 0
 
     # --- queueing ----------------------------------------------------------------------------
 
@@ -120,10 +124,18 @@ class CourseUpserter:
             raise failures[0]
 
     async def _run(self, rows: pd.DataFrame) -> None:
-        pk, iid = self._integration["id"], self._integration["integration_id"]
+        self._jobs += 1
+        number = self._jobs
         journal = upsert_journal_items(rows)
-        recorder = JobRecorder(self._store, pk, self._run_pk, "upsert", lambda it: journal[str(it["externalId"])])
-        results = await self._lms.upsert_courses(iid, rows["payload"].tolist(), on_submitted=recorder)
+        results, operations = await in_run_graph(push_courses_job, self, number, rows, journal)
+        await in_run_graph(confirm_courses_job, self, number, operations[0] if operations else "not-accepted", rows, journal, results, operations)
+
+    async def _push(self, rows: pd.DataFrame, journal: dict[str, dict[str, Any]]) -> tuple[list[Any], list[str]]:
+        recorder = JobRecorder(self._store, self._integration["id"], self._run_pk, "upsert", lambda it: journal[str(it["externalId"])])
+        results = await self._lms.upsert_courses(self._integration["integration_id"], rows["payload"].tolist(), on_submitted=recorder)
+        return results, list(recorder.operations)
+
+    async def _confirm(self, rows: pd.DataFrame, journal: dict[str, dict[str, Any]], results: list[Any], operations: list[str]) -> None:
         state_rows = []
         for r in results:
             ok, resource, msg, inp = result_fields(r)
@@ -141,9 +153,26 @@ class CourseUpserter:
             if outcome != "restored":
                 self._report.add(outcome)
                 self._outcomes.append({"kind": "course", "external_id": ext, "outcome": outcome})
-        self._store.apply_course_results(pk, state_rows, self._now)
-        await confirm_jobs(self._store, self._lms, recorder.operations)
+        self._store.apply_course_results(self._integration["id"], state_rows, self._now)
+        await confirm_jobs(self._store, self._lms, operations)
         self._sent_rows.append(rows)
         self.done += len(rows)
         if self._progress:
             self._progress("upsert", self.done, self.queued)
+
+
+@task(name="push-courses-job", cache_policy=NO_CACHE, task_run_name="push-courses-job-{number}")
+async def push_courses_job(
+    upserter: CourseUpserter, number: int, rows: pd.DataFrame, journal: dict[str, dict[str, Any]],
+) -> tuple[list[Any], list[str]]:
+    """Send one bulk job of course upserts and wait for 360Learning's results."""
+    return await upserter._push(rows, journal)
+
+
+@task(name="confirm-courses-job", cache_policy=NO_CACHE, task_run_name="confirm-courses-job-{number}-{operation}")
+async def confirm_courses_job(
+    upserter: CourseUpserter, number: int, operation: str, rows: pd.DataFrame, journal: dict[str, dict[str, Any]],
+    results: list[Any], operations: list[str],
+) -> None:
+    """Write the courses 360Learning confirmed to state, then mark the job confirmed."""
+    await upserter._confirm(rows, journal, results, operations)

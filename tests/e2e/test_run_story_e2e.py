@@ -109,10 +109,17 @@ def test_fleet_run_shows_completed_with_errors_when_a_pair_has_them_with_one_sum
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
 @pytest.mark.rule("RUN-10")
-def test_a_stats_run_shows_its_stages_names_each_bulk_job_by_its_operation_and_a_backfill_counts_per_window(fleet):
+def test_content_and_stats_runs_show_their_stages_each_bulk_job_named_by_its_operation_and_a_backfill_counts_per_window(fleet):
     from learnsync.flows.stats_sync import stats_backfill, stats_sync
 
-    run(content_sync(provider="udemy"))
+    content = asyncio.run(content_sync(provider="udemy", return_state=True))
+    assert content.is_completed() and content.result()["counts"]["created"] == 60
+    _, tasks, _ = asyncio.run(_run_tree(content.state_details.flow_run_id))
+    for stage in ("udemy-courses-first-pages", "map-udemy-courses-chunk1", "plan-catalog-udemy", "push-courses-job-1", "confirm-courses-job-1-"):
+        assert any(t.startswith(stage) for t in tasks), (stage, tasks)
+    course_jobs = {op["_id"] for op in lms(fleet).bulk_operations()}
+    confirmed = [t for t in tasks if t.startswith("confirm-courses-job-")]
+    assert confirmed and all(t.rsplit("-", 1)[1] in course_jobs for t in confirmed), confirmed
     state = asyncio.run(stats_sync(provider="udemy", return_state=True))
     assert state.is_completed() and state.result()["counts"]["created"] > 0
     _, tasks, _ = asyncio.run(_run_tree(state.state_details.flow_run_id))
