@@ -7,7 +7,7 @@ other, no state and no diffing (every course is sent), and one bulk job at a tim
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -35,7 +35,7 @@ async def naive_catalog_sync(provider: str, settings: Settings) -> dict[str, Any
                 token = page.next_token
                 if token is None:
                     break
-            ctx = MappingContext(owner_lang=settings.lms360.owner_lang, now=datetime.now(timezone.utc), options=options)
+            ctx = MappingContext(owner_lang=settings.lms360.owner_lang, now=datetime.now(UTC), options=options)
             frames.append(spec.map_catalog(pd.DataFrame.from_records(records), stream, ctx).courses)
     finally:
         await client.aclose()

@@ -211,7 +211,7 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
                     f"RSS after imports {x['baseline_mb']:.0f} MB, peak {x['peak_mb']:.0f} MB; counts {x['counts']}"
                 )
     widths = [max(len(r[i]) for r in rows + [("figure", "measured", "target", "ratio", "met")]) for i in range(5)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print()
     print(f"learnsync benchmark — provider {PROVIDER} (stats transform: every provider), latency {cfg.latency * 1000:.0f} ms/request, "
           f"page size {cfg.page_size}, 360 bulk {cfg.bulk_item_ms:g} ms/item, medians of {cfg.runs} run(s)")

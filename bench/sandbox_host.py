@@ -117,7 +117,7 @@ class SandboxHost:
                 self._proc.terminate()
                 self._proc.join(timeout=5)
 
-    def __enter__(self) -> "SandboxHost":
+    def __enter__(self) -> SandboxHost:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,15 +9,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from learnsync.bench.config import PROVIDER, BenchConfig
-
 
 # --------------------------------------------------------------------------- transform
 
@@ -102,7 +102,7 @@ def run_transform(cfg: BenchConfig, provider: str = PROVIDER) -> TransformResult
 
     spec = get_provider(provider)
     frame = activity_frame(cfg.rows, provider=provider)
-    ctx = MappingContext(owner_lang="en", now=datetime(2026, 6, 2, tzinfo=timezone.utc))
+    ctx = MappingContext(owner_lang="en", now=datetime(2026, 6, 2, tzinfo=UTC))
     empty = pd.DataFrame(columns=ATTEMPT_COLUMNS)
 
     def once(keep: bool = False) -> tuple[float, float, Any]:
@@ -170,7 +170,7 @@ class MemoryResult:
 
 
 def stats_window_rows(provider_host: Any, provider_key: str, lookback_days: int | None) -> int:
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     since = None if lookback_days is None else (today - timedelta(days=lookback_days)).isoformat()
     return provider_host.call("activity_rows", provider_key, since, today.isoformat())
 

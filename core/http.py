@@ -22,8 +22,9 @@ import random
 import re
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -203,7 +204,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(retry_after, self.retry_after_cap)
         backoff = min(self.max_wait, self.base_wait * (2 ** (attempt - 1)))
-        return backoff + random.uniform(0, self.jitter * backoff)
+        return float(backoff + random.uniform(0, self.jitter * backoff))
 
 
 FAST_RETRY = RetryPolicy(attempts=6, base_wait=0.01, max_wait=0.2, jitter=0.1, retry_after_cap=2.0)

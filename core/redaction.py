@@ -62,8 +62,8 @@ def _rebuild() -> None:
 def register(*values: str | SecretStr | None, runtime: bool = False) -> None:
     """Remember secret values (None and too-short values are ignored). `runtime`: a token handed
     out while running; only the newest RUNTIME_SECRETS_KEPT of those are kept."""
-    plain = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in values]
-    plain = [v for v in plain if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH]
+    texts = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in values]
+    plain = [v for v in texts if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH]
     if not plain:
         return
     with _lock:

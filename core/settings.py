@@ -42,7 +42,7 @@ def is_loopback_url(url: str) -> bool:
 
 def _sandbox_defaults_need_loopback(model: BaseModel, fields: tuple[str, ...]) -> None:
     """Refuse a non-loopback base URL whose credentials (or ids) would silently be the sandbox's."""
-    base_url = str(getattr(model, "base_url"))
+    base_url = str(model.base_url)  # type: ignore[attr-defined]  # every model checked here has one
     if is_loopback_url(base_url):
         return
     defaults = type(model).model_fields
@@ -84,7 +84,7 @@ class ProviderSettings(BaseModel):
     integration_name: str = "learnsync"
 
     @model_validator(mode="after")
-    def _real_host_needs_real_credentials(self) -> "ProviderSettings":
+    def _real_host_needs_real_credentials(self) -> ProviderSettings:
         _sandbox_defaults_need_loopback(self, ("client_id", "client_secret", "org_id", "refresh_token"))
         return self
 
@@ -120,7 +120,7 @@ class Lms360Settings(BaseModel):
     course_skills_path: str | None = None
 
     @model_validator(mode="after")
-    def _real_host_needs_real_credentials(self) -> "Lms360Settings":
+    def _real_host_needs_real_credentials(self) -> Lms360Settings:
         _sandbox_defaults_need_loopback(self, ("client_id", "client_secret", "group_id", "author_id"))
         return self
 
@@ -182,7 +182,7 @@ class EngineSettings(BaseSettings):
         return resolve_secret_references(data)
 
     @model_validator(mode="after")
-    def _name_extra_platforms(self) -> "EngineSettings":
+    def _name_extra_platforms(self) -> EngineSettings:
         """An extra platform is known by its key (its limits and logs are per platform)."""
         for name, platform in self.platforms.items():
             if platform.platform == "default":

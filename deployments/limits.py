@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from learnsync.flows.exclusive import stats_slot_limits
-from learnsync.providers.settings import load_settings
 from learnsync.lms360.limits import ensure_global_limits, wanted_limits
+from learnsync.providers.settings import load_settings
 
 
 def platform_limit_specs(platform: str, providers: list[str]) -> dict[str, dict[str, Any]]:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from prefect import get_run_logger
@@ -217,7 +217,7 @@ def _group(integration: Any) -> str | None:
 def _iid(integration: Any) -> str:
     if isinstance(integration, dict):
         return integration.get("_id") or integration["id"]
-    return getattr(integration, "id", None) or getattr(integration, "_id")
+    return getattr(integration, "id", None) or integration._id
 
 
 def _attempt_of_this_run() -> tuple[str | None, int]:
@@ -351,4 +351,4 @@ def reraise_redacted(exc: BaseException) -> NoReturn:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -3,39 +3,53 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from collections.abc import Sequence
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from learnsync.core.http import PageTokenGuard
 from learnsync.flows.common import (
-    chunk_task_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused, report_sentence,
-    reraise_redacted, run_lease,
+    chunk_task_name,
+    ensure_integration,
+    final_state,
+    flow_run_id,
+    logger,
+    now_utc,
+    publish_report,
+    refused,
+    report_sentence,
+    reraise_redacted,
+    run_lease,
 )
 from learnsync.flows.page_cache import ChunkSerializer, chunk_cache_key
-from learnsync.core.http import PageTokenGuard
 from learnsync.flows.runtime import Runtime
 from learnsync.providers.base import MappingContext
 from learnsync.providers.fastparse import responsive_switching
 from learnsync.statestore.leases import RunInProgress
+from learnsync.statestore.models import RunKind
 from learnsync.tasks.bulk_jobs import resolve_pending_jobs
 from learnsync.tasks.contract import enforce_course_contract
 from learnsync.tasks.course_upserts import CourseUpserter
 from learnsync.tasks.diff import CatalogPlan, drop_repeated_ids, plan_extract, prepare_extract
 from learnsync.tasks.extract import (
-    completeness, paused_gc, read_announced_pages, read_first_page, read_page_chunk, record_keys, records_of,
+    completeness,
+    paused_gc,
+    read_announced_pages,
+    read_first_page,
+    read_page_chunk,
+    record_keys,
+    records_of,
 )
 from learnsync.tasks.load import push_catalog
 from learnsync.tasks.mapped_chunks import HEAD_CHUNK, MappedChunkCache, PreparedChunk, context_key
-from learnsync.statestore.models import RunKind
 from learnsync.tasks.plan_preview import MAX_PLANNED, planned_items
 from learnsync.tasks.report import RunReport
 from learnsync.tasks.run_graph import in_run_graph
-
 
 PAGES_PER_CHUNK = 10
 

@@ -8,8 +8,8 @@ second waits. Without a Prefect API (plain function calls) there is nothing to s
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from learnsync.flows.common import logger
 from learnsync.lms360.limits import ensure_global_limits, prefect_api_configured

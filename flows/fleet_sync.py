@@ -23,10 +23,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from learnsync.flows.runtime import state_store
 from learnsync.core.settings import EngineSettings as Settings
-from learnsync.providers.settings import load_settings
+from learnsync.flows.runtime import state_store
 from learnsync.providers.registry import available_providers
+from learnsync.providers.settings import load_settings
 from learnsync.tasks.report import STATUS_LABELS, md_cell
 
 KINDS = ("content", "stats")

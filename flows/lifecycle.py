@@ -10,13 +10,12 @@ from prefect import flow
 
 from learnsync.flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
 from learnsync.flows.runtime import Runtime
+from learnsync.statestore.models import RunKind
 from learnsync.tasks.confirmed import restored_row
 from learnsync.tasks.diff import filter_mask
 from learnsync.tasks.filters import plan_filter_change, validate_filters
 from learnsync.tasks.load import archive_courses, result_fields
-from learnsync.statestore.models import RunKind
 from learnsync.tasks.report import MAX_ERRORS_KEPT, RunReport
-
 
 RESTORABLE_REASONS = ("filter", "missing", "provider")
 

@@ -10,16 +10,15 @@ a bulk upsert of the payload last confirmed (missing or edited courses), the arc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pandas as pd
 from prefect import flow
 
-from contextlib import asynccontextmanager
-from collections.abc import AsyncIterator
-
-from learnsync.flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
 from learnsync.core.http import ApiError
+from learnsync.flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
 from learnsync.flows.runtime import Runtime
 from learnsync.statestore.models import RunKind
 from learnsync.tasks.confirmed import restored_row
@@ -27,6 +26,7 @@ from learnsync.tasks.course_upserts import CourseUpserter
 from learnsync.tasks.load import archive_courses
 from learnsync.tasks.reconcile import DRIFT_KINDS, Remote, find_drift
 from learnsync.tasks.report import RunReport
+
 
 @asynccontextmanager
 async def _nothing() -> AsyncIterator[None]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from learnsync.core.settings import EngineSettings as Settings, Lms360Settings
+from learnsync.core.settings import EngineSettings as Settings
+from learnsync.core.settings import Lms360Settings
 from learnsync.providers.base import ProviderSpec
 from learnsync.providers.registry import get_provider
 from learnsync.providers.settings import load_settings
@@ -30,7 +31,7 @@ class Runtime:
     platform: str
 
     @classmethod
-    def build(cls, provider: str, platform: str = "default", settings: Settings | None = None) -> "Runtime":
+    def build(cls, provider: str, platform: str = "default", settings: Settings | None = None) -> Runtime:
         settings = settings or load_settings()
         return cls(settings=settings, store=state_store(settings.database_url), spec=get_provider(provider), platform=platform)
 

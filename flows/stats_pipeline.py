@@ -41,7 +41,14 @@ from learnsync.tasks.extract import iter_stats_chunks
 from learnsync.tasks.parked_stats import settle_job
 from learnsync.tasks.report import RunReport
 from learnsync.tasks.stats_push import (
-    StatsDelivery, StatsJob, StatsPusher, bulk_slots, confirm_stats_job, judge_stats_results, pair_keys, submit_stats_job,
+    StatsDelivery,
+    StatsJob,
+    StatsPusher,
+    bulk_slots,
+    confirm_stats_job,
+    judge_stats_results,
+    pair_keys,
+    submit_stats_job,
 )
 from learnsync.tasks.stats_rules import StatsPlan, plan_stats
 

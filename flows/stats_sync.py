@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from prefect import flow
 
 from learnsync.flows.common import (
-    backfill_run_name, ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, refused,
-    report_key, report_sentence, reraise_redacted, run_lease,
+    backfill_run_name,
+    ensure_integration,
+    final_state,
+    flow_run_id,
+    logger,
+    now_utc,
+    publish_report,
+    refused,
+    report_key,
+    report_sentence,
+    reraise_redacted,
+    run_lease,
 )
 from learnsync.flows.exclusive import stats_slot
 from learnsync.flows.progress import RunProgress
@@ -18,9 +28,9 @@ from learnsync.flows.runtime import Runtime
 from learnsync.flows.stats_pipeline import STATS_CHUNK_ROWS, StatsPipeline, WindowCounts, attempts_for
 from learnsync.providers.base import DateWindow
 from learnsync.statestore.leases import RunInProgress
+from learnsync.statestore.models import RunKind
 from learnsync.tasks.load import resolve_pending_jobs
 from learnsync.tasks.parked_stats import deliver_parked
-from learnsync.statestore.models import RunKind
 from learnsync.tasks.report import RunReport
 
 __all__ = ["STATS_CHUNK_ROWS", "backfill_windows", "daily_window", "run_stats", "stats_backfill", "stats_sync"]
@@ -149,7 +159,7 @@ async def stats_backfill(
 ) -> dict[str, Any]:
     """Historical statistics for [since, until), in independent windows; never moves the daily watermark.
     wait: when another backfill of this provider and platform is going, wait for it to end."""
-    until = until or datetime.now(timezone.utc).date() + timedelta(days=1)
+    until = until or datetime.now(UTC).date() + timedelta(days=1)
     windows = backfill_windows(since, until, window_days)
     try:
         async with stats_slot(provider, platform):  # never beside a daily stats run of the same provider and platform

@@ -8,10 +8,10 @@ Prefect starts), errors become one line with an exit code (`learnsync.cli_app`,
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -76,7 +76,7 @@ def _finish(report: dict[str, Any], run_id: str | None, fmt: OutputFormat, title
 @app.command()
 def sandbox(
     name: str = typer.Argument(..., help=f"360, {PROVIDERS_HELP.replace(' or ', ', ')}, or all"),
-    port: Optional[int] = typer.Option(None, min=1, max=65535, help="port (default: the one learnsync's default settings use, 8100 for "
+    port: int | None = typer.Option(None, min=1, max=65535, help="port (default: the one learnsync's default settings use, 8100 for "
                              "360 and each provider's own; with `all`, the first of consecutive ports)"),
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
 ) -> None:
@@ -148,7 +148,7 @@ def backfill(
     what: str = typer.Argument("stats", help="only 'stats' can be backfilled"),
     provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     since: str = typer.Option(..., help="first day, YYYY-MM-DD"),
-    until: Optional[str] = typer.Option(None, help="day after the last one, YYYY-MM-DD (default: tomorrow)"),
+    until: str | None = typer.Option(None, help="day after the last one, YYYY-MM-DD (default: tomorrow)"),
     platform: str = typer.Option("default"),
     window_days: int = typer.Option(7, min=1, help="days in each independent window (at least 1)"),
     dry_run: bool = typer.Option(False, "--dry-run"),
@@ -176,11 +176,11 @@ def backfill(
 @app.command()
 def status(
     limit: int = typer.Option(5, min=1, help="runs shown per provider and platform"),
-    provider: Optional[str] = typer.Option(None, "--provider", "-p", help="only this provider"),
-    platform: Optional[str] = typer.Option(None, help="only this 360Learning platform"),
-    db: Optional[str] = typer.Option(None, "--db", help="state DB URL or SQLite file (default: LEARNSYNC_DATABASE_URL, else .learnsync/state.db)"),
+    provider: str | None = typer.Option(None, "--provider", "-p", help="only this provider"),
+    platform: str | None = typer.Option(None, help="only this 360Learning platform"),
+    db: str | None = typer.Option(None, "--db", help="state DB URL or SQLite file (default: LEARNSYNC_DATABASE_URL, else .learnsync/state.db)"),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
-    chart: Optional[str] = typer.Option(None, "--chart", help="also draw the sync history (outcomes per run, open quarantine) to this PNG file"),
+    chart: str | None = typer.Option(None, "--chart", help="also draw the sync history (outcomes per run, open quarantine) to this PNG file"),
 ) -> None:
     """Integrations, last runs (state, duration, counts, error, Prefect run), open quarantine and
     lifecycle actions, read from the state store (read-only: never migrates or writes)."""
@@ -211,9 +211,9 @@ def status(
 
 @app.command()
 def demo(
-    providers: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: every provider available"),
+    providers: list[str] | None = typer.Option(None, "--provider", "-p", help="default: every provider available"),
     courses: int = typer.Option(200, min=1, help="catalog size per provider"),
-    database_url: Optional[str] = typer.Option(None, help="an empty state DB (default: .learnsync/demo.db, started afresh each run)"),
+    database_url: str | None = typer.Option(None, help="an empty state DB (default: .learnsync/demo.db, started afresh each run)"),
 ) -> None:
     """Start the sandboxes on loopback and run content + stats sync for every provider through Prefect."""
     for p in providers or []:
@@ -235,7 +235,7 @@ def bench(ctx: typer.Context) -> None:
 def configure(
     provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     platform: str = typer.Option("default"),
-    option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="key=value, typed by the provider's options: e.g. tags_sync=true (booleans: true/false, 1/0, yes/no)"),
+    option: list[str] | None = typer.Option(None, "--option", "-o", help="key=value, typed by the provider's options: e.g. tags_sync=true (booleans: true/false, 1/0, yes/no)"),
 ) -> None:
     """Create (or adopt) the provider's integration in 360Learning, verify it is listed, store its id and options."""
     from learnsync.core.settings import OptionValueError, parse_integration_options
@@ -260,8 +260,8 @@ def configure(
 @app.command()
 def filters(
     provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
-    language: Optional[list[str]] = typer.Option(None, "--language", "-l", help="repeat for several (OR)"),
-    content_type: Optional[list[str]] = typer.Option(None, "--content-type", "-t", help="repeat for several (OR)"),
+    language: list[str] | None = typer.Option(None, "--language", "-l", help="repeat for several (OR)"),
+    content_type: list[str] | None = typer.Option(None, "--content-type", "-t", help="repeat for several (OR)"),
     platform: str = typer.Option("default"),
     force: bool = typer.Option(False, "--force", help="accept values no synced course carries, and archive past the mass-archive guard"),
 ) -> None:
@@ -307,7 +307,7 @@ def _require_integration(store: Any, provider: str, platform: str) -> dict[str, 
 def restore(
     provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     reason: str = typer.Option("filter", help="what archived them: filter, missing or provider"),
-    since: Optional[datetime] = typer.Option(None, help="only courses archived at or after this time (UTC)"),
+    since: datetime | None = typer.Option(None, help="only courses archived at or after this time (UTC)"),
     platform: str = typer.Option("default"),
     dry_run: bool = typer.Option(False, "--dry-run", help="say what would be unarchived, change nothing"),
 ) -> None:
@@ -325,7 +325,7 @@ def restore(
     checks.check_lms_credentials(settings, platform)
     from learnsync.flows.lifecycle import restore_courses
 
-    when = since.replace(tzinfo=since.tzinfo or timezone.utc) if since else None
+    when = since.replace(tzinfo=since.tzinfo or UTC) if since else None
     report, run_id = output.run_flow(
         lambda: restore_courses(provider=provider, platform=platform, reason=reason, since=when, dry_run=dry_run, return_state=True),
         lms_url=_lms_url(settings, platform),
@@ -337,7 +337,7 @@ def restore(
 def share(
     provider: str = typer.Option(..., "--provider", "-p", help=PROVIDERS_HELP),
     group: list[str] = typer.Option(..., "--group", "-g", help="target group id (repeat)"),
-    target: Optional[list[str]] = typer.Option(None, help="catalog and/or library (default both)"),
+    target: list[str] | None = typer.Option(None, help="catalog and/or library (default both)"),
     platform: str = typer.Option("default"),
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, or json for scripts"),
 ) -> None:
@@ -411,11 +411,11 @@ def faults_add(
     sandbox_url: str = typer.Argument(..., help="e.g. http://127.0.0.1:8100"),
     kind: str = typer.Option(..., help="status, timeout, drop, truncate or badjson"),
     path: str = typer.Option(".*", help="regex on the request path"),
-    method: Optional[str] = typer.Option(None),
+    method: str | None = typer.Option(None),
     status: int = typer.Option(503, help="for kind=status"),
-    retry_after: Optional[float] = typer.Option(None, help="Retry-After seconds (kind=status)"),
+    retry_after: float | None = typer.Option(None, help="Retry-After seconds (kind=status)"),
     delay: float = typer.Option(5.0, help="seconds held (kind=timeout)"),
-    times: Optional[int] = typer.Option(1, help="how many requests to hit; 0 = until cleared"),
+    times: int | None = typer.Option(1, help="how many requests to hit; 0 = until cleared"),
     probability: float = typer.Option(1.0),
 ) -> None:
     """Add a transport fault rule to a sandbox."""
@@ -448,11 +448,11 @@ def faults_clear(sandbox_url: str = typer.Argument(...)) -> None:
 @faults_app.command("data")
 def faults_data(
     sandbox_url: str = typer.Argument(..., help="a provider sandbox, e.g. http://127.0.0.1:8101"),
-    kind: Optional[str] = typer.Option(None, help="missing_required, wrong_type, bad_email, progress_out_of_range, "
+    kind: str | None = typer.Option(None, help="missing_required, wrong_type, bad_email, progress_out_of_range, "
                                        "negative_duration, future_date, duplicate_id_in_page, unknown_language, repeat_page, skip_page"),
-    count: Optional[int] = typer.Option(None, help="fault this many records/pages"),
-    rate: Optional[float] = typer.Option(None, help="or this share of records"),
-    stream: Optional[str] = typer.Option(None, help="catalog, stats or a stream name"),
+    count: int | None = typer.Option(None, help="fault this many records/pages"),
+    rate: float | None = typer.Option(None, help="or this share of records"),
+    stream: str | None = typer.Option(None, help="catalog, stats or a stream name"),
     clear: bool = typer.Option(False, "--clear", help="remove every data fault"),
 ) -> None:
     """Bad records and paging faults served by a provider sandbox (no option: list them)."""
@@ -474,9 +474,9 @@ def faults_data(
 @faults_app.command("lms360")
 def faults_lms360(
     sandbox_url: str = typer.Argument(..., help="the 360Learning sandbox, e.g. http://127.0.0.1:8100"),
-    reject: Optional[list[str]] = typer.Option(None, "--reject", help="externalId whose bulk items fail (repeat)"),
+    reject: list[str] | None = typer.Option(None, "--reject", help="externalId whose bulk items fail (repeat)"),
     message: str = typer.Option("internalError: item rejected", help="per-item error message"),
-    job_error: Optional[str] = typer.Option(None, help="end the next bulk job in status error with this message"),
+    job_error: str | None = typer.Option(None, help="end the next bulk job in status error with this message"),
     clear: bool = typer.Option(False, "--clear", help="stop rejecting items"),
 ) -> None:
     """360Learning-side faults: per-item bulk errors and bulk jobs ending in error."""
@@ -490,9 +490,9 @@ def faults_lms360(
 @app.command()
 def deploy(
     platform: str = typer.Option("default"),
-    provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: all providers"),
+    provider: list[str] | None = typer.Option(None, "--provider", "-p", help="default: all providers"),
     work_pool: str = typer.Option("learnsync-process", help="process work pool the deployments run on (created if missing)"),
-    notify: Optional[str] = typer.Option(
+    notify: str | None = typer.Option(
         None, help="notification block (type/name, e.g. slack-webhook/on-call) alerted on Failed, Crashed and Completed with errors runs"
     ),
 ) -> None:
@@ -510,7 +510,7 @@ def deploy(
 @app.command()
 def serve(
     platform: str = typer.Option("default"),
-    provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: all providers"),
+    provider: list[str] | None = typer.Option(None, "--provider", "-p", help="default: all providers"),
 ) -> None:
     """Serve every deployment from this process: schedules fire here while it runs; stopping it pauses them."""
     from prefect import serve as prefect_serve
@@ -522,13 +522,13 @@ def serve(
 
 @app.command()
 def doctor(
-    provider: Optional[list[str]] = typer.Option(None, "--provider", "-p", help="default: every provider"),
+    provider: list[str] | None = typer.Option(None, "--provider", "-p", help="default: every provider"),
     platform: str = typer.Option("default"),
 ) -> None:
     """Check every configured host, credential and scope in seconds; one line per problem with its fix."""
     from learnsync.doctor import diagnose
-    from learnsync.providers.settings import load_settings
     from learnsync.providers.registry import available_providers
+    from learnsync.providers.settings import load_settings
 
     diagnosis = asyncio.run(diagnose(load_settings(), list(provider or available_providers()), platform))
     for finding in diagnosis.findings:

@@ -51,9 +51,9 @@ def demo_database(database_url: str | None) -> tuple[str, str]:
 
 
 def run_demo(providers: list[str] | None, *, courses: int, database_url: str | None, console: Console) -> list[dict[str, Any]]:
+    from learnsync import output
     from learnsync.flows.content_sync import content_sync
     from learnsync.flows.stats_sync import stats_sync
-    from learnsync import output
 
     providers = providers or available_providers()
     service_settings = (*_SERVICE_SETTINGS, *(env_prefix(p) for p in provider_keys()))
@@ -71,7 +71,7 @@ def run_demo(providers: list[str] | None, *, courses: int, database_url: str | N
         for provider in providers:
             for name, flow_fn in (("content", content_sync), ("stats", stats_sync)):
                 output.note(f"{provider}: {name} sync…")
-                report, _run_id = output.run_flow(lambda: flow_fn(provider=provider, return_state=True), lms_url=fleet.url("lms360"))
+                report, _run_id = output.run_flow(lambda flow_fn=flow_fn, provider=provider: flow_fn(provider=provider, return_state=True), lms_url=fleet.url("lms360"))
                 reports.append(report)
         lms = fleet.app("lms360").state.store
         table = Table(title="what was synced into the 360Learning sandbox")

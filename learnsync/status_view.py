@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def prefect_ui_base() -> str | None:
 
 
 def _iso(value: Any) -> str | None:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if isinstance(value, datetime) else None
+    return value.astimezone(UTC).isoformat(timespec="seconds") if isinstance(value, datetime) else None
 
 
 def _run_row(run: dict[str, Any], ui: str | None, now: datetime) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def _quarantine_rows(store: Any, integration: dict[str, Any], runs: list[dict[st
 def collect_status(store: Any, *, provider: str | None = None, platform: str | None = None, limit: int = 5) -> dict[str, Any]:
     """Everything `status` shows, as plain data."""
     ui = prefect_ui_base()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     pairs: list[dict[str, Any]] = []
     quarantine: list[dict[str, Any]] = []
     lifecycle: list[dict[str, Any]] = []

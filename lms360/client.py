@@ -27,7 +27,15 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from learnsync.core.http import (
-    ApiError, PageTokenGuard, RateLimiter, RetryStats, ServerBusy, followable_link, json_body, send, set_request_deadline,
+    ApiError,
+    PageTokenGuard,
+    RateLimiter,
+    RetryStats,
+    ServerBusy,
+    followable_link,
+    json_body,
+    send,
+    set_request_deadline,
     tls_context,
 )
 from learnsync.core.redaction import register_settings

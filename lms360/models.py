@@ -9,8 +9,8 @@ probably fails the item: docs/lms360.md, Working assumptions). Response models a
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -24,9 +24,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 # --- enums from the contract (docs/lms360.md: Conventions, External courses) --------------------
-
 # The external-course language enum (one table for all of learnsync: providers/kit/languages.py).
 from learnsync.providers.kit.languages import V2_LANGUAGES as COURSE_LANGS  # noqa: E402
+
 ContentType = Literal[
     "article", "assessment", "audiobook", "book", "certificate", "channel", "course", "curriculum",
     "interactive", "journey", "labs", "linkedContent", "mooc", "podcast", "program", "roleplay",
@@ -233,8 +233,8 @@ class UserIdentifier(_Request):
 
 def _iso_utc(value: datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -322,7 +322,7 @@ class BulkItemError(_BulkItemBase):
         return False
 
 
-BulkItemResult = Annotated[Union[BulkItemSuccess, BulkItemError], Field(discriminator="status")]
+BulkItemResult = Annotated[BulkItemSuccess | BulkItemError, Field(discriminator="status")]
 BULK_ITEM_RESULT: TypeAdapter[BulkItemSuccess | BulkItemError] = TypeAdapter(BulkItemResult)
 
 

@@ -12,10 +12,10 @@ provider package.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from collections.abc import Sequence
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 

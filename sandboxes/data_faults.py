@@ -73,9 +73,10 @@ import copy
 import hashlib
 import random
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
@@ -388,7 +389,7 @@ class DataFaults:
     ) -> None:
         self.streams: dict[str, StreamSpec] = {s.name: s for s in streams}
         self.seed = seed
-        self._clock = clock or (lambda: datetime.now(timezone.utc).replace(microsecond=0))
+        self._clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
         self._lock = threading.RLock()
         self._settings: dict[str, FaultSetting] = {}
         self._random = random.Random(seed)

@@ -16,7 +16,7 @@ Both run inside the caller's transaction (the SQLAlchemy connection's own driver
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ def stamp(value: datetime | None, dialect: str) -> Any:
     """One UTC instant as the driver takes it for a `UTCDateTime` column."""
     if value is None:
         return None
-    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.replace(tzinfo=None).strftime(SQLITE_STAMP) if dialect == "sqlite" else value
 
 

@@ -62,7 +62,7 @@ def _advisory_key(provider: str, platform: str, kind: str) -> int:
 class Lease:
     """A lease this process holds. `release()` gives it back (idempotent)."""
 
-    leases: "RunLeases"
+    leases: RunLeases
     provider: str
     platform: str
     kind: str

@@ -6,7 +6,7 @@ There is deliberately no column for secrets.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -14,12 +14,12 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Float,
-    LargeBinary,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -70,7 +70,7 @@ PARK_REASONS = frozenset({"course_not_synced", "undelivered"})
 
 def utcnow() -> datetime:
     """Current time, tz-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -78,8 +78,8 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

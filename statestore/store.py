@@ -33,17 +33,17 @@ from learnsync.statestore.models import (
     COURSE_ACTIONS,
     ITEM_KINDS,
     OUTCOMES,
+    PARK_REASONS,
     RUN_KINDS,
-    RunKind,
     RUN_STATUSES,
     BulkJob,
     CourseState,
     Integration,
     ItemOutcome,
     MappedChunk,
-    PARK_REASONS,
     ParkedStat,
     QuarantineItem,
+    RunKind,
     StatAttempt,
     SyncRun,
     Watermark,
@@ -183,7 +183,7 @@ class StateStore:
         self.leases = RunLeases(self.engine)  # one run per (provider, platform, kind) at a time
 
     @classmethod
-    def read_only(cls, url: str) -> "StateStore":
+    def read_only(cls, url: str) -> StateStore:
         """A store that only reads: no migration, no file or folder created (see `schema_state`)."""
         store = cls.__new__(cls)
         store.url = url

@@ -7,10 +7,10 @@ run applies them here before planning anything.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable
-
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from learnsync.core.http import ApiError
 from learnsync.statestore.models import as_utc
@@ -22,7 +22,7 @@ log = logging.getLogger("learnsync.bulk_jobs")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class JobRecorder:

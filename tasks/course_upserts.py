@@ -10,8 +10,9 @@ and the next run resolves a job that was accepted but not yet applied.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from prefect import task

@@ -7,8 +7,9 @@ unchanged, archived, restored, ignored (quarantined and failed are added by the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -237,7 +238,7 @@ class CourseFacts:
         return self.in_extract & self.keep & self.matches
 
     @classmethod
-    def of(cls, merged: pd.DataFrame, spec: ProviderSpec, complete: bool) -> "CourseFacts":
+    def of(cls, merged: pd.DataFrame, spec: ProviderSpec, complete: bool) -> CourseFacts:
         def flag(values: pd.Series) -> np.ndarray:
             return values.fillna(False).to_numpy(bool)
 

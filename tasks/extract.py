@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 

@@ -10,8 +10,9 @@ killed before confirmation is resolved by the next run (`resolve_pending_jobs`).
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 
@@ -27,7 +28,7 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def _recording_failures(lms: Any, store: Any, integration: dict, report: RunReport, call: Awaitable[Any]) -> Any:

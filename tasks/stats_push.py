@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,7 @@ class StatsDelivery:
     undelivered: dict[tuple[str, str], str] = field(default_factory=dict)  # may succeed later: kept
     rejected: dict[tuple[str, str], str] = field(default_factory=dict)  # for good (learner unknown...)
 
-    def merge(self, other: "StatsDelivery") -> None:
+    def merge(self, other: StatsDelivery) -> None:
         self.delivered |= other.delivered
         self.undelivered.update(other.undelivered)
         self.rejected.update(other.rejected)
@@ -75,7 +75,7 @@ class StatsJob:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 async def submit_stats_job(

@@ -187,7 +187,7 @@ def stat_payloads(items: pd.DataFrame) -> list[dict]:
             "progress": int(p),
             "timeSpent": int(t),
             "firstActivityAt": f,
-            "lastActivityAt": l,
+            "lastActivityAt": last,
         }
-        for c, u, p, t, f, l in zip(*values)
+        for c, u, p, t, f, last in zip(*values)
     ]

@@ -11,7 +11,7 @@ import yaml
 from prefect import Flow
 from prefect.utilities.importtools import import_object
 
-from learnsync.deployments.definitions import secret_settings, render_prefect_yaml
+from learnsync.deployments.definitions import render_prefect_yaml, secret_settings
 from learnsync.deployments.schedules import planned_deployments
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from learnsync.core import redaction
-from learnsync.core.http import ApiError, send, FAST_RETRY
+from learnsync.core.http import FAST_RETRY, ApiError, send
 from learnsync.core.redaction import MASK, redact, register, register_settings, scrubbed
 from learnsync.core.settings import Lms360Settings
 from learnsync.providers.settings import Settings

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from learnsync.core.http import FAST_RETRY
-from learnsync.sandboxes.fleet import sandbox_app
-from learnsync.providers.settings import Settings
 from learnsync.providers.base import DateWindow, MappingContext
 from learnsync.providers.registry import get_provider
+from learnsync.providers.settings import Settings
+from learnsync.sandboxes.fleet import sandbox_app
 from learnsync.sandboxes.server import SandboxServer
 from learnsync.tasks.extract import iter_stats_chunks, read_announced_pages, read_first_page, read_page_chunk
 
@@ -67,7 +67,7 @@ def test_announced_pages_read_the_same_catalog_as_the_sequential_walk(name):
 
 @pytest.mark.parametrize("name", ["udemy", "openclassrooms"])
 def test_concurrent_stats_pages_stream_the_same_rows_in_order(name):
-    window = DateWindow(None, datetime.now(timezone.utc).date() + timedelta(days=1))
+    window = DateWindow(None, datetime.now(UTC).date() + timedelta(days=1))
 
     async def read(url: str, concurrency: int) -> pd.DataFrame:
         client = _client(name, url, page_size=25)
@@ -152,7 +152,7 @@ def test_attempts_are_read_for_the_chunk_pairs_only(tmp_path):
                                   author_id="a", options={}, filters={}, active=True)["id"]  # fmt: skip
     other = store.upsert_integration("udemy", "b", integration_id="j", external_platform="Udemy", group_id="g",
                                      author_id="a", options={}, filters={}, active=True)["id"]  # fmt: skip
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     rows = [
         {"course_external_id": str(c), "user_email": f"l{u}@x.io", "first_activity_at": base + timedelta(hours=c, minutes=u, days=a),
          "attempt_no": 1 + a, "completed": a == 0, "payload_hash": f"h{c}{u}{a}"}
@@ -181,9 +181,10 @@ UDEMY = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 120, "n_acti
 @pytest.mark.parametrize("runner", ["dask", "threads"])
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
 def test_two_platforms_sync_in_parallel_through_the_configured_task_runner(fleet, monkeypatch, runner):
+    from prefect.task_runners import ThreadPoolTaskRunner
+
     from learnsync.flows.fleet_sync import make_task_runner, run_fleet
     from learnsync.flows.runtime import state_store
-    from prefect.task_runners import ThreadPoolTaskRunner
 
     expected = ThreadPoolTaskRunner
     if runner == "dask":

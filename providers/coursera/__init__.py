@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from learnsync.providers.base import BenchFixture, ProviderSpec, SandboxSpec
-from learnsync.providers.kit.languages import is_language_code
 from learnsync.providers.coursera import settings as cs
 from learnsync.providers.coursera.client import ENROLLMENTS, CourseraClient, make_client
 from learnsync.providers.coursera.mapping import content_type_key, map_catalog, map_stats
+from learnsync.providers.kit.languages import is_language_code
 
 PROVIDER = ProviderSpec(
     key=cs.KEY,

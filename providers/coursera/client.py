@@ -13,7 +13,7 @@ is configured. The API prefix (`/ent/api`, `/api` for legacy tenants) is a setti
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -21,7 +21,8 @@ import httpx
 from learnsync.core.settings import ProviderSettings
 from learnsync.providers.base import DateWindow, Page
 from learnsync.providers.coursera import settings as cs
-from learnsync.providers.coursera.models import Envelope as Body, RawContent, RawEnrollment, RawProgram, epoch_ms
+from learnsync.providers.coursera.models import Envelope as Body
+from learnsync.providers.coursera.models import RawContent, RawEnrollment, RawProgram, epoch_ms
 from learnsync.providers.kit.auth import ClientCredentialsGrant, Grant, RefreshTokenGrant
 from learnsync.providers.kit.client import Endpoint, Envelope, PageContext, ProviderClient
 from learnsync.providers.kit.paging import Offsets
@@ -40,7 +41,7 @@ def parse_page(body: Any, ctx: PageContext) -> Envelope:
 
 
 def _utc_ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 class CourseraClient(ProviderClient):

@@ -24,15 +24,14 @@ from learnsync.providers.base import (
     StatsResult,
     empty_frame,
 )
-from learnsync.providers.kit import cleaning as clean
-
-from learnsync.providers.fastparse import without_gc
 from learnsync.providers.coursera.settings import (
     ARCHIVE_FLAG_FIELDS,
     CONTENT_TYPES,
     DEFAULT_SOURCE,
     DIFFICULTY_LEVELS,
 )
+from learnsync.providers.fastparse import without_gc
+from learnsync.providers.kit import cleaning as clean
 
 MAX_DURATION_MINUTES = 100_000  # v2 duration is 1..100000
 

@@ -7,7 +7,6 @@ contracts of `providers.base`. A bad record is quarantined or ignored, never rai
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -24,9 +23,6 @@ from learnsync.providers.base import (
     StatsResult,
     empty_frame,
 )
-from learnsync.providers.kit import cleaning as clean
-from learnsync.providers.kit.languages import v2_language
-from learnsync.providers.fastparse import without_gc
 from learnsync.providers.edflex.settings import (
     CATALOG_STREAM,
     DIFFICULTY_LEVELS,
@@ -34,6 +30,9 @@ from learnsync.providers.edflex.settings import (
     PROGRESS_BY_STATUS,
     SUPPORTED_TYPES,
 )
+from learnsync.providers.fastparse import without_gc
+from learnsync.providers.kit import cleaning as clean
+from learnsync.providers.kit.languages import v2_language
 
 DURATION_MAX_MINUTES = 100_000  # v2 `duration` range is 1..100000
 _NUMBER = r"\d+(?:\.\d+)?"

@@ -74,7 +74,7 @@ def strings(s: pd.Series) -> pa.Array:
         arr = pa.array(s.array)
     elif s.dtype == object:
         values = s.to_numpy(dtype=object)
-        is_str = np.fromiter(map(type, values), dtype=object, count=len(values)) == str
+        is_str = np.fromiter(map(type, values), dtype=object, count=len(values)) == str  # noqa: E721 - element-wise, exact str
         if not is_str.all():
             values = np.where(is_str, values, None)
         try:
@@ -105,7 +105,7 @@ def key(s: pd.Series, sep: str = " ") -> pd.Series:
 
 
 def _is_bool(s: pd.Series) -> bool:
-    return pd.api.types.is_bool_dtype(s.dtype)
+    return bool(pd.api.types.is_bool_dtype(s.dtype))
 
 
 def numbers(s: pd.Series) -> pd.Series:
@@ -134,9 +134,10 @@ def _numeric_text(s: pd.Series) -> pd.Series:
     return pd.Series(values.to_numpy(zero_copy_only=False), index=s.index, dtype="float64")
 
 
-_INT_TYPES = (int, np.int64, np.int32)
-_FLOAT_TYPES = (float, np.float64, np.float32)
-_NUMBER_TYPES = _INT_TYPES + _FLOAT_TYPES
+# as object arrays: np.isin compares the types themselves
+_INT_TYPES = np.array([int, np.int64, np.int32], dtype=object)
+_FLOAT_TYPES = np.array([float, np.float64, np.float32], dtype=object)
+_NUMBER_TYPES = np.concatenate([_INT_TYPES, _FLOAT_TYPES])
 
 
 def _numeric_cells(s: pd.Series) -> np.ndarray:

@@ -29,7 +29,14 @@ from typing import Any, ClassVar
 import httpx
 
 from learnsync.core.http import (
-    RateLimiter, RetryStats, decode_json, followable_link, json_body, send, set_request_deadline, tls_context,
+    RateLimiter,
+    RetryStats,
+    decode_json,
+    followable_link,
+    json_body,
+    send,
+    set_request_deadline,
+    tls_context,
 )
 from learnsync.core.redaction import register_settings
 from learnsync.core.settings import ProviderSettings
@@ -188,7 +195,7 @@ class ProviderClient:
         if self._owns_http:
             await self.http.aclose()
 
-    async def __aenter__(self) -> "ProviderClient":
+    async def __aenter__(self) -> ProviderClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

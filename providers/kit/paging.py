@@ -41,9 +41,9 @@ class TokenRange(Sequence[str]):
     def __getitem__(self, index: int) -> str: ...
 
     @overload
-    def __getitem__(self, index: slice) -> "TokenRange": ...
+    def __getitem__(self, index: slice) -> TokenRange: ...
 
-    def __getitem__(self, index: int | slice) -> "str | TokenRange":
+    def __getitem__(self, index: int | slice) -> str | TokenRange:
         if isinstance(index, slice):
             part = self._range[index]
             return TokenRange(part.start, part.stop, part.step)

@@ -16,10 +16,14 @@ import logging
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic rejects typing.TypedDict before 3.12
+)
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, with_config
-from typing_extensions import NotRequired, TypedDict  # pydantic rejects typing.TypedDict before 3.12
+from typing_extensions import TypedDict
 
 log = logging.getLogger("learnsync.providers")
 
@@ -37,7 +41,7 @@ def record_schema(model: type[BaseModel]) -> Any:
         if info.metadata:
             annotation = typing.Annotated[(annotation, *info.metadata)]
         fields[name] = annotation if info.is_required() else NotRequired[annotation]
-    schema = TypedDict(f"{model.__name__}Record", fields)  # type: ignore[operator]
+    schema = TypedDict(f"{model.__name__}Record", fields)  # type: ignore[misc]
     return with_config(ConfigDict(extra=model.model_config.get("extra") or "ignore"))(schema)
 
 
@@ -52,7 +56,7 @@ def _twin(annotation: Any) -> Any:
     if origin is typing.Annotated:
         return typing.Annotated[(twins[0], *args[1:])]
     if origin in (typing.Union, types.UnionType):
-        return typing.Union[twins]
+        return typing.Union[twins]  # noqa: UP007 - built from a tuple at run time
     return origin[twins] if origin is not None else annotation
 
 

@@ -22,11 +22,12 @@ from learnsync.providers.base import (
     StatsResult,
     empty_frame,
 )
+from learnsync.providers.fastparse import without_gc
 from learnsync.providers.kit import cleaning as clean
 from learnsync.providers.kit.languages import v2_language
-from learnsync.providers.fastparse import without_gc
 from learnsync.providers.openclassrooms import settings as oc
 from learnsync.providers.openclassrooms.models import RawCourse, RawProgress, canonical_frame
+
 
 def _owner_lang(ctx: MappingContext) -> str:
     """The connector owner's language in the v2 list, else en (docs: OC-08)."""

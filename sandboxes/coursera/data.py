@@ -170,7 +170,7 @@ class CourseraStore:
     _report_cache: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_data(cls, data: CourseraData) -> "CourseraStore":
+    def from_data(cls, data: CourseraData) -> CourseraStore:
         return cls(programs=list(data.programs), contents={c["id"]: c for c in data.contents},
                    enrollments={e["id"]: e for e in data.enrollments})
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-DEFAULT_NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 TYPES = (
     ("article", 30), ("video", 30), ("mooc", 15), ("podcast", 10), ("program", 4), ("role-play", 2),

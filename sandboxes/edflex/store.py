@@ -13,6 +13,7 @@ from typing import Any
 
 from learnsync.sandboxes.edflex.data import EdflexDataset
 
+
 def _as_resource(raw: dict[str, Any]) -> dict[str, Any]:
     """Accept a JSON:API object or a flat {"id", **attributes} dict."""
     if "attributes" in raw:

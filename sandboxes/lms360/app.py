@@ -33,6 +33,8 @@ from .errors import ApiFault, business, flat
 from .paging import Page, paginate
 from .recorder import RecordingMiddleware, TrafficRecorder
 from .schemas import (
+    CATALOG_CONTENT_TYPES,
+    LIBRARY_CONTENT_TYPES,
     ArchiveBody,
     CatalogItem,
     CourseSkillsBody,
@@ -46,8 +48,6 @@ from .schemas import (
     SkillDeleteDTO,
     SkillUpsertDTO,
     TagBody,
-    CATALOG_CONTENT_TYPES,
-    LIBRARY_CONTENT_TYPES,
     describe,
 )
 from .store import Lms360Store

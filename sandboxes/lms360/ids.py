@@ -9,7 +9,7 @@ import secrets
 import string
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class ObjectIdFactory:
@@ -45,12 +45,12 @@ def access_token() -> str:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(value: datetime | None) -> str | None:
     """`YYYY-MM-DDThh:mm:ss.sssZ`, the API's timestamp format."""
     if value is None:
         return None
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

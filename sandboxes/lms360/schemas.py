@@ -7,7 +7,7 @@ readable errorMessage, as the real bulk results do. Unknown properties are rejec
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -61,7 +61,7 @@ def _iso_datetime(value: Any) -> datetime:
         raise ValueError("must be an ISO 8601 date-time string") from exc
     if parsed.tzinfo is None:
         raise ValueError("must carry a timezone (e.g. Z)")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 Number = Annotated[float, BeforeValidator(_number)]

@@ -26,8 +26,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from learnsync.providers.openclassrooms import settings as oc
 from learnsync.providers.kit.paging import content_range, parse_range
+from learnsync.providers.openclassrooms import settings as oc
 from learnsync.sandboxes import data_faults as df
 from learnsync.sandboxes.auth_headers import basic_credentials, bearer_token
 from learnsync.sandboxes.faults import with_faults

@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-ACTIVITY_END = datetime(2025, 11, 30, 18, 0, tzinfo=timezone.utc)  # fixed clock: deterministic data
+ACTIVITY_END = datetime(2025, 11, 30, 18, 0, tzinfo=UTC)  # fixed clock: deterministic data
 
 _TOPICS_FR = ["Python", "JavaScript", "SQL", "Git", "Java", "React", "Docker", "Linux", "Excel", "Figma",
               "Scrum", "SEO", "Power BI", "Cybersécurité", "Machine Learning", "UX Design"]  # fmt: skip
@@ -160,7 +160,7 @@ def _activity_day(row: dict[str, Any]) -> date | None:
         value = row.get(key)
         if isinstance(value, str):
             try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc).date()
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).date()
             except ValueError:
                 continue
     return None
@@ -178,7 +178,7 @@ class OpenClassroomsStore:
     _activity_cache: dict[tuple[int, date | None, date | None], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_data(cls, data: OpenClassroomsData) -> "OpenClassroomsStore":
+    def from_data(cls, data: OpenClassroomsData) -> OpenClassroomsStore:
         return cls(courses={str(c["id"]): c for c in data.courses}, activities=list(data.activities))
 
     def _changed(self) -> None:

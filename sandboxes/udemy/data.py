@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 HOST = "https://acme.udemy.com"
@@ -58,7 +58,7 @@ def generate(
     """Build the catalog and activity. Activity dates fall within `activity_days` before `anchor`
     (default: today, UTC). `bad_records` courses and activity rows are deliberately broken."""
     rng = random.Random(seed)
-    anchor = anchor or datetime.now(timezone.utc).date()
+    anchor = anchor or datetime.now(UTC).date()
     courses = [_course(rng, cid) for cid in sorted(rng.sample(range(10_000, 9_000_000), n_courses))]
     paths = [_learning_path(rng, 4_000 + i, courses) for i in range(n_learning_paths)]
     activities = _activities(rng, courses, n_learners, n_activities, anchor, activity_days)
@@ -146,7 +146,7 @@ def _activities(
 ) -> list[dict[str, Any]]:
     if not courses or n_learners < 1:
         return []
-    end = datetime.combine(anchor, time(23, 59), tzinfo=timezone.utc)
+    end = datetime.combine(anchor, time(23, 59), tzinfo=UTC)
     pairs = rng.sample(range(n_learners * len(courses)), min(n, n_learners * len(courses)))
     rows = []
     for pair in pairs:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from learnsync.errors import CONFIG
 from typer.testing import CliRunner
 
 from learnsync.cli import app
+from learnsync.errors import CONFIG
 
 runner = CliRunner()
 

@@ -22,7 +22,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -226,7 +226,7 @@ def next_links(headers: dict[str, str]) -> list[str]:
     return _LINK.findall(headers.get("link", ""))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(contract: Contract, document: str, schema_text: str) -> Draft202012Validator:
     # The schema travels with the document's components so its "#/components/..." refs resolve.
     schema = json.loads(schema_text)

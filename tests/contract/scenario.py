@@ -11,7 +11,8 @@ the sandboxes.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from learnsync.flows.content_sync import content_sync
 from learnsync.flows.lifecycle import configure_integration, deactivate_integration, set_filters, share_courses
@@ -83,8 +84,8 @@ def run_provider(fleet: Any, provider: str, extra: Callable[[Any, str], None] | 
 def doctor_and_drift(fleet: Any, provider: str) -> None:
     import asyncio
 
-    from learnsync.flows.reconcile import reconcile
     from learnsync.doctor import diagnose
+    from learnsync.flows.reconcile import reconcile
     from learnsync.providers.settings import load_settings
 
     assert not asyncio.run(diagnose(load_settings(), [provider])).problems

@@ -4,12 +4,12 @@ during real end-to-end runs of every provider, checked against the published Ope
 
 from __future__ import annotations
 
-import pytest
-
-from learnsync.sandboxes.fleet import start_fleet
 import re
 from collections import Counter
 
+import pytest
+
+from learnsync.sandboxes.fleet import start_fleet
 from tests.contract.conftest import breakdown, judge
 from tests.contract.scenario import PROVIDERS, SANDBOX_CONFIGS, run_all
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from learnsync.flows.content_sync import content_sync
 from learnsync.flows.lifecycle import configure_integration
@@ -42,7 +43,7 @@ def mutate_catalog(fleet: Any) -> None:
     udemy.set_course(ids[1], title="Renamed after the first sync")
     udemy.set_course(ids[2], categories=["Brand new category"])
     row = next(a for a in udemy.activities(None, None) if a["completion_ratio"] not in (0, 100) and a["user_email"].startswith("learner"))
-    today = datetime.now(timezone.utc).replace(hour=6, minute=0, second=0, microsecond=0).isoformat().replace("+00:00", "Z")
+    today = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0).isoformat().replace("+00:00", "Z")
     udemy.add_activity({**row, "completion_ratio": 100, "course_completion_date": today, "course_last_accessed_date": today})
 
 

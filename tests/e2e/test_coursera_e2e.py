@@ -6,7 +6,7 @@ D-06 never archives; filters archive but never unarchive, D-07 partners list, no
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -295,7 +295,7 @@ def test_coursera_stats_external_course_id_progress_time_spent_first_attempt_and
     assert checked > 50
 
     # Rule: time spent only on the first recorded attempt: a later attempt after completion gets none.
-    now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     cs.set_activity(rows["completed"]["id"], isCompleted=False, overallProgress=10, approxTotalCourseHrs=30.0,
                     enrolledAt=now_ms - 2 * 3_600_000, lastActivityAt=now_ms - 3_600_000, completedAt=None)
     second = run(stats_sync(provider="coursera"))

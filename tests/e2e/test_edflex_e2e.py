@@ -6,7 +6,7 @@ Rules: docs/rules/edflex.md; readings of it (docs: D-02, D-08, D-09).
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -254,7 +254,7 @@ def test_edflex_stats_progress_by_status_time_spent_ms_and_full_history_on_first
     run(content_sync(provider="edflex"))
     courses = synced_courses(fleet)
     targets = sorted(courses)[:6]
-    long_ago = datetime.now(timezone.utc) - timedelta(days=500)  # before any deployment: history
+    long_ago = datetime.now(UTC) - timedelta(days=500)  # before any deployment: history
     cases = [
         # status, timeSpent as Edflex sends it (ISO-8601 or seconds), expected progress, expected ms
         ("completed", "PT1H30M", 100, 5_400_000),
@@ -292,7 +292,7 @@ def test_edflex_stats_progress_by_status_time_spent_ms_and_full_history_on_first
             assert when(att["completedAt"]) == when(att["lastActivityAt"]) == completions[course]
     # Rule: the first run retrieves the full history, including activity from long before deployment.
     oldest = min(when(a["firstActivityAt"]) for a in attempts)
-    assert oldest < datetime.now(timezone.utc) - timedelta(days=365)
+    assert oldest < datetime.now(UTC) - timedelta(days=365)
     all_attempts = lms(fleet).attempts()
     assert report["counts"]["created"] == len(all_attempts) > len(cases)
     assert {a["progress"] for a in all_attempts} <= {0, 50, 100}

@@ -19,22 +19,23 @@ import json
 import os
 import tempfile
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, seed, settings, strategies as st
+from hypothesis import HealthCheck, seed, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from learnsync.flows.content_sync import content_sync
 from learnsync.flows.lifecycle import set_filters
-from learnsync.flows.stats_sync import stats_sync
 from learnsync.flows.runtime import state_store
-from learnsync.sandboxes.fleet import start_fleet
+from learnsync.flows.stats_sync import stats_sync
 from learnsync.providers.base import MappingContext
 from learnsync.providers.openclassrooms import settings as oc
 from learnsync.providers.openclassrooms.mapping import map_catalog, map_stats
+from learnsync.sandboxes.fleet import start_fleet
 from tests.e2e.helpers import run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
@@ -113,7 +114,7 @@ class SyncMachine(RuleBasedStateMachine):
         FIGURES[f"step:{change}"] += 1
 
     def _activity(self, cid: str, email: str, progress: int) -> None:
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         rows = [r for r in self.provider.activities if str(r["courseId"]) == str(cid) and r["userEmail"].lower() == email]
         iso = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
         if rows:  # the same attempt progresses (a completed one stays completed)
@@ -205,7 +206,7 @@ class SyncMachine(RuleBasedStateMachine):
         duplicates = sum(n - 1 for n in attempts.values() if n > 1)
         FIGURES["duplicates"] += duplicates
         assert duplicates == 0, [k for k, n in attempts.items() if n > 1]
-        reported = map_stats(pd.DataFrame.from_records(self.provider.activities), MappingContext(now=datetime.now(timezone.utc))).stats
+        reported = map_stats(pd.DataFrame.from_records(self.provider.activities), MappingContext(now=datetime.now(UTC))).stats
         reported = reported[reported["course_external_id"].astype(str).isin(courses)]
         wanted = set(zip(reported["course_external_id"].astype(str), reported["user_email"]))
         lost = wanted - set(attempts)

@@ -8,10 +8,10 @@ import pytest
 from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
+from learnsync.cli import app
 from learnsync.flows.content_sync import content_sync
 from learnsync.flows.lifecycle import configure_integration, deactivate_integration, share_courses
 from learnsync.flows.stats_sync import stats_sync
-from learnsync.cli import app
 from tests.e2e.helpers import lms, provider_store, run, store, synced_courses, writes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

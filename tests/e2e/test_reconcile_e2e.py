@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from learnsync.cli import app
 from learnsync.flows.content_sync import content_sync
 from learnsync.flows.reconcile import reconcile
-from learnsync.cli import app
 from tests.e2e.helpers import lms, provider_store, run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

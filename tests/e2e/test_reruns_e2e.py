@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -265,5 +265,5 @@ def test_stats_of_courses_a_failed_content_sync_left_behind_are_sent_after_the_r
     assert caught_up["skipped"].get("course_not_synced", 0) == 0
     # activity older than the daily overlap was read: the window was not narrowed meanwhile
     oldest = min(a["lastActivityAt"] for a in attempts)
-    assert oldest < (datetime.now(timezone.utc) - timedelta(days=7)).isoformat()
+    assert oldest < (datetime.now(UTC) - timedelta(days=7)).isoformat()
     assert store().get_watermark(integration["id"], "stats") is not None

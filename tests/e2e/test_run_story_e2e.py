@@ -29,7 +29,7 @@ async def _artifacts(key: str, limit: int = 5) -> list[dict[str, Any]]:
 
 async def _run_tree(flow_run_id: Any) -> tuple[Any, list[str], list[str]]:
     """The flow run, the names of its task runs and of its subflow runs (recursively)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId, FlowRunFilterId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
 
     async with get_client() as client:
         root = await client.read_flow_run(flow_run_id)

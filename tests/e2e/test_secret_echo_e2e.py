@@ -18,8 +18,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import FlowRunSort
 from sqlalchemy import column, create_engine, inspect, select, table
 
-from learnsync.flows.content_sync import content_sync
 from learnsync.core.redaction import MASK
+from learnsync.flows.content_sync import content_sync
 from tests.e2e.helpers import lms, run, store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]

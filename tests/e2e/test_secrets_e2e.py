@@ -76,8 +76,8 @@ def test_secrets_and_tokens_never_appear_in_logs_reprs_artifacts_errors_or_state
     with pytest.raises(Exception) as failure:
         run(content_sync(provider="udemy"))
 
-    from learnsync.providers.settings import load_settings
     from learnsync.flows.runtime import Runtime
+    from learnsync.providers.settings import load_settings
 
     rt = Runtime.build("coursera")
     reprs = repr(load_settings()) + str(load_settings()) + repr(rt.lms_client()) + repr(rt.provider_client())

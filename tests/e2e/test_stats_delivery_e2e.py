@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,7 +27,7 @@ def provider_attempts(fleet) -> Counter:
     from learnsync.providers.registry import get_provider
 
     raw = pd.DataFrame.from_records(fleet.app("udemy").state.store.activities(None, None))
-    mapped = get_provider("udemy").map_stats(raw, MappingContext(now=datetime.now(timezone.utc))).stats
+    mapped = get_provider("udemy").map_stats(raw, MappingContext(now=datetime.now(UTC))).stats
     users = set(fleet.app("lms360").state.store.config.users)
     dated = mapped[["first_activity_at", "last_activity_at", "completed_at"]].notna().any(axis=1)
     kept = mapped[mapped["user_email"].isin(users) & dated].drop_duplicates(["course_external_id", "user_email"])
@@ -116,7 +116,7 @@ def test_a_filter_change_after_a_failed_catalog_run_loses_no_statistics(fleet, e
     assert sum(attempts_by_course(fleet).values()) == sum(expected().values())
     # activity older than the daily overlap was delivered though the watermark moved on
     oldest = min(a["lastActivityAt"] for a in lms(fleet).attempts())
-    assert oldest < (datetime.now(timezone.utc) - timedelta(days=7)).isoformat()
+    assert oldest < (datetime.now(UTC) - timedelta(days=7)).isoformat()
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)

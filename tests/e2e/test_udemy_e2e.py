@@ -7,7 +7,7 @@ and counted).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -329,7 +329,7 @@ def test_udemy_stats_first_activity_completion_progress_time_spent_and_unknown_o
     udemy.upsert_course(course(STATS_COURSE, estimated_content_length=120))
     run(content_sync(provider="udemy"))
     courses = synced_courses(fleet)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     day = timedelta(days=1)
     hand = {
         # started, not finished: firstActivity = course_start_date; minutes x 60,000 ms
@@ -422,7 +422,7 @@ def test_udemy_external_start_opens_an_attempt_that_the_completing_sync_closes_s
     udemy.upsert_course(course(STATS_COURSE))
     run(content_sync(provider="udemy"))
     cid = synced_courses(fleet)[str(STATS_COURSE)]["courseId"]
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     day = timedelta(days=1)
     recent, enrolled, old = "learner46@example.com", "learner47@example.com", "learner48@example.com"
     udemy.add_activity(activity(recent, ratio=40, minutes=20, enroll=now - 6 * day, start=now - 5 * day, last=now - day))

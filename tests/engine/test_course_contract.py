@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from learnsync.tasks.contract import MAX_SUBJECT, _clean_list, _clean_one, clean_text, enforce_course_contract
 
+
 # Text with the characters the rule is about: controls, blanks around, line breaks and tabs inside.
 def column_rule(value: str) -> str | None:
     """clean_text on a one-cell column, its missing marker read as None (a text left empty is missing)."""

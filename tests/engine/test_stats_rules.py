@@ -93,9 +93,9 @@ def test_row_without_any_date_is_quarantined_not_raised():
 def test_payload_hashes_and_dates_are_written_as_before() -> None:
     # Stored hashes are compared with the next run's: these values come from the earlier
     # implementation (digit tables), and a new one must give them byte for byte.
-    from learnsync.tasks.stats_rules import _iso_from_ms, payload_hashes
-
     import numpy as np
+
+    from learnsync.tasks.stats_rules import _iso_from_ms, payload_hashes
 
     hashes = payload_hashes(np.array([100, 0]), np.array([5000, 1]), np.array([1767225600000, 631152000000]), np.array([1767312000000, 631152000001]))
     assert list(hashes)[0] == "h2:733b458b454a01f8" and len(set(hashes)) == 2

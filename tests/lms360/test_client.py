@@ -9,6 +9,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -298,13 +299,13 @@ async def test_rule_stat_for_unknown_learner_is_an_item_error_while_others_succe
 
 @pytest.mark.rule("V2-33")
 async def test_rule_stat_dates_are_sent_as_iso_utc_with_milliseconds(sandbox: Sandbox) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     item = stat(
         "a",
         "learner3@example.com",
-        firstActivityAt=datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc),
-        lastActivityAt=datetime(2025, 3, 2, 10, 0, 0, 123000, tzinfo=timezone.utc),
+        firstActivityAt=datetime(2025, 3, 1, 9, 0, tzinfo=UTC),
+        lastActivityAt=datetime(2025, 3, 2, 10, 0, 0, 123000, tzinfo=UTC),
     )
     async with client_for(sandbox) as client:
         iid = await new_integration(client)

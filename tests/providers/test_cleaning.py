@@ -4,7 +4,7 @@ dtype, and what each kind of value means (docs: D-27)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -158,7 +158,7 @@ def test_dates_outside_the_sane_bounds_are_missing() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(moments=st.lists(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(timezone.utc)), max_size=6))
+@given(moments=st.lists(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)), max_size=6))
 def test_dates_agree_with_pandas_inside_the_bounds_and_are_missing_outside(moments: list[datetime]) -> None:
     texts = [m.isoformat() for m in moments]
     out = clean.dates(pd.Series(texts, dtype="str"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -13,10 +13,10 @@ from pydantic import SecretStr
 
 from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
 from learnsync.core.settings import ProviderSettings
-from learnsync.providers.coursera.settings import CourseraSettings
 from learnsync.providers.base import DateWindow, Page, page_digest
 from learnsync.providers.coursera import PROVIDER
 from learnsync.providers.coursera.client import CourseraClient
+from learnsync.providers.coursera.settings import CourseraSettings
 from learnsync.sandboxes.coursera import CourseraSandboxConfig, create_app
 from learnsync.sandboxes.server import SandboxServer
 from tests.providers.known_pages import check_known_body_is_not_decoded
@@ -71,7 +71,7 @@ async def walk_stats(client: CourseraClient, window: DateWindow) -> list[dict[st
 
 
 def ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 async def test_catalog_pages_until_the_end_with_every_id_once(server: SandboxServer) -> None:
@@ -244,8 +244,8 @@ async def test_default_settings_use_client_credentials_at_the_api_host_and_the_e
 
 def test_an_empty_refresh_token_in_the_environment_turns_the_legacy_grant_off(monkeypatch: pytest.MonkeyPatch) -> None:
     from learnsync.providers.coursera.client import token_grant
-    from learnsync.providers.settings import Settings
     from learnsync.providers.kit.auth import ClientCredentialsGrant, RefreshTokenGrant
+    from learnsync.providers.settings import Settings
 
     monkeypatch.setenv("LEARNSYNC_COURSERA__REFRESH_TOKEN", "r3fr3sh")
     legacy = Settings().coursera

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -16,7 +16,7 @@ from learnsync.providers.coursera import PROVIDER
 from learnsync.providers.coursera.mapping import map_catalog, map_stats
 from learnsync.providers.kit.languages import V2_LANGUAGES
 
-NOW = datetime(2026, 1, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
 CTX = MappingContext(owner_lang="fr", now=NOW)
 
 CONTENT: dict[str, Any] = {  # a `/contents` element (docs/providers/coursera.md: Catalog)

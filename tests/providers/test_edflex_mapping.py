@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from learnsync.providers.base import COURSE_FIELDS, COURSE_META, IGNORED_COLUMNS, QUARANTINE_COLUMNS, STAT_COLUMNS, MappingContext
 from learnsync.providers.edflex import PROVIDER
 from learnsync.providers.edflex.mapping import map_catalog, map_stats
-from learnsync.providers.kit.languages import V2_LANGUAGES
 from learnsync.providers.edflex.models import RESOURCE_RECORD_KEYS, STATISTIC_RECORD_KEYS, resource_record, statistic_record
+from learnsync.providers.kit.languages import V2_LANGUAGES
 
-CTX = MappingContext(owner_lang="fr", now=datetime(2026, 3, 1, tzinfo=timezone.utc))
+CTX = MappingContext(owner_lang="fr", now=datetime(2026, 3, 1, tzinfo=UTC))
 
 
 def resource(**overrides: Any) -> dict[str, Any]:
@@ -467,7 +467,7 @@ _junk = st.one_of(
     st.text(max_size=12), st.lists(st.text(max_size=4), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )  # fmt: skip
 _durations = st.one_of(_junk, st.from_regex(r"P(\d{1,7}W)?(\d{1,4}D)?(T(\d{1,5}H)?(\d{1,6}M)?(\d{1,6}(\.\d)?S)?)?", fullmatch=True))
-_dates = st.one_of(_junk, st.datetimes(timezones=st.just(timezone.utc)).map(lambda d: d.isoformat()),
+_dates = st.one_of(_junk, st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
                    st.sampled_from(["2025-02-30T00:00:00Z", "0000-01-01", "2025-11-04T16:22:00+14:00", "yesterday"]))  # fmt: skip
 _resource = st.fixed_dictionaries(
     {},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -15,7 +15,7 @@ from learnsync.providers.base import COURSE_FIELDS, COURSE_META, QUARANTINE_COLU
 from learnsync.providers.openclassrooms import PROVIDER
 from learnsync.providers.openclassrooms.mapping import map_catalog, map_stats
 
-CTX = MappingContext(owner_lang="fr", now=datetime(2025, 12, 1, tzinfo=timezone.utc))
+CTX = MappingContext(owner_lang="fr", now=datetime(2025, 12, 1, tzinfo=UTC))
 
 
 def course(**overrides: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, get_type_hints
 
 import httpx
@@ -14,10 +14,9 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from learnsync.core.http import FAST_RETRY, ApiError, PagingLoopError
 from learnsync.core.settings import ProviderSettings
 from learnsync.providers.base import DateWindow
-from learnsync.providers.udemy import PROVIDER, UdemyClient
-from learnsync.providers.udemy import models
-from learnsync.providers.udemy.client import RECORDS
 from learnsync.providers.kit.records import record_schema
+from learnsync.providers.udemy import PROVIDER, UdemyClient, models
+from learnsync.providers.udemy.client import RECORDS
 from learnsync.sandboxes import data_faults
 from learnsync.sandboxes.server import SandboxServer
 from learnsync.sandboxes.udemy import UdemySandboxConfig, create_app
@@ -194,7 +193,7 @@ def test_record_schemas_have_the_model_fields():
 def test_record_schemas_validate_pages_as_the_models_did(kind):
     data = generate(3, 300, 20, 400, n_learning_paths=40, anchor=ANCHOR)
     records = {"courses": data.courses, "learning_paths": data.learning_paths, "activity": data.activities}[kind]
-    faults = data_faults.DataFaults(DATA_FAULT_STREAMS, seed=5, clock=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc))
+    faults = data_faults.DataFaults(DATA_FAULT_STREAMS, seed=5, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     for fault in ("missing_required", "wrong_type", "negative_duration", "future_date", "duplicate_id_in_page", "unknown_language"):
         faults.set(fault, rate=0.05)
     served = faults.apply(kind, copy.deepcopy(records))

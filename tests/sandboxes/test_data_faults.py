@@ -9,9 +9,10 @@ mapping documents: clamp, fallback, unset...) while the rest maps as before; not
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -25,7 +26,7 @@ from learnsync.providers.registry import get_provider
 from learnsync.sandboxes import data_faults as df
 from learnsync.sandboxes.server import SandboxServer
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 CTX = MappingContext(owner_lang="en", now=NOW)
 PAGE_SIZE = 20
 

@@ -11,9 +11,10 @@ import itertools
 import socket
 import time
 import types
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest

@@ -17,8 +17,8 @@ def course(external_id: str) -> dict[str, Any]:
 
 
 async def main(tag: str, integration_id: str, writes: int, jobs: int) -> dict[str, Any]:
-    from learnsync.providers.settings import load_settings
     from learnsync.lms360.client import Lms360Client
+    from learnsync.providers.settings import load_settings
 
     settings = load_settings().lms360
     async with Lms360Client(settings, max_upsert_batch=1, bulk_submit_patience=0.0) as client:

@@ -83,10 +83,10 @@ def two_processes(prefect_server: Any, lms_url: str, integration_id: str, round_
 def test_two_processes_never_exceed_the_platforms_write_rate_or_bulk_slots(prefect_api):
     import asyncio
 
-    from learnsync.sandboxes.fleet import sandbox_app
     from learnsync.core.settings import Lms360Settings
     from learnsync.lms360.client import Lms360Client
     from learnsync.lms360.models import IntegrationCreate
+    from learnsync.sandboxes.fleet import sandbox_app
 
     app = StatusCounter(sandbox_app("lms360", bulk_item_delay_seconds=0.25))
     with SandboxServer(app) as lms:

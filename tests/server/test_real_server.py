@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from learnsync.deployments.definitions import secret_settings, definitions
+from learnsync.deployments.definitions import definitions, secret_settings
 from tests.server.conftest import stop
 
 pytestmark = pytest.mark.server

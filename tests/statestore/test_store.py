@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,7 +19,7 @@ from learnsync.statestore.db import current_revision, dispose_engines, get_engin
 from learnsync.statestore.models import Base
 from learnsync.statestore.store import COURSE_COLUMNS, StateStore, default_url
 
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 TABLES = {
     "integrations", "course_states", "stat_attempts", "watermarks", "sync_runs",
     "item_outcomes", "quarantine_items", "bulk_jobs", "mapped_chunks",
