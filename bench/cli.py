@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]
     p.add_argument("--latency", type=float, default=d.latency * 1000, help="ms added to every sandbox request")
     p.add_argument("--page-size", type=int, default=d.page_size)
     p.add_argument("--bulk-item-ms", type=float, default=d.bulk_item_ms, help="360Learning processing time per bulk item")
+    p.add_argument("--stats-bulk-item-ms", type=float, default=d.stats_bulk_item_ms,
+                   help="360Learning processing time per stat item in the full stats syncs (0: off)")
     p.add_argument("--memory-runs", type=int, default=d.memory_runs)
     p.add_argument("--skip", action="append", default=[], choices=["catalog", "naive", "transform", "memory"])
     p.add_argument("--quick", action="store_true", help="5,000 courses and 50,000 rows")
@@ -50,6 +52,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]
         latency=args.latency / 1000.0,
         page_size=args.page_size,
         bulk_item_ms=args.bulk_item_ms,
+        stats_bulk_item_ms=args.stats_bulk_item_ms,
         runs=max(1, args.runs),
         memory_runs=max(1, args.memory_runs),
         skip=tuple(args.skip),
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from learnsync.bench import report
     from learnsync.bench.catalog import run_catalog, snapshot_database
     from learnsync.bench.config import PROVIDER, lms_sandbox_config, provider_sandbox_config
+    from learnsync.bench.floor import stats_job_seconds
     from learnsync.bench.sandbox_host import SandboxHost
     from learnsync.bench.stats import run_stats_child, run_transforms, stats_window_rows
 
@@ -136,8 +140,11 @@ def main(argv: list[str] | None = None) -> int:
                         db = snapshot_database(base.database_url, os.path.join(cfg.workdir, f"stats-{label}-{r}.db"))
                         env = learnsync_env(cfg, base.lms_url, provider_url, db)
                         env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"]
-                        results.append(run_stats_child(env, label, rows, lookback))
-                figures["memory"] = report.memory_figures(results)
+                        before = len(lms_host.call("bulk_operations", base.lms_key))
+                        result = run_stats_child(env, label, rows, lookback)
+                        result.job_seconds = stats_job_seconds(lms_host.call("bulk_operations", base.lms_key)[before:])
+                        results.append(result)
+                figures["memory"] = report.memory_figures(cfg, results)
     finally:
         if temporary:
             shutil.rmtree(cfg.workdir, ignore_errors=True)

@@ -36,10 +36,11 @@ class Floor:
     jobs: int
     waves: int
     detail: str
+    overlapped: bool = False  # paging and bulk run at the same time (the statistics pipeline)
 
     @property
     def total(self) -> float:
-        return self.paging + self.bulk
+        return max(self.paging, self.bulk) if self.overlapped else self.paging + self.bulk
 
 
 def _waves(sizes: list[int]) -> list[list[int]]:
@@ -72,6 +73,42 @@ def catalog_floor(cfg: BenchConfig, concurrency: int, rate: float, job_seconds: 
         f"J={len(sizes)} jobs in {len(waves)} waves ({source}) -> bulk {bulk:.2f}s"
     )
     return Floor(paging=paging, bulk=bulk, jobs=len(sizes), waves=len(waves), detail=detail)
+
+
+STATS_FORMULA = (
+    "stats floor = max(paging of ceil(rows/page) activity pages, [L + sum_waves(max job time + 3L)]) "
+    "with J = ceil(items/10000) stats jobs, 3 per wave: reading and pushing overlap"
+)
+
+
+def stats_floor(cfg: BenchConfig, rows: int, items: int, concurrency: int, rate: float, job_seconds: list[float] | None = None) -> Floor:
+    """A full stats sync cannot beat the slower of its activity paging and its stats bulk jobs
+    (the pipeline overlaps them); from the configured delays, or from the measured job times."""
+    lat = cfg.latency
+    pages = max(1, math.ceil(rows / cfg.page_size))
+    burst = max(1, int(rate))
+    paging = lat + max(math.ceil((pages - 1) / max(1, concurrency)) * lat, max(0, pages - 1 - burst) / rate)
+    sizes = [min(LMS_MAX_UPSERT, items - s) for s in range(0, items, LMS_MAX_UPSERT)]
+    if job_seconds:
+        per_wave = [max(w) for w in _waves(list(job_seconds))]
+        source = f"measured job times (median {sorted(job_seconds)[len(job_seconds) // 2]:.2f}s)"
+    else:
+        per_wave = [cfg.bulk_start_s + max(w) * cfg.stats_bulk_item_ms / 1000.0 for w in _waves(sizes)] if sizes else []
+        source = f"start {cfg.bulk_start_s:g}s + items x {cfg.stats_bulk_item_ms:g} ms"
+    bulk = lat + sum(t + 3 * lat for t in per_wave)
+    bulk = max(bulk, (len(sizes) + 2) / LMS_WRITES_PER_SECOND)
+    detail = (
+        f"{pages} activity pages, L={lat * 1000:.0f} ms, C={concurrency} -> paging {paging:.2f}s; "
+        f"J={len(sizes)} stats jobs in {len(per_wave)} waves ({source}) -> bulk {bulk:.2f}s"
+    )
+    return Floor(paging=paging, bulk=bulk, jobs=len(sizes), waves=len(per_wave), detail=detail, overlapped=True)
+
+
+def stats_job_seconds(operations: list[dict[str, Any]]) -> list[float]:
+    """Server-side durations (created -> ended) of the statistics imports, in submission order."""
+    ops = [op for op in operations if op.get("type") == "importExternalStatistics" and op.get("endedAt")]
+    ops.sort(key=lambda op: op["createdAt"])
+    return [(_ts(op["endedAt"]) - _ts(op["createdAt"])).total_seconds() for op in ops]
 
 
 def _ts(value: str) -> datetime:

@@ -6,7 +6,7 @@ import statistics
 from typing import Any
 
 from learnsync.bench.config import PROVIDER, BenchConfig
-from learnsync.bench.floor import FORMULA, catalog_floor
+from learnsync.bench.floor import FORMULA, STATS_FORMULA, catalog_floor, stats_floor
 
 MEMORY_LIMIT_MB = 500.0
 
@@ -75,18 +75,31 @@ def transform_figures(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def memory_figures(results: list[Any]) -> dict[str, Any]:
+def memory_figures(cfg: BenchConfig, results: list[Any]) -> dict[str, Any]:
+    from learnsync.providers.settings import load_settings
+
+    provider = load_settings().provider(PROVIDER)
+    concurrency, rate = provider.max_concurrent_pages, provider.requests_per_second
     out: dict[str, Any] = {}
     for label in ("small", "full"):
         mine = [r for r in results if r.label == label]
         if not mine:
             continue
+        items = int(mine[0].counts.get("created", 0)) + int(mine[0].counts.get("updated", 0))
+        configured = stats_floor(cfg, mine[0].rows, items, concurrency, rate)
+        calibrated = [stats_floor(cfg, r.rows, items, concurrency, rate, r.job_seconds or None) for r in mine]
+        seconds = _median([r.seconds for r in mine])
+        floor = _median([f.total for f in calibrated])
         out[label] = {
             "rows": mine[0].rows,
             "peak_mb": _median([r.peak_mb for r in mine]),
             "baseline_mb": _median([r.baseline_mb for r in mine]),
-            "seconds": _median([r.seconds for r in mine]),
+            "seconds": seconds,
             "counts": mine[0].counts,
+            "floor_configured": configured.total,
+            "floor_calibrated": floor,
+            "floor_detail": calibrated[len(calibrated) // 2].detail,
+            "ratio_calibrated": seconds / floor if floor else float("nan"),
         }
     if "small" in out and "full" in out:
         extra_rows = out["full"]["rows"] - out["small"]["rows"]
@@ -203,6 +216,15 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
                 f"{m['growth_mb']:+.0f} MB for +{full['rows'] - small['rows']:,} rows",
                 m["growth_mb_per_100k_rows"] < 5.0,
             ))
+        rows.append(_row(
+            f"full stats sync, {full['rows']:,} rows: time",
+            f"{full['seconds']:.1f} s",
+            f"<= 1.3 x floor ({full['floor_calibrated']:.1f} s)",
+            f"{full['ratio_calibrated']:.2f} x floor",
+            full["ratio_calibrated"] <= 1.3,
+        ))
+        notes.append(f"stats floor: {STATS_FORMULA}")
+        notes.append(f"  calibrated (full): {full['floor_detail']}")
         for label in ("small", "full"):
             if label in m:
                 x = m[label]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -163,6 +163,7 @@ class MemoryResult:
     baseline_mb: float
     peak_mb: float
     counts: dict[str, int]
+    job_seconds: list[float] = field(default_factory=list)  # the 360 sandbox's stats job times of this run
 
     @property
     def growth_mb(self) -> float:
