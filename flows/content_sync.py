@@ -49,7 +49,7 @@ from learnsync.tasks.load import push_catalog
 from learnsync.tasks.mapped_chunks import HEAD_CHUNK, MappedChunkCache, PreparedChunk, context_key
 from learnsync.tasks.plan_preview import MAX_PLANNED, planned_items
 from learnsync.tasks.report import RunReport
-from learnsync.tasks.run_graph import in_run_graph
+from learnsync.tasks.run_graph import in_run_graph, stage_param
 
 PAGES_PER_CHUNK = 10
 
@@ -291,16 +291,11 @@ async def read_catalog(
 
 def map_task_name() -> str:
     """map-catalog-chunk runs: `map-udemy-courses-chunk3` (chunks counted as the provider pages them)."""
-    from prefect.runtime import task_run
-
-    p = task_run.parameters
-    return f"map-{p['rt'].spec.key}-{p['stream']}-chunk{p['chunk'].position + 1}"
+    return f"map-{stage_param('rt').spec.key}-{stage_param('stream')}-chunk{stage_param('chunk').position + 1}"
 
 
 def plan_task_name() -> str:
-    from prefect.runtime import task_run
-
-    return f"plan-catalog-{task_run.parameters['rt'].spec.key}"
+    return f"plan-catalog-{stage_param('rt').spec.key}"
 
 
 @task(name="map-catalog-chunk", cache_policy=NO_CACHE, task_run_name=map_task_name)

@@ -40,6 +40,7 @@ from learnsync.tasks.contract import unreadable_stats
 from learnsync.tasks.extract import iter_stats_chunks
 from learnsync.tasks.parked_stats import settle_job
 from learnsync.tasks.report import RunReport
+from learnsync.tasks.run_graph import in_run_graph, stage_param
 from learnsync.tasks.stats_push import (
     StatsDelivery,
     StatsJob,
@@ -63,9 +64,7 @@ def _window_label(window: DateWindow) -> str:
 
 
 def _param(name: str) -> Any:
-    from prefect.runtime import task_run
-
-    return task_run.parameters.get(name)
+    return stage_param(name)
 
 
 def _provider_key(rt: Any) -> str:
@@ -253,7 +252,7 @@ class StatsPipeline:
         try:
             for index, window in enumerate(self.windows):
                 logger().info("%s statistics from %s to %s (excluded).", self.rt.spec.key, window.since or "the start of history", window.until)
-                await read_stats_window(self.rt, client, window, index, self._chunks, self.tallies, concurrency)
+                await in_run_graph(read_stats_window, self.rt, client, window, index, self._chunks, self.tallies, concurrency)
         except Exception as exc:  # the consumer raises it (a cancelled reader is not waited for)
             await self._chunks.put(exc)
             raise
@@ -271,7 +270,7 @@ class StatsPipeline:
 
     async def _chunk(self, chunk: StatsChunk, pusher: StatsPusher | None) -> None:
         rt, report, tally = self.rt, self.report, self.tallies[chunk.window].counts
-        mapped = await map_stats_chunk(rt, chunk, self.options)
+        mapped = await in_run_graph(map_stats_chunk, rt, chunk, self.options)
         rows = len(chunk.raw)
         chunk.raw = pd.DataFrame()  # the raw rows are no longer needed
         for k, v in mapped.skipped.items():
@@ -292,7 +291,7 @@ class StatsPipeline:
         keys = pair_keys(stats)
         if pusher is not None:
             await pusher.settle(set(keys.tolist()))  # pairs still travelling are confirmed first
-        plan = await plan_stats_chunk(rt, chunk, self.integration, stats)
+        plan = await in_run_graph(plan_stats_chunk, rt, chunk, self.integration, stats)
         self._quarantine(mapped.quarantine, plan.quarantine, tally)
         report.add("unchanged", plan.unchanged)
         tally["unchanged"] += plan.unchanged
@@ -319,8 +318,8 @@ class StatsPipeline:
             self.rt.store.quarantine(self.integration["id"], "stat", records, now_utc())
 
     async def _run_job(self, job: StatsJob) -> StatsDelivery:
-        results = await push_stats_job(self.rt, self.lms, self.integration, self.run_pk, job)
-        delivery = await confirm_stats_job_task(self.rt, self.lms, self.integration, self.run_pk, job, results, self.report)
+        results = await in_run_graph(push_stats_job, self.rt, self.lms, self.integration, self.run_pk, job)
+        delivery = await in_run_graph(confirm_stats_job_task, self.rt, self.lms, self.integration, self.run_pk, job, results, self.report)
         self._count_job(job)
         self._show()
         return delivery

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
 from learnsync.tasks.confirmed import course_row, upsert_journal_items
 from learnsync.tasks.report import RunReport
-from learnsync.tasks.run_graph import in_run_graph
+from learnsync.tasks.run_graph import in_run_graph, stage_param
 
 ProgressFn = Callable[[str, int, int], None]
 SEND_OUTCOMES = ("created", "updated", "restored")
@@ -162,7 +162,15 @@ class CourseUpserter:
             self._progress("upsert", self.done, self.queued)
 
 
-@task(name="push-courses-job", cache_policy=NO_CACHE, task_run_name="push-courses-job-{number}")
+def _push_name() -> str:
+    return f"push-courses-job-{stage_param('number')}"
+
+
+def _confirm_name() -> str:
+    return f"confirm-courses-job-{stage_param('number')}-{stage_param('operation')}"
+
+
+@task(name="push-courses-job", cache_policy=NO_CACHE, task_run_name=_push_name)
 async def push_courses_job(
     upserter: CourseUpserter, number: int, rows: pd.DataFrame, journal: dict[str, dict[str, Any]],
 ) -> tuple[list[Any], list[str]]:
@@ -170,7 +178,7 @@ async def push_courses_job(
     return await upserter._push(rows, journal)
 
 
-@task(name="confirm-courses-job", cache_policy=NO_CACHE, task_run_name="confirm-courses-job-{number}-{operation}")
+@task(name="confirm-courses-job", cache_policy=NO_CACHE, task_run_name=_confirm_name)
 async def confirm_courses_job(
     upserter: CourseUpserter, number: int, operation: str, rows: pd.DataFrame, journal: dict[str, dict[str, Any]],
     results: list[Any], operations: list[str],

@@ -4,56 +4,18 @@ left 'running' marked crashed. On SQLite files, and on PostgreSQL with LEARNSYNC
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, make_url
+from sqlalchemy import create_engine, inspect
 
-from learnsync.statestore.db import alembic_config, dispose_engines, upgrade
+from learnsync.statestore.db import alembic_config, upgrade
 from learnsync.statestore.leases import RunInProgress
 from learnsync.statestore.store import StateStore
 
-PG_URL = os.environ.get("LEARNSYNC_TEST_PG_URL")
 KEY = ("udemy", "default", "content")
-
-
-@pytest.fixture(autouse=True)
-def _dispose() -> Iterator[None]:
-    yield
-    dispose_engines()
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-        not PG_URL, reason="PostgreSQL not available (set LEARNSYNC_TEST_PG_URL)"))]
-)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    assert PG_URL
-    name = f"learnsync_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@pytest.fixture
-def store(url: str) -> StateStore:
-    return StateStore(url)
 
 
 @pytest.mark.rule("RUN-01")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,10 +9,10 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from learnsync.statestore.db import current_revision, dispose_engines, get_engine, head_revision, upgrade
+from learnsync.statestore.db import current_revision, get_engine, head_revision, upgrade
 from learnsync.statestore.models import Base
 from learnsync.statestore.store import COURSE_COLUMNS, StateStore, default_url
 
@@ -26,45 +23,6 @@ TABLES = {
 }
 
 
-PG_URL = os.environ.get("LEARNSYNC_TEST_PG_URL")  # e.g. postgresql+psycopg://user@host/postgres
-
-
-@pytest.fixture(autouse=True)
-def _dispose() -> Iterator[None]:
-    yield
-    dispose_engines()
-
-
-def _pg_database() -> Iterator[str]:
-    """A throw-away database on the PostgreSQL server of ``LEARNSYNC_TEST_PG_URL``."""
-    assert PG_URL
-    name = f"learnsync_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-        not PG_URL, reason="PostgreSQL not available (set LEARNSYNC_TEST_PG_URL)"))]
-)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        yield from _pg_database()
-
-
-@pytest.fixture
-def store(url: str) -> StateStore:
-    return StateStore(url)
 
 
 @pytest.fixture
