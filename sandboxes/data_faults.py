@@ -1,4 +1,4 @@
-"""Data-level fault injection shared by the provider sandboxes (issue 8).
+"""Data-level fault injection shared by the provider sandboxes.
 
 `sandboxes/faults.py` breaks the transport (429, 5xx, timeouts...); this module breaks the *data*
 a provider serves, with the same names in every provider sandbox. Provider sandboxes only

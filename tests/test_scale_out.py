@@ -1,4 +1,4 @@
-"""Issue 9: scale-out and the fast paths (concurrent pages, columnar rules) keep the rules' meaning."""
+"""Scale-out and the fast paths (concurrent pages, columnar rules) keep the rules' meaning."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Data-level faults (issue 8), the same switches on every provider sandbox (sandboxes/data_faults.py).
+"""Data-level faults, the same switches on every provider sandbox (sandboxes/data_faults.py).
 
 Each provider sandbox runs once per module on loopback; every test switches one fault over HTTP,
 reads the stream with the provider's real client, maps it with the provider's real mapping, and
