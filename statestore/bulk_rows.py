@@ -67,13 +67,7 @@ def upsert_rows(
     conflict = f"ON CONFLICT ({', '.join(keys)}) {action}"
     driver = conn.connection.driver_connection
     if dialect == "sqlite":
-        sql = f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))}) {conflict}"
-        cursor = driver.cursor()
-        try:
-            for start in range(0, len(rows), _BATCH):
-                cursor.executemany(sql, rows[start : start + _BATCH])
-        finally:
-            cursor.close()
+        _executemany(driver, f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))}) {conflict}", rows)
     elif dialect == "postgresql":
         staging = f"_bulk_{table.name}"
         with driver.cursor() as cursor:
@@ -102,7 +96,11 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
                 for row in rows:
                     copy.write_row(row)
         return
-    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))})"
+    _executemany(driver, f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def _executemany(driver: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """SQLite: the statement over the rows in batches, on the driver's own cursor."""
     cursor = driver.cursor()
     try:
         for start in range(0, len(rows), _BATCH):
