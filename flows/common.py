@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
 from learnsync.core.redaction import redact, scrubbed
+from learnsync.flows.run_names import name_runs_never_started, run_parameters
 from learnsync.flows.runtime import Runtime
 from learnsync.statestore.leases import Lease, RunInProgress, new_holder
 from learnsync.tasks.report import MAX_ERRORS_SHOWN, RunReport
@@ -249,9 +250,9 @@ def window_task_name() -> str:
     return f"stats-{provider}-{since}-{getattr(window, 'until', None)}"
 
 
-def backfill_run_name() -> str:
+def backfill_run_name(parameters: dict[str, Any] | None = None) -> str:
     """stats-backfill runs: `backfill-udemy-default-2026-01-01-2026-04-01` (`today` when until is open)."""
-    p = flow_run.parameters
+    p = run_parameters(parameters)
     return f"backfill-{p.get('provider')}-{p.get('platform', 'default')}-{p.get('since')}-{p.get('until') or 'today'}"
 
 
@@ -297,6 +298,7 @@ async def publish_report(report: RunReport, error: BaseException | None = None) 
             )
     except Exception as exc:  # no Prefect API (plain call): the report is still returned and printed
         logger().warning("The run report artifacts were not published: %s", exc)
+    await name_runs_never_started()
 
 
 def final_state(report: RunReport) -> State | dict[str, Any]:

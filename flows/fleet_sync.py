@@ -24,6 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from learnsync.core.settings import EngineSettings as Settings
+from learnsync.flows.run_names import name_runs_never_started, run_parameters
 from learnsync.flows.runtime import state_store
 from learnsync.providers.registry import available_providers
 from learnsync.providers.settings import load_settings
@@ -73,10 +74,8 @@ async def sync_pair(provider: str, platform: str, kinds: list[str], dry_run: boo
     return out
 
 
-def _pairs_run_name() -> str:
-    from prefect.runtime import flow_run
-
-    return f"fleet-pairs-{len(flow_run.parameters.get('pairs') or [])}"
+def _pairs_run_name(parameters: dict[str, Any] | None = None) -> str:
+    return f"fleet-pairs-{len(run_parameters(parameters).get('pairs') or [])}"
 
 
 @flow(name="fleet-pairs", flow_run_name=_pairs_run_name, log_prints=True)
@@ -122,6 +121,7 @@ def publish_fleet_summary(results: dict[str, Any]) -> Any:
     """One summary artifact across the pairs, and the fleet run's own final state."""
     from prefect.artifacts import create_markdown_artifact
     from prefect.states import Completed
+    from prefect.utilities.asyncutils import run_coro_as_sync
 
     status, rows = fleet_status(results)
     lines = [f"# learnsync fleet: {len(results)} pairs", "", f"**Status:** {STATUS_LABELS[status]}", ""]
@@ -131,16 +131,15 @@ def publish_fleet_summary(results: dict[str, Any]) -> Any:
         create_markdown_artifact(markdown="\n".join(lines), key="fleet-sync-summary", description=f"{STATUS_LABELS[status]}: every pair")
     except Exception as exc:  # no Prefect API
         print(f"The fleet summary artifact was not published: {exc}")
+    run_coro_as_sync(name_runs_never_started())
     troubled = [r[0] + (f" {r[1]}" if r[1] != "-" else "") for r in rows if r[2] != "Completed"]
     if status == "completed":
         return Completed(message=f"{len(results)} pairs synced", data=results)
     return Completed(name="Completed with errors", message="with errors or failed: " + ", ".join(troubled), data=results)
 
 
-def _fleet_run_name() -> str:
-    from prefect.runtime import flow_run
-
-    kinds = flow_run.parameters.get("kinds") or list(KINDS)
+def _fleet_run_name(parameters: dict[str, Any] | None = None) -> str:
+    kinds = run_parameters(parameters).get("kinds") or list(KINDS)
     return "fleet-sync-" + "-".join(kinds)
 
 

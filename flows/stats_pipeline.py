@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
 
 from learnsync.flows.common import logger, now_utc
 from learnsync.flows.progress import RunProgress
@@ -40,7 +39,7 @@ from learnsync.tasks.contract import unreadable_stats
 from learnsync.tasks.extract import iter_stats_chunks
 from learnsync.tasks.parked_stats import settle_job
 from learnsync.tasks.report import RunReport
-from learnsync.tasks.run_graph import in_run_graph, stage_param
+from learnsync.tasks.run_graph import in_run_graph, name_running_task, stage_param
 from learnsync.tasks.stats_push import (
     StatsDelivery,
     StatsJob,
@@ -179,14 +178,16 @@ def attempts_for(rt: Runtime, integration: dict, stats: pd.DataFrame) -> pd.Data
 @task(name="push-stats-job", cache_policy=NO_CACHE, task_run_name=push_task_name)
 async def push_stats_job(rt: Runtime, lms: Any, integration: dict, run_pk: int | None, job: StatsJob) -> list[Any]:
     """Send one bulk job; the task takes 360Learning's operation id as its name once accepted."""
-    context = TaskRunContext.get()
+    renamed: list[asyncio.Task[None]] = []
 
     def accepted(operation: str) -> None:
         logger().info("stats bulk job %d (%d items) accepted by 360Learning as operation %s", job.number, len(job.items), operation)
-        if context is not None:  # the run graph names the job by its operation
-            context.task_run.name = f"push-stats-job-{job.number}-{operation}"
+        # the run graph names the job by its operation while it is polled
+        renamed.append(asyncio.get_running_loop().create_task(name_running_task(f"push-stats-job-{job.number}-{operation}")))
 
-    return await submit_stats_job(lms, rt.store, integration, run_pk, job, on_accepted=accepted)
+    results = await submit_stats_job(lms, rt.store, integration, run_pk, job, on_accepted=accepted)
+    await asyncio.gather(*renamed)
+    return results
 
 
 @task(name="confirm-stats-job", cache_policy=NO_CACHE, task_run_name=confirm_task_name)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from learnsync.core.http import UNREADABLE
+from learnsync.providers.kit import row_keys
 
 # Longest accepted values (characters). Ids are stored in the state store (255 characters).
 MAX_LENGTH = {"externalId": 255, "name": 512, "launchUrl": 2048, "mobileLaunchUrl": 2048, "imageUrl": 2048}
@@ -153,8 +154,9 @@ def unreadable_stats(stats: pd.DataFrame) -> pd.DataFrame:
         bad = (text.str.contains(UNREADABLE, regex=False) | text.str.contains(_CONTROL, regex=True)).to_numpy(bool)
         if bad.any():
             course = stats["course_external_id"].astype(str)[bad].str.replace(UNREADABLE, "?", regex=False)
+            email = stats["user_email"] if "user_email" in stats.columns else None
             problems.append(pd.DataFrame({
-                "external_id": (course + "|row" + pd.Series(np.flatnonzero(bad), index=course.index).astype(str)).to_numpy(),
+                "external_id": row_keys.activity_labels(course, stats[bad], email=None if email is None else email[bad]).to_numpy(),
                 "field": column, "reason": "unreadable characters (an invalid byte or a lone surrogate in the provider's data)",
                 "_row": np.flatnonzero(bad),
             }))

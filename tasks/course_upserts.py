@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from learnsync.tasks.bulk_jobs import JobRecorder, confirm_jobs, resolve_pending_jobs, result_fields
 from learnsync.tasks.confirmed import course_row, upsert_journal_items
 from learnsync.tasks.report import RunReport
-from learnsync.tasks.run_graph import in_run_graph, stage_param
+from learnsync.tasks.run_graph import in_run_graph, name_running_task, stage_param
 
 ProgressFn = Callable[[str, int, int], None]
 SEND_OUTCOMES = ("created", "updated", "restored")
@@ -131,9 +131,13 @@ class CourseUpserter:
         results, operations = await in_run_graph(push_courses_job, self, number, rows, journal)
         await in_run_graph(confirm_courses_job, self, number, operations[0] if operations else "not-accepted", rows, journal, results, operations)
 
-    async def _push(self, rows: pd.DataFrame, journal: dict[str, dict[str, Any]]) -> tuple[list[Any], list[str]]:
+    async def _push(self, number: int, rows: pd.DataFrame, journal: dict[str, dict[str, Any]]) -> tuple[list[Any], list[str]]:
         recorder = JobRecorder(self._store, self._integration["id"], self._run_pk, "upsert", lambda it: journal[str(it["externalId"])])
-        results = await self._lms.upsert_courses(self._integration["integration_id"], rows["payload"].tolist(), on_submitted=recorder)
+        async def submitted(operation: str, batch: list[dict]) -> None:
+            await recorder(operation, batch)
+            await name_running_task(f"push-courses-job-{number}-{operation}")  # the run graph names the job by its operation
+
+        results = await self._lms.upsert_courses(self._integration["integration_id"], rows["payload"].tolist(), on_submitted=submitted)
         return results, list(recorder.operations)
 
     async def _confirm(self, rows: pd.DataFrame, journal: dict[str, dict[str, Any]], results: list[Any], operations: list[str]) -> None:
@@ -175,7 +179,7 @@ async def push_courses_job(
     upserter: CourseUpserter, number: int, rows: pd.DataFrame, journal: dict[str, dict[str, Any]],
 ) -> tuple[list[Any], list[str]]:
     """Send one bulk job of course upserts and wait for 360Learning's results."""
-    return await upserter._push(rows, journal)
+    return await upserter._push(number, rows, journal)
 
 
 @task(name="confirm-courses-job", cache_policy=NO_CACHE, task_run_name=_confirm_name)

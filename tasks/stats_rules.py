@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from learnsync.providers.kit import row_keys
+
 ATTEMPT_COLUMNS = ["course_external_id", "user_email", "first_activity_at", "attempt_no", "completed", "payload_hash"]
 KEY = ["course_external_id", "user_email"]
 # Payload hashes are compared for one (course, learner, first activity) key at a time, so they
@@ -100,7 +102,7 @@ def plan_stats(stats: pd.DataFrame, attempts: pd.DataFrame) -> StatsPlan:
     no_date = first.isna()
     quarantine = pd.DataFrame(
         {
-            "external_id": df.loc[no_date, "course_external_id"].astype(str) + "|row" + df.index[no_date].astype(str),
+            "external_id": row_keys.activity_labels(df.loc[no_date, "course_external_id"], df[no_date], email=df.loc[no_date, "user_email"]),
             "field": "firstActivityAt",
             "reason": "no activity date at all (first, last or completion)",
         }

@@ -8,7 +8,6 @@ read either from nested dict columns (`pd.DataFrame(records)`) or from flattened
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from learnsync.providers.coursera.settings import (
 )
 from learnsync.providers.fastparse import without_gc
 from learnsync.providers.kit import cleaning as clean
+from learnsync.providers.kit import row_keys
 
 MAX_DURATION_MINUTES = 100_000  # v2 duration is 1..100000
 
@@ -213,12 +213,6 @@ def map_catalog(raw: pd.DataFrame, stream: str, ctx: MappingContext) -> CatalogR
 
 
 # --- stats ----------------------------------------------------------------------------------
-def _row_ref(ids: pd.Series) -> pd.Series:
-    """Stable row reference without the e-mail (Coursera row ids start with the learner's e-mail)."""
-    table = {v: hashlib.sha256(v.encode()).hexdigest()[:12] for v in ids.dropna().unique()}
-    return ids.map(table).astype("object")
-
-
 @without_gc
 def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     """`/enrollmentReports` rows -> STAT_COLUMNS; unusable rows -> quarantine; clamps -> skipped."""
@@ -256,9 +250,8 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     if not bad.any():
         return StatsResult(stats[list(STAT_COLUMNS)], empty_frame(QUARANTINE_COLUMNS), skipped)
     rows = np.flatnonzero(bad)  # labels only for the rows quarantined
-    ref = _row_ref(clean.text(_field(raw, "id").iloc[rows]))
-    ref = ref.fillna(pd.Series([f"row{i}" for i in rows], index=ref.index, dtype="object"))
-    label = clean.objects(course.iloc[rows]).fillna("<no course>") + "|" + ref
+    # Coursera's row ids start with the learner's e-mail: only their digest is written.
+    label = row_keys.activity_labels(course.iloc[rows], raw.iloc[rows], clean.text(_field(raw, "id").iloc[rows]), mail.iloc[rows], hide_id=True)
     problems = [
         _quarantine(label, pd.Series(no_course[rows], index=label.index), "course_external_id", "missing contentType or contentId"),
         _quarantine(label, pd.Series(no_mail[rows], index=label.index), "user_email", "missing externalId and email"),

@@ -32,6 +32,7 @@ from learnsync.providers.edflex.settings import (
 )
 from learnsync.providers.fastparse import without_gc
 from learnsync.providers.kit import cleaning as clean
+from learnsync.providers.kit import row_keys
 from learnsync.providers.kit.languages import v2_language
 
 DURATION_MAX_MINUTES = 100_000  # v2 `duration` range is 1..100000
@@ -275,11 +276,11 @@ def _progress(status: pd.Series) -> np.ndarray:
 def _stats_quarantine(
     raw: pd.DataFrame, course: pd.Series, no_course: np.ndarray, no_email: np.ndarray, bad_email: np.ndarray, no_date: np.ndarray
 ) -> pd.DataFrame:
-    """Quarantine rows (`course|row id`, else `course|row index`), built for the bad rows only."""
+    """Quarantine rows (`course|row id`, else a digest of the e-mail or the record), built for the bad rows only."""
     rows = np.flatnonzero(no_course | no_email | bad_email | no_date)
     index = raw.index[rows]
-    row_id = clean.objects(clean.ids(clean.column(raw, "id").iloc[rows]))
-    qid = clean.objects(course.iloc[rows]).fillna("?") + "|" + row_id.fillna(pd.Series(index.astype(str), index=index))
+    sub = raw.iloc[rows]
+    qid = row_keys.activity_labels(course.iloc[rows], sub, clean.ids(clean.column(sub, "id")), clean.emails(clean.column(sub, "userEmail")))
 
     def where(mask: np.ndarray) -> pd.Series:
         return pd.Series(mask[rows], index=index)

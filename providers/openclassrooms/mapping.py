@@ -24,6 +24,7 @@ from learnsync.providers.base import (
 )
 from learnsync.providers.fastparse import without_gc
 from learnsync.providers.kit import cleaning as clean
+from learnsync.providers.kit import row_keys
 from learnsync.providers.kit.languages import v2_language
 from learnsync.providers.openclassrooms import settings as oc
 from learnsync.providers.openclassrooms.models import RawCourse, RawProgress, canonical_frame
@@ -164,7 +165,7 @@ def map_stats(raw: pd.DataFrame, ctx: MappingContext) -> StatsResult:
     kept = ~bad
     return StatsResult(
         stats=stats[kept].reset_index(drop=True) if bad.any() else stats.reset_index(drop=True),
-        quarantine=_stats_quarantine(course, no_course, has_email, good_email, no_progress),
+        quarantine=_stats_quarantine(df, course, email, no_course, has_email, good_email, no_progress),
         skipped={
             "progress_clamped": int((clamped_mask & kept).sum()),
             "time_spent_invalid": int((invalid_spent & kept).sum()),
@@ -188,12 +189,18 @@ def _time_spent_ms(spent: pd.Series, raw_progress: pd.Series, progress: pd.Serie
 
 
 def _stats_quarantine(
-    course: pd.Series, no_course: np.ndarray, has_email: np.ndarray, good_email: np.ndarray, no_progress: np.ndarray
+    raw: pd.DataFrame,
+    course: pd.Series,
+    email: pd.Series,
+    no_course: np.ndarray,
+    has_email: np.ndarray,
+    good_email: np.ndarray,
+    no_progress: np.ndarray,
 ) -> pd.DataFrame:
-    """Quarantine rows labelled `course|row<index>`, built for the bad rows only."""
+    """Quarantine rows labelled `course|mail:<digest>` (else a digest of the record), built for the bad rows only."""
     rows = np.flatnonzero(no_course | ~has_email | (has_email & ~good_email) | no_progress)
     index = course.index[rows]
-    label = clean.objects(course.iloc[rows]).fillna("?").astype(str) + "|row" + pd.Series(index.astype(str), index=index)
+    label = row_keys.activity_labels(course.iloc[rows], raw.iloc[rows], email=email.iloc[rows])
 
     def where(mask: np.ndarray) -> pd.Series:
         return pd.Series(mask[rows], index=index)

@@ -28,6 +28,7 @@ from learnsync.providers.base import (
 )
 from learnsync.providers.fastparse import without_gc
 from learnsync.providers.kit import cleaning as clean
+from learnsync.providers.kit import row_keys
 from learnsync.providers.kit.languages import V2_LANGUAGES, v2_language
 from learnsync.providers.udemy import settings as K
 
@@ -214,13 +215,16 @@ def _time_spent_ms(minutes: pd.Series) -> pd.Series:
 def _stats_quarantine(
     raw: pd.DataFrame, course: pd.Series, checks: tuple[tuple[str, np.ndarray, str], ...], flagged: np.ndarray, anonymized: np.ndarray
 ) -> pd.DataFrame:
-    """Quarantine rows keyed `course|user_id` (else `course|row<n>`), built for the bad rows only."""
+    """Quarantine rows keyed `course|<learner id>` (user_id, user_external_id, lms_user_id; else a digest
+    of the e-mail or of the record), built for the bad rows only."""
     if not flagged.any():
         return pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
     rows = np.flatnonzero(flagged)
     sub = raw.iloc[rows]
-    row_id = clean.ids(clean.column(sub, "user_id")).fillna(pd.Series("row" + sub.index.astype(str), index=sub.index))
-    key = course.iloc[rows].fillna("?") + "|" + row_id
+    learner = clean.ids(clean.column(sub, "user_id"))
+    for name in ("user_external_id", "lms_user_id"):
+        learner = learner.fillna(clean.text(clean.column(sub, name)))
+    key = row_keys.activity_labels(course.iloc[rows], sub, learner, clean.emails(clean.column(sub, "user_email")))
     parts = [pd.DataFrame({"external_id": key[(bad & ~anonymized)[rows]], "field": field, "reason": why}) for field, bad, why in checks]
     return pd.concat(parts)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, timedelta
+
 import pytest
 
 from learnsync.flows.content_sync import content_sync
-from learnsync.flows.stats_sync import stats_sync
+from learnsync.flows.stats_sync import stats_backfill, stats_sync
 from tests.e2e.helpers import run, store, synced_courses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_harness")]
@@ -79,3 +82,23 @@ def test_values_a_user_would_call_wrong_are_cleaned_or_quarantined_before_sendin
     assert len(courses[str(ids[2])]["description"]) <= 20_000 and courses[str(ids[2])]["description"].endswith("…")
     assert courses[str(ids[3])]["name"] == "Intro to [31mSQL"
     assert any("descriptions longer than the accepted size were cut" in n for n in report["notes"])
+
+
+BROKEN = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 12, "n_activities": 90, "n_learning_paths": 0, "bad_records": 3}}}
+
+
+@pytest.mark.parametrize("fleet", [BROKEN], indirect=True)
+@pytest.mark.rule("V2-06")
+def test_a_quarantined_activity_row_keeps_its_label_when_read_again_elsewhere(fleet):
+    """Read whole, then in 3-day windows (each broken row at another place in its page), the same
+    broken rows are the same quarantine entries: open quarantine holds each once."""
+    run(content_sync(provider="udemy"))
+    since = date.today() - timedelta(days=60)
+    whole = run(stats_backfill(provider="udemy", since=since, window_days=90))
+    split = run(stats_backfill(provider="udemy", since=since, window_days=3))
+    first = sorted(e["external_id"] for e in whole["errors"] if e["outcome"] == "quarantined")
+    again = sorted(e["external_id"] for e in split["errors"] if e["outcome"] == "quarantined")
+    assert len(first) == 3 and again == first, (first, again)
+    assert not any(re.fullmatch(r"row\d+", label.split("|")[1]) for label in first)  # no place in a page
+    held = store().open_quarantine(store().get_integration("udemy")["id"])
+    assert sorted(held.loc[held["external_id"].isin(first), "external_id"]) == first

@@ -120,6 +120,8 @@ def test_content_and_stats_runs_show_their_stages_each_bulk_job_named_by_its_ope
     course_jobs = {op["_id"] for op in lms(fleet).bulk_operations()}
     confirmed = [t for t in tasks if t.startswith("confirm-courses-job-")]
     assert confirmed and all(t.rsplit("-", 1)[1] in course_jobs for t in confirmed), confirmed
+    pushed = [t for t in tasks if t.startswith("push-courses-job-")]  # named by the operation 360Learning gave the job
+    assert pushed and all(re.fullmatch(r"push-courses-job-\d+-[0-9a-f]{24}", t) and t.rsplit("-", 1)[1] in course_jobs for t in pushed), pushed
     state = asyncio.run(stats_sync(provider="udemy", return_state=True))
     assert state.is_completed() and state.result()["counts"]["created"] > 0
     _, tasks, _ = asyncio.run(_run_tree(state.state_details.flow_run_id))
@@ -128,6 +130,8 @@ def test_content_and_stats_runs_show_their_stages_each_bulk_job_named_by_its_ope
     operations = {op["_id"] for op in lms(fleet).bulk_operations()}
     confirmed = [t for t in tasks if t.startswith("confirm-stats-job-")]
     assert confirmed and all(re.fullmatch(r"confirm-stats-job-\d+-[0-9a-f]{24}", t) and t.rsplit("-", 1)[1] in operations for t in confirmed), confirmed
+    pushed = [t for t in tasks if t.startswith("push-stats-job-")]
+    assert pushed and all(re.fullmatch(r"push-stats-job-\d+-[0-9a-f]{24}", t) and t.rsplit("-", 1)[1] in operations for t in pushed), pushed
     assert not any("None" in t for t in tasks), tasks
     progress = asyncio.run(_artifacts("udemy-stats-default-progress"))
     assert progress and progress[0]["type"] == "progress" and float(progress[0]["data"]) == 100.0
@@ -142,3 +146,33 @@ def test_content_and_stats_runs_show_their_stages_each_bulk_job_named_by_its_ope
     rows = json.loads(windows[0]["data"]) if isinstance(windows[0]["data"], str) else windows[0]["data"]
     assert len(rows) == 4 and [r["since"] for r in rows] == sorted(r["since"] for r in rows)
     assert sum(r["rows read"] for r in rows) >= sum(r["created"] + r["updated"] + r["unchanged"] for r in rows)
+
+
+@pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-10")
+def test_a_run_prefect_cancels_before_it_starts_is_named_like_the_others(fleet):
+    """CANCEL_NEW: a second run of a deployment while one is going is cancelled by the server
+    before it starts, so its flow never names it; the run that was going names it when it ends."""
+    from prefect.flow_engine import run_flow_async
+    from prefect.states import Pending
+
+    from learnsync.deployments.schedules import runner_deployments
+
+    (deployment,) = [d for d in runner_deployments(providers=["udemy"]) if d.name == "udemy-content-default"]
+
+    async def scenario() -> tuple[Any, Any, Any]:
+        deployment_id = await deployment.apply()
+        async with get_client() as client:
+            going = await client.create_flow_run_from_deployment(deployment_id)
+            second = await client.create_flow_run_from_deployment(deployment_id)
+            await client.set_flow_run_state(going.id, Pending())  # takes the deployment's one slot, as a worker does
+            refused = await client.set_flow_run_state(second.id, Pending())
+            assert refused.state is not None and refused.state.type.value == "CANCELLED", refused
+            random_name = (await client.read_flow_run(second.id)).name
+            await run_flow_async(content_sync, flow_run=await client.read_flow_run(going.id), parameters={"provider": "udemy", "platform": "default"})
+            return random_name, await client.read_flow_run(going.id), await client.read_flow_run(second.id)
+
+    random_name, going, second = asyncio.run(scenario())
+    assert random_name != "content-udemy-default"
+    assert going.name == second.name == "content-udemy-default", (going.name, second.name)
+    assert second.state.type.value == "CANCELLED" and second.run_count == 0
