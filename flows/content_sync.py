@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from learnsync.core.http import PageTokenGuard
 from learnsync.flows.common import (
@@ -204,6 +205,47 @@ class CatalogRead:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class StreamRead:
+    """What one catalog stream's walk gathered besides its chunks: for completeness and notes."""
+
+    keys: set[str] = field(default_factory=set)
+    records: int = 0
+    truncated: int = 0
+
+
+@dataclass
+class CatalogParts:
+    """The mapped chunks of every stream, gathered as they arrive and put in page order at the end."""
+
+    extracts: list[tuple[tuple[int, int], pd.DataFrame]] = field(default_factory=list)
+    quarantine: list[pd.DataFrame] = field(default_factory=list)
+    ignored: list[pd.DataFrame] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, where: tuple[int, int], prepared: PreparedChunk, tally: StreamRead) -> None:
+        tally.keys.update(prepared.record_keys)
+        tally.records += prepared.records
+        tally.truncated += prepared.truncated
+        self.quarantine.append(prepared.quarantine)
+        self.ignored.append(prepared.ignored)
+        self.extracts.append((where, prepared.extract))
+
+    def result(self, duplicates_keep: str) -> CatalogRead:
+        ordered = [e for _, e in sorted(self.extracts, key=lambda item: item[0])]
+        extract = pd.concat(ordered, ignore_index=True) if ordered else prepare_extract(pd.DataFrame(columns=["externalId"]))
+        extract, repeated = drop_repeated_ids(extract, duplicates_keep)
+        ignored = self.ignored + ([repeated] if len(repeated) else [])
+        return CatalogRead(
+            extract=extract,
+            quarantine=pd.concat(self.quarantine, ignore_index=True) if self.quarantine else pd.DataFrame(),
+            ignored=pd.concat(ignored, ignore_index=True) if ignored else pd.DataFrame(),
+            incomplete=self.incomplete,
+            notes=self.notes,
+        )
+
+
 async def read_catalog(
     rt: Runtime, ctx: MappingContext, state: Any, filters: dict[str, list[str]], upserter: CourseUpserter | None,
     *, integration_pk: int | None = None, remember: bool = True,
@@ -219,28 +261,16 @@ async def read_catalog(
     mapping, and fresh mappings are stored when `remember` (tasks/mapped_chunks.py).
     The caller pauses the cyclic GC around it (run_content_sync does).
     """
-    spec = rt.spec
-    extracts: list[tuple[tuple[int, int], pd.DataFrame]] = []
-    quarantine: list[pd.DataFrame] = []
-    ignored: list[pd.DataFrame] = []
-    incomplete: list[str] = []
-    notes: list[str] = []
+    parts = CatalogParts()
     client = rt.provider_client()
     with responsive_switching():  # the loop handles pages while the worker thread maps
         try:
-            for s_index, stream in enumerate(spec.catalog_streams(ctx.options)):
-                cache = None
-                if integration_pk is not None and rt.settings.mapping_cache:
-                    cache = await asyncio.to_thread(
-                        MappedChunkCache, rt.store, integration_pk, stream, context_key(spec.key, stream, ctx), writable=remember
-                    )
-                    client.known_pages = cache.known_pages()
+            for s_index, stream in enumerate(rt.spec.catalog_streams(ctx.options)):
+                cache = await _mapping_cache(rt, client, stream, ctx, integration_pk, remember)
                 walk = CatalogWalk(rt, client, stream)
-                keys: set[str] = set()
-                records = truncated = 0
+                tally = StreamRead()
                 async for chunk in walk:
-                    if not isinstance(state, pd.DataFrame):
-                        state = await state
+                    state = state if isinstance(state, pd.DataFrame) else await state
                     prepared, early = await in_run_graph(
                         map_catalog_chunk, rt, client, chunk, stream, ctx, state, filters, upserter is not None, cache
                     )
@@ -250,43 +280,47 @@ async def read_catalog(
                         chunk.pages["records"] = None
                     if prepared is None:
                         continue
-                    keys.update(prepared.record_keys)
-                    records += prepared.records
-                    truncated += prepared.truncated
-                    quarantine.append(prepared.quarantine)
-                    ignored.append(prepared.ignored)
-                    extracts.append(((s_index, chunk.position), prepared.extract))
+                    parts.add((s_index, chunk.position), prepared, tally)
                     if upserter is not None and len(early):
                         # an id also served by an earlier chunk waits for the plan
                         upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
-                logger().info("%s/%s: %d records extracted", spec.key, stream, records)
-                if truncated:
-                    notes.append(f"{stream}: {truncated} descriptions longer than the accepted size were cut (with an ellipsis)")
-                reason = completeness(keys, walk.total, records)
-                if reason:
-                    incomplete.append(f"{stream}: {reason}")
-                if cache is not None:
-                    if cache.reused:
-                        notes.append(
-                            f"{stream}: {cache.reused} of {cache.reused + cache.mapped} chunks of pages unchanged "
-                            "since they were last mapped (mapping reused)"
-                        )
-                    if not reason:
-                        await asyncio.to_thread(cache.prune, walk.visited)
+                await _end_of_stream(rt, stream, walk, tally, cache, parts)
         finally:
             await client.aclose()
-    ordered = [e for _, e in sorted(extracts, key=lambda item: item[0])]
-    extract = pd.concat(ordered, ignore_index=True) if ordered else prepare_extract(pd.DataFrame(columns=["externalId"]))
-    extract, repeated = drop_repeated_ids(extract, spec.duplicates_keep)
-    if len(repeated):
-        ignored.append(repeated)
-    return CatalogRead(
-        extract=extract,
-        quarantine=pd.concat(quarantine, ignore_index=True) if quarantine else pd.DataFrame(),
-        ignored=pd.concat(ignored, ignore_index=True) if ignored else pd.DataFrame(),
-        incomplete=incomplete,
-        notes=notes,
+    return parts.result(rt.spec.duplicates_keep)
+
+
+async def _mapping_cache(
+    rt: Runtime, client: Any, stream: str, ctx: MappingContext, integration_pk: int | None, remember: bool,
+) -> MappedChunkCache | None:
+    """The stream's stored mappings (pages unchanged since they were mapped are not mapped again)."""
+    if integration_pk is None or not rt.settings.mapping_cache:
+        return None
+    cache = await asyncio.to_thread(
+        MappedChunkCache, rt.store, integration_pk, stream, context_key(rt.spec.key, stream, ctx), writable=remember
     )
+    client.known_pages = cache.known_pages()
+    return cache
+
+
+async def _end_of_stream(
+    rt: Runtime, stream: str, walk: CatalogWalk, tally: StreamRead, cache: MappedChunkCache | None, parts: CatalogParts,
+) -> None:
+    """Say what the stream's walk read, judge its completeness, and prune mappings it no longer serves."""
+    logger().info("%s/%s: %d records extracted", rt.spec.key, stream, tally.records)
+    if tally.truncated:
+        parts.notes.append(f"{stream}: {tally.truncated} descriptions longer than the accepted size were cut (with an ellipsis)")
+    reason = completeness(tally.keys, walk.total, tally.records)
+    if reason:
+        parts.incomplete.append(f"{stream}: {reason}")
+    if cache is None:
+        return
+    if cache.reused:
+        parts.notes.append(
+            f"{stream}: {cache.reused} of {cache.reused + cache.mapped} chunks of pages unchanged since they were last mapped (mapping reused)"
+        )
+    if not reason:  # a partial walk visited only some pages: the others' mappings stay
+        await asyncio.to_thread(cache.prune, walk.visited)
 
 
 def map_task_name() -> str:
@@ -364,7 +398,7 @@ def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters:
 @flow(name="content-sync", flow_run_name="content-{provider}-{platform}", log_prints=True)
 async def content_sync(
     provider: str, platform: str = "default", dry_run: bool = False, force: bool = False, wait: bool = False
-) -> dict[str, Any]:
+) -> dict[str, Any] | State:
     """Extract the provider catalog, map it by the provider's rules (docs/rules/), diff against state, push to 360Learning.
 
     dry_run: compute and report the full diff, write nothing (360Learning nor state).
