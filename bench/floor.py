@@ -22,10 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from learnsync.bench.config import LMS_MAX_CONCURRENT_BULK, LMS_MAX_UPSERT, LMS_WRITES_PER_SECOND, BenchConfig
+from learnsync.tasks.course_upserts import balanced_batch
 
 FORMULA = (
     "floor = [L + max(ceil((P-1)/C)*L, max(0,P-1-B)/R)] + [L + sum_waves(start + max_items*item + 3L)], "
-    "J = ceil(N/10000) jobs, 3 per wave"
+    "N items in J jobs of at most 10000, 3 per wave, sized to fill every wave (no more waves than ceil(ceil(N/10000)/3))"
 )
 
 
@@ -56,7 +57,9 @@ def paging_floor(cfg: BenchConfig, concurrency: int, rate: float) -> float:
 def catalog_floor(cfg: BenchConfig, concurrency: int, rate: float, job_seconds: list[float] | None = None) -> Floor:
     """The floor from the configured delays, or (job_seconds given) from the measured job times."""
     lat = cfg.latency
-    sizes = [min(LMS_MAX_UPSERT, cfg.courses - s) for s in range(0, cfg.courses, LMS_MAX_UPSERT)]
+    # The service's own bound: 3 slots busy in every wave (jobs of 10,000 would leave one idle at 50,000).
+    size = balanced_batch(cfg.courses, LMS_MAX_UPSERT, LMS_MAX_CONCURRENT_BULK, smallest=1)
+    sizes = [min(size, cfg.courses - s) for s in range(0, cfg.courses, size)]
     waves = _waves(sizes)
     if job_seconds is None:
         per_wave = [cfg.bulk_start_s + max(w) * cfg.bulk_item_ms / 1000.0 for w in waves]

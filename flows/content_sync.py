@@ -262,6 +262,7 @@ async def read_catalog(
     The caller pauses the cyclic GC around it (run_content_sync does).
     """
     parts = CatalogParts()
+    announced = 0  # courses the streams walked so far announced (or served)
     client = rt.provider_client()
     with responsive_switching():  # the loop handles pages while the worker thread maps
         try:
@@ -281,10 +282,13 @@ async def read_catalog(
                     if prepared is None:
                         continue
                     parts.add((s_index, chunk.position), prepared, tally)
+                    if upserter is not None:
+                        upserter.expect(announced + max(walk.total or 0, tally.records))
                     if upserter is not None and len(early):
                         # an id also served by an earlier chunk waits for the plan
                         upserter.add(early[~early["external_id"].isin(upserter.sent_hash)])
                 await _end_of_stream(rt, stream, walk, tally, cache, parts)
+                announced += max(walk.total or 0, tally.records)
         finally:
             await client.aclose()
     return parts.result(rt.spec.duplicates_keep)

@@ -10,6 +10,7 @@ and the next run resolves a job that was accepted but not yet applied.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,21 @@ from learnsync.tasks.run_graph import in_run_graph, name_running_task, stage_par
 
 ProgressFn = Callable[[str, int, int], None]
 SEND_OUTCOMES = ("created", "updated", "restored")
+
+
+MIN_BALANCED_JOB = 2_000  # below this a job's fixed costs (submit, start, poll, results) outweigh its items
+
+
+def balanced_batch(items: int, largest: int, slots: int, smallest: int = MIN_BALANCED_JOB) -> int:
+    """The job size that spreads `items` over the bulk slots in full waves.
+
+    360Learning runs `slots` jobs at a time, each of at most `largest` items, one item after the
+    other: 50,000 courses as 5 jobs of 10,000 take two waves of 10,000 items (the second wave
+    with a slot idle); as 6 jobs of 8,334, two waves of 8,334. Never below `smallest` items.
+    """
+    fewest = max(1, math.ceil(items / largest))
+    jobs = max(fewest, min(math.ceil(fewest / slots) * slots, items // smallest))
+    return largest if jobs == fewest else math.ceil(items / jobs)
 
 
 class CourseUpserter:
@@ -45,7 +61,8 @@ class CourseUpserter:
         self._lms, self._store, self._integration = lms, store, integration
         self._run_pk, self._report, self._outcomes, self._now = run_pk, report, outcomes, now
         self._progress = progress
-        self._batch = max(1, int(getattr(lms, "max_upsert_batch", 10_000)))
+        self._largest = self._batch = max(1, int(getattr(lms, "max_upsert_batch", 10_000)))
+        self._slots = max(1, int(getattr(getattr(lms, "settings", None), "max_concurrent_bulk", 3)))
         self._buffer: list[pd.DataFrame] = []
         self._buffered = 0
         self._tasks: list[asyncio.Future[None]] = []
@@ -66,6 +83,13 @@ class CourseUpserter:
         self._buffer.append(rows)
         self._buffered += len(rows)
         self.queued += len(rows)
+        while self._buffered >= self._batch:
+            self._submit(self._take(self._batch))
+
+    def expect(self, items: int) -> None:
+        """About `items` courses may be sent in this run (the catalog's announced size): size the
+        jobs to fill every bulk slot in each wave (tasks.course_upserts.balanced_batch)."""
+        self._batch = balanced_batch(items, self._largest, self._slots)
         while self._buffered >= self._batch:
             self._submit(self._take(self._batch))
 
