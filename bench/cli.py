@@ -150,11 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(cfg.workdir, ignore_errors=True)
     figures["bench_seconds"] = time.perf_counter() - began
     report.print_figures(cfg, figures)
-    rows = report.chart_rows(figures)
-    if args.chart and rows:
+    chart_data = report.chart_rows(figures)
+    if args.chart and chart_data:
         from learnsync.charts import bench_chart
 
-        chart = bench_chart(rows, args.chart, title=f"learnsync benchmark: {cfg.courses:,} courses, {cfg.rows:,} rows")
+        chart = bench_chart(chart_data, args.chart, title=f"learnsync benchmark: {cfg.courses:,} courses, {cfg.rows:,} rows")
         print(f"chart: {chart}")
     if args.json:
         with open(args.json, "w") as fh:

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from learnsync.bench.config import LMS_MAX_CONCURRENT_BULK, LMS_MAX_UPSERT, LMS_WRITES_PER_SECOND, BenchConfig
 from learnsync.tasks.course_upserts import balanced_batch
+
+_T = TypeVar("_T")
 
 FORMULA = (
     "floor = [L + max(ceil((P-1)/C)*L, max(0,P-1-B)/R)] + [L + sum_waves(start + max_items*item + 3L)], "
@@ -44,7 +46,7 @@ class Floor:
         return max(self.paging, self.bulk) if self.overlapped else self.paging + self.bulk
 
 
-def _waves(sizes: list[int]) -> list[list[int]]:
+def _waves(sizes: list[_T]) -> list[list[_T]]:
     return [sizes[i : i + LMS_MAX_CONCURRENT_BULK] for i in range(0, len(sizes), LMS_MAX_CONCURRENT_BULK)]
 
 

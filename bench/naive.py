@@ -31,7 +31,7 @@ async def naive_catalog_sync(provider: str, settings: Settings) -> dict[str, Any
             token: str | None = None
             while True:  # sequential pages
                 page = await client.fetch_catalog_page(stream, token)
-                records.extend(page.records)
+                records.extend(page.parsed_records())
                 token = page.next_token
                 if token is None:
                     break
@@ -45,12 +45,12 @@ async def naive_catalog_sync(provider: str, settings: Settings) -> dict[str, Any
     async with Lms360Client(one_at_a_time) as lms:
         integration = await lms.create_integration(
             IntegrationCreate(
-                externalPlatform=spec.display_name + " naive",
-                groupId=settings.lms360.group_id,
-                authorId=settings.lms360.author_id,
-                defaultCompletion=True,
-                defaultProgress=0,
-                noGroupPropagation=False,
+                external_platform=spec.display_name + " naive",
+                group_id=settings.lms360.group_id,
+                author_id=settings.lms360.author_id,
+                default_completion=True,
+                default_progress=0,
+                no_group_propagation=False,
             )
         )
         results = await lms.upsert_courses(integration.id, payloads)

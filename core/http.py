@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -233,6 +233,13 @@ class RateLimiter:
                 await asyncio.sleep((1 - self._tokens) / self.rate)
 
 
+class Limiter(Protocol):
+    """What a request waits on before each attempt: a RateLimiter, or anything with its `acquire`
+    (e.g. a RateLimiter followed by a limit shared with other processes)."""
+
+    async def acquire(self) -> None: ...
+
+
 @dataclass
 class RetryStats:
     """Counts of what the retry layer absorbed (for run reports and soak tests)."""
@@ -253,7 +260,7 @@ async def send(
     url: str,
     *,
     policy: RetryPolicy,
-    limiter: RateLimiter | None = None,
+    limiter: Limiter | None = None,
     stats: RetryStats | None = None,
     expect_json: bool | Callable[[httpx.Response], bool] = True,
     on_unauthorized: Any = None,

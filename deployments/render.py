@@ -7,4 +7,4 @@ import sys
 from learnsync.deployments.definitions import render_prefect_yaml
 
 if __name__ == "__main__":
-    sys.stdout.write(render_prefect_yaml(*(sys.argv[1:2] or ["default"])))
+    sys.stdout.write(render_prefect_yaml(sys.argv[1] if len(sys.argv) > 1 else "default"))

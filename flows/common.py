@@ -35,7 +35,7 @@ def flow_run_id() -> str | None:
 
 
 # The runs each lease covers: whatever writes course state holds the content lease.
-LEASE_RUN_KINDS = {"content": ("content", "filters", "deactivate", "restore")}
+LEASE_RUN_KINDS: dict[str, tuple[str, ...]] = {"content": ("content", "filters", "deactivate", "restore")}
 
 
 @asynccontextmanager
@@ -153,12 +153,12 @@ async def _create(rt: Runtime, lms: Any, name: str) -> Any:
     try:
         created = await lms.create_integration(
             IntegrationCreate(
-                externalPlatform=name,
-                groupId=cfg.group_id,
-                authorId=cfg.author_id,
-                defaultCompletion=INTEGRATION_DEFAULTS["default_completion"],
-                defaultProgress=INTEGRATION_DEFAULTS["default_progress"],
-                noGroupPropagation=INTEGRATION_DEFAULTS["no_group_propagation"],
+                external_platform=name,
+                group_id=cfg.group_id,
+                author_id=cfg.author_id,
+                default_completion=INTEGRATION_DEFAULTS["default_completion"],
+                default_progress=INTEGRATION_DEFAULTS["default_progress"],
+                no_group_propagation=INTEGRATION_DEFAULTS["no_group_propagation"],
             )
         )
     except ApiError as exc:
@@ -260,6 +260,11 @@ def report_key(report: RunReport) -> str:
     return f"{report.provider}-{report.kind}-{report.platform}".lower().replace("_", "-")
 
 
+# What a flow returning its report gives back: the run's final State (Completed, or Failed when
+# refused), whose data Prefect hands to the caller, or the report itself (see final_state).
+FlowResult = State | dict[str, Any]
+
+
 # Flow runs with an attempt that failed in this process. Prefect's engine keeps that attempt's
 # exception and re-raises it to an in-process caller when a later attempt returns a State
 # (in-process `retries=`); a run retried from the UI or by a worker starts a fresh engine.
@@ -301,7 +306,7 @@ async def publish_report(report: RunReport, error: BaseException | None = None) 
     await name_runs_never_started()
 
 
-def final_state(report: RunReport) -> State | dict[str, Any]:
+def final_state(report: RunReport) -> FlowResult:
     """Completed, or Completed named 'Completed with errors' so the UI shows it at a glance
     (on every attempt: a run retried from the UI or by a worker says so too)."""
     data = report.as_dict()

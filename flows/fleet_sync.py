@@ -17,9 +17,10 @@ across providers' paging, not within one platform's bulk work.
 from __future__ import annotations
 
 import os
+from collections.abc import Coroutine
 from typing import Any
 
-from prefect import flow, task
+from prefect import Flow, flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -66,7 +67,7 @@ async def sync_pair(provider: str, platform: str, kinds: list[str], dry_run: boo
     from learnsync.flows.content_sync import content_sync
     from learnsync.flows.stats_sync import stats_sync
 
-    flows = {"content": content_sync, "stats": stats_sync}
+    flows: dict[str, Flow[..., Coroutine[Any, Any, Any]]] = {"content": content_sync, "stats": stats_sync}
     out: dict[str, Any] = {"provider": provider, "platform": platform, "worker_pid": os.getpid()}
     for kind in kinds:
         state = await flows[kind](provider=provider, platform=platform, dry_run=dry_run)

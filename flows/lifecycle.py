@@ -8,7 +8,16 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from learnsync.flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
+from learnsync.flows.common import (
+    FlowResult,
+    ensure_integration,
+    final_state,
+    flow_run_id,
+    logger,
+    now_utc,
+    publish_report,
+    run_lease,
+)
 from learnsync.flows.runtime import Runtime
 from learnsync.statestore.models import RunKind
 from learnsync.tasks.confirmed import restored_row
@@ -39,7 +48,7 @@ async def configure_integration(provider: str, platform: str = "default", option
 
 
 @flow(name="set-filters", flow_run_name="filters-{provider}-{platform}")
-async def set_filters(provider: str, filters: dict[str, list[str]], platform: str = "default", force: bool = False) -> dict[str, Any]:
+async def set_filters(provider: str, filters: dict[str, list[str]], platform: str = "default", force: bool = False) -> FlowResult:
     """Save the filters and apply them at once: archive what no longer matches; unarchive per provider rule.
 
     Values the provider does not use are refused before anything is saved; an archiving that would
@@ -115,7 +124,7 @@ async def _unarchive(lms: Any, store: Any, integration: dict, pairs: list[tuple[
 @flow(name="restore-courses", flow_run_name="restore-{provider}-{platform}")
 async def restore_courses(
     provider: str, platform: str = "default", reason: str = "filter", since: datetime | None = None, dry_run: bool = False
-) -> dict[str, Any]:
+) -> FlowResult:
     """Undo an archiving that was a mistake: unarchive the courses archived for `reason`
     (filter, missing, provider), archived at or after `since` when given.
 
@@ -134,7 +143,7 @@ async def restore_courses(
     archived = state[(state["status"] == "archived") & (state["archived_reason"] == reason) & state["course_id"].notna()]
     if since is not None:
         when = {e: (store.get_course(integration["id"], e) or {}).get("archived_at") for e in archived["external_id"]}
-        archived = archived[[when[e] is not None and when[e] >= since for e in archived["external_id"]]]
+        archived = archived[[at is not None and at >= since for at in (when[e] for e in archived["external_id"])]]
     extras = _filter_values(archived)
     matches = filter_mask(extras["filter_lang"], extras["filter_type"], integration.get("filters") or {}).to_numpy(bool)
     excluded = archived[~matches]
@@ -183,7 +192,7 @@ async def share_courses(provider: str, group_ids: list[str], platform: str = "de
     try:
         async with rt.lms_client() as lms:
             for target in targets:
-                items = [ShareItem(groupId=g, contentType="course", contentId=c) for g in group_ids for c in course_ids]
+                items = [ShareItem(group_id=g, content_type="course", content_id=c) for g in group_ids for c in course_ids]
                 results = await lms.share_courses(items, target)
                 attempted[target] = len(items)
                 shared[target] = 0
@@ -206,7 +215,7 @@ async def share_courses(provider: str, group_ids: list[str], platform: str = "de
 
 
 @flow(name="deactivate-integration", flow_run_name="deactivate-{provider}-{platform}")
-async def deactivate_integration(provider: str, platform: str = "default") -> dict[str, Any]:
+async def deactivate_integration(provider: str, platform: str = "default") -> FlowResult:
     """Archive every synced course, pause the schedules, keep all learning data (attempts stay in 360Learning)."""
     rt = Runtime.build(provider, platform)
     store = rt.store

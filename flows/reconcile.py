@@ -18,7 +18,16 @@ import pandas as pd
 from prefect import flow
 
 from learnsync.core.http import ApiError
-from learnsync.flows.common import ensure_integration, final_state, flow_run_id, logger, now_utc, publish_report, run_lease
+from learnsync.flows.common import (
+    FlowResult,
+    ensure_integration,
+    final_state,
+    flow_run_id,
+    logger,
+    now_utc,
+    publish_report,
+    run_lease,
+)
 from learnsync.flows.runtime import Runtime
 from learnsync.statestore.models import RunKind
 from learnsync.tasks.confirmed import restored_row
@@ -66,7 +75,7 @@ async def read_remote(lms: Any, integration: dict[str, Any], external_ids: list[
 
 
 @flow(name="reconcile", flow_run_name="reconcile-{provider}-{platform}", log_prints=True)
-async def reconcile(provider: str, platform: str = "default", dry_run: bool = False) -> dict[str, Any]:
+async def reconcile(provider: str, platform: str = "default", dry_run: bool = False) -> FlowResult:
     """Report (and unless dry_run, repair) what changed in 360Learning behind learnsync's back."""
     rt = Runtime.build(provider, platform)
     store = rt.store

@@ -9,6 +9,7 @@ import pandas as pd
 from prefect import flow
 
 from learnsync.flows.common import (
+    FlowResult,
     backfill_run_name,
     ensure_integration,
     final_state,
@@ -88,7 +89,7 @@ async def _run_stats(rt: Runtime, windows: list[DateWindow] | None, *, kind: Run
             if integration.get("id"):  # quarantine already open is not news (docs: D-15)
                 report.recall_quarantine(store.open_quarantine_keys(integration["id"], "stat"))
             daily = windows is None
-            if daily:
+            if windows is None:
                 watermark = store.get_watermark(integration["id"], "stats") if integration.get("id") else None
                 windows = [daily_window(rt, watermark, started.date())]
             # Stats only for courses this integration synced: others would fail as courseNotFound.
@@ -142,7 +143,7 @@ async def _publish_windows(report: RunReport, tallies: list[WindowCounts]) -> No
 
 
 @flow(name="stats-sync", flow_run_name="stats-{provider}-{platform}", log_prints=True)
-async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False, wait: bool = False) -> dict[str, Any]:
+async def stats_sync(provider: str, platform: str = "default", dry_run: bool = False, wait: bool = False) -> FlowResult:
     """Daily learner statistics since the watermark (minus an overlap); moves the watermark.
     wait: when another stats run of this provider and platform is going, wait for it to end."""
     try:
@@ -156,7 +157,7 @@ async def stats_sync(provider: str, platform: str = "default", dry_run: bool = F
 async def stats_backfill(
     provider: str, since: date, until: date | None = None, platform: str = "default", window_days: int = 7, dry_run: bool = False,
     wait: bool = False,
-) -> dict[str, Any]:
+) -> FlowResult:
     """Historical statistics for [since, until), in independent windows; never moves the daily watermark.
     wait: when another backfill of this provider and platform is going, wait for it to end."""
     until = until or datetime.now(UTC).date() + timedelta(days=1)

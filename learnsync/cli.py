@@ -65,7 +65,8 @@ def _lms_url(settings: Any, platform: str) -> str:
 
 def _finish(report: dict[str, Any], run_id: str | None, fmt: OutputFormat, title: str | None = None) -> None:
     if fmt is OutputFormat.json:
-        output.print_json({**report, "flow_run_id": run_id, "state_db": output.current_db_url() and redact_url(output.current_db_url())})
+        db_url = output.current_db_url()
+        output.print_json({**report, "flow_run_id": run_id, "state_db": db_url and redact_url(db_url)})
     else:
         output.print_report(report, title)
     output.flow_run_line(run_id)

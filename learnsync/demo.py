@@ -7,9 +7,10 @@ explicit `--database-url` must hold no integration yet.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +20,9 @@ from learnsync.providers.registry import available_providers, provider_keys
 from learnsync.providers.settings import env_prefix
 from learnsync.sandboxes.fleet import sandbox_config_class, start_fleet
 from learnsync.tasks.report import OUTCOMES
+
+if TYPE_CHECKING:
+    from prefect import Flow
 
 DEMO_DB = Path(".learnsync") / "demo.db"
 # Settings the demo sets itself: the user's (real hosts, real credentials) must not leak in.
@@ -67,11 +71,12 @@ def run_demo(providers: list[str] | None, *, courses: int, database_url: str | N
     output.note("sandboxes: " + ", ".join(f"{n} {s.url}" for n, s in fleet.servers.items()))
     output.context_line(db_url, prefect=True)
     reports: list[dict[str, Any]] = []
+    flows: tuple[tuple[str, Flow[..., Any]], ...] = (("content", content_sync), ("stats", stats_sync))
     try:
         for provider in providers:
-            for name, flow_fn in (("content", content_sync), ("stats", stats_sync)):
+            for name, flow_fn in flows:
                 output.note(f"{provider}: {name} sync…")
-                report, _run_id = output.run_flow(lambda flow_fn=flow_fn, provider=provider: flow_fn(provider=provider, return_state=True), lms_url=fleet.url("lms360"))
+                report, _run_id = output.run_flow(functools.partial(flow_fn, provider=provider, return_state=True), lms_url=fleet.url("lms360"))
                 reports.append(report)
         lms = fleet.app("lms360").state.store
         table = Table(title="what was synced into the 360Learning sandbox")

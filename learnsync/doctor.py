@@ -78,27 +78,27 @@ def _bare(body: Any) -> list[Any]:
 
 def _shapes(provider: str) -> dict[str, StreamShape]:
     if provider == "udemy":
-        from learnsync.providers.udemy import models as m
+        from learnsync.providers.udemy import models as udemy_models
 
         return {
-            "courses": StreamShape(m.UdemyCourse, ("id", "title", "url"), _key("results")),
-            "learning_paths": StreamShape(m.UdemyLearningPath, ("id", "title"), _key("results")),
-            "stats": StreamShape(m.UdemyCourseActivity, ("user_email", "course_id"), _key("results")),
+            "courses": StreamShape(udemy_models.UdemyCourse, ("id", "title", "url"), _key("results")),
+            "learning_paths": StreamShape(udemy_models.UdemyLearningPath, ("id", "title"), _key("results")),
+            "stats": StreamShape(udemy_models.UdemyCourseActivity, ("user_email", "course_id"), _key("results")),
         }
     if provider == "coursera":
-        from learnsync.providers.coursera import models as m
+        from learnsync.providers.coursera import models as coursera_models
 
         return {
-            "contents": StreamShape(m.RawContent, ("contentId", "name", "languageCode"), _key("elements")),
-            "stats": StreamShape(m.RawEnrollment, ("contentId",), _key("elements")),
+            "contents": StreamShape(coursera_models.RawContent, ("contentId", "name", "languageCode"), _key("elements")),
+            "stats": StreamShape(coursera_models.RawEnrollment, ("contentId",), _key("elements")),
         }
     if provider == "edflex":
-        from learnsync.providers.edflex import models as m
+        from learnsync.providers.edflex import models as edflex_models
 
-        class Resource(m.ResourceAttributes):
+        class Resource(edflex_models.ResourceAttributes):
             id: str | int | None = None
 
-        class Statistic(m.StatisticAttributes):
+        class Statistic(edflex_models.StatisticAttributes):
             id: str | int | None = None
 
         return {
@@ -106,11 +106,11 @@ def _shapes(provider: str) -> dict[str, StreamShape]:
             "stats": StreamShape(Statistic, ("userEmail", "resourceId"), _jsonapi_attributes),
         }
     if provider == "openclassrooms":
-        from learnsync.providers.openclassrooms import models as m
+        from learnsync.providers.openclassrooms import models as oc_models
 
         return {
-            "courses": StreamShape(m.RawCourse, ("id", "title", "url"), _bare),
-            "stats": StreamShape(m.RawProgress, ("user_email", "course_id"), _bare),
+            "courses": StreamShape(oc_models.RawCourse, ("id", "title", "url"), _bare),
+            "stats": StreamShape(oc_models.RawProgress, ("user_email", "course_id"), _bare),
         }
     return {}
 
@@ -249,13 +249,13 @@ async def check_provider(settings: Settings, provider: str, options: dict[str, A
             except ValueError:
                 bodies["last"] = None
 
-    built_on_kit = isinstance(client, KitClient)  # a client of its own may keep its HTTP to itself
-    if built_on_kit:
-        client.http.event_hooks["response"].append(keep_body)
+    kit = client if isinstance(client, KitClient) else None  # a client of its own may keep its HTTP to itself
+    if kit is not None:
+        kit.http.event_hooks["response"].append(keep_body)
     shapes = _shapes(provider)
     findings: list[Finding] = []
     try:
-        tokens = client.tokens if built_on_kit else None
+        tokens = kit.tokens if kit is not None else None
         if tokens is not None:
             try:
                 await _timed(tokens.token())

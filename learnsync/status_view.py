@@ -190,6 +190,13 @@ def _run_link(run: dict[str, Any]) -> str:
     return (run["flow_run_id"] or "-")[:8]  # the full id and UI link: below the table, and in JSON
 
 
+# The runs table's columns and their options (Table.add_column's keywords).
+_RUN_COLUMNS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("run", {"justify": "right"}), ("kind", {}), ("state", {}), ("started (UTC)", {}), ("took", {"justify": "right"}),
+    ("counts", {"overflow": "fold"}), ("error", {"overflow": "fold"}), ("Prefect flow run", {"overflow": "fold"}),
+)
+
+
 def render_status(data: dict[str, Any], console: Console) -> None:
     if not data["integrations"]:
         console.print("no integration and no run in this state DB yet: run `learnsync sync content --provider P`")
@@ -201,8 +208,7 @@ def render_status(data: dict[str, Any], console: Console) -> None:
         extras = [f"options {_params(pair['options'])}" if pair["options"] else "", f"filters {_params(pair['filters'])}" if pair["filters"] else ""]
         head += "".join(f"; {e}" for e in extras if e)
         table = Table(title=escape(head), title_justify="left", expand=False)
-        for col, kw in (("run", {"justify": "right"}), ("kind", {}), ("state", {}), ("started (UTC)", {}), ("took", {"justify": "right"}),
-                        ("counts", {"overflow": "fold"}), ("error", {"overflow": "fold"}), ("Prefect flow run", {"overflow": "fold"})):
+        for col, kw in _RUN_COLUMNS:
             table.add_column(col, **kw)
         for run in pair["runs"]:
             state = run["status"] + (" (dry run)" if run["dry_run"] else "")

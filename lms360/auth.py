@@ -14,7 +14,7 @@ from collections.abc import Callable
 import httpx
 from pydantic import SecretStr
 
-from learnsync.core.http import RateLimiter, RetryPolicy, RetryStats
+from learnsync.core.http import Limiter, RetryPolicy, RetryStats
 from learnsync.providers.kit.auth import ClientCredentialsGrant, TokenCache
 
 TOKEN_PATH = "/api/v2/oauth2/token"
@@ -32,7 +32,7 @@ class TokenManager(TokenCache):
         client_secret: SecretStr,
         *,
         policy: RetryPolicy,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         stats: RetryStats | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

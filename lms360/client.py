@@ -215,13 +215,13 @@ class Lms360Client:
         )
         set_request_deadline(self._http, settings.request_deadline_seconds)
         self._reads = RateLimiter(settings.reads_per_second)
-        self._writes = RateLimiter(settings.writes_per_second)
         self._submitting = 0  # bulk submissions on their way (see _submissions_first)
         self._no_submission = asyncio.Event()
         self._no_submission.set()
-        self._bulk_slots = asyncio.Semaphore(max(1, settings.max_concurrent_bulk))
         # the platform's budgets are shared with every other process (lms360/limits.py)
-        self._writes, self._bulk_slots = platform_limiters(settings, self._writes, self._bulk_slots)
+        self._writes, self._bulk_slots = platform_limiters(
+            settings, RateLimiter(settings.writes_per_second), asyncio.Semaphore(max(1, settings.max_concurrent_bulk))
+        )
         self.retry_stats = RetryStats()
         self.request_counts: Counter[str] = Counter()  # logical requests per HTTP method
         self.bulk_submissions: Counter[str] = Counter()  # accepted bulk operations per kind
@@ -497,6 +497,7 @@ class Lms360Client:
         key: Callable[[dict[str, Any]], Hashable],
         on_submitted: OnSubmitted | None,
     ) -> list[BulkResult]:
+        refused: ApiError | None
         async with self._bulk_slots:  # held until the operation ended: it occupies a server slot
             try:
                 op_id = await self.submit_bulk(kind, integration_id, batch)
@@ -579,11 +580,13 @@ class Lms360Client:
             *(self._run_batch(kind, integration_id, [it for _, it in b], key, on_submitted) for b in batches),
             return_exceptions=True,
         )
+        done: list[list[BulkResult]] = []
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+            done.append(outcome)
         results: list[Any] = list(items)
-        for batch, batch_results in zip(batches, outcomes):
+        for batch, batch_results in zip(batches, done):
             for (index, _), result in zip(batch, batch_results):
                 results[index] = result
         return results

@@ -103,6 +103,13 @@ class Page:
     # reads records or the next token from): equal digests, equal page. None = not recognisable.
     digest: str | None = field(default=None, compare=False)
 
+    def parsed_records(self) -> list[dict[str, Any]]:
+        """The records of a page known to be parsed: every stats page, every page
+        `parse_catalog_page` returns, every catalog page of a client with no `known_pages`."""
+        if self.records is None:
+            raise ValueError("the page was left unparsed (its digest is known): read it with parse_catalog_page")
+        return self.records
+
 
 def page_digest(body: bytes) -> str:
     """The digest a client gives a page it reads from `body` alone."""

@@ -27,6 +27,13 @@ SQLITE_STAMP = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage fo
 _BATCH = 50_000  # rows per executemany (bounds the driver's parameter memory)
 
 
+def driver_connection(conn: Connection) -> Any:
+    """The DBAPI connection under `conn` (sqlite3 or psycopg): a connection in use always has one."""
+    driver = conn.connection.driver_connection
+    assert driver is not None, "the connection has no DBAPI connection"
+    return driver
+
+
 def stamp(value: datetime | None, dialect: str) -> Any:
     """One UTC instant as the driver takes it for a `UTCDateTime` column."""
     if value is None:
@@ -65,7 +72,7 @@ def upsert_rows(
     cols = ", ".join(columns)
     action = ("DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)) if update else "DO NOTHING"
     conflict = f"ON CONFLICT ({', '.join(keys)}) {action}"
-    driver = conn.connection.driver_connection
+    driver = driver_connection(conn)
     if dialect == "sqlite":
         _executemany(driver, f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))}) {conflict}", rows)
     elif dialect == "postgresql":
@@ -89,7 +96,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     if not rows:
         return
     cols = ", ".join(columns)
-    driver = conn.connection.driver_connection
+    driver = driver_connection(conn)
     if conn.dialect.name == "postgresql":
         with driver.cursor() as cursor:
             with cursor.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -73,6 +74,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+
+
+@overload
+def as_utc(value: None) -> None: ...
+
+
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """Normalise a datetime to tz-aware UTC (naive values are taken as UTC)."""
     if value is None:
@@ -105,6 +118,9 @@ JSONType = JSON(none_as_null=True)
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, list[Any]: JSONType}
+    if TYPE_CHECKING:
+        # every model declares a __tablename__, so it is mapped to a Table (the stubs say FromClause)
+        __table__: ClassVar[Table]
 
 
 class Integration(Base):

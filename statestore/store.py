@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from learnsync.core.redaction import redact
-from learnsync.statestore.bulk_rows import insert_rows, stamp, stamps, upsert_rows
+from learnsync.statestore.bulk_rows import driver_connection, insert_rows, stamp, stamps, upsert_rows
 from learnsync.statestore.db import get_engine, make_read_only_engine, schema_state, upgrade
 from learnsync.statestore.leases import RunLeases
 from learnsync.statestore.models import (
@@ -100,7 +100,7 @@ def _driver_rows(conn: Connection, statement: Any) -> list[tuple[Any, ...]]:
     time to load 50,000 courses). Only for statements whose bound values are plain literals
     (integers here) and whose columns need no result processing (text, numbers)."""
     sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.driver_connection.cursor()
+    cursor = driver_connection(conn).cursor()
     try:
         cursor.execute(sql)
         return cursor.fetchall()
@@ -113,7 +113,7 @@ def _decoded_json(texts: pd.Series) -> pd.Series:
     decoded once when it holds a flat list (tags, skills: each row gets its own copy); other
     values are decoded row by row, so no two rows share a mutable object."""
     decoded: dict[str, Any] = {}
-    out = []
+    out: list[Any] = []
     for cell in texts.tolist():
         if not isinstance(cell, str):  # SQL NULL (None, or NaN once pandas typed the column)
             out.append(None)
@@ -414,7 +414,7 @@ class StateStore:
             return _attempts_frame(rows)
         with self._read() as conn:
             marker = "?" if conn.dialect.name == "sqlite" else "%s"
-            cursor = conn.connection.driver_connection.cursor()
+            cursor = driver_connection(conn).cursor()
             try:
                 for start in range(0, len(wanted), _PAIRS_PER_QUERY):
                     part = wanted[start : start + _PAIRS_PER_QUERY]
@@ -494,7 +494,7 @@ class StateStore:
             t.c.integration_pk == integration_pk
         )
         for course, email, first, no in conn.execute(q):
-            existing[(course, email)][as_utc(first)] = no  # type: ignore[index]
+            existing[(course, email)][as_utc(first)] = no
         for rec in sorted(recs, key=lambda r: r["first_activity_at"]):
             known = existing[(rec["course_external_id"], rec["user_email"])]
             if rec["first_activity_at"] in known:
@@ -609,14 +609,14 @@ class StateStore:
                 continue
             stamp = as_utc(pd.Timestamp(at).to_pydatetime())
             key = (course, email)
-            if key not in newest or stamp > newest[key]:  # type: ignore[operator]
-                newest[key] = stamp  # type: ignore[assignment]
+            if key not in newest or stamp > newest[key]:
+                newest[key] = stamp
         if not newest:
             return 0
         removed = 0
         courses = sorted({c for c, _ in newest})
         with self._write() as conn:
-            parked = []
+            parked: list[tuple[int, str, str, datetime]] = []  # id, course, e-mail, attempt_at
             for start in range(0, len(courses), _CHUNK):
                 q = select(t.c.id, t.c.course_external_id, t.c.user_email, t.c.attempt_at).where(
                     t.c.integration_pk == integration_pk, t.c.course_external_id.in_(courses[start : start + _CHUNK])

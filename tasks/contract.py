@@ -62,7 +62,7 @@ def _clean_one(value: str) -> str | None:
 def _clean_list(cell: object) -> object:
     if not isinstance(cell, list):
         return cell
-    out = []
+    out: list[object] = []
     for item in cell:
         if isinstance(item, str):
             item = _clean_one(item)

@@ -92,7 +92,7 @@ def _cell(value: Any) -> str:
     return (_LIST if isinstance(value, list) else _JSON) + repr(value)
 
 
-_CONTAINERS = {list: _LIST, dict: _JSON}
+_CONTAINERS: dict[type, str] = {list: _LIST, dict: _JSON}
 
 
 def _canonical(column: pd.Series | None, n: int) -> np.ndarray:

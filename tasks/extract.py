@@ -73,7 +73,7 @@ class PagesChunk(dict):
 def records_of(chunk: dict[str, Any], client: ProviderClient, stream: str) -> list[dict]:
     """A chunk's records, re-parsed from its bodies when it came back from the cache without them."""
     if chunk.get("records") is None:
-        chunk["records"] = [r for body in chunk.get("bodies") or [] for r in client.parse_catalog_page(stream, body).records]
+        chunk["records"] = [r for body in chunk.get("bodies") or [] for r in client.parse_catalog_page(stream, body).parsed_records()]
     return chunk["records"]
 
 
@@ -210,9 +210,10 @@ async def iter_stats_chunks(
     def take(page: Page) -> list[dict] | None:
         """Add a page; the rows of a full chunk (made a DataFrame by `frame`, off the event loop)."""
         nonlocal buffer, pages, rows
-        buffer.extend(page.records)
+        records = page.parsed_records()
+        buffer.extend(records)
         pages += 1
-        rows += len(page.records)
+        rows += len(records)
         tally["rows"] = rows
         if on_page:
             on_page("stats", pages, rows)

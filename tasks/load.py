@@ -10,6 +10,7 @@ killed before confirmation is resolved by the next run (`resolve_pending_jobs`).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -154,7 +155,7 @@ async def _bounded(calls: list[Callable[[], Awaitable[Any]]], limit: int = 8) ->
 
 
 async def _restore(lms: Any, store: Any, pk: int, pairs: list[tuple[str, str]], report: RunReport, outcomes: list, now: datetime) -> None:
-    results = await _bounded([lambda cid=cid: lms.set_course_archived(cid, False) for _ext, cid in pairs])
+    results = await _bounded([functools.partial(lms.set_course_archived, cid, False) for _ext, cid in pairs])
     rows = []
     for (ext, cid), res in zip(pairs, results):
         if isinstance(res, Exception):
@@ -186,7 +187,7 @@ async def _apply_tags_and_skills(
                 await lms.replace_course_tags(cid, merged)
             return wanted
 
-        results = await _bounded([lambda e=e, w=w: merge_tags(e, w) for e, w in zip(with_tags["external_id"], with_tags["tags"])])
+        results = await _bounded([functools.partial(merge_tags, e, w) for e, w in zip(with_tags["external_id"], with_tags["tags"])])
         rows = []
         for ext, res in zip(with_tags["external_id"], results):
             if isinstance(res, Exception):
@@ -254,7 +255,7 @@ async def sync_skills(
         await lms.replace_course_skills(cid, target)
         return True
 
-    results = await _bounded([lambda e=e, w=w: replace_skills(e, w) for e, w in zip(rows["external_id"], rows["skills"])])
+    results = await _bounded([functools.partial(replace_skills, e, w) for e, w in zip(rows["external_id"], rows["skills"])])
     done = []
     for ext, wanted, res in zip(rows["external_id"], rows["skills"], results):
         if isinstance(res, Exception):

@@ -1,5 +1,6 @@
-"""The linter and the type checker keep the code honest: ruff over the repository, mypy --strict
-over the foundation (learnsync.core) and the provider kit (learnsync.providers.kit)."""
+"""The linter and the type checker keep the code honest: ruff over the repository; mypy (the
+project's settings in pyproject.toml) over the whole installed package `learnsync`, and mypy
+--strict over the foundation (learnsync.core) and the provider kit (learnsync.providers.kit)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STRICT_PACKAGES = ("learnsync.core", "learnsync.providers.kit")
+PACKAGE = "learnsync"
 
 
 def test_ruff_finds_nothing() -> None:
@@ -29,6 +31,17 @@ def _installed_names(tree: Path) -> Path:
         if package != "learnsync":
             (top / package.split(".", 1)[1]).symlink_to(ROOT / folder, target_is_directory=True)
     return tree
+
+
+def test_mypy_on_the_whole_package(tmp_path: Path) -> None:
+    tree = _installed_names(tmp_path / "tree")
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--no-incremental",
+         "--cache-dir", str(tmp_path / "cache"), "-p", PACKAGE],
+        capture_output=True, text=True, cwd=tmp_path, env={"MYPYPATH": str(tree), "PATH": ""},
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "no issues found" in done.stdout
 
 
 def test_mypy_strict_on_the_foundation_and_the_provider_kit(tmp_path: Path) -> None:

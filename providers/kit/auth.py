@@ -25,7 +25,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from learnsync.core.http import ApiError, RateLimiter, RetryPolicy, RetryStats, json_body, send
+from learnsync.core.http import ApiError, Limiter, RetryPolicy, RetryStats, json_body, send
 from learnsync.core.redaction import register
 
 CredentialStyle = Literal["json", "form", "basic"]
@@ -113,7 +113,7 @@ class TokenCache:
         grant: Grant,
         *,
         policy: RetryPolicy,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         stats: RetryStats | None = None,
         margin: float = 60.0,
         default_ttl: float = 3600.0,

@@ -83,7 +83,7 @@ def to_record(model: type[BaseModel], raw: Any) -> dict[str, Any]:
         renamed: dict[str, Any] = {}
         wire = _aliases(model)
         for key, value in raw.items():
-            name = wire.get(key, key)
+            name = wire[key] if key in wire else key
             # The first alias wins (e.g. "illustration" over "image"), like validation does.
             if name not in renamed or renamed[name] is None:
                 renamed[name] = value

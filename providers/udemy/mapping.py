@@ -382,8 +382,8 @@ def _video_entries(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         for v in cell
         if isinstance(v, dict)
     ]
-    rows, labels, files = zip(*found) if found else ((), (), ())
-    return np.array(rows, dtype=np.int64), _objects(labels, len(found)), _objects(files, len(found))
+    found_rows, found_labels, found_files = zip(*found) if found else ((), (), ())
+    return np.array(found_rows, dtype=np.int64), _objects(found_labels, len(found)), _objects(found_files, len(found))
 
 
 def _objects(values: Any, n: int) -> np.ndarray:

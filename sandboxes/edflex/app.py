@@ -236,9 +236,9 @@ def create_app(config: EdflexSandboxConfig | None = None) -> Any:
         if (denied := unauthorized(request)) is not None:
             return denied
         since, until = _day_param(request, "filter[from]"), _day_param(request, "filter[to]")
-        if since == "invalid" or until == "invalid":
+        if isinstance(since, str) or isinstance(until, str):  # "invalid"
             return _error(400, "Bad Request", "filter[from] and filter[to] must be YYYY-MM-DD dates")
-        ids = app.state.store.statistic_ids(since, until)  # type: ignore[arg-type]
+        ids = app.state.store.statistic_ids(since, until)
         page = page_of(request, ids, "statistics")
         if isinstance(page, JSONResponse):
             return page

@@ -65,6 +65,14 @@ def _date(value: Any) -> datetime | None:
         raise business(400, "invalidFilter", "date filters need ISO 8601 values") from None
 
 
+def _bound(value: Any) -> datetime:
+    """A date filter's bound: an empty one is as invalid as one that is not ISO 8601."""
+    when = _date(value)
+    if when is None:
+        raise business(400, "invalidFilter", "date filters need ISO 8601 values")
+    return when
+
+
 def matches(item: dict[str, Any], filters: Filters, casefold: Iterable[str] = ()) -> bool:
     """Apply parsed filters to one item (fields in `casefold` compare case-insensitively)."""
     folded = set(casefold)
@@ -83,10 +91,11 @@ def matches(item: dict[str, Any], filters: Filters, casefold: Iterable[str] = ()
             bounds = wanted if op == "range" else {op: wanted}
             when = _date(have)
             ok = when is not None
-            if ok and "lt" in bounds:
-                ok = when < _date(bounds["lt"])
-            if ok and "gte" in bounds:
-                ok = when >= _date(bounds["gte"])
+            if when is not None:
+                if "lt" in bounds:
+                    ok = when < _bound(bounds["lt"])
+                if ok and "gte" in bounds:
+                    ok = when >= _bound(bounds["gte"])
         if not ok:
             return False
     return True

@@ -440,7 +440,7 @@ class Lms360Store:
         return user_id
 
     def _new_attempt(self, course_id: str, user_id: str, dto: ImportExternalStatisticsDTO) -> str:
-        attempt = {
+        attempt: dict[str, Any] = {
             "_id": self._ids.new(),
             "courseId": course_id,
             "userId": user_id,
@@ -722,7 +722,7 @@ class Lms360Store:
     def clear_rejections(self) -> None:
         with self._lock:
             self._rejected_items = {}
-            self._dropped_results = set()
+            self._dropped_results: set[str] = set()
 
     def rejection_for(self, item: Any) -> str | None:
         if not isinstance(item, dict):

@@ -166,8 +166,9 @@ def _activity(rng: random.Random, course: dict[str, Any], learner: int, end: dat
     else:
         email, name = f"learner{learner}@example.com", f"Learner{learner}"
     last = end - timedelta(seconds=rng.randint(0, days * 86_400))
-    start: datetime | None = last - timedelta(seconds=rng.randint(0, 60 * 86_400))
-    enroll = start - timedelta(seconds=rng.randint(0, 5 * 86_400))
+    first = last - timedelta(seconds=rng.randint(0, 60 * 86_400))
+    enroll = first - timedelta(seconds=rng.randint(0, 5 * 86_400))
+    start: datetime | None = first
     roll = rng.random()
     completed: datetime | None = None
     if roll < 0.08:  # enrolled, never started

@@ -42,7 +42,10 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("the migrations need a connection or a sqlalchemy.url (see statestore.db.upgrade)")
+    engine = create_engine(url, poolclass=pool.NullPool)
     with engine.begin() as conn:
         _configure(conn)
         with context.begin_transaction():

@@ -277,6 +277,13 @@ def test_rule_unknown_filter_is_rejected(api: Api) -> None:
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("bound", ["", "yesterday"])
+def test_an_empty_date_filter_is_refused_like_a_malformed_one(api: Api, bound: str) -> None:
+    api.upsert(api.integration(), [course("dated")])  # a course to compare the bound with
+    response = api.call("GET", "/api/v2/courses", params={"createdAt[lt]": bound})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalidFilter", response.text
+
+
 # ---- course upsert ---------------------------------------------------------------------------
 
 
