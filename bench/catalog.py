@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from learnsync.bench.config import PROVIDER, BenchConfig, learnsync_env, lms_sandbox_config
+from learnsync.bench.databases import StateDatabases
 from learnsync.bench.floor import upsert_job_seconds
 from learnsync.bench.sandbox_host import SandboxHost
 
@@ -26,12 +26,36 @@ class CatalogRun:
     resync_unmapped_writes: int
     full_writes: int
     job_seconds: list[float]  # server-side durations of the full sync's upsert jobs
+    rss_before_mb: float = 0.0  # learnsync's own process (the sandboxes run in children) before the full sync
+    rss_peak_mb: float = 0.0  # ... and its peak during it
     phases: dict[str, float] = field(default_factory=dict)
     naive_seconds: float | None = None
     naive_sent: int | None = None
     database_url: str = ""
     lms_key: str = ""
     lms_url: str = ""
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def reset_peak_rss() -> None:
+    """Linux: the peak (VmHWM) starts again from the current size (`echo 5 > clear_refs`)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass  # the peak then covers the process's whole life
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return current_rss_mb()
 
 
 def _report(state: Any) -> dict[str, Any]:
@@ -42,23 +66,24 @@ def _apply(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def run_catalog(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, index: int, *, naive: bool, keep: bool) -> CatalogRun:
+def run_catalog(
+    cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, index: int, *, naive: bool, keep: bool, databases: StateDatabases,
+) -> CatalogRun:
     """One full sync into a fresh 360Learning sandbox and a fresh state DB, then the re-sync (and
     once more with the mapping cache off, for reference)."""
     from learnsync.flows.content_sync import content_sync
 
     key = f"lms-{index}"
     lms_url = lms_host.start(key, "lms360", **lms_sandbox_config(cfg))
-    db_path = os.path.join(cfg.workdir, f"state-run{index}.db")
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(db_path + suffix):
-            os.remove(db_path + suffix)
-    database_url = f"sqlite:///{db_path}"
+    database_url = databases.fresh(f"state-run{index}")
     _apply(learnsync_env(cfg, lms_url, provider_url, database_url))
 
+    rss_before = current_rss_mb()
+    reset_peak_rss()
     started = time.perf_counter()
     full = _report(asyncio.run(content_sync(provider=PROVIDER)))
     full_seconds = time.perf_counter() - started
+    rss_peak = peak_rss_mb()
     counts = lms_host.call("lms_counts", key)
     jobs = upsert_job_seconds(lms_host.call("bulk_operations", key))
     lms_host.call("reset_counts", key)
@@ -87,6 +112,8 @@ def run_catalog(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, inde
         resync_unmapped_writes=unmapped_writes,
         full_writes=counts["writes"],
         job_seconds=jobs,
+        rss_before_mb=rss_before,
+        rss_peak_mb=rss_peak,
         database_url=database_url,
         lms_key=key,
         lms_url=lms_url,
@@ -112,13 +139,3 @@ def run_naive(cfg: BenchConfig, provider_url: str, lms_host: SandboxHost, index:
     if outcome["ok"] != outcome["sent"]:
         raise RuntimeError(f"naive sync: {outcome['sent'] - outcome['ok']} courses failed")
     return seconds, outcome["sent"]
-
-
-def snapshot_database(database_url: str, target: str) -> str:
-    """A consistent copy of a SQLite state DB (WAL included) for the stats runs."""
-    source = database_url.removeprefix("sqlite:///")
-    if os.path.exists(target):
-        os.remove(target)
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    return f"sqlite:///{target}"

@@ -40,10 +40,14 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]
     p.add_argument("--stats-bulk-item-ms", type=float, default=d.stats_bulk_item_ms,
                    help="360Learning processing time per stat item in the full stats syncs (0: off)")
     p.add_argument("--memory-runs", type=int, default=d.memory_runs)
-    p.add_argument("--skip", action="append", default=[], choices=["catalog", "naive", "transform", "memory"])
+    p.add_argument("--skip", action="append", default=[], choices=["catalog", "naive", "transform", "memory", "fleet"])
+    p.add_argument("--fleet-platforms", type=int, default=8, help="platforms of the fleet figure (one provider each)")
+    p.add_argument("--fleet-courses", type=int, default=20_000, help="courses per platform in the fleet figure")
     p.add_argument("--quick", action="store_true", help="5,000 courses and 50,000 rows")
     p.add_argument("--json", help="also write the raw figures to this file")
     p.add_argument("--chart", default="learnsync-bench.png", help="PNG chart of the figures against their floors (default: %(default)s)")
+    p.add_argument("--postgres", metavar="URL", default=None,
+                   help="state DBs on this PostgreSQL server (a database per run), or 'auto': a throw-away local server")
     p.add_argument("--workdir", default=None, help="state DBs and Prefect results (default: a temporary directory)")
     args = p.parse_args(argv)
     cfg = BenchConfig(
@@ -56,6 +60,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]
         runs=max(1, args.runs),
         memory_runs=max(1, args.memory_runs),
         skip=tuple(args.skip),
+        state_db="PostgreSQL" if args.postgres else "SQLite",
         transform_repeats=3 if args.quick else 5,
     )
     return cfg, args
@@ -89,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_environment(cfg.workdir)
 
     from learnsync.bench import report
-    from learnsync.bench.catalog import run_catalog, snapshot_database
+    from learnsync.bench.catalog import run_catalog
     from learnsync.bench.config import PROVIDER, lms_sandbox_config, provider_sandbox_config
+    from learnsync.bench.databases import StateDatabases, local_postgres
     from learnsync.bench.floor import stats_job_seconds
     from learnsync.bench.sandbox_host import SandboxHost
     from learnsync.bench.stats import run_stats_child, run_transforms, stats_window_rows
@@ -99,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     try:
         with ExitStack() as stack:
+            server = args.postgres
+            if server == "auto":
+                server = stack.enter_context(local_postgres())
+            databases = StateDatabases(cfg.workdir, server)
             provider_host = stack.enter_context(SandboxHost("provider"))
             lms_host = stack.enter_context(SandboxHost("lms360"))
             need_sandboxes = "catalog" not in cfg.skip or "memory" not in cfg.skip
@@ -117,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(cfg.runs):
                     _say(f"catalog run {i + 1}/{cfg.runs}: full sync, no-change re-sync (mapping cache on, then off)" + ("" if "naive" in cfg.skip else ", naive full sync"))
                     catalog_runs.append(
-                        run_catalog(cfg, provider_url, lms_host, i, naive="naive" not in cfg.skip, keep=(i == 0 and "memory" not in cfg.skip))
+                        run_catalog(
+                            cfg, provider_url, lms_host, i, naive="naive" not in cfg.skip, keep=(i == 0 and "memory" not in cfg.skip),
+                            databases=databases,
+                        )
                     )
                 figures["catalog"] = report.catalog_figures(cfg, catalog_runs)
 
@@ -137,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows = stats_window_rows(provider_host, PROVIDER, lookback)
                     for r in range(cfg.memory_runs):
                         _say(f"full stats sync in a fresh process: {rows:,} rows ({label}, run {r + 1}/{cfg.memory_runs})…")
-                        db = snapshot_database(base.database_url, os.path.join(cfg.workdir, f"stats-{label}-{r}.db"))
+                        db = databases.copy(base.database_url, f"stats-{label}-{r}")
                         env = learnsync_env(cfg, base.lms_url, provider_url, db)
                         env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"]
                         before = len(lms_host.call("bulk_operations", base.lms_key))
@@ -145,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
                         result.job_seconds = stats_job_seconds(lms_host.call("bulk_operations", base.lms_key)[before:])
                         results.append(result)
                 figures["memory"] = report.memory_figures(cfg, results)
+
+            if "fleet" not in cfg.skip:
+                from learnsync.bench.fleet import fleet_figures, run_fleet_figure
+
+                courses = 1_000 if args.quick else args.fleet_courses
+                _say(f"fleet: one platform alone, then {args.fleet_platforms} at once ({courses:,} courses each, Dask task runner)…")
+                run = run_fleet_figure(cfg, provider_host, lms_host, databases, args.fleet_platforms, courses)
+                figures["fleet"] = fleet_figures(run)
     finally:
         if temporary:
             shutil.rmtree(cfg.workdir, ignore_errors=True)

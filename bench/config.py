@@ -28,6 +28,7 @@ class BenchConfig:
     transform_repeats: int = 5
     stats_bulk_item_ms: float = 0.0  # the memory runs measure memory: no artificial 360 delay
     skip: tuple[str, ...] = ()  # sections to skip: catalog, naive, transform, memory
+    state_db: str = "SQLite"  # or PostgreSQL (--postgres)
     workdir: str = field(default_factory=lambda: os.path.join(os.getcwd(), ".learnsync", "bench"))
 
     # --- derived -------------------------------------------------------------------------------

@@ -9,6 +9,17 @@ from learnsync.bench.config import PROVIDER, BenchConfig
 from learnsync.bench.floor import FORMULA, STATS_FORMULA, catalog_floor, stats_floor
 
 MEMORY_LIMIT_MB = 500.0
+# The performance targets: time against the floor, memory of a catalog sync.
+CATALOG_RATIO = 1.10
+RESYNC_RATIO = 1.15  # of the provider's paging floor
+CATALOG_MB_AT_50K, CATALOG_MB_AT_200K = 400.0, 800.0
+FLEET_RATIO = 1.3  # N platforms at once against one alone (360Learning's limits are per platform)
+
+
+def catalog_memory_target(courses: int) -> float:
+    """<= 400 MB at 50,000 courses, <= 800 MB at 200,000, on the line through them."""
+    slope = (CATALOG_MB_AT_200K - CATALOG_MB_AT_50K) / 150_000
+    return CATALOG_MB_AT_50K + slope * (courses - 50_000)
 
 
 def _median(values: list[float]) -> float:
@@ -45,7 +56,13 @@ def catalog_figures(cfg: BenchConfig, runs: list[Any]) -> dict[str, Any]:
         "resync_unmapped_share": _median([r.resync_unmapped_seconds / r.full_seconds for r in runs]),
         "concurrency": concurrency,
         "provider_rate": rate,
+        "paging_floor": configured.paging,
+        "rss_before_mb": [r.rss_before_mb for r in runs],
+        "rss_peak_mb": [r.rss_peak_mb for r in runs],
     }
+    out["resync_ratio"] = out["resync_median"] / configured.paging if configured.paging else float("nan")
+    out["rss_peak_median"] = _median(out["rss_peak_mb"])
+    out["rss_growth_per_1000"] = _median([(r.rss_peak_mb - r.rss_before_mb) / max(1, cfg.courses) * 1000 for r in runs])
     out["ratio_configured"] = out["full_median"] / configured.total
     out["ratio_calibrated"] = out["full_median"] / out["floor_calibrated"]
     naive = [r.naive_seconds for r in runs if r.naive_seconds is not None]
@@ -142,24 +159,33 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
         rows.append(_row(
             f"full catalog sync, {n:,} courses",
             f"{c['full_median']:.1f} s",
-            f"<= 1.5 x floor ({c['floor_configured']:.1f} s)",
+            f"<= {CATALOG_RATIO} x floor ({c['floor_configured']:.1f} s)",
             f"{c['ratio_configured']:.2f} x floor",
-            c["ratio_configured"] <= 1.5,
+            c["ratio_configured"] <= CATALOG_RATIO,
         ))
         rows.append(_row(
             "  same, vs floor from measured 360 job times",
             f"{c['full_median']:.1f} s",
-            f"<= 1.5 x floor ({c['floor_calibrated']:.1f} s)",
+            f"<= {CATALOG_RATIO} x floor ({c['floor_calibrated']:.1f} s)",
             f"{c['ratio_calibrated']:.2f} x floor",
-            c["ratio_calibrated"] <= 1.5,
+            c["ratio_calibrated"] <= CATALOG_RATIO,
         ))
+        if c.get("rss_peak_mb"):
+            limit = catalog_memory_target(n)
+            rows.append(_row(
+                f"  its peak RSS (learnsync's process), {n:,} courses",
+                f"{c['rss_peak_median']:.0f} MB, +{c['rss_growth_per_1000']:.1f} MB per 1,000 courses",
+                f"<= {limit:.0f} MB",
+                f"{c['rss_peak_median'] / limit:.2f} x limit",
+                c["rss_peak_median"] <= limit,
+            ))
         writes = max(c["resync_writes"])
         rows.append(_row(
             f"no-change re-sync, {n:,} courses",
             f"{c['resync_median']:.1f} s, {writes} writes",
-            "0 writes, < 10% of full",
-            f"{c['resync_share'] * 100:.1f}% of full",
-            writes == 0 and c["resync_share"] < 0.10,
+            f"0 writes, <= {RESYNC_RATIO} x paging floor ({c['paging_floor']:.2f} s)",
+            f"{c['resync_ratio']:.2f} x paging floor ({c['resync_share'] * 100:.1f}% of full)",
+            writes == 0 and c["resync_ratio"] <= RESYNC_RATIO,
         ))
         rows.append(_row(
             "  same, mapping cache off (every page parsed and mapped)",
@@ -182,6 +208,7 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
         notes.append("runs (s): full " + ", ".join(f"{v:.1f}" for v in c["full_seconds"])
                      + " | re-sync " + ", ".join(f"{v:.2f}" for v in c["resync_seconds"])
                      + " | re-sync, cache off " + ", ".join(f"{v:.2f}" for v in c["resync_unmapped_seconds"])
+                     + " | peak RSS MB " + ", ".join(f"{v:.0f}" for v in c.get("rss_peak_mb", []))
                      + (" | naive " + ", ".join(f"{v:.1f}" for v in c["naive_seconds"]) if "naive_seconds" in c else ""))
     for provider, t in (figures.get("transform") or {}).items():
         rps = t["rows_per_second"]
@@ -232,11 +259,21 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
                     f"stats sync {label}: {x['rows']:,} rows in {x['seconds']:.1f} s ({x['rows'] / x['seconds']:,.0f} rows/s), "
                     f"RSS after imports {x['baseline_mb']:.0f} MB, peak {x['peak_mb']:.0f} MB; counts {x['counts']}"
                 )
+    f = figures.get("fleet")
+    if f:
+        rows.append(_row(
+            f"fleet-sync of {f['platforms']} platforms, {f['courses']:,} courses each ({f['runner']})",
+            f"{f['fleet_seconds']:.1f} s (one platform alone {f['one_seconds']:.1f} s)",
+            f"<= {FLEET_RATIO} x one platform",
+            f"{f['ratio']:.2f} x one platform",
+            f["ratio"] <= FLEET_RATIO,
+        ))
+        notes.append(f"fleet: {f['cpus']} CPU cores; courses synced per platform {f['created']}")
     widths = [max(len(r[i]) for r in rows + [("figure", "measured", "target", "ratio", "met")]) for i in range(5)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     print()
     print(f"learnsync benchmark — provider {PROVIDER} (stats transform: every provider), latency {cfg.latency * 1000:.0f} ms/request, "
-          f"page size {cfg.page_size}, 360 bulk {cfg.bulk_item_ms:g} ms/item, medians of {cfg.runs} run(s)")
+          f"page size {cfg.page_size}, 360 bulk {cfg.bulk_item_ms:g} ms/item, state DB {cfg.state_db}, medians of {cfg.runs} run(s)")
     if c:
         from learnsync.flows.stats_sync import STATS_CHUNK_ROWS
 

@@ -54,9 +54,12 @@ def make_task_runner(settings: Settings, parallelism: int) -> Any:
         address = name.partition("+")[2]
         if address:
             return DaskTaskRunner(address=address)
+        # A pair mostly waits on the provider and on 360Learning: every pair runs at once, the
+        # pairs shared between one worker process per core.
+        threads = max(1, -(-parallelism // workers))
         return DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
-            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None},
+            cluster_kwargs={"n_workers": workers, "threads_per_worker": threads, "processes": True, "dashboard_address": None},
         )
     raise ValueError(f"unknown task_runner {name!r}: use threads, dask or dask+<scheduler address>")
 
