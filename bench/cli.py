@@ -71,6 +71,7 @@ def _quiet_environment(workdir: str) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # the fleet figure's LocalCluster
     os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(workdir, "prefect-results")
 
 

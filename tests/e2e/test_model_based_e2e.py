@@ -232,7 +232,7 @@ class SyncMachine(RuleBasedStateMachine):
 TestSyncMachine = seed(int(os.environ.get("LEARNSYNC_MODEL_SEED", "20261203")))(SyncMachine.TestCase)
 TestSyncMachine.settings = settings(
     max_examples=int(os.environ.get("LEARNSYNC_MODEL_EXAMPLES", "4")),
-    stateful_step_count=int(os.environ.get("LEARNSYNC_MODEL_STEPS", "12")),
+    stateful_step_count=int(os.environ.get("LEARNSYNC_MODEL_STEPS", "15")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,

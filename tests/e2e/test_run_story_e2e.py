@@ -176,3 +176,40 @@ def test_a_run_prefect_cancels_before_it_starts_is_named_like_the_others(fleet):
     assert random_name != "content-udemy-default"
     assert going.name == second.name == "content-udemy-default", (going.name, second.name)
     assert second.state.type.value == "CANCELLED" and second.run_count == 0
+
+
+async def _task_spans(flow_run_id: Any) -> list[tuple[str, Any, Any]]:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        return [(t.name, t.start_time, t.end_time) for t in runs]
+
+
+@pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
+@pytest.mark.rule("RUN-10")
+def test_a_backfill_reads_its_next_window_while_the_previous_ones_jobs_are_pushed(fleet, monkeypatch):
+    """Windows are pipelined: a window's activity is read while an earlier window's bulk job is
+    still at 360Learning, not after it (the run graph's read and push task runs overlap)."""
+    from learnsync.flows.stats_sync import stats_backfill
+
+    asyncio.run(content_sync(provider="udemy"))
+    monkeypatch.setenv("LEARNSYNC_LMS360__MAX_STATS_BATCH", "25")  # several jobs per window
+    lms(fleet).config.bulk_item_delay_seconds = 0.01  # a job of 25 items is at 360Learning for 0.25 s
+    try:
+        today = date.today()
+        state = asyncio.run(stats_backfill(
+            provider="udemy", since=today - timedelta(days=28), until=today + timedelta(days=1), window_days=7, return_state=True,
+        ))
+    finally:
+        lms(fleet).config.bulk_item_delay_seconds = 0.0
+    assert state.is_completed() and state.result()["counts"]["created"] > 50
+    spans = asyncio.run(_task_spans(state.state_details.flow_run_id))
+    reads = sorted((start, name) for name, start, _ in spans if name.startswith("read-stats-udemy-"))
+    pushes = [(start, end) for name, start, end in spans if name.startswith("push-stats-job-")]
+    assert len(reads) == 5 and len(pushes) >= 4, (reads, pushes)
+    overlapping = [
+        read for read, _ in reads[1:]
+        if any(start < read < end for start, end in pushes)  # a job of an earlier window still open
+    ]
+    assert overlapping, (reads, sorted(pushes))
