@@ -268,10 +268,13 @@ def _course_id(content_type: pd.Series, content_id: pd.Series) -> pd.Series:
 
 
 def _learner_mail(external_id: pd.Series, email: pd.Series) -> pd.Series:
-    """learnerMail = externalId; `email` only when externalId is missing (it holds the e-mail when
-    no external id was set at invitation, docs/providers/coursera.md: Statistics). A non-e-mail
-    externalId is quarantined rather than silently swapped (docs: COURSERA-21, D-13)."""
-    return clean.emails(external_id).fillna(clean.emails(email))
+    """learnerMail = externalId when it is an e-mail address, otherwise the record's `email`
+    (docs: COURSERA-21, D-13). When neither is an address the value kept is what was given
+    (externalId first), so the row is quarantined as "not an e-mail address" or as missing."""
+    ext, alt = clean.emails(external_id), clean.emails(email)
+    ext_ok = pd.Series(clean.valid_emails(ext), index=ext.index)
+    alt_ok = pd.Series(clean.valid_emails(alt), index=alt.index)
+    return ext.where(ext_ok, alt.where(alt_ok, ext.fillna(alt)))
 
 
 def _progress(overall: pd.Series, completed: np.ndarray) -> np.ndarray:

@@ -379,11 +379,19 @@ def test_rule_row_without_learner_email_is_quarantined() -> None:
 
 
 @pytest.mark.rule("COURSERA-21")
-def test_rule_bad_email_syntax_is_quarantined() -> None:
-    # externalId is used as given; a non-e-mail external id is not swapped for `email`
-    result = stats(enrollment(externalId="E-10293"), enrollment(externalId="a@b"), enrollment(externalId="x y@acme.com"))
+def test_decision_13_a_non_address_external_id_gives_way_to_the_email_field() -> None:
+    result = stats(enrollment(externalId="E-10293", email="Bob@Acme.com"), enrollment(externalId="a@b", email="carol@acme.com"))
+    assert result.stats["user_email"].tolist() == ["bob@acme.com", "carol@acme.com"] and result.quarantine.empty
+
+
+@pytest.mark.rule("COURSERA-21")
+def test_decision_13_a_row_is_quarantined_only_when_neither_is_an_address() -> None:
+    result = stats(
+        enrollment(externalId="E-10293", email=...), enrollment(externalId="a@b", email="x y@acme.com"),
+        enrollment(externalId=..., email="not-an-email"),
+    )
     assert result.stats.empty
-    assert set(result.quarantine["reason"]) == {"learner id is not an e-mail address"}
+    assert set(result.quarantine["reason"]) == {"learner id is not an e-mail address"} and len(result.quarantine) == 3
 
 
 def test_one_quarantine_row_per_bad_stat_record() -> None:
@@ -393,7 +401,7 @@ def test_one_quarantine_row_per_bad_stat_record() -> None:
 
 @pytest.mark.rule("COURSERA-21")
 def test_quarantine_reference_never_carries_the_email() -> None:
-    result = stats(enrollment(externalId="not-an-email"), enrollment(id=..., externalId=None, email=None))
+    result = stats(enrollment(externalId="not-an-email", email="nor@this"), enrollment(id=..., externalId=None, email=None))
     assert len(result.quarantine) == 2  # one row per bad record
     assert not result.quarantine["external_id"].str.contains("@").any()
     assert result.quarantine["external_id"].str.startswith("Course~r0GnHOZaEees-Q6jQMxlrg|").all()
