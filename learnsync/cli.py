@@ -410,20 +410,37 @@ app.add_typer(faults_app, name="faults")
 @faults_app.command("add")
 def faults_add(
     sandbox_url: str = typer.Argument(..., help="e.g. http://127.0.0.1:8100"),
-    kind: str = typer.Option(..., help="status, timeout, drop, truncate or badjson"),
+    kind: str = typer.Option(..., help="status, timeout, drop, truncate, badjson, rewrite, drip, echo or relink"),
     path: str = typer.Option(".*", help="regex on the request path"),
+    query: str | None = typer.Option(None, help="regex on the query string (e.g. one page of a catalog)"),
     method: str | None = typer.Option(None),
-    status: int = typer.Option(503, help="for kind=status"),
+    status: int = typer.Option(503, help="for kind=status and kind=echo"),
     retry_after: float | None = typer.Option(None, help="Retry-After seconds (kind=status)"),
-    delay: float = typer.Option(5.0, help="seconds held (kind=timeout)"),
+    delay: float = typer.Option(5.0, help="seconds held (kind=timeout), or between two bytes (kind=drip)"),
     times: int | None = typer.Option(1, help="how many requests to hit; 0 = until cleared"),
+    skip: int = typer.Option(0, help="let this many matching requests through first"),
     probability: float = typer.Option(1.0),
+    find: str = typer.Option("", help="kind=rewrite: text to look for in the body (Latin-1; \\xff is one invalid byte)"),
+    replace: str = typer.Option("", help="kind=rewrite: what replaces it (Python escapes too: \\\\ud800 writes a lone surrogate escape)"),
+    occurrences: int = typer.Option(1, help="kind=rewrite: how many of the first occurrences"),
+    target: str | None = typer.Option(None, help="kind=relink: the origin the Link header's URLs are moved to"),
 ) -> None:
-    """Add a transport fault rule to a sandbox."""
+    """Add a transport fault rule to a sandbox (the kinds are described in sandboxes/faults.py)."""
     import httpx
 
-    rule = {"kind": kind, "path": path, "method": method, "status": status, "retry_after": retry_after,
-            "delay": delay, "times": times or None, "probability": probability}
+    from learnsync.sandboxes.faults import FAULT_KINDS
+
+    if kind not in FAULT_KINDS:
+        raise UsageProblem(f"unknown fault kind {kind!r}; choose one of {', '.join(FAULT_KINDS)}")
+    if kind == "rewrite" and not find:
+        raise UsageProblem("--kind rewrite needs --find (the text to replace) and --replace")
+    if kind == "relink" and not target:
+        raise UsageProblem("--kind relink needs --target, e.g. http://127.0.0.1:9999")
+    rule = {"kind": kind, "path": path, "query": query, "method": method, "status": status, "retry_after": retry_after,
+            "delay": delay, "times": times or None, "skip": skip, "probability": probability,
+            "find": find.encode("latin-1", "backslashreplace").decode("unicode_escape") if find else "",
+            "replace": replace.encode("latin-1", "backslashreplace").decode("unicode_escape") if replace else "",
+            "occurrences": occurrences, "target": target}
     response = httpx.post(f"{sandbox_url.rstrip('/')}/_sandbox/faults", json=rule, timeout=10)
     response.raise_for_status()
     console.print(response.json())

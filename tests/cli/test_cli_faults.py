@@ -54,3 +54,28 @@ def test_cli_lms360_per_item_errors_and_job_error():
         assert store.take_forced_bulk_error() == "down"
         runner.invoke(app, ["faults", "lms360", srv.url, "--clear"])
         assert store.rejection_for({"externalId": "c-1"}) is None
+
+
+def test_cli_faults_add_every_kind_the_sandboxes_serve_and_refuses_an_unknown_one():
+    import json
+    import subprocess
+    import sys
+
+    def learnsync(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "learnsync.cli", *args], capture_output=True, text=True, timeout=60)
+
+    with SandboxServer(sandbox_app("lms360")) as srv:
+        # one invalid UTF-8 byte written into a value, as a user types it
+        added = learnsync("faults", "add", srv.url, "--kind", "rewrite", "--path", "/api/v2/groups", "--find", '"error":"',
+                          "--replace", '"error":"\\xff', "--times", "0")
+        assert added.returncode == 0, added.stderr
+        body = httpx.get(f"{srv.url}/api/v2/groups").content
+        assert body == b'{"error":"\xffinvalid_token"}', body
+        relinked = learnsync("faults", "add", srv.url, "--kind", "relink", "--target", "http://127.0.0.1:9", "--path", "/nothing")
+        assert relinked.returncode == 0, relinked.stderr
+        rules = {r["kind"]: r for r in json.loads(httpx.get(f"{srv.url}/_sandbox/faults").text)["rules"]}
+        assert rules["relink"]["target"] == "http://127.0.0.1:9" and rules["rewrite"]["times"] is None
+        wrong = learnsync("faults", "add", srv.url, "--kind", "rewrit")
+        assert wrong.returncode == 2 and "unknown fault kind 'rewrit'" in wrong.stderr and "Traceback" not in wrong.stderr
+        missing = learnsync("faults", "add", srv.url, "--kind", "relink")
+        assert missing.returncode == 2 and "--target" in missing.stderr
