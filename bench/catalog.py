@@ -11,6 +11,7 @@ from typing import Any
 from learnsync.bench.config import PROVIDER, BenchConfig, learnsync_env, lms_sandbox_config
 from learnsync.bench.databases import StateDatabases
 from learnsync.bench.floor import upsert_job_seconds
+from learnsync.bench.memory import current_rss_mb, peak_rss_mb, reset_peak_rss
 from learnsync.bench.sandbox_host import SandboxHost
 
 
@@ -34,28 +35,6 @@ class CatalogRun:
     database_url: str = ""
     lms_key: str = ""
     lms_url: str = ""
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def reset_peak_rss() -> None:
-    """Linux: the peak (VmHWM) starts again from the current size (`echo 5 > clear_refs`)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass  # the peak then covers the process's whole life
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return current_rss_mb()
 
 
 def _report(state: Any) -> dict[str, Any]:

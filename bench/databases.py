@@ -11,7 +11,6 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 PG_PORT = 55433
 
@@ -102,7 +101,7 @@ def local_postgres() -> Iterator[str]:
 
 def _debian_bin(name: str) -> str | None:
     base = "/usr/lib/postgresql"
-    versions: list[Any] = sorted(os.listdir(base), reverse=True) if os.path.isdir(base) else []
+    versions = sorted(os.listdir(base), reverse=True) if os.path.isdir(base) else []
     for version in versions:
         path = os.path.join(base, version, "bin", name)
         if os.path.exists(path):

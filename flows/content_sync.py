@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.states import State
 
 from learnsync.core.http import PageTokenGuard
 from learnsync.flows.common import (
+    FlowResult,
     chunk_task_name,
     ensure_integration,
     final_state,
@@ -402,7 +402,7 @@ def _early_sends(extract: pd.DataFrame, state: pd.DataFrame, spec: Any, filters:
 @flow(name="content-sync", flow_run_name="content-{provider}-{platform}", log_prints=True)
 async def content_sync(
     provider: str, platform: str = "default", dry_run: bool = False, force: bool = False, wait: bool = False
-) -> dict[str, Any] | State:
+) -> FlowResult:
     """Extract the provider catalog, map it by the provider's rules (docs/rules/), diff against state, push to 360Learning.
 
     dry_run: compute and report the full diff, write nothing (360Learning nor state).
