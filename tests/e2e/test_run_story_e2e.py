@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,15 +30,14 @@ async def _artifacts(key: str, limit: int = 5) -> list[dict[str, Any]]:
 
 async def _run_tree(flow_run_id: Any) -> tuple[Any, list[str], list[str]]:
     """The flow run, the names of its task runs and of its subflow runs (recursively)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     async with get_client() as client:
         root = await client.read_flow_run(flow_run_id)
         tasks, flows, todo = [], [], [flow_run_id]
         while todo:
             current = todo.pop()
-            for t in await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[current]))):
-                tasks.append(t.name)
+            tasks.extend(name for name, _, _ in await _task_spans(current))
             children = await client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[current])))
             for child in children:
                 flows.append(child.name)
@@ -178,12 +178,21 @@ def test_a_run_prefect_cancels_before_it_starts_is_named_like_the_others(fleet):
     assert second.state.type.value == "CANCELLED" and second.run_count == 0
 
 
-async def _task_spans(flow_run_id: Any) -> list[tuple[str, Any, Any]]:
+async def _task_spans(flow_run_id: Any, timeout: float = 30.0) -> list[tuple[str, Any, Any]]:
+    """Name, start and end of every task run of the flow run, once the server has them all.
+
+    Task run states reach the server as events, processed after the flow has returned, so the
+    last runs' end times can still be missing for a moment: wait until every run has ended."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    deadline = time.monotonic() + timeout
     async with get_client() as client:
-        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-        return [(t.name, t.start_time, t.end_time) for t in runs]
+        while True:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            spans = [(t.name, t.start_time, t.end_time) for t in runs]
+            if all(start is not None and end is not None for _, start, end in spans) or time.monotonic() > deadline:
+                return spans
+            await asyncio.sleep(0.2)
 
 
 @pytest.mark.parametrize("fleet", [UDEMY], indirect=True)
