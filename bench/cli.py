@@ -38,12 +38,16 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]
     p.add_argument("--page-size", type=int, default=d.page_size)
     p.add_argument("--bulk-item-ms", type=float, default=d.bulk_item_ms, help="360Learning processing time per bulk item")
     p.add_argument("--stats-bulk-item-ms", type=float, default=d.stats_bulk_item_ms,
-                   help="360Learning processing time per stat item in the full stats syncs (0: off)")
+                   help="360Learning processing time per stat item in the full stats syncs (0: off); "
+                        "the full sync runs again with --bulk-item-ms when they differ")
+    p.add_argument("--backfill-rows", type=int, default=d.backfill_rows, help="activity rows of the backfill figure (0: none)")
+    p.add_argument("--backfill-days", type=int, default=d.backfill_days, help="days the backfill reads (its rows spread over them)")
+    p.add_argument("--backfill-window-days", type=int, default=d.backfill_window_days, help="days per backfill window")
     p.add_argument("--memory-runs", type=int, default=d.memory_runs)
-    p.add_argument("--skip", action="append", default=[], choices=["catalog", "naive", "transform", "memory", "fleet"])
+    p.add_argument("--skip", action="append", default=[], choices=["catalog", "naive", "transform", "memory", "fleet", "backfill"])
     p.add_argument("--fleet-platforms", type=int, default=8, help="platforms of the fleet figure (one provider each)")
     p.add_argument("--fleet-courses", type=int, default=20_000, help="courses per platform in the fleet figure")
-    p.add_argument("--quick", action="store_true", help="5,000 courses and 50,000 rows")
+    p.add_argument("--quick", action="store_true", help="5,000 courses, 50,000 rows, a backfill of 100,000 rows")
     p.add_argument("--json", help="also write the raw figures to this file")
     p.add_argument("--chart", default="learnsync-bench.png", help="PNG chart of the figures against their floors (default: %(default)s)")
     p.add_argument("--postgres", metavar="URL", default=None,
@@ -57,6 +61,9 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, argparse.Namespace]
         page_size=args.page_size,
         bulk_item_ms=args.bulk_item_ms,
         stats_bulk_item_ms=args.stats_bulk_item_ms,
+        backfill_rows=100_000 if args.quick else args.backfill_rows,
+        backfill_days=args.backfill_days,
+        backfill_window_days=args.backfill_window_days,
         runs=max(1, args.runs),
         memory_runs=max(1, args.memory_runs),
         skip=tuple(args.skip),
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from learnsync.bench.databases import StateDatabases, local_postgres
     from learnsync.bench.floor import stats_job_seconds
     from learnsync.bench.sandbox_host import SandboxHost
-    from learnsync.bench.stats import run_stats_child, run_transforms, stats_window_rows
+    from learnsync.bench.stats import backfill_plan, run_stats_child, run_transforms, stats_window_rows
 
     figures: dict[str, Any] = {"config": cfg.public(), "python": sys.version.split()[0]}
     began = time.perf_counter()
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             databases = StateDatabases(cfg.workdir, server)
             provider_host = stack.enter_context(SandboxHost("provider"))
             lms_host = stack.enter_context(SandboxHost("lms360"))
-            need_sandboxes = "catalog" not in cfg.skip or "memory" not in cfg.skip
+            need_sandboxes = "catalog" not in cfg.skip or "memory" not in cfg.skip or "backfill" not in cfg.skip
             provider_url = ""
             if need_sandboxes:
                 _say(f"generating {cfg.courses:,} courses and {cfg.rows:,} activity rows in the {PROVIDER} sandbox…")
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     _say(f"catalog run {i + 1}/{cfg.runs}: full sync, no-change re-sync (mapping cache on, then off)" + ("" if "naive" in cfg.skip else ", naive full sync"))
                     catalog_runs.append(
                         run_catalog(
-                            cfg, provider_url, lms_host, i, naive="naive" not in cfg.skip, keep=(i == 0 and "memory" not in cfg.skip),
+                            cfg, provider_url, lms_host, i, naive="naive" not in cfg.skip, keep=(i == 0 and not {"memory", "backfill"} <= set(cfg.skip)),
                             databases=databases,
                         )
                     )
@@ -143,22 +150,51 @@ def main(argv: list[str] | None = None) -> int:
                 if not catalog_runs:
                     raise SystemExit("the memory figures need the catalog synced first: do not skip 'catalog'")
                 base = catalog_runs[0]
-                lms_host.call("set_config", base.lms_key, lms_sandbox_config(cfg, item_ms=cfg.stats_bulk_item_ms))
                 from learnsync.bench.config import learnsync_env
 
                 results = []
-                for label, lookback in (("small", cfg.small_window_days - 1), ("full", None)):
+                syncs = [("small", cfg.small_window_days - 1, cfg.stats_bulk_item_ms), ("full", None, cfg.stats_bulk_item_ms)]
+                if cfg.bulk_item_ms != cfg.stats_bulk_item_ms:  # the same sync with 360Learning's per-item time on (or off)
+                    syncs.append(("full_delayed", None, cfg.bulk_item_ms))
+                for label, lookback, item_ms in syncs:
+                    lms_host.call("set_config", base.lms_key, lms_sandbox_config(cfg, item_ms=item_ms))
                     rows = stats_window_rows(provider_host, PROVIDER, lookback)
                     for r in range(cfg.memory_runs):
-                        _say(f"full stats sync in a fresh process: {rows:,} rows ({label}, run {r + 1}/{cfg.memory_runs})…")
+                        _say(f"full stats sync in a fresh process: {rows:,} rows ({label}, 360 {item_ms:g} ms/item, run {r + 1}/{cfg.memory_runs})…")
                         db = databases.copy(base.database_url, f"stats-{label}-{r}")
                         env = learnsync_env(cfg, base.lms_url, provider_url, db)
                         env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"]
                         before = len(lms_host.call("bulk_operations", base.lms_key))
-                        result = run_stats_child(env, label, rows, lookback)
+                        result = run_stats_child(env, label, rows, lookback, item_ms=item_ms)
                         result.job_seconds = stats_job_seconds(lms_host.call("bulk_operations", base.lms_key)[before:])
                         results.append(result)
                 figures["memory"] = report.memory_figures(cfg, results)
+
+            if "backfill" not in cfg.skip and cfg.backfill_rows > 0:
+                if not catalog_runs:
+                    raise SystemExit("the backfill figure needs the catalog synced first: do not skip 'catalog'")
+                from learnsync.bench.config import learnsync_env
+
+                base = catalog_runs[0]
+                key = f"{PROVIDER}-backfill"
+                _say(f"generating {cfg.backfill_rows:,} activity rows over {cfg.backfill_days} days (same {cfg.courses:,} courses)…")
+                year_url = provider_host.start(key, PROVIDER, **provider_sandbox_config(cfg, backfill=True))
+                plan, window_rows = backfill_plan(cfg, provider_host, key)
+                lms_host.call("set_config", base.lms_key, lms_sandbox_config(cfg))
+                backfills = []
+                for r in range(cfg.memory_runs):
+                    _say(f"backfill in a fresh process: {sum(window_rows):,} rows, {plan[0]} to {plan[1]} in {len(window_rows)} windows "
+                         f"of {plan[2]} days (360 {cfg.bulk_item_ms:g} ms/item, run {r + 1}/{cfg.memory_runs})…")
+                    env = learnsync_env(cfg, base.lms_url, year_url, databases.copy(base.database_url, f"backfill-{r}"))
+                    env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"]
+                    before = len(lms_host.call("bulk_operations", base.lms_key))
+                    result = run_stats_child(
+                        env, "backfill", sum(window_rows), None, item_ms=cfg.bulk_item_ms, backfill=plan, window_rows=window_rows,
+                    )
+                    result.job_seconds = stats_job_seconds(lms_host.call("bulk_operations", base.lms_key)[before:])
+                    backfills.append(result)
+                provider_host.stop(key)
+                figures["backfill"] = report.backfill_figures(cfg, backfills)
 
             if "fleet" not in cfg.skip:
                 from learnsync.bench.fleet import fleet_figures, run_fleet_figure

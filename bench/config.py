@@ -26,8 +26,11 @@ class BenchConfig:
     runs: int = 1
     memory_runs: int = 1
     transform_repeats: int = 5
-    stats_bulk_item_ms: float = 0.0  # the memory runs measure memory: no artificial 360 delay
-    skip: tuple[str, ...] = ()  # sections to skip: catalog, naive, transform, memory
+    stats_bulk_item_ms: float = 0.0  # the stats syncs run with this 360 delay per item, and again with bulk_item_ms
+    backfill_rows: int = 2_000_000  # activity rows of the backfill figure ...
+    backfill_days: int = 365  # ... spread over this many days before today, backfilled ...
+    backfill_window_days: int = 7  # ... in windows of this many days (the flow's default)
+    skip: tuple[str, ...] = ()  # sections to skip: catalog, naive, transform, memory, fleet, backfill
     state_db: str = "SQLite"  # or PostgreSQL (--postgres)
     workdir: str = field(default_factory=lambda: os.path.join(os.getcwd(), ".learnsync", "bench"))
 
@@ -61,13 +64,15 @@ def learnsync_env(cfg: BenchConfig, lms_url: str, provider_url: str, database_ur
     }
 
 
-def provider_sandbox_config(cfg: BenchConfig) -> dict[str, Any]:
+def provider_sandbox_config(cfg: BenchConfig, *, backfill: bool = False) -> dict[str, Any]:
+    """The provider sandbox of the catalog and stats figures, or (backfill) the same catalog with
+    a year of activity: courses come first from the same seed, so they are the same courses."""
     return {
         "n_courses": cfg.courses,
-        "n_activities": cfg.rows,
+        "n_activities": cfg.backfill_rows if backfill else cfg.rows,
         "n_learners": cfg.learners,
         "n_learning_paths": 0,
-        "activity_days": cfg.activity_days,
+        "activity_days": cfg.backfill_days if backfill else cfg.activity_days,
         "latency_seconds": cfg.latency,
     }
 

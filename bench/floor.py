@@ -86,11 +86,16 @@ STATS_FORMULA = (
 )
 
 
-def stats_floor(cfg: BenchConfig, rows: int, items: int, concurrency: int, rate: float, job_seconds: list[float] | None = None) -> Floor:
+def stats_floor(
+    cfg: BenchConfig, rows: int, items: int, concurrency: int, rate: float, job_seconds: list[float] | None = None,
+    pages: int | None = None,
+) -> Floor:
     """A full stats sync cannot beat the slower of its activity paging and its stats bulk jobs
-    (the pipeline overlaps them); from the configured delays, or from the measured job times."""
+    (the pipeline overlaps them); from the configured delays, or from the measured job times.
+    `pages`: the activity pages when they are not ceil(rows / page size) (a backfill reads each
+    window's own pages, `window_pages`)."""
     lat = cfg.latency
-    pages = max(1, math.ceil(rows / cfg.page_size))
+    pages = max(1, math.ceil(rows / cfg.page_size)) if pages is None else max(1, pages)
     burst = max(1, int(rate))
     paging = lat + max(math.ceil((pages - 1) / max(1, concurrency)) * lat, max(0, pages - 1 - burst) / rate)
     sizes = [min(LMS_MAX_UPSERT, items - s) for s in range(0, items, LMS_MAX_UPSERT)]
@@ -107,6 +112,11 @@ def stats_floor(cfg: BenchConfig, rows: int, items: int, concurrency: int, rate:
         f"J={len(sizes)} stats jobs in {len(per_wave)} waves ({source}) -> bulk {bulk:.2f}s"
     )
     return Floor(paging=paging, bulk=bulk, jobs=len(sizes), waves=len(per_wave), detail=detail, overlapped=True)
+
+
+def window_pages(cfg: BenchConfig, window_rows: list[int]) -> int:
+    """Activity pages a backfill reads: every window reads its own, at least one."""
+    return sum(max(1, math.ceil(rows / cfg.page_size)) for rows in window_rows)
 
 
 def stats_job_seconds(operations: list[dict[str, Any]]) -> list[float]:

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -164,6 +164,8 @@ class MemoryResult:
     peak_mb: float
     counts: dict[str, int]
     job_seconds: list[float] = field(default_factory=list)  # the 360 sandbox's stats job times of this run
+    item_ms: float = 0.0  # 360Learning's processing time per stat item during this run
+    window_rows: list[int] = field(default_factory=list)  # a backfill's rows per window
 
     @property
     def growth_mb(self) -> float:
@@ -176,9 +178,32 @@ def stats_window_rows(provider_host: Any, provider_key: str, lookback_days: int 
     return provider_host.call("activity_rows", provider_key, since, today.isoformat())
 
 
-def run_stats_child(env: dict[str, str], label: str, rows: int, lookback_days: int | None) -> MemoryResult:
-    """A full daily stats sync in a fresh process; its peak RSS is the figure."""
+def backfill_plan(cfg: BenchConfig, provider_host: Any, provider_key: str) -> tuple[tuple[date, date, int], list[int]]:
+    """The backfill of the figure (since, until, window days) and the sandbox's rows in each of
+    its windows (the flow's own split of [since, until))."""
+    from learnsync.flows.stats_sync import backfill_windows
+
+    today = datetime.now(UTC).date()
+    since, until = today - timedelta(days=cfg.backfill_days), today + timedelta(days=1)
+    rows = []
+    for window in backfill_windows(since, until, cfg.backfill_window_days):
+        assert window.since is not None and window.until is not None
+        last = window.until - timedelta(days=1)  # the sandbox's filter is inclusive, the window half-open
+        rows.append(provider_host.call("activity_rows", provider_key, window.since.isoformat(), last.isoformat()))
+    return (since, until, cfg.backfill_window_days), rows
+
+
+def run_stats_child(
+    env: dict[str, str], label: str, rows: int, lookback_days: int | None, *, item_ms: float = 0.0,
+    backfill: tuple[date, date, int] | None = None, window_rows: list[int] | None = None,
+) -> MemoryResult:
+    """A full daily stats sync, or a backfill of [since, until) in windows of n days (`backfill`),
+    in a fresh process; its time and peak RSS are the figures."""
     child_env = {**os.environ, **env}
+    child_env.pop("LEARNSYNC_BENCH_BACKFILL", None)
+    if backfill is not None:
+        since, until, days = backfill
+        child_env["LEARNSYNC_BENCH_BACKFILL"] = f"{since.isoformat()},{until.isoformat()},{days}"
     if lookback_days is None:
         child_env.pop("LEARNSYNC_STATS_INITIAL_LOOKBACK_DAYS", None)
     else:
@@ -197,6 +222,8 @@ def run_stats_child(env: dict[str, str], label: str, rows: int, lookback_days: i
         baseline_mb=data["baseline_mb"],
         peak_mb=data["peak_mb"],
         counts=data["counts"],
+        item_ms=item_ms,
+        window_rows=list(window_rows or []),
     )
 
 
