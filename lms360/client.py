@@ -48,6 +48,7 @@ from .auth import TOKEN_PATH, TokenManager
 from .limits import platform_limiters
 from .models import (
     BULK_ITEM_RESULT,
+    BULK_ITEM_RESULTS,
     ArchiveItem,
     BulkItemError,
     BulkItemSuccess,
@@ -475,7 +476,14 @@ class Lms360Client:
         response = await self._request("GET", f"{API}/bulk/operations/{quote(bulk_operation_id, safe='')}/results")
         body = json_body(response)
         rows = body if isinstance(body, list) else []
-        out: list[BulkResult] = []
+        try:  # the whole list in one call
+            out: list[BulkResult] = list(BULK_ITEM_RESULTS.validate_python(rows))
+        except ValidationError:  # an entry it cannot read: entry by entry, as below
+            out = []
+        else:
+            for result in out:
+                result.bulk_operation_id = bulk_operation_id
+            return out
         for row in rows:
             try:
                 result = BULK_ITEM_RESULT.validate_python(row)
@@ -543,6 +551,10 @@ class Lms360Client:
         op_id: str,
     ) -> list[BulkResult]:
         """Match results to inputs by their echoed key; fall back to position if keys are absent."""
+        if len(results) == len(batch):  # results in input order, as 360Learning returns them: checked, not searched
+            in_order = [r for r, item in zip(results, batch) if key(r.input) == key(item)]
+            if len(in_order) == len(batch):
+                return in_order
         by_key: dict[Hashable, deque[BulkResult]] = {}
         for result in results:
             by_key.setdefault(key(result.input), deque()).append(result)
@@ -592,13 +604,19 @@ class Lms360Client:
         return results
 
     @staticmethod
-    def _validated(items: list[dict[str, Any]], model: type[BaseModel]) -> list[dict[str, Any] | BulkResult]:
-        """Wire dicts for valid items; a local error result for each invalid one (never raises)."""
+    def _validated(items: list[dict[str, Any]], model: type[BaseModel], *, wire_ready: bool = False) -> list[dict[str, Any] | BulkResult]:
+        """Wire dicts for valid items; a local error result for each invalid one (never raises).
+
+        `wire_ready`: the items are already in the model's wire form (no missing value, every
+        value as its dump would write it): each is validated and sent as it is, without the
+        model's dump (a third of a million-row stats run's time on the event loop otherwise)."""
         out: list[dict[str, Any] | BulkResult] = []
+        validate = model.__pydantic_validator__.validate_python
         for item in items:
-            clean = _drop_missing(item)
+            clean = item if wire_ready else _drop_missing(item)
             try:
-                out.append(model.model_validate(clean).wire())  # type: ignore[attr-defined]
+                validated = validate(clean)
+                out.append(clean if wire_ready else validated.wire())
             except ValidationError as exc:
                 out.append(BulkItemError(input=clean, error_message=_validation_reason(exc)))
         return out
@@ -662,10 +680,11 @@ class Lms360Client:
         return await self._run_bulk("archive", integration_id, wire, self.max_archive_batch, _course_key, on_submitted)
 
     async def import_stats(
-        self, integration_id: str, items: list[dict[str, Any]], on_submitted: OnSubmitted | None = None
+        self, integration_id: str, items: list[dict[str, Any]], on_submitted: OnSubmitted | None = None, *, wire_ready: bool = False,
     ) -> list[BulkResult]:
-        """Import learner statistics; correlated by (course value, user value)."""
-        wire = self._validated(items, StatItem)
+        """Import learner statistics; correlated by (course value, user value).
+        `wire_ready`: the items are in StatItem's wire form already (tasks.stats_rules.stat_payloads)."""
+        wire = self._validated(items, StatItem, wire_ready=wire_ready)
         return await self._run_bulk("stats", integration_id, wire, self.max_stats_batch, _stat_key, on_submitted)
 
     async def get_external_course(self, integration_id: str, external_id: str) -> ExternalCourseOut:

@@ -324,6 +324,7 @@ class BulkItemError(_BulkItemBase):
 
 BulkItemResult = Annotated[BulkItemSuccess | BulkItemError, Field(discriminator="status")]
 BULK_ITEM_RESULT: TypeAdapter[BulkItemSuccess | BulkItemError] = TypeAdapter(BulkItemResult)
+BULK_ITEM_RESULTS: TypeAdapter[list[BulkItemSuccess | BulkItemError]] = TypeAdapter(list[BulkItemResult])
 
 
 # --- sharing (docs/lms360.md: Sharing) ----------------------------------------------------------

@@ -5,7 +5,8 @@ executemany binds each value through its type processors (a third of the time go
 datetimes alone); here rows arrive as plain tuples of driver-ready values and go to the
 driver directly:
 
-- SQLite: one prepared `INSERT .. ON CONFLICT DO UPDATE` run by `executemany`, datetimes as the
+- SQLite: one `INSERT .. SELECT .. FROM json_each(?) ON CONFLICT DO UPDATE` per 50,000 rows (the
+  rows as one JSON parameter; `executemany` for values JSON cannot carry), datetimes as the
   text SQLAlchemy itself stores (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC), so rows written either way
   compare, sort and read back the same;
 - PostgreSQL: `COPY` into a temporary table, then one `INSERT .. SELECT .. ON CONFLICT`.
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from sqlalchemy import Connection, Table
 
@@ -106,11 +108,38 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     _executemany(driver, f"INSERT INTO {table.name} ({cols}) VALUES ({', '.join('?' * len(columns))})", rows)
 
 
+_JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _json_rows(rows: Sequence[tuple[Any, ...]]) -> str | None:
+    """The rows as one JSON array of arrays, when every value is a plain str, int, float, bool
+    or None (what the driver would bind as is); else None."""
+    try:
+        return orjson.dumps(rows, option=_JSON_OPTIONS).decode()
+    except TypeError:  # a datetime, bytes, an int past 64 bits, a subclass...: bound by the driver
+        return None
+
+
 def _executemany(driver: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """SQLite: the statement over the rows in batches, on the driver's own cursor."""
+    """SQLite: the statement over the rows in batches, on the driver's own cursor.
+
+    A batch goes as one statement reading its rows from one JSON parameter (`json_each`):
+    sqlite3 lets go of the GIL for each step of a statement, so an `executemany` in a worker
+    thread waits for the GIL at every row while the event loop's thread is busy (ten times its
+    own time); one statement is one step, run while the other thread goes on."""
+    head, _, tail = sql.partition(" VALUES (")
+    width = tail.split(")", 1)[0].count("?")
+    conflict = tail.split(")", 1)[1]
+    select = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(width))
+    from_json = f"{head} SELECT {select} FROM json_each(?) WHERE true{conflict}"  # WHERE: SQLite's upsert-after-SELECT rule
     cursor = driver.cursor()
     try:
         for start in range(0, len(rows), _BATCH):
-            cursor.executemany(sql, rows[start : start + _BATCH])
+            batch = rows[start : start + _BATCH]
+            text = _json_rows(batch)
+            if text is None:
+                cursor.executemany(sql, batch)
+            else:
+                cursor.execute(from_json, (text,))
     finally:
         cursor.close()

@@ -49,8 +49,9 @@ def result_fields(result: Any) -> tuple[bool, str | None, str | None, dict[str, 
     """(ok, resourceId, errorMessage, input) from a bulk item result (pydantic model or dict)."""
     if hasattr(result, "ok") and hasattr(result, "input"):  # lms360 models: no dump per item
         # A course upsert's id is the checked course id (lms360 resolve_course_ids), not resourceId.
-        resource = getattr(result, "course_id", None) or getattr(result, "resource_id", None)
-        return bool(result.ok), resource, getattr(result, "error_message", None), result.input or {}
+        if result.ok:  # a success has no error_message (a missing attribute costs pydantic a lookup of extras)
+            return True, getattr(result, "course_id", None) or getattr(result, "resource_id", None), None, result.input or {}
+        return False, None, getattr(result, "error_message", None), result.input or {}
     data = result.model_dump(by_alias=True) if hasattr(result, "model_dump") else dict(result)
     ok = data.get("status") == "success"
     resource = data.get("resourceId") or data.get("resource_id")

@@ -91,7 +91,7 @@ async def submit_stats_job(
         if on_accepted is not None:
             on_accepted(operation)
 
-    results = await lms.import_stats(integration["integration_id"], stat_payloads(job.items), on_submitted=accepted)
+    results = await lms.import_stats(integration["integration_id"], stat_payloads(job.items), on_submitted=accepted, wire_ready=True)
     job.operations = recorder.operations
     return results
 

@@ -105,3 +105,22 @@ def test_payload_hashes_and_dates_are_written_as_before() -> None:
     plan = plan_stats(rows(("c1", "a@x.io", 50, 60_000, T("2026-01-04T10:00:00Z"), T("2026-01-05T10:00:00.5Z"), NAT)), EMPTY)
     payload = stat_payloads(plan.items)[0]
     assert (payload["firstActivityAt"], payload["lastActivityAt"]) == ("2026-01-04T10:00:00.000Z", "2026-01-05T10:00:00.500Z")
+
+
+@pytest.mark.parametrize("provider", ["udemy", "coursera", "edflex", "openclassrooms"])
+def test_stat_payloads_are_already_what_the_360_model_would_send(provider):
+    """The stats push sends `stat_payloads` as they are (validated, not dumped again): for every
+    provider's rows, each payload equals StatItem's own wire form of it."""
+    from datetime import UTC, datetime
+
+    from learnsync.bench.stats import activity_frame
+    from learnsync.lms360.models import StatItem
+    from learnsync.providers.base import MappingContext
+    from learnsync.providers.registry import get_provider
+
+    ctx = MappingContext(owner_lang="en", now=datetime(2026, 6, 2, tzinfo=UTC))
+    mapped = get_provider(provider).map_stats(activity_frame(3000, provider=provider), ctx)
+    payloads = stat_payloads(plan_stats(mapped.stats, EMPTY).items)
+    assert len(payloads) > 1000
+    for payload in payloads:
+        assert StatItem.model_validate(payload).wire() == payload

@@ -315,6 +315,23 @@ async def test_rule_stat_dates_are_sent_as_iso_utc_with_milliseconds(sandbox: Sa
     assert result.input["lastActivityAt"] == "2025-03-02T10:00:00.123Z"
 
 
+async def test_wire_ready_stats_are_still_validated_and_an_invalid_one_is_refused_locally(sandbox: Sandbox) -> None:
+    """Items already in wire form skip the model's dump, never its validation."""
+    good = {
+        "courseIdentifier": {"type": "externalId", "value": "a"}, "userIdentifier": {"type": "mail", "value": "learner1@example.com"},
+        "progress": 40, "timeSpent": 1000, "firstActivityAt": "2025-03-01T09:00:00.000Z", "lastActivityAt": "2025-03-02T10:00:00.123Z",
+    }
+    bad = {**good, "userIdentifier": {"type": "mail", "value": "learner2@example.com"}, "progress": 140}
+    async with client_for(sandbox) as client:
+        iid = await new_integration(client)
+        await client.upsert_courses(iid, [course("a")])
+        results = await client.import_stats(iid, [good, bad], wire_ready=True)
+    assert [r.ok for r in results] == [True, False]
+    assert "progress" in results[1].error_message and results[1].bulk_operation_id is None  # never sent
+    assert results[0].input == good
+    assert len(_rows(sandbox.store.attempts())) == 1
+
+
 # --- auth -------------------------------------------------------------------------------------
 
 

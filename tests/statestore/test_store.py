@@ -425,3 +425,45 @@ def test_nothing_parked_is_one_probe(store: StateStore, ipk: int) -> None:
     assert store.park_stats(ipk, rows, "course_not_synced") == 1
     assert store.has_parked_stats(ipk)
     assert store.unpark_superseded(ipk, [("c1", "u@x", T0)]) == 1 and not store.has_parked_stats(ipk)
+
+
+def test_sqlite_bulk_rows_through_json_are_stored_exactly_as_the_driver_binds_them(tmp_path, monkeypatch) -> None:
+    """A batch goes to SQLite as one JSON parameter: every value keeps its text, number, flag or
+    NULL (and its SQLite type) as `executemany` stores it, the last copy of a key wins, and a
+    value JSON cannot carry (bytes; an int past 64 bits, which the driver refuses too) sends its
+    batch through `executemany`."""
+    from sqlalchemy import Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, create_engine
+
+    from learnsync.statestore import bulk_rows
+
+    table = Table(
+        "t", MetaData(), Column("k", String, primary_key=True), Column("n", Integer), Column("f", Boolean),
+        Column("x", Float), Column("s", String), Column("b", LargeBinary),
+    )
+    rows = [
+        ("a", 1, True, 1.5, 'quote " and \\ backslash', None), ("b", None, False, None, "ünïcødé 🎓", None),
+        ("c", 2**62, None, -0.0, "", None), ("a", 7, False, 2.25, "second copy of a", None),
+    ]
+    awkward = [("d", 3, True, 1.0, "bytes", b"\x00\x01")]
+
+    def stored(name: str, batches: list[list[tuple]], json: bool) -> list[tuple]:
+        engine = create_engine(f"sqlite:///{tmp_path / name}")
+        table.metadata.create_all(engine)
+        calls: list[str] = []
+        original = bulk_rows._json_rows
+        monkeypatch.setattr(bulk_rows, "_json_rows", lambda batch: (calls.append("json"), original(batch) if json else None)[1])
+        with engine.begin() as conn:
+            for batch in batches:
+                bulk_rows.upsert_rows(conn, table, ["k", "n", "f", "x", "s", "b"], batch, ["k"], ["n", "f", "x", "s", "b"])
+        with engine.connect() as conn:
+            out = conn.exec_driver_sql("SELECT k, n, typeof(n), f, typeof(f), x, typeof(x), s, typeof(s), b FROM t ORDER BY k").all()
+        engine.dispose()
+        assert len(calls) == len(batches)
+        return [tuple(r) for r in out]
+
+    through_json = stored("json.db", [rows], json=True)
+    assert through_json == stored("many.db", [rows], json=False)
+    assert [r[0] for r in through_json] == ["a", "b", "c"] and through_json[0][1] == 7 and through_json[0][7] == "second copy of a"
+    assert bulk_rows._json_rows(awkward) is None and bulk_rows._json_rows([("h", 2**70)]) is None
+    with_awkward = stored("awkward.db", [awkward], json=True)  # bound by the driver: stored all the same
+    assert [(r[0], r[1], r[9]) for r in with_awkward] == [("d", 3, b"\x00\x01")]
