@@ -175,8 +175,17 @@ def attempts_for(rt: Runtime, integration: dict, stats: pd.DataFrame) -> pd.Data
     return rt.store.load_attempts_for(integration["id"], pairs)
 
 
+@dataclass
+class SentJob:
+    """A pushed job's per-item results, in item order. Held in one object: Prefect links every
+    element of a task's returned list to its task run for the rest of the flow run (a million
+    entries, and their memory, in a million-row run), the fields of a dataclass only."""
+
+    results: list[Any]
+
+
 @task(name="push-stats-job", cache_policy=NO_CACHE, task_run_name=push_task_name)
-async def push_stats_job(rt: Runtime, lms: Any, integration: dict, run_pk: int | None, job: StatsJob) -> list[Any]:
+async def push_stats_job(rt: Runtime, lms: Any, integration: dict, run_pk: int | None, job: StatsJob) -> SentJob:
     """Send one bulk job; the task takes 360Learning's operation id as its name once accepted."""
     renamed: list[asyncio.Task[None]] = []
 
@@ -187,7 +196,7 @@ async def push_stats_job(rt: Runtime, lms: Any, integration: dict, run_pk: int |
 
     results = await submit_stats_job(lms, rt.store, integration, run_pk, job, on_accepted=accepted)
     await asyncio.gather(*renamed)
-    return results
+    return SentJob(results)
 
 
 @task(name="confirm-stats-job", cache_policy=NO_CACHE, task_run_name=confirm_task_name)
@@ -319,8 +328,8 @@ class StatsPipeline:
             self.rt.store.quarantine(self.integration["id"], "stat", records, now_utc())
 
     async def _run_job(self, job: StatsJob) -> StatsDelivery:
-        results = await in_run_graph(push_stats_job, self.rt, self.lms, self.integration, self.run_pk, job)
-        delivery = await in_run_graph(confirm_stats_job_task, self.rt, self.lms, self.integration, self.run_pk, job, results, self.report)
+        sent = await in_run_graph(push_stats_job, self.rt, self.lms, self.integration, self.run_pk, job)
+        delivery = await in_run_graph(confirm_stats_job_task, self.rt, self.lms, self.integration, self.run_pk, job, sent.results, self.report)
         self._count_job(job)
         self._show()
         return delivery

@@ -167,3 +167,34 @@ def _jobs() -> list[dict]:
 
     with store()._read() as conn:
         return [dict(r) for r in conn.execute(select(BulkJob.__table__)).mappings()]
+
+
+BIG_UDEMY = {"providers": ["udemy"], "configs": {"udemy": {"n_courses": 30, "n_learners": 40, "n_activities": 1000, "n_learning_paths": 0}}}
+
+
+@pytest.mark.parametrize("fleet", [BIG_UDEMY], indirect=True)
+def test_a_stats_runs_memory_of_its_task_results_does_not_grow_with_its_items(fleet, monkeypatch):
+    """Prefect links the elements of each task's returned value to its task run until the flow
+    run ends: the pushed jobs' per-item results must not be among them (a million entries in a
+    million-row run)."""
+    from prefect.context import FlowRunContext
+
+    from learnsync.flows import stats_pipeline
+
+    run(content_sync(provider="udemy"))
+    linked: list[int] = []
+    original = stats_pipeline.StatsPipeline.run
+
+    async def counting(self):  # type: ignore[no-untyped-def]
+        tallies = await original(self)
+        context = FlowRunContext.get()
+        assert context is not None
+        linked.append(len(context.run_results))
+        return tallies
+
+    monkeypatch.setattr(stats_pipeline.StatsPipeline, "run", counting)
+    monkeypatch.setenv("LEARNSYNC_LMS360__MAX_STATS_BATCH", "200")  # several jobs
+    report = run(stats_sync(provider="udemy"))
+    sent = report["counts"]["created"]
+    assert sent > 800 and linked, report["counts"]
+    assert linked[0] < sent / 4, (linked, sent)  # a few per task run, not one per item
