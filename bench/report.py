@@ -153,6 +153,17 @@ def _row(name: str, measured: str, target: str, ratio: str, ok: bool | None) -> 
     return name, measured, target, ratio, "" if ok is None else ("yes" if ok else "NO")
 
 
+def _stats_time_row(name: str, figure: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """A stats sync's or backfill's time against its calibrated floor (`_stats_figure`)."""
+    return _row(
+        name,
+        f"{figure['seconds']:.1f} s",
+        f"<= {STATS_RATIO} x floor ({figure['floor_calibrated']:.1f} s)",
+        f"{figure['ratio_calibrated']:.2f} x floor",
+        figure["ratio_calibrated"] <= STATS_RATIO,
+    )
+
+
 TRANSFORM_TARGET_ROWS_PER_SECOND = 1_000_000
 
 
@@ -276,13 +287,7 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
         for label in ("full", "full_delayed"):
             if label in m:
                 x = m[label]
-                rows.append(_row(
-                    f"full stats sync, {x['rows']:,} rows, 360 {x['item_ms']:g} ms/item: time",
-                    f"{x['seconds']:.1f} s",
-                    f"<= {STATS_RATIO} x floor ({x['floor_calibrated']:.1f} s)",
-                    f"{x['ratio_calibrated']:.2f} x floor",
-                    x["ratio_calibrated"] <= STATS_RATIO,
-                ))
+                rows.append(_stats_time_row(f"full stats sync, {x['rows']:,} rows, 360 {x['item_ms']:g} ms/item: time", x))
         notes.append(f"stats floor: {STATS_FORMULA}")
         for label in ("small", "full", "full_delayed"):
             if label in m:
@@ -295,13 +300,7 @@ def print_figures(cfg: BenchConfig, figures: dict[str, Any]) -> None:
                 notes.append(f"  calibrated floor: {x['floor_detail']}")
     b = figures.get("backfill")
     if b:
-        rows.append(_row(
-            f"backfill of {b['days']} days, {b['rows']:,} rows, windows of {b['window_days']} days: time",
-            f"{b['seconds']:.1f} s",
-            f"<= {STATS_RATIO} x floor ({b['floor_calibrated']:.1f} s)",
-            f"{b['ratio_calibrated']:.2f} x floor",
-            b["ratio_calibrated"] <= STATS_RATIO,
-        ))
+        rows.append(_stats_time_row(f"backfill of {b['days']} days, {b['rows']:,} rows, windows of {b['window_days']} days: time", b))
         rows.append(_row(
             "  its peak RSS (learnsync's process)",
             f"{b['peak_mb']:.0f} MB",
